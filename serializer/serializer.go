@@ -1,0 +1,28 @@
+package serializer
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrDecode is wrapped by every error that reports bytes which cannot be
+// decoded: a truncated or corrupt envelope, an unknown version, or a payload
+// the serializer rejects.
+var ErrDecode = errors.New("serializer: cannot decode")
+
+// Serializer encodes payloads. Implementations are safe for concurrent use.
+type Serializer interface {
+	// Marshal encodes v.
+	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into v, which is a non-nil pointer.
+	Unmarshal(data []byte, v any) error
+}
+
+// Meta is the metadata an envelope carries beside the payload.
+type Meta struct {
+	// Created is when the value was created, in Unix nanoseconds.
+	Created int64
+	// Expiration is the soft expiration the value was written with (zero:
+	// never stale).
+	Expiration time.Duration
+}
