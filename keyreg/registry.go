@@ -1,0 +1,33 @@
+package keyreg
+
+import (
+	"context"
+	"time"
+)
+
+// Registry records the keys generated for each cached function.
+//
+// Implementations that share their records through a backend make
+// invalidation by function work across processes. Registries for backends
+// without sets may instead fold a per-function generation into Namespace and
+// invalidate everything at once by bumping it.
+type Registry interface {
+	// Namespace returns the prefix under which fn's keys are currently
+	// derived. Set-based registries return fn unchanged; generation-based
+	// ones append the current generation, so ForgetAll retires every key at
+	// once.
+	Namespace(ctx context.Context, fn string) (string, error)
+	// Record notes that key was stored for fn. The record may be dropped
+	// after ttl (zero: kept until forgotten or evicted).
+	Record(ctx context.Context, fn, key string, ttl time.Duration) error
+	// Recorded reports whether key is recorded for fn.
+	Recorded(ctx context.Context, fn, key string) (bool, error)
+	// Keys lists the keys recorded for fn, in no particular order.
+	Keys(ctx context.Context, fn string) ([]string, error)
+	// Forget drops the records of keys for fn.
+	Forget(ctx context.Context, fn string, keys ...string) error
+	// ForgetAll drops every record of fn and returns the keys it held, which
+	// the caller deletes from the backend. Generation-based registries bump
+	// the generation and may return no keys.
+	ForgetAll(ctx context.Context, fn string) ([]string, error)
+}
