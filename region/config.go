@@ -1,0 +1,173 @@
+package region
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/keyreg"
+	"github.com/corralcache/corral/lock"
+	"github.com/corralcache/corral/serializer"
+)
+
+// StalePolicy says what a caller gets when the entry it reads has expired and
+// another caller is regenerating it.
+type StalePolicy int
+
+const (
+	// ServeStale returns the stale value at once while one caller
+	// regenerates. It is the default.
+	ServeStale StalePolicy = iota
+	// BlockOnStale treats a stale entry as missing: callers wait for the
+	// regenerated value and never see a stale one.
+	BlockOnStale
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	DefaultLockTTL             = 30 * time.Second
+	DefaultLockWait            = 30 * time.Second
+	DefaultMinGrace            = time.Minute
+	DefaultInvalidationRefresh = time.Second
+)
+
+// Config configures a region. Backend is the only required field.
+type Config struct {
+	// Backend stores the entries. Required.
+	Backend backend.Backend
+	// Serializer encodes values for backends that store bytes. Default:
+	// msgpack.
+	Serializer serializer.Serializer
+	// CompressAbove compresses encoded payloads larger than this many bytes.
+	// Zero disables compression.
+	CompressAbove int
+	// Expiration is the soft expiration of entries written without a
+	// per-call expiration. Zero: entries never go stale.
+	Expiration time.Duration
+	// Grace is added to an entry's soft expiration to give the backend's hard
+	// TTL, so that a stale value still exists while it is regenerated. Zero
+	// means the default: the soft expiration itself, and at least
+	// DefaultMinGrace. Negative is invalid.
+	Grace time.Duration
+	// Namespace prefixes every key the region writes, so regions can share a
+	// backend. Default: the region's name and a colon.
+	Namespace string
+	// KeyMangler, when set, transforms every full key (namespace included)
+	// before it reaches the backend, e.g. to hash long keys.
+	KeyMangler func(string) string
+
+	// Locker provides the dogpile lock. Default: an in-process lock. Use a
+	// distributed one (Redis, memcached) to keep the herd of several
+	// processes off the creator.
+	Locker lock.Locker
+	// LockTTL is how long a lock lives unless extended. The region extends it
+	// while the creator runs. Default: DefaultLockTTL.
+	LockTTL time.Duration
+	// LockWait bounds how long a caller with no value to serve waits for
+	// another caller's creation. Default: DefaultLockWait.
+	LockWait time.Duration
+
+	// Registry records the keys of cached functions. Default: an in-process
+	// registry of keyreg.MemoryOptions' default size.
+	Registry keyreg.Registry
+
+	// Stale chooses between serving stale values (the default) and blocking.
+	Stale StalePolicy
+	// BackgroundRegeneration makes the caller that wins the lock of a stale
+	// entry return the stale value too, while the region regenerates it in a
+	// goroutine it owns. Close stops and waits for such goroutines.
+	BackgroundRegeneration bool
+	// ShouldCache, when set, is asked before a created value is stored; a
+	// value it rejects is returned to the caller but not stored.
+	ShouldCache func(key string, value any) bool
+	// FailClosed returns backend read errors to callers instead of falling
+	// through to the creator.
+	FailClosed bool
+	// InvalidationRefresh is how stale a process's view of region-wide
+	// invalidation may be on a backend that stores bytes (shared between
+	// processes): the marks are read again at most this often. Default:
+	// DefaultInvalidationRefresh. In-process backends see invalidation at once.
+	InvalidationRefresh time.Duration
+
+	// Clock tells the time. Default: the system clock, read once per
+	// ClockResolution by a goroutine that Close stops.
+	Clock Clock
+	// Logger receives backend, decode and lock errors, at Warn level.
+	// Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with zero fields filled in, or an error wrapping
+// ErrInvalidConfig.
+func (c Config) withDefaults(name string) (Config, error) {
+	invalid := func(format string, args ...any) (Config, error) {
+		return c, fmt.Errorf("%w: region %q: %s", ErrInvalidConfig, name, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case name == "":
+		return invalid("name is empty")
+	case c.Backend == nil:
+		return invalid("Backend is nil")
+	case c.Expiration < 0:
+		return invalid("Expiration %v is negative", c.Expiration)
+	case c.Grace < 0:
+		return invalid("Grace %v is negative", c.Grace)
+	case c.LockTTL < 0:
+		return invalid("LockTTL %v is negative", c.LockTTL)
+	case c.LockWait < 0:
+		return invalid("LockWait %v is negative", c.LockWait)
+	case c.InvalidationRefresh < 0:
+		return invalid("InvalidationRefresh %v is negative", c.InvalidationRefresh)
+	case c.CompressAbove < 0:
+		return invalid("CompressAbove %d is negative", c.CompressAbove)
+	case c.Stale != ServeStale && c.Stale != BlockOnStale:
+		return invalid("unknown StalePolicy %d", c.Stale)
+	case c.Stale == BlockOnStale && c.BackgroundRegeneration:
+		return invalid("BackgroundRegeneration serves stale values, which BlockOnStale forbids")
+	}
+	if c.Serializer == nil {
+		c.Serializer = serializer.NewMsgPack()
+	}
+	if c.Namespace == "" {
+		c.Namespace = name + ":"
+	}
+	if c.Locker == nil {
+		c.Locker = lock.NewLocal()
+	}
+	if c.LockTTL == 0 {
+		c.LockTTL = DefaultLockTTL
+	}
+	if c.LockWait == 0 {
+		c.LockWait = DefaultLockWait
+	}
+	if c.InvalidationRefresh == 0 {
+		c.InvalidationRefresh = DefaultInvalidationRefresh
+	}
+	if c.Registry == nil {
+		reg, err := keyreg.NewMemory(keyreg.MemoryOptions{})
+		if err != nil {
+			return invalid("default registry: %v", err)
+		}
+		c.Registry = reg
+	}
+	if c.Clock == nil {
+		c.Clock = startCoarseClock(ClockResolution)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// hardTTL is the backend TTL of an entry whose soft expiration is exp.
+func (c *Config) hardTTL(exp time.Duration) time.Duration {
+	if exp <= 0 {
+		return 0
+	}
+	grace := c.Grace
+	if grace == 0 {
+		grace = max(exp, DefaultMinGrace)
+	}
+	return exp + grace
+}

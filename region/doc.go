@@ -1,0 +1,36 @@
+// Package region is corral's public face: a named cache region that binds a
+// backend, a serializer and an expiration, and stops cache stampedes with a
+// dogpile lock.
+//
+// A region is declared once at application setup with [New] and passed to the
+// code that uses it. Values are read and created through the package-level
+// generic functions [Get], [GetMulti], [GetOrCreate] and [GetOrCreateMulti];
+// functions are cached by their arguments with [Cache1], [Cache2] and
+// [Cache3]; [Region.Invalidate] retires every entry of the region at once.
+//
+// # Expiration
+//
+// Every stored entry carries its creation time and the expiration it was
+// written with. Whether an entry is fresh or stale is decided by the reader
+// from that metadata (soft expiry). The backend's own TTL is a separate, longer
+// hard limit (the soft expiration plus [Config.Grace]) that frees memory; in
+// between, a stale value exists and can be served while one caller
+// regenerates it.
+//
+// # The dogpile lock
+//
+// [GetOrCreate] reads the entry. A fresh entry is returned. For a stale entry
+// the caller tries the key's lock without waiting: the winner regenerates
+// (synchronously, or in the background with [Config.BackgroundRegeneration]),
+// everyone else is served the stale value at once. A missing entry makes the
+// caller wait for the key's lock, bounded by ctx and [Config.LockWait], then
+// read again before creating, so a value another caller just stored is not
+// created twice. Goroutines of one process that need the same key share one
+// lock attempt and one result.
+//
+// # Failures
+//
+// A value that cannot be decoded is a miss: counted, logged and regenerated.
+// A backend error makes the region fall through to the creator (fail-open),
+// counted and logged, unless [Config.FailClosed] is set.
+package region

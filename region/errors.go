@@ -1,0 +1,44 @@
+package region
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrInvalidConfig is wrapped by every error New returns for a
+	// configuration it cannot use.
+	ErrInvalidConfig = errors.New("region: invalid configuration")
+	// ErrLockTimeout is returned when a caller waited [Config.LockWait] for
+	// another caller to create a missing value and no value appeared.
+	ErrLockTimeout = errors.New("region: timed out waiting for the lock")
+	// ErrClosed is returned by calls on a region after Close.
+	ErrClosed = errors.New("region: closed")
+	// ErrBackend wraps backend errors returned to callers of a fail-closed
+	// region and errors of explicit writes (Set, Delete, Invalidate).
+	ErrBackend = errors.New("region: backend error")
+	// ErrCreatorResult is returned by GetOrCreateMulti when its creator
+	// returns a number of values that does not match the keys it was given.
+	ErrCreatorResult = errors.New("region: creator returned the wrong number of values")
+)
+
+// PanicError is the error every waiter receives when a creator panics. The
+// lock the creator held is released.
+type PanicError struct {
+	// Value is what the creator panicked with.
+	Value any
+	// Stack is the creator's stack at the panic.
+	Stack []byte
+}
+
+// Error describes the panic.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("region: creator panicked: %v\n\n%s", e.Value, e.Stack)
+}
+
+// Unwrap returns the panic value when it is an error, so errors.Is and
+// errors.As see through the panic.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}

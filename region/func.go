@@ -1,0 +1,171 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/corralcache/corral/keyreg"
+)
+
+// FuncOption configures a cached function.
+type FuncOption func(*funcConfig)
+
+type funcConfig struct {
+	name       string
+	expiration time.Duration
+	hasExp     bool
+}
+
+// Named sets the identity of a cached function: the name its keys are
+// derived from and that the key registry files them under. Processes that
+// share a cache must use the same name. The default is the function's fully
+// qualified name (see keyreg.FuncName), which changes when the function is
+// renamed or moved, and is unstable for closures: name those explicitly.
+func Named(name string) FuncOption {
+	return func(c *funcConfig) { c.name = name }
+}
+
+// Expires sets the soft expiration of a cached function's values, in place
+// of Config.Expiration.
+func Expires(d time.Duration) FuncOption {
+	return func(c *funcConfig) { c.expiration, c.hasExp = max(d, 0), true }
+}
+
+// cachedFunc is the untyped-argument core shared by Func1, Func2 and Func3.
+type cachedFunc[V any] struct {
+	r    *Region
+	name string
+	opts []CallOption // recordFor(name), and the expiration when set
+}
+
+func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], error) {
+	var c funcConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	if r == nil {
+		return cachedFunc[V]{}, fmt.Errorf("%w: cached function on a nil region", ErrInvalidConfig)
+	}
+	if c.name == "" {
+		name, err := keyreg.FuncName(fn)
+		if err != nil {
+			return cachedFunc[V]{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		c.name = name
+	}
+	f := cachedFunc[V]{r: r, name: c.name, opts: []CallOption{recordFor(c.name)}}
+	if c.hasExp {
+		f.opts = append(f.opts, WithExpiration(c.expiration))
+	}
+	return f, nil
+}
+
+// key derives the key of one call from the function's namespace in the
+// registry and the arguments.
+func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
+	ns, err := f.r.cfg.Registry.Namespace(ctx, f.name)
+	if err != nil {
+		return "", f.r.backendError(ctx, "registry namespace", f.name, err)
+	}
+	return keyreg.Key(ns, args...)
+}
+
+// call returns the cached result of invoke for args, creating it on a miss.
+// When the key cannot be derived because the registry failed, a fail-open
+// region calls invoke uncached.
+func (f *cachedFunc[V]) call(ctx context.Context, invoke func(context.Context) (V, error), args ...any) (V, error) {
+	key, err := f.key(ctx, args...)
+	if err != nil {
+		if errors.Is(err, ErrBackend) && !f.r.cfg.FailClosed {
+			return invoke(ctx)
+		}
+		var zero V
+		return zero, err
+	}
+	return GetOrCreate(ctx, f.r, key, invoke, f.opts...)
+}
+
+func (f *cachedFunc[V]) get(ctx context.Context, args ...any) (V, bool, error) {
+	key, err := f.key(ctx, args...)
+	if err != nil {
+		var zero V
+		return zero, false, err
+	}
+	return Get[V](ctx, f.r, key)
+}
+
+func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
+	key, err := f.key(ctx, args...)
+	if err != nil {
+		return err
+	}
+	return f.r.Set(ctx, key, v, f.opts...)
+}
+
+func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context) (V, error), args ...any) (V, error) {
+	key, err := f.key(ctx, args...)
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	created := f.r.stamp()
+	v, err := call(ctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	f.r.stats.regenerations.Add(1)
+	f.r.store(ctx, []string{key}, []any{v}, created, makeCallConfig(f.opts))
+	return typed[V](v, nil)
+}
+
+func (f *cachedFunc[V]) invalidate(ctx context.Context, args ...any) error {
+	key, err := f.key(ctx, args...)
+	if err != nil {
+		return err
+	}
+	if err := f.r.Delete(ctx, key); err != nil {
+		return err
+	}
+	if err := f.r.cfg.Registry.Forget(ctx, f.name, key); err != nil {
+		return f.r.backendError(ctx, "forget key", key, err)
+	}
+	return nil
+}
+
+func (f *cachedFunc[V]) lookup(ctx context.Context, args ...any) (string, bool, error) {
+	key, err := f.key(ctx, args...)
+	if err != nil {
+		return "", false, err
+	}
+	ok, err := f.r.cfg.Registry.Recorded(ctx, f.name, key)
+	if err != nil {
+		return key, false, f.r.backendError(ctx, "registry lookup", key, err)
+	}
+	return key, ok, nil
+}
+
+// InvalidateAll removes every cached result of the function, in every
+// process that shares the region's backend and registry. Errors wrap
+// ErrBackend or ErrClosed.
+func (f *cachedFunc[V]) InvalidateAll(ctx context.Context) error {
+	keys, err := f.r.cfg.Registry.ForgetAll(ctx, f.name)
+	if err != nil {
+		return f.r.backendError(ctx, "registry forget all", f.name, err)
+	}
+	return f.r.DeleteMulti(ctx, keys)
+}
+
+// Keys lists the keys recorded for the function.
+func (f *cachedFunc[V]) Keys(ctx context.Context) ([]string, error) {
+	keys, err := f.r.cfg.Registry.Keys(ctx, f.name)
+	if err != nil {
+		return nil, f.r.backendError(ctx, "registry keys", f.name, err)
+	}
+	return keys, nil
+}
+
+// Name returns the function's identity in keys and in the registry.
+func (f *cachedFunc[V]) Name() string { return f.name }

@@ -1,0 +1,178 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/corralcache/corral/lock"
+)
+
+// multiCreator is an untyped creator of several values, one per key, in the
+// order of keys.
+type multiCreator func(context.Context, []string) ([]any, error)
+
+// GetOrCreateMulti returns the values under keys, in the order of keys,
+// creating the missing and stale ones with one call of create under the
+// dogpile lock. It reads all keys in one multi-get; stale values are served
+// or regenerated as by GetOrCreate. For the keys it must create it takes the
+// per-key locks in sorted order (so two multi calls never deadlock), waits at
+// most Config.LockWait for all of them, reads those keys again, and calls
+// create once with only the keys still missing. create must return one value
+// per key it is given, in that order.
+//
+// Unlike GetOrCreate, create runs in the caller's goroutine with ctx.
+// Errors: create's error; ErrCreatorResult; ErrLockTimeout; ctx.Err();
+// ErrClosed; ErrBackend on a fail-closed region; a *PanicError.
+func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, create func(context.Context, []string) ([]T, error), opts ...CallOption) ([]T, error) {
+	got, err := r.getOrCreateMulti(ctx, keys, typeOf[T]{}, func(ctx context.Context, keys []string) ([]any, error) {
+		values, err := create(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, len(values))
+		for i, v := range values {
+			out[i] = v
+		}
+		return out, nil
+	}, makeCallConfig(opts))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(keys))
+	for i, key := range keys {
+		if out[i], err = typed[T](got[key], nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueType, create multiCreator, co callConfig) (map[string]any, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	uniq := slices.Compact(slices.Sorted(slices.Values(keys)))
+	entries, err := r.loadMulti(ctx, uniq, vt, firstRead)
+	if err != nil && r.cfg.FailClosed {
+		return nil, err
+	}
+	got := make(map[string]any, len(uniq))
+	var regen, missing []string
+	var locks []lock.Lock
+	now := r.now()
+	for i, key := range uniq {
+		e := entries[i]
+		switch r.freshness(e, now) {
+		case fresh:
+			r.stats.hits.Add(1)
+			got[key] = e.Value
+			continue
+		case stale:
+			if r.cfg.Stale == ServeStale {
+				l, err := r.cfg.Locker.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
+				if err != nil || r.cfg.BackgroundRegeneration {
+					if err != nil && !errors.Is(err, lock.ErrNotObtained) {
+						_ = r.backendError(ctx, "try lock", key, err)
+					}
+					r.stats.staleServed.Add(1)
+					got[key] = e.Value
+				}
+				if err == nil {
+					regen, locks = append(regen, key), append(locks, l)
+				}
+				continue
+			}
+		}
+		r.stats.misses.Add(1)
+		missing = append(missing, key)
+	}
+	if r.cfg.BackgroundRegeneration && len(regen) > 0 {
+		regen, held := regen, locks
+		if !r.goOwned(ctx, func(ctx context.Context) {
+			if _, err := r.createLocked(ctx, regen, held, vt, create, co); err != nil {
+				r.cfg.Logger.WarnContext(ctx, "corral: background regeneration failed", "region", r.name, "keys", regen, "err", err)
+			}
+		}) {
+			r.releaseAll(ctx, regen, held)
+		}
+		regen, locks = nil, nil
+	}
+	if len(missing) > 0 {
+		wait, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
+		defer cancel()
+		for _, key := range missing {
+			l, err := r.obtain(ctx, wait, key)
+			if err != nil {
+				r.releaseAll(ctx, regen, locks)
+				return nil, err
+			}
+			regen, locks = append(regen, key), append(locks, l)
+		}
+	}
+	if len(regen) == 0 {
+		return got, nil
+	}
+	created, err := r.createLocked(ctx, regen, locks, vt, create, co)
+	if err != nil {
+		return nil, err
+	}
+	for key, v := range created {
+		got[key] = v
+	}
+	return got, nil
+}
+
+// createLocked runs with the locks of keys held (locks[i] for keys[i], nil
+// where a fail-open region went on without one): it reads keys again, creates
+// the ones still not fresh with one call of create, stores them and releases
+// every lock.
+func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.Lock, vt valueType, create multiCreator, co callConfig) (map[string]any, error) {
+	defer r.releaseAll(ctx, keys, locks)
+	got := make(map[string]any, len(keys))
+	entries, _ := r.loadMulti(ctx, keys, vt, reread)
+	now := r.now()
+	var todo []string
+	for i, key := range keys {
+		if r.freshness(entries[i], now) == fresh {
+			got[key] = entries[i].Value
+		} else {
+			todo = append(todo, key)
+		}
+	}
+	if len(todo) == 0 {
+		return got, nil
+	}
+	created := r.stamp()
+	stop := r.keepalive(ctx, locks...)
+	values, err := callMulti(ctx, create, todo)
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	if len(values) != len(todo) {
+		return nil, fmt.Errorf("%w: %d values for %d keys", ErrCreatorResult, len(values), len(todo))
+	}
+	r.stats.regenerations.Add(uint64(len(todo)))
+	r.store(ctx, todo, values, created, co)
+	for i, key := range todo {
+		got[key] = values[i]
+	}
+	return got, nil
+}
+
+// callMulti runs create, turning a panic into a *PanicError.
+func callMulti(ctx context.Context, create multiCreator, keys []string) (values []any, err error) {
+	_, err = call(ctx, func(ctx context.Context) (any, error) {
+		values, err = create(ctx, keys)
+		return nil, err
+	})
+	return values, err
+}
+
+func (r *Region) releaseAll(ctx context.Context, keys []string, locks []lock.Lock) {
+	for i, l := range locks {
+		r.release(ctx, keys[i], l)
+	}
+}

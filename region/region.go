@@ -1,0 +1,350 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/serializer"
+)
+
+// Region is a named cache region. It is safe for concurrent use; create it
+// once with New at application setup and share it.
+type Region struct {
+	name   string
+	cfg    Config
+	codec  *serializer.Codec
+	values backend.ValueStore // set when the backend keeps decoded values
+	// direct is true when a lookup in values needs no key building: the
+	// namespace and key go to the store as they are.
+	direct bool
+
+	sys   *coarseClock // cfg.Clock when it is the default clock, else nil
+	stats counters
+	marks marks
+
+	// base is cancelled by Close; every goroutine the region starts derives
+	// its context from it and is counted in wg.
+	base   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	mu      sync.Mutex         // protects flights
+	flights map[string]*flight // creations in progress in this process, by key
+}
+
+// New returns the region called name, configured by c. Zero fields of c take
+// their documented defaults. An unusable configuration gives an error
+// wrapping ErrInvalidConfig.
+func New(name string, c Config) (*Region, error) {
+	c, err := c.withDefaults(name)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := serializer.NewCodec(c.Serializer, serializer.CodecOptions{CompressAbove: c.CompressAbove})
+	if err != nil {
+		return nil, fmt.Errorf("%w: region %q: %w", ErrInvalidConfig, name, err)
+	}
+	r := &Region{name: name, cfg: c, codec: codec, flights: make(map[string]*flight)}
+	r.sys, _ = c.Clock.(*coarseClock)
+	if vs, ok := c.Backend.(backend.ValueStore); ok && vs.KeepsValues() {
+		r.values = vs
+		r.direct = c.KeyMangler == nil
+	}
+	r.base, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// Name returns the region's name.
+func (r *Region) Name() string { return r.name }
+
+// Stats returns the region's counters.
+func (r *Region) Stats() Stats { return r.stats.snapshot() }
+
+// Close stops the region's background regenerations and waits for them to
+// end. Later calls that would create or write return ErrClosed. Close does
+// not close the backend or the locker, which the caller owns.
+func (r *Region) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	r.cancel()
+	r.wg.Wait()
+	if r.sys != nil {
+		r.sys.Stop()
+	}
+	return nil
+}
+
+// now returns the region clock's time in Unix nanoseconds.
+func (r *Region) now() int64 {
+	if r.sys != nil {
+		return r.sys.nowNano()
+	}
+	return r.cfg.Clock.Now().UnixNano()
+}
+
+// stamp returns the creation time for a value created now: later than every
+// invalidation mark this process has seen, since the value was created after
+// it, even when the clock has not moved on (coarse or fake clocks).
+func (r *Region) stamp() int64 {
+	return max(r.now(), r.marks.hard.Load()+1, r.marks.soft.Load()+1)
+}
+
+// fullKey is the key the backend sees for key.
+func (r *Region) fullKey(key string) string {
+	k := r.cfg.Namespace + key
+	if r.cfg.KeyMangler != nil {
+		k = r.cfg.KeyMangler(k)
+	}
+	return k
+}
+
+// localKey is the (namespace, key) pair a ValueStore sees for key.
+func (r *Region) localKey(key string) (string, string) {
+	if r.direct {
+		return r.cfg.Namespace, key
+	}
+	return "", r.fullKey(key)
+}
+
+// lockKey is the key locked while key is created.
+func (r *Region) lockKey(key string) string { return r.fullKey(key) + ":lock" }
+
+// expiration is the soft expiration for a write with call options co.
+func (r *Region) expiration(co callConfig) time.Duration {
+	if co.hasExpiration {
+		return co.expiration
+	}
+	return r.cfg.Expiration
+}
+
+// freshness of an entry.
+type freshness int
+
+const (
+	missing freshness = iota
+	stale
+	fresh
+)
+
+// freshness tells whether e is fresh, stale or as good as missing at now.
+func (r *Region) freshness(e *backend.Entry, now int64) freshness {
+	if e == nil || e.Created <= r.marks.hard.Load() {
+		return missing
+	}
+	if e.Expiration > 0 && now-e.Created >= int64(e.Expiration) {
+		return stale
+	}
+	if e.Created <= r.marks.soft.Load() {
+		return stale
+	}
+	return fresh
+}
+
+// valueType decodes and checks values of one Go type for the untyped core.
+type valueType interface {
+	decode(c *serializer.Codec, data []byte) (any, serializer.Meta, error)
+	holds(v any) bool
+}
+
+// typeOf is the valueType of T. It has no fields, so passing it as a
+// valueType does not allocate.
+type typeOf[T any] struct{}
+
+func (typeOf[T]) decode(c *serializer.Codec, data []byte) (any, serializer.Meta, error) {
+	var v T
+	m, err := c.Decode(data, &v)
+	return v, m, err
+}
+
+func (typeOf[T]) holds(v any) bool {
+	_, ok := v.(T)
+	return ok
+}
+
+// read says whether a load counts and logs undecodable entries: a first read
+// does, a confirming read under the lock does not count them again.
+type read bool
+
+const (
+	firstRead read = true
+	reread    read = false
+)
+
+// load reads key's entry. A missing or undecodable entry gives nil and no
+// error; err reports a backend failure, already counted and logged.
+func (r *Region) load(ctx context.Context, key string, vt valueType, how read) (*backend.Entry, error) {
+	if r.values != nil {
+		ns, k := r.localKey(key)
+		e, ok := r.values.LoadEntry(ns, k)
+		if !ok {
+			return nil, nil
+		}
+		return r.checkType(key, e, vt, how), nil
+	}
+	r.refreshMarks(ctx)
+	data, err := r.cfg.Backend.Get(ctx, r.fullKey(key))
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, r.backendError(ctx, "get", key, err)
+	}
+	return r.decode(ctx, key, data, vt, how), nil
+}
+
+// loadMulti reads the entries of keys, in order; see load.
+func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how read) ([]*backend.Entry, error) {
+	entries := make([]*backend.Entry, len(keys))
+	if r.values != nil {
+		for i, key := range keys {
+			ns, k := r.localKey(key)
+			if e, ok := r.values.LoadEntry(ns, k); ok {
+				entries[i] = r.checkType(key, e, vt, how)
+			}
+		}
+		return entries, nil
+	}
+	r.refreshMarks(ctx)
+	full := make([]string, len(keys))
+	for i, key := range keys {
+		full[i] = r.fullKey(key)
+	}
+	data, err := r.cfg.Backend.GetMulti(ctx, full)
+	if err == nil && len(data) != len(keys) {
+		err = fmt.Errorf("backend returned %d values for %d keys", len(data), len(keys))
+	}
+	if err != nil {
+		return entries, r.backendError(ctx, "get multi", keys[0], err)
+	}
+	for i, d := range data {
+		if d != nil {
+			entries[i] = r.decode(ctx, keys[i], d, vt, how)
+		}
+	}
+	return entries, nil
+}
+
+// checkType returns e when it holds a value of the wanted type, and
+// otherwise counts a decode error and returns nil.
+func (r *Region) checkType(key string, e *backend.Entry, vt valueType, how read) *backend.Entry {
+	if vt == nil || vt.holds(e.Value) {
+		return e
+	}
+	if how == reread {
+		return nil
+	}
+	r.stats.decodeErrors.Add(1)
+	r.cfg.Logger.Warn("corral: cached value has another type; treated as a miss",
+		"region", r.name, "key", key, "type", fmt.Sprintf("%T", e.Value))
+	return nil
+}
+
+// decode turns stored bytes into an entry, or counts and logs a decode error
+// and returns nil.
+func (r *Region) decode(ctx context.Context, key string, data []byte, vt valueType, how read) *backend.Entry {
+	var (
+		v   any
+		m   serializer.Meta
+		err error
+	)
+	if vt == nil {
+		m, err = r.codec.DecodeMeta(data)
+	} else {
+		v, m, err = vt.decode(r.codec, data)
+	}
+	if err != nil {
+		if how == reread {
+			return nil
+		}
+		r.stats.decodeErrors.Add(1)
+		r.cfg.Logger.WarnContext(ctx, "corral: undecodable entry; treated as a miss",
+			"region", r.name, "key", key, "err", err)
+		return nil
+	}
+	return &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration}
+}
+
+// save stores v under key as created at created, with expiration exp.
+func (r *Region) save(ctx context.Context, key string, v any, created int64, exp time.Duration) error {
+	ttl := r.cfg.hardTTL(exp)
+	if r.values != nil {
+		ns, k := r.localKey(key)
+		r.values.StoreEntry(ns, k, &backend.Entry{Value: v, Created: created, Expiration: exp}, ttl)
+		return nil
+	}
+	data, err := r.codec.Encode(v, serializer.Meta{Created: created, Expiration: exp})
+	if err != nil {
+		return fmt.Errorf("region %q: key %q: %w", r.name, key, err)
+	}
+	if err := r.cfg.Backend.Set(ctx, r.fullKey(key), data, ttl); err != nil {
+		return r.backendError(ctx, "set", key, err)
+	}
+	return nil
+}
+
+// saveMulti stores values[i] under keys[i], all created at created.
+func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, created int64, exp time.Duration) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ttl := r.cfg.hardTTL(exp)
+	if r.values != nil {
+		for i, key := range keys {
+			ns, k := r.localKey(key)
+			r.values.StoreEntry(ns, k, &backend.Entry{Value: values[i], Created: created, Expiration: exp}, ttl)
+		}
+		return nil
+	}
+	items := make([]backend.Item, len(keys))
+	for i, key := range keys {
+		data, err := r.codec.Encode(values[i], serializer.Meta{Created: created, Expiration: exp})
+		if err != nil {
+			return fmt.Errorf("region %q: key %q: %w", r.name, key, err)
+		}
+		items[i] = backend.Item{Key: r.fullKey(key), Value: data, TTL: ttl}
+	}
+	if err := r.cfg.Backend.SetMulti(ctx, items); err != nil {
+		return r.backendError(ctx, "set multi", keys[0], err)
+	}
+	return nil
+}
+
+// remove deletes keys from the backend.
+func (r *Region) remove(ctx context.Context, keys ...string) error {
+	if r.values != nil {
+		for _, key := range keys {
+			ns, k := r.localKey(key)
+			r.values.DeleteEntry(ns, k)
+		}
+		return nil
+	}
+	var err error
+	if len(keys) == 1 {
+		err = r.cfg.Backend.Delete(ctx, r.fullKey(keys[0]))
+	} else if len(keys) > 1 {
+		full := make([]string, len(keys))
+		for i, key := range keys {
+			full[i] = r.fullKey(key)
+		}
+		err = r.cfg.Backend.DeleteMulti(ctx, full)
+	}
+	if err != nil {
+		return r.backendError(ctx, "delete", keys[0], err)
+	}
+	return nil
+}
+
+// backendError counts and logs a failed backend or locker call and returns
+// it wrapped in ErrBackend.
+func (r *Region) backendError(ctx context.Context, op, key string, err error) error {
+	r.stats.backendErrors.Add(1)
+	r.cfg.Logger.WarnContext(ctx, "corral: backend error", "region", r.name, "op", op, "key", key, "err", err)
+	return fmt.Errorf("%w: region %q: %s %q: %w", ErrBackend, r.name, op, key, err)
+}

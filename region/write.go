@@ -1,0 +1,55 @@
+package region
+
+import (
+	"context"
+	"maps"
+	"slices"
+)
+
+// Set stores value under key, created now, with the region's expiration or
+// the one WithExpiration gives. On an in-process backend that keeps values
+// the value itself is stored, so read it back as the same type. Errors wrap
+// ErrBackend or ErrClosed, or report a value the serializer cannot encode.
+func (r *Region) Set(ctx context.Context, key string, value any, opts ...CallOption) error {
+	return r.setMulti(ctx, []string{key}, []any{value}, makeCallConfig(opts))
+}
+
+// SetMulti stores every value of values under its key, in as few round trips
+// as the backend allows. Errors are those of Set.
+func (r *Region) SetMulti(ctx context.Context, values map[string]any, opts ...CallOption) error {
+	keys := slices.Sorted(maps.Keys(values))
+	vs := make([]any, len(keys))
+	for i, key := range keys {
+		vs[i] = values[key]
+	}
+	return r.setMulti(ctx, keys, vs, makeCallConfig(opts))
+}
+
+func (r *Region) setMulti(ctx context.Context, keys []string, values []any, co callConfig) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	exp := r.expiration(co)
+	if err := r.saveMulti(ctx, keys, values, r.stamp(), exp); err != nil {
+		return err
+	}
+	r.record(ctx, co.fn, keys, exp)
+	return nil
+}
+
+// Delete removes key. Deleting a missing key is not an error. Errors wrap
+// ErrBackend or ErrClosed.
+func (r *Region) Delete(ctx context.Context, key string) error {
+	return r.DeleteMulti(ctx, []string{key})
+}
+
+// DeleteMulti removes every key. Errors are those of Delete.
+func (r *Region) DeleteMulti(ctx context.Context, keys []string) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return r.remove(ctx, keys...)
+}
