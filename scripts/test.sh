@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of corral: formatting and vet, unit tests with the race
+# detector, and the integration tests against real redis-server, Redis Cluster
+# and memcached processes, which the tests start on loopback ports.
+#
+# On a fresh Debian machine it first installs the servers with apt-get (as
+# root, or through sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v memcached >/dev/null || missing+=(memcached)
+if ((${#missing[@]})); then
+	echo "installing ${missing[*]} from Debian packages"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+# The integration tests fail rather than skip when a server is missing.
+export CORRAL_REQUIRE_SERVERS=1
+go test -race -count=1 -timeout 30m ./...
