@@ -1,0 +1,44 @@
+package memory_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/backend/memory"
+)
+
+func Example() {
+	b, err := memory.New(memory.Options{MaxEntries: 10_000})
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+
+	// The byte methods: what every backend offers.
+	_ = b.Set(ctx, "greeting", []byte("hello"), time.Hour)
+	v, _ := b.Get(ctx, "greeting")
+	fmt.Printf("%s\n", v)
+
+	// The ValueStore methods: decoded entries, no serializer on the hit path.
+	e := &backend.Entry{Value: []string{"ada", "grace"}, Expiration: time.Minute}
+	b.StoreEntry("users:", "admins", e, time.Hour)
+	got, ok := b.LoadEntry("users:", "admins")
+	fmt.Println(got.Value, ok, got == e, b.KeepsValues())
+	// Output:
+	// hello
+	// [ada grace] true true true
+}
+
+func ExampleOptions_serialize() {
+	b, err := memory.New(memory.Options{Serialize: true})
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	// Regions encode values for this Backend: callers never share them.
+	fmt.Println(b.KeepsValues())
+	// Output: false
+}

@@ -1,0 +1,319 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/corralcache/corral/backend"
+)
+
+// ErrInvalidOptions is returned by [New], wrapped, when [Options] hold a
+// value it cannot use, such as a negative bound.
+var ErrInvalidOptions = errors.New("memory: invalid options")
+
+// DefaultMaxEntries is the bound on entries that [New] applies when neither
+// [Options.MaxEntries] nor [Options.MaxBytes] is set.
+const DefaultMaxEntries = 100_000
+
+// ItemOverhead is the weight in bytes added to every stored value for the
+// cache's own structures (otter's node, the stored item, its hash-table slot).
+// It is an estimate for 64-bit platforms.
+const ItemOverhead = 160
+
+// DefaultEntryWeight is the weight in bytes given to a decoded
+// [backend.Entry] stored with [Backend.StoreEntry] when [Options.Weigher] is
+// nil. The size of a Go value cannot be measured cheaply, so this is a rough
+// estimate of a small struct plus [ItemOverhead]; set a Weigher when values
+// vary in size and the cache is bounded by [Options.MaxBytes].
+const DefaultEntryWeight = 512
+
+// DefaultClockResolution is the [Options.ClockResolution] that applies when
+// it is zero.
+const DefaultClockResolution = time.Millisecond
+
+// Options configure a [Backend]. The zero value is valid: a cache of at most
+// [DefaultMaxEntries] entries that keeps decoded values and reads the real
+// time.
+type Options struct {
+	// MaxEntries bounds the number of entries. When both MaxEntries and
+	// MaxBytes are zero, DefaultMaxEntries applies.
+	MaxEntries int
+	// MaxBytes bounds the total weight of the entries, in bytes. A byte value
+	// weighs len(value) + len(key) + len(namespace) + ItemOverhead; a decoded
+	// entry weighs what Weigher returns, or DefaultEntryWeight.
+	//
+	// When both MaxEntries and MaxBytes are set, each entry weighs at least
+	// ceil(MaxBytes/MaxEntries), which enforces both bounds with a single
+	// weighted policy (conservatively, when small and large entries mix).
+	MaxBytes int64
+	// Weigher returns the weight in bytes of a decoded entry stored under
+	// (namespace, key). It is used only with MaxBytes; nil means every
+	// decoded entry weighs DefaultEntryWeight. It runs under a lock of the
+	// cache and must not call the Backend.
+	Weigher func(namespace, key string, e *backend.Entry) uint32
+	// Serialize makes KeepsValues report false, so that regions store encoded
+	// copies through the byte methods instead of shared decoded values:
+	// callers then cannot mutate what the cache holds. The ValueStore methods
+	// keep working, but a region does not call them.
+	Serialize bool
+	// Clock, when set, is the time source for expiry, for tests; nil reads
+	// the real time. With a Clock the cache does no periodic clean-up:
+	// expired entries are invisible at once and are removed during later
+	// writes. ClockResolution is then ignored.
+	Clock interface{ Now() time.Time }
+	// ClockResolution is how often the Backend reads the real time when Clock
+	// is nil. Expiry reads the time on every operation, and a precise read
+	// costs about as much as the rest of a lookup, so by default a goroutine
+	// (stopped by Close) reads it once per resolution and lookups read a
+	// variable. A hard TTL is then honoured to within ± ClockResolution.
+	// Zero means DefaultClockResolution; a negative value reads the precise
+	// time on every operation and starts no goroutine for the clock.
+	ClockResolution time.Duration
+}
+
+// key is the cache key: a comparable pair, so that LoadEntry hashes the two
+// strings without concatenating them.
+type key struct {
+	ns, key string
+}
+
+// item is what the cache holds for a key: either encoded bytes or a decoded
+// entry, with the hard TTL otter's expiry calculator reads.
+type item struct {
+	entry *backend.Entry
+	value []byte
+	// expireAfter is the hard TTL; math.MaxInt64 means never.
+	expireAfter time.Duration
+	// isEntry tells a decoded entry from a byte value, so that the byte
+	// methods and the ValueStore methods never see each other's values.
+	isEntry bool
+}
+
+// Backend is an in-process, bounded store of byte values and decoded
+// entries. Every method is safe for concurrent use. Create one with [New].
+//
+// The byte methods copy: Set keeps a copy of the caller's value and Get
+// returns a fresh copy, so neither side can corrupt the other's bytes. The
+// ValueStore methods share the stored *backend.Entry instead (see
+// [Options.Serialize]). The methods never block, so they ignore their ctx.
+type Backend struct {
+	cache *otter.Cache[key, *item]
+	// coarse is the clock Close stops, or nil.
+	coarse    *otter.CoarseClock
+	serialize bool
+}
+
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.ValueStore = (*Backend)(nil)
+)
+
+// New returns a Backend configured by o. It returns an error wrapping
+// [ErrInvalidOptions] when a bound is negative.
+func New(o Options) (*Backend, error) {
+	if o.MaxEntries < 0 {
+		return nil, fmt.Errorf("%w: MaxEntries %d is negative", ErrInvalidOptions, o.MaxEntries)
+	}
+	if o.MaxBytes < 0 {
+		return nil, fmt.Errorf("%w: MaxBytes %d is negative", ErrInvalidOptions, o.MaxBytes)
+	}
+
+	oo := &otter.Options[key, *item]{
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[key, *item]) time.Duration {
+			return e.Value.expireAfter
+		}),
+	}
+	var coarse *otter.CoarseClock
+	switch {
+	case o.Clock != nil:
+		oo.Clock = clock{o.Clock}
+	case o.ClockResolution >= 0:
+		res := o.ClockResolution
+		if res == 0 {
+			res = DefaultClockResolution
+		}
+		coarse = otter.NewCoarseClock(res)
+		oo.Clock = coarse
+	}
+	switch {
+	case o.MaxBytes > 0:
+		oo.MaximumWeight = uint64(o.MaxBytes)
+		var floor uint64
+		if o.MaxEntries > 0 {
+			floor = (uint64(o.MaxBytes) + uint64(o.MaxEntries) - 1) / uint64(o.MaxEntries)
+		}
+		oo.Weigher = weigher(o.Weigher, floor)
+	case o.MaxEntries > 0:
+		oo.MaximumSize = o.MaxEntries
+	default:
+		oo.MaximumSize = DefaultMaxEntries
+	}
+
+	c, err := otter.New(oo)
+	if err != nil {
+		if coarse != nil {
+			coarse.Stop()
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	return &Backend{cache: c, coarse: coarse, serialize: o.Serialize}, nil
+}
+
+// weigher returns otter's weigher: the weight of a byte value or a decoded
+// entry, at least floor and at least 1 (otter ignores zero weights).
+func weigher(entryWeigher func(string, string, *backend.Entry) uint32, floor uint64) func(key, *item) uint32 {
+	return func(k key, it *item) uint32 {
+		var w uint64
+		switch {
+		case !it.isEntry:
+			w = uint64(len(it.value)) + uint64(len(k.ns)) + uint64(len(k.key)) + ItemOverhead
+		case entryWeigher != nil:
+			w = uint64(entryWeigher(k.ns, k.key, it.entry))
+		default:
+			w = DefaultEntryWeight
+		}
+		w = max(w, floor, 1)
+		return uint32(min(w, math.MaxUint32))
+	}
+}
+
+// clock adapts a Now-only clock to otter's Clock. It never ticks, so the
+// cache does no periodic clean-up with it.
+type clock struct {
+	c interface{ Now() time.Time }
+}
+
+func (c clock) NowNano() int64                      { return c.c.Now().UnixNano() }
+func (c clock) Tick(time.Duration) <-chan time.Time { return nil }
+
+// expireAfter turns a backend TTL into otter's duration: zero means never.
+func expireAfter(ttl time.Duration) time.Duration {
+	if ttl == 0 {
+		return math.MaxInt64
+	}
+	return ttl
+}
+
+// Get returns a copy of the value stored under key, or
+// [backend.ErrNotFound]. An empty stored value comes back as a non-nil empty
+// slice.
+func (b *Backend) Get(_ context.Context, key string) ([]byte, error) {
+	if v, ok := b.get(key); ok {
+		return v, nil
+	}
+	return nil, backend.ErrNotFound
+}
+
+func (b *Backend) get(k string) ([]byte, bool) {
+	it, ok := b.cache.GetIfPresent(key{key: k})
+	if !ok || it.isEntry {
+		return nil, false
+	}
+	return bytes.Clone(it.value), true
+}
+
+// GetMulti returns a copy of the value under each key, in the order of keys;
+// a missing key gives nil. It never returns an error.
+func (b *Backend) GetMulti(_ context.Context, keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i], _ = b.get(k)
+	}
+	return out, nil
+}
+
+// Set stores a copy of value under key, so the caller may reuse value. The
+// value is dropped after ttl; zero means no hard limit, and a negative ttl
+// removes the key at once. It never returns an error.
+func (b *Backend) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	b.set(key, value, ttl)
+	return nil
+}
+
+func (b *Backend) set(k string, value []byte, ttl time.Duration) {
+	if ttl < 0 {
+		b.cache.Invalidate(key{key: k})
+		return
+	}
+	// append to a non-nil empty slice: an empty value stays present.
+	v := append(make([]byte, 0, len(value)), value...)
+	b.cache.Set(key{key: k}, &item{value: v, expireAfter: expireAfter(ttl)})
+}
+
+// SetMulti stores a copy of every item, as Set does. It never returns an
+// error.
+func (b *Backend) SetMulti(_ context.Context, items []backend.Item) error {
+	for _, it := range items {
+		b.set(it.Key, it.Value, it.TTL)
+	}
+	return nil
+}
+
+// Delete removes key. Deleting a missing key is not an error, and Delete
+// never returns one.
+func (b *Backend) Delete(_ context.Context, k string) error {
+	b.cache.Invalidate(key{key: k})
+	return nil
+}
+
+// DeleteMulti removes every key. Missing keys are not an error, and
+// DeleteMulti never returns one.
+func (b *Backend) DeleteMulti(_ context.Context, keys []string) error {
+	for _, k := range keys {
+		b.cache.Invalidate(key{key: k})
+	}
+	return nil
+}
+
+// KeepsValues reports whether regions should keep decoded values in the
+// Backend: true unless [Options.Serialize] was set.
+func (b *Backend) KeepsValues() bool { return !b.serialize }
+
+// LoadEntry returns the entry stored under (namespace, key) by StoreEntry, the
+// very pointer that was stored. A value stored through the byte methods is
+// not an entry and reports false. LoadEntry does not allocate.
+func (b *Backend) LoadEntry(namespace, k string) (*backend.Entry, bool) {
+	it, ok := b.cache.GetIfPresent(key{ns: namespace, key: k})
+	if !ok || !it.isEntry {
+		return nil, false
+	}
+	return it.entry, true
+}
+
+// StoreEntry stores e under (namespace, key), dropping it after ttl; zero
+// means no hard limit, and a negative ttl removes the key at once. The
+// Backend keeps e itself, not a copy: e must not be modified afterwards.
+func (b *Backend) StoreEntry(namespace, k string, e *backend.Entry, ttl time.Duration) {
+	if ttl < 0 {
+		b.cache.Invalidate(key{ns: namespace, key: k})
+		return
+	}
+	b.cache.Set(key{ns: namespace, key: k}, &item{entry: e, isEntry: true, expireAfter: expireAfter(ttl)})
+}
+
+// DeleteEntry removes the entry under (namespace, key). Removing a missing
+// entry does nothing.
+func (b *Backend) DeleteEntry(namespace, k string) {
+	b.cache.Invalidate(key{ns: namespace, key: k})
+}
+
+// Len returns the approximate number of entries, which may still count
+// entries that have expired or are about to be evicted.
+func (b *Backend) Len() int { return b.cache.EstimatedSize() }
+
+// Close stops the Backend's goroutines: otter's periodic clean-up and the
+// coarse clock. The Backend keeps working after Close, reading the precise
+// time and without periodic clean-up. Close always returns nil.
+func (b *Backend) Close() error {
+	b.cache.StopAllGoroutines()
+	if b.coarse != nil {
+		b.coarse.Stop()
+	}
+	return nil
+}
