@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/serializer"
@@ -32,9 +33,12 @@ const (
 	DefaultInvalidationRefresh = time.Second
 )
 
-// Config configures a region. Backend is the only required field.
+// Config configures a region. The zero Config is a working in-memory region
+// whose entries never go stale.
 type Config struct {
-	// Backend stores the entries. Required.
+	// Backend stores the entries. Default: an in-process memory backend of
+	// memory.DefaultMaxEntries entries that keeps decoded values, owned by
+	// the region and closed by Close.
 	Backend backend.Backend
 	// Serializer encodes values for backends that store bytes. Default:
 	// msgpack.
@@ -107,8 +111,6 @@ func (c Config) withDefaults(name string) (Config, error) {
 	switch {
 	case name == "":
 		return invalid("name is empty")
-	case c.Backend == nil:
-		return invalid("Backend is nil")
 	case c.Expiration < 0:
 		return invalid("Expiration %v is negative", c.Expiration)
 	case c.Grace < 0:
@@ -125,6 +127,13 @@ func (c Config) withDefaults(name string) (Config, error) {
 		return invalid("unknown StalePolicy %d", c.Stale)
 	case c.Stale == BlockOnStale && c.BackgroundRegeneration:
 		return invalid("BackgroundRegeneration serves stale values, which BlockOnStale forbids")
+	}
+	if c.Backend == nil {
+		mem, err := memory.New(memory.Options{})
+		if err != nil {
+			return invalid("default backend: %v", err)
+		}
+		c.Backend = mem
 	}
 	if c.Serializer == nil {
 		c.Serializer = serializer.NewMsgPack()

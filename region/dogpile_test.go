@@ -538,7 +538,7 @@ func TestConfigErrors(t *testing.T) {
 		cfg  region.Config
 	}{
 		{"empty name", "", region.Config{Backend: b}},
-		{"no backend", "r", region.Config{}},
+
 		{"negative expiration", "r", region.Config{Backend: b, Expiration: -1}},
 		{"negative grace", "r", region.Config{Backend: b, Grace: -1}},
 		{"negative lock ttl", "r", region.Config{Backend: b, LockTTL: -1}},

@@ -21,8 +21,12 @@ type creator func(context.Context) (any, error)
 // Get returns the fresh value stored under key. found is false when there is
 // none, when it is stale (unless IgnoreExpiration is passed) and when it
 // cannot be decoded. A backend failure is a miss on a fail-open region and an
-// error wrapping ErrBackend on a fail-closed one.
+// error wrapping ErrBackend on a fail-closed one. After Close it returns
+// ErrClosed.
 func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) (value T, found bool, err error) {
+	if r.closed.Load() {
+		return value, false, ErrClosed
+	}
 	e, err := r.load(ctx, key, typeOf[T]{}, firstRead)
 	if err != nil && r.cfg.FailClosed {
 		return value, false, err
@@ -46,8 +50,11 @@ func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) 
 
 // GetMulti returns the fresh values stored under keys, by key; keys without
 // one are absent from the map. It reads the backend in one multi-get. Stale
-// values, options and failures are treated as by Get.
+// values, options and errors are as for Get.
 func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...CallOption) (map[string]T, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
 	entries, err := r.loadMulti(ctx, keys, typeOf[T]{}, firstRead)
 	if err != nil && r.cfg.FailClosed {
 		return nil, err

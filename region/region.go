@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ type Region struct {
 	direct bool
 
 	sys   *coarseClock // cfg.Clock when it is the default clock, else nil
+	owned io.Closer    // the default backend, which Close closes
 	stats counters
 	marks marks
 
@@ -42,6 +44,7 @@ type Region struct {
 // their documented defaults. An unusable configuration gives an error
 // wrapping ErrInvalidConfig.
 func New(name string, c Config) (*Region, error) {
+	defaultBackend := c.Backend == nil
 	c, err := c.withDefaults(name)
 	if err != nil {
 		return nil, err
@@ -52,6 +55,9 @@ func New(name string, c Config) (*Region, error) {
 	}
 	r := &Region{name: name, cfg: c, codec: codec, flights: make(map[string]*flight)}
 	r.sys, _ = c.Clock.(*coarseClock)
+	if defaultBackend {
+		r.owned, _ = c.Backend.(io.Closer)
+	}
 	if vs, ok := c.Backend.(backend.ValueStore); ok && vs.KeepsValues() {
 		r.values = vs
 		r.direct = c.KeyMangler == nil
@@ -66,9 +72,10 @@ func (r *Region) Name() string { return r.name }
 // Stats returns the region's counters.
 func (r *Region) Stats() Stats { return r.stats.snapshot() }
 
-// Close stops the region's background regenerations and waits for them to
-// end. Later calls that would create or write return ErrClosed. Close does
-// not close the backend or the locker, which the caller owns.
+// Close stops the region's background regenerations and its clock, and waits
+// for them to end. Later calls return ErrClosed. Close does not close a
+// backend or locker passed in Config, which the caller owns; it closes the
+// default in-memory backend.
 func (r *Region) Close() error {
 	if r.closed.Swap(true) {
 		return nil
@@ -77,6 +84,9 @@ func (r *Region) Close() error {
 	r.wg.Wait()
 	if r.sys != nil {
 		r.sys.Stop()
+	}
+	if r.owned != nil {
+		return r.owned.Close()
 	}
 	return nil
 }
