@@ -89,13 +89,13 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 		missing = append(missing, key)
 	}
 	if r.cfg.BackgroundRegeneration && len(regen) > 0 {
-		regen, held := regen, locks
+		bgKeys, bgLocks := regen, locks
 		if !r.goOwned(ctx, func(ctx context.Context) {
-			if _, err := r.createLocked(ctx, regen, held, vt, create, co); err != nil {
-				r.cfg.Logger.WarnContext(ctx, "corral: background regeneration failed", "region", r.name, "keys", regen, "err", err)
+			if _, err := r.createLocked(ctx, bgKeys, bgLocks, vt, create, co); err != nil {
+				r.cfg.Logger.WarnContext(ctx, "corral: background regeneration failed", "region", r.name, "keys", bgKeys, "err", err)
 			}
 		}) {
-			r.releaseAll(ctx, regen, held)
+			r.releaseAll(ctx, bgKeys, bgLocks)
 		}
 		regen, locks = nil, nil
 	}
