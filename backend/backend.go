@@ -20,14 +20,17 @@ type Item struct {
 }
 
 // Backend stores encoded entries. Every method is safe for concurrent use.
+// A backend never keeps the slice a caller passes to Set or SetMulti, and the
+// caller owns the slices Get and GetMulti return.
 type Backend interface {
 	// Get returns the value stored under key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// GetMulti returns one value per key, in the order of keys; a missing key
-	// gives a nil value, never an error.
+	// gives a nil value, never an error, and a stored empty value a non-nil
+	// empty one.
 	GetMulti(ctx context.Context, keys []string) ([][]byte, error)
 	// Set stores value under key; ttl is the server-side hard limit (zero:
-	// none).
+	// none; negative: the value expires at once).
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// SetMulti stores every item, in as few round trips as the backend allows.
 	SetMulti(ctx context.Context, items []Item) error
