@@ -1,0 +1,93 @@
+package integration_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/corralcache/corral/backend/memcachestore"
+	"github.com/corralcache/corral/integration/internal/servers"
+	"github.com/corralcache/corral/keyreg/memcachereg"
+	"github.com/corralcache/corral/lock/memcachelocker"
+	"github.com/corralcache/corral/region"
+)
+
+// mcClient returns a client of its own for the servers at addrs, as a
+// separate process would have, closed when the test ends.
+func mcClient(t *testing.T, addrs ...string) *memcache.Client {
+	t.Helper()
+	c, err := memcachestore.NewClient(addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// mcStack is what one process uses: a client, a store, a locker and a
+// registry on it.
+type mcStack struct {
+	client *memcache.Client
+	store  *memcachestore.Store
+	locker *memcachelocker.Locker
+	reg    *memcachereg.Registry
+}
+
+func newMCStack(t *testing.T, regOpts memcachereg.Options, addrs ...string) *mcStack {
+	t.Helper()
+	c := mcClient(t, addrs...)
+	store, err := memcachestore.New(c, memcachestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker, err := memcachelocker.New(c, memcachelocker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := memcachereg.New(c, regOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mcStack{client: c, store: store, locker: locker, reg: reg}
+}
+
+// region returns a region named name on the stack, closed when the test
+// ends; cfg's Backend, Locker and Registry are filled in.
+func (s *mcStack) region(t *testing.T, name string, cfg region.Config) *region.Region {
+	t.Helper()
+	cfg.Backend, cfg.Locker, cfg.Registry = s.store, s.locker, s.reg
+	r, err := region.New(name, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// mcServer starts a memcached for the test.
+func mcServer(t *testing.T, extra ...string) *servers.Server {
+	t.Helper()
+	return servers.Memcached(t, extra...)
+}
+
+// mcEventually polls cond every 10ms until it holds, failing the test after
+// limit.
+func mcEventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mcCtx returns a context bounded by limit.
+func mcCtx(t *testing.T, limit time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
+	t.Cleanup(cancel)
+	return ctx
+}

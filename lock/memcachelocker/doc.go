@@ -1,0 +1,25 @@
+// Package memcachelocker is a distributed corral [lock.Locker] on memcached,
+// through github.com/bradfitz/gomemcache.
+//
+// A lock is a memcached item holding a random token, created with `add`
+// (which only one caller can win) and an expiration, so a lock whose holder
+// died frees itself. Extend and Release compare the token and act in one
+// atomic step, with `cas` on the item's CAS id from a `gets`:
+//
+//   - Extend rewrites the item, same token, with the new expiration;
+//   - Release rewrites it with a negative expiration, which memcached treats
+//     as "expired now": an atomic compare-and-delete, which memcached lacks
+//     as a command. A plain `delete` after the comparison could free a
+//     later holder's lock when ours expired in between; the `cas` cannot,
+//     since any later holder's item has another CAS id.
+//
+// Obtain polls with bounded, jittered exponential backoff (10ms doubling to
+// 500ms) and never sleeps past its ctx.
+//
+// memcached expires items on whole seconds, and an item written with N
+// seconds lives between N-1 and N seconds: lock TTLs are rounded up to whole
+// seconds plus one, so a lock lives at least its TTL, and at most a
+// second and a bit longer.
+//
+// Keys are passed through [memcachestore.MangleKey], so any key works.
+package memcachelocker
