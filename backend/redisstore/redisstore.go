@@ -1,0 +1,323 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/keyreg/redisreg"
+)
+
+// ErrInvalidOptions is returned (wrapped) by [New] and [Open] when their
+// arguments cannot be used.
+var ErrInvalidOptions = errors.New("redisstore: invalid options")
+
+// DefaultBatchSize is the BatchSize New uses when Options.BatchSize is zero.
+const DefaultBatchSize = 1000
+
+// Options configures a [Store]. The zero value is ready to use.
+type Options struct {
+	// BatchSize bounds the keys of one MGET or DEL, so that a very large
+	// multi-get does not hold the server for long; larger calls send several
+	// commands in one pipeline. Default: DefaultBatchSize; negative is
+	// invalid.
+	BatchSize int
+	// CloseClient makes Close close the client. Open sets it.
+	CloseClient bool
+}
+
+// Store is a backend.Backend on Redis. It is safe for concurrent use.
+type Store struct {
+	client redis.UniversalClient
+	// single is true when every key lives on one server, so multi-key
+	// commands (MGET, DEL k1 k2 …) may span any keys.
+	single bool
+	batch  int
+	owned  bool
+}
+
+var _ backend.Backend = (*Store)(nil)
+
+// New returns a Store on client: a *redis.Client (single node or failover)
+// or a *redis.ClusterClient. It returns an error wrapping ErrInvalidOptions
+// when client is nil or BatchSize is negative.
+func New(client redis.UniversalClient, o Options) (*Store, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+	}
+	if o.BatchSize < 0 {
+		return nil, fmt.Errorf("%w: BatchSize %d is negative", ErrInvalidOptions, o.BatchSize)
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	_, single := client.(*redis.Client)
+	return &Store{client: client, single: single, batch: o.BatchSize, owned: o.CloseClient}, nil
+}
+
+// Open returns a Store on a client it makes from rawURL, which it closes on
+// Close. A redis:// (or rediss:// for TLS, or unix://) URL gives a single
+// node client configured by redis.ParseURL (user, password, database,
+// timeouts in the query); a URL with one or more addr=host:port query
+// parameters gives a Cluster client configured by redis.ParseClusterURL.
+// Errors wrap ErrInvalidOptions.
+func Open(rawURL string, o Options) (*Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	var client redis.UniversalClient
+	if u.Query().Has("addr") {
+		co, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+		}
+		client = redis.NewClusterClient(co)
+	} else {
+		so, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+		}
+		client = redis.NewClient(so)
+	}
+	o.CloseClient = true
+	s, err := New(client, o)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Client returns the client the store uses.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+// Close closes the client when the store owns it (Open, or
+// Options.CloseClient), and otherwise does nothing.
+func (s *Store) Close() error {
+	if s.owned {
+		return s.client.Close()
+	}
+	return nil
+}
+
+// Get returns the value under key, or backend.ErrNotFound. Other errors are
+// Redis errors, wrapped.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.client.Get(ctx, key).Bytes()
+	if err == nil {
+		return v, nil
+	}
+	if errors.Is(err, redis.Nil) {
+		return nil, backend.ErrNotFound
+	}
+	return nil, fmt.Errorf("redisstore: get %q: %w", key, err)
+}
+
+// GetMulti returns the values under keys, in order, nil for the missing
+// ones: one MGET per BatchSize keys on a single node, a pipeline of GETs
+// (one batch per node) on a Cluster. Errors are Redis errors, wrapped.
+func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if s.single && len(keys) <= s.batch {
+		vals, err := s.client.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: mget of %d keys: %w", len(keys), err)
+		}
+		return out, fill(out, vals)
+	}
+	var (
+		mgets []*redis.SliceCmd
+		gets  []*redis.StringCmd
+	)
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if s.single {
+			for lo := 0; lo < len(keys); lo += s.batch {
+				mgets = append(mgets, p.MGet(ctx, keys[lo:min(lo+s.batch, len(keys))]...))
+			}
+			return nil
+		}
+		gets = make([]*redis.StringCmd, len(keys))
+		for i, k := range keys {
+			gets[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: get of %d keys: %w", len(keys), err)
+	}
+	for i, c := range mgets {
+		if err := fill(out[i*s.batch:], c.Val()); err != nil {
+			return nil, err
+		}
+	}
+	for i, c := range gets {
+		v, err := c.Bytes()
+		switch {
+		case err == nil:
+			out[i] = v
+		case !errors.Is(err, redis.Nil):
+			return nil, fmt.Errorf("redisstore: get %q: %w", keys[i], err)
+		}
+	}
+	return out, nil
+}
+
+// fill copies MGET results into out: a string is a value, nil a miss.
+func fill(out [][]byte, vals []any) error {
+	for i, v := range vals {
+		switch v := v.(type) {
+		case nil:
+		case string:
+			b := make([]byte, len(v)) // never nil, even when empty
+			copy(b, v)
+			out[i] = b
+		default:
+			return fmt.Errorf("redisstore: unexpected MGET reply %T", v)
+		}
+	}
+	return nil
+}
+
+// pxTTL is the expiration go-redis sends for ttl: zero for none, and at
+// least a millisecond (Redis's unit) for any positive ttl.
+func pxTTL(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return 0
+	}
+	return max(ttl, time.Millisecond)
+}
+
+// Set stores value under key with SET PX ttl (no expiry when ttl is zero).
+// Errors are Redis errors, wrapped.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := s.client.Set(ctx, key, value, pxTTL(ttl)).Err(); err != nil {
+		return fmt.Errorf("redisstore: set %q: %w", key, err)
+	}
+	return nil
+}
+
+// SetMulti stores every item in one pipeline of SETs (one batch per node on
+// a Cluster). Errors are Redis errors, wrapped; on an error some items may be
+// stored and others not.
+func (s *Store) SetMulti(ctx context.Context, items []backend.Item) error {
+	switch len(items) {
+	case 0:
+		return nil
+	case 1:
+		return s.Set(ctx, items[0].Key, items[0].Value, items[0].TTL)
+	}
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		queueSets(ctx, p, items)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: set of %d keys: %w", len(items), err)
+	}
+	return nil
+}
+
+func queueSets(ctx context.Context, p redis.Pipeliner, items []backend.Item) {
+	for _, it := range items {
+		p.Set(ctx, it.Key, it.Value, pxTTL(it.TTL))
+	}
+}
+
+// Delete removes key. Errors are Redis errors, wrapped.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, key).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// DeleteMulti removes every key: one DEL per BatchSize keys on a single
+// node, a pipeline of DELs (one batch per node) on a Cluster. Errors are
+// Redis errors, wrapped.
+func (s *Store) DeleteMulti(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if s.single && len(keys) <= s.batch {
+		if err := s.client.Del(ctx, keys...).Err(); err != nil {
+			return fmt.Errorf("redisstore: delete %d keys: %w", len(keys), err)
+		}
+		return nil
+	}
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		queueDels(ctx, p, s.single, s.batch, keys)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: delete %d keys: %w", len(keys), err)
+	}
+	return nil
+}
+
+func queueDels(ctx context.Context, p redis.Pipeliner, single bool, batch int, keys []string) {
+	if single {
+		for lo := 0; lo < len(keys); lo += batch {
+			p.Del(ctx, keys[lo:min(lo+batch, len(keys))]...)
+		}
+		return
+	}
+	for _, k := range keys {
+		p.Del(ctx, k)
+	}
+}
+
+// SetMultiGrouped stores every item and records members (members[i] names
+// items[i]) in the redisreg set group, whose records expire after groupTTL
+// (zero: never), in one round trip. group is a key returned by
+// redisreg.Registry.Group; members are the keys the registry reports.
+//
+// On a single node the SETs and the record go in one MULTI/EXEC transaction:
+// all or nothing, and atomic with respect to a concurrent
+// redisreg.Registry.ForgetAll.
+//
+// On a Cluster the values and the set live in different hash slots, usually
+// on different nodes, so no transaction can span them: the pipeline sends
+// one batch per node, in parallel, still one round trip. A value stored
+// without its record would escape invalidation by function, so when any part
+// fails, SetMultiGrouped deletes the items' keys (a miss is always safe) and
+// returns the error; only if that delete fails too can an unrecorded value
+// remain, and then both errors are returned.
+//
+// Errors are Redis errors, wrapped.
+func (s *Store) SetMultiGrouped(ctx context.Context, items []backend.Item, group string, members []string, groupTTL time.Duration) error {
+	if len(items) != len(members) {
+		return fmt.Errorf("redisstore: %d items with %d members", len(items), len(members))
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	exec := s.client.Pipelined
+	if s.single {
+		exec = s.client.TxPipelined
+	}
+	_, err := exec(ctx, func(p redis.Pipeliner) error {
+		queueSets(ctx, p, items)
+		redisreg.QueueRecord(ctx, p, group, groupTTL, members...)
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("redisstore: set of %d keys recorded in %q: %w", len(items), group, err)
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+	}
+	if derr := s.DeleteMulti(context.WithoutCancel(ctx), keys); derr != nil {
+		return errors.Join(err, fmt.Errorf("redisstore: values may remain unrecorded: %w", derr))
+	}
+	return err
+}

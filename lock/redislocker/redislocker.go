@@ -1,0 +1,181 @@
+package redislocker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/bsm/redislock"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/corralcache/corral/lock"
+)
+
+// ErrInvalidOptions is returned (wrapped) by [New] when its arguments cannot
+// be used.
+var ErrInvalidOptions = errors.New("redislocker: invalid options")
+
+// Defaults applied by New to zero fields of Options.
+const (
+	DefaultMinBackoff = 10 * time.Millisecond
+	DefaultMaxBackoff = 500 * time.Millisecond
+)
+
+// Options configures a [Locker]. The zero value is ready to use.
+type Options struct {
+	// MinBackoff is Obtain's first wait between two attempts. Default:
+	// DefaultMinBackoff.
+	MinBackoff time.Duration
+	// MaxBackoff caps Obtain's wait between two attempts, which doubles
+	// from MinBackoff. Default: DefaultMaxBackoff. Each wait is drawn at
+	// random from its upper half, so that waiters spread out.
+	MaxBackoff time.Duration
+}
+
+// Locker hands out locks held in Redis. It is safe for concurrent use.
+type Locker struct {
+	client   *redislock.Client
+	min, max time.Duration
+}
+
+var _ lock.Locker = (*Locker)(nil)
+
+// New returns a Locker whose locks live in the Redis server (or Cluster)
+// behind client; any go-redis client will do (redis.UniversalClient
+// satisfies redis.Scripter). The caller keeps ownership of client. It
+// returns an error wrapping ErrInvalidOptions when client is nil or the
+// backoff bounds are negative or reversed.
+func New(client redis.Scripter, o Options) (*Locker, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: client is nil", ErrInvalidOptions)
+	}
+	if o.MinBackoff < 0 || o.MaxBackoff < 0 {
+		return nil, fmt.Errorf("%w: negative backoff (%v, %v)", ErrInvalidOptions, o.MinBackoff, o.MaxBackoff)
+	}
+	if o.MinBackoff == 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = max(DefaultMaxBackoff, o.MinBackoff)
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		return nil, fmt.Errorf("%w: MaxBackoff %v is below MinBackoff %v", ErrInvalidOptions, o.MaxBackoff, o.MinBackoff)
+	}
+	return &Locker{client: redislock.New(client), min: o.MinBackoff, max: o.MaxBackoff}, nil
+}
+
+// TryObtain takes the lock on key with one attempt; the lock expires after
+// ttl unless extended. It returns lock.ErrNotObtained when another holder
+// has it, an error wrapping lock.ErrInvalidTTL when ttl is not positive,
+// ctx.Err() when ctx is done, and other Redis errors wrapped.
+func (l *Locker) TryObtain(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
+	if err := checkTTL(ttl); err != nil {
+		return nil, err
+	}
+	return l.attempt(ctx, key, ttl)
+}
+
+// Obtain waits until the lock on key is free and takes it; the lock expires
+// after ttl unless extended. Between attempts it waits with a jittered
+// exponential backoff bounded by Options.MaxBackoff. It returns ctx.Err()
+// when ctx is done first, an error wrapping lock.ErrInvalidTTL when ttl is
+// not positive, and other Redis errors wrapped (it does not retry those).
+func (l *Locker) Obtain(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
+	if err := checkTTL(ttl); err != nil {
+		return nil, err
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for backoff := l.min; ; backoff = min(2*backoff, l.max) {
+		lk, err := l.attempt(ctx, key, ttl)
+		if !errors.Is(err, lock.ErrNotObtained) {
+			return lk, err
+		}
+		// Full jitter over the upper half: never zero, never above max.
+		d := backoff/2 + rand.N(backoff/2+1)
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// attempt makes one attempt to take the lock.
+func (l *Locker) attempt(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rl, err := l.client.Obtain(ctx, key, max(ttl, time.Millisecond), nil) // nil options: no retry
+	switch {
+	case err == nil:
+		return &Lock{l: rl}, nil
+	case errors.Is(err, redislock.ErrNotObtained):
+		return nil, lock.ErrNotObtained
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("redislocker: obtain %q: %w", key, err)
+}
+
+// checkTTL rejects lock TTLs that are not positive. Positive TTLs below a
+// millisecond (Redis's unit) are rounded up by the client.
+func checkTTL(ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("redislocker: %w: %v", lock.ErrInvalidTTL, ttl)
+	}
+	return nil
+}
+
+// Lock is a lock held in Redis. Its methods are safe to call from any
+// goroutine.
+type Lock struct {
+	l *redislock.Lock
+}
+
+var _ lock.Lock = (*Lock)(nil)
+
+// Key returns the locked key.
+func (k *Lock) Key() string { return k.l.Key() }
+
+// Extend resets the lock's expiry to ttl from now. It returns
+// lock.ErrNotHeld when the lock expired or was taken over, an error wrapping
+// lock.ErrInvalidTTL when ttl is not positive, and other Redis errors
+// wrapped.
+func (k *Lock) Extend(ctx context.Context, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	err := k.l.Refresh(ctx, max(ttl, time.Millisecond), nil)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redislock.ErrNotObtained):
+		return lock.ErrNotHeld
+	}
+	return fmt.Errorf("redislocker: extend %q: %w", k.l.Key(), err)
+}
+
+// Release frees the lock. It returns lock.ErrNotHeld when the lock expired,
+// was taken over or was already released, and other Redis errors wrapped.
+func (k *Lock) Release(ctx context.Context) error {
+	err := k.l.Release(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redislock.ErrLockNotHeld):
+		return lock.ErrNotHeld
+	}
+	return fmt.Errorf("redislocker: release %q: %w", k.l.Key(), err)
+}
