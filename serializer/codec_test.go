@@ -3,9 +3,11 @@ package serializer_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -466,5 +468,53 @@ func TestCodecEncodeAllocs(t *testing.T) {
 	s := serializer.NewMsgPack()
 	if a := testing.AllocsPerRun(200, func() { _, _ = s.Marshal(v) }); a > 1 {
 		t.Errorf("MsgPack.Marshal allocates %.1f times per call, want 1 (the result)", a)
+	}
+}
+
+func TestCodecConcurrent(t *testing.T) {
+	c, err := serializer.NewCodec(serializer.NewMsgPack(), serializer.CodecOptions{CompressAbove: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, rounds = 8, 300
+	errs := make(chan error, goroutines)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				for i := range rounds {
+					// Alternate small (plain) and large (compressed) values.
+					in := person{Name: strings.Repeat(string(rune('a'+g)), 1+(i%3)*200), Age: g*rounds + i}
+					m := serializer.Meta{Created: int64(g), Expiration: time.Duration(i)}
+					env, err := c.Encode(in, m)
+					if err != nil {
+						errs <- err
+						return
+					}
+					var out person
+					got, err := c.Decode(env, &out)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if got != m || !reflect.DeepEqual(out, in) {
+						errs <- fmt.Errorf("goroutine %d round %d: got %+v %+v, want %+v %+v", g, i, got, out.Age, m, in.Age)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("concurrent round trips did not finish within a minute")
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
