@@ -12,6 +12,11 @@ var (
 	errMsgPackOversize  = errors.New("declared length exceeds the data")
 )
 
+// timestampExt is the type byte of MessagePack's timestamp extension (-1).
+// Its body is seconds and nanoseconds, never walked as a map: every byte
+// pattern there is a valid time.
+const timestampExt = 0xff
+
 // maxExtNesting bounds how many extension bodies checkMsgPack walks into
 // inside one another.
 const maxExtNesting = 8
@@ -23,6 +28,13 @@ const maxExtNesting = 8
 // body starts like a map: msgpack's DecodeMapLen skips an extension header
 // and reads a map from inside the body, sizing the map by the count it finds
 // there, so such counts must be bounded too.
+//
+// NOTE: timestamp bodies are not walked, since any bytes there may be a valid
+// time. msgpack v5.4.1 still reads a map from a timestamp's body when the
+// value is decoded into a map[string]interface{} (DecodeMap ignores its
+// allocation limit), so data whose writer stored a time where the reader
+// expects such a map can make it allocate a map sized by the timestamp's
+// bits.
 type msgpackChecker struct {
 	data     []byte
 	maxDepth int
@@ -177,7 +189,7 @@ func (c *msgpackChecker) walk(start int) (int, error) {
 			}
 			return 0, fmt.Errorf("%w: %d bytes declared at offset %d, %d left", errMsgPackOversize, skip, i, len(data)-i)
 		}
-		if ext && i+1 < len(data) && isMapCode(data[i+1]) {
+		if ext && i+1 < len(data) && data[i] != timestampExt && isMapCode(data[i+1]) {
 			// i is at the extension's type byte; its body follows.
 			if c.extDepth >= maxExtNesting {
 				return 0, fmt.Errorf("extension bodies nested deeper than %d", maxExtNesting)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -116,6 +117,18 @@ func TestMsgPackUnmarshalErrors(t *testing.T) {
 	var m map[string]any
 	if err := s.Unmarshal([]byte{0xd4, 0x05, 0x80}, &m); err != nil || m == nil || len(m) != 0 {
 		t.Errorf("Unmarshal of an extension-wrapped empty map = %v, %v; want an empty map", m, err)
+	}
+	// Timestamps whose bytes look like a map header are still times.
+	for _, ns := range []int{936_000_000, 927_000_000, 537_000_000} {
+		in := time.Date(2025, 3, 4, 5, 6, 7, ns, time.UTC)
+		b, err := s.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out time.Time
+		if err := s.Unmarshal(b, &out); err != nil || !out.Equal(in) {
+			t.Errorf("time %v (%x) decoded as %v, %v", in, b, out, err)
+		}
 	}
 	// Depth exactly at the limit is fine.
 	ok := append(bytes.Repeat([]byte{0x91}, serializer.MaxMsgPackDepth), 0xc0)
