@@ -58,7 +58,10 @@ func run(addr, redisAddr string, delay time.Duration, name string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cfg := emailapp.Config{Name: name, Delay: delay}
+	if name != "" {
+		log.SetPrefix(name + " ")
+	}
+	cfg := emailapp.Config{Delay: delay}
 	where := "in this process's memory"
 	if redisAddr != "" {
 		client := redis.NewClient(&redis.Options{Addr: redisAddr})
