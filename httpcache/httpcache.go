@@ -173,6 +173,10 @@ func (c *Cache) route(name string) (*routeFunc, error) {
 // On a miss next runs in a goroutine the region owns, with the request's
 // context values but not its cancellation, so that a client that goes away
 // does not cancel the work other requests wait for.
+//
+// NOTE: on a region with Config.BackgroundRegeneration, the request that
+// finds a stale response gets it at once and next runs afterwards, with that
+// request's URL, header and context values, once the request has ended.
 func (c *Cache) Handler(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
