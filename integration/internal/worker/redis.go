@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/corralcache/corral/backend/redisstore"
+	"github.com/corralcache/corral/keyreg/redisreg"
+	"github.com/corralcache/corral/lock/redislocker"
+)
+
+// Short timeouts, so that an outage fails calls fast instead of stalling
+// them.
+const (
+	redisDialTimeout = 200 * time.Millisecond
+	redisIOTimeout   = 500 * time.Millisecond
+)
+
+func setupRedis(_ context.Context, addrs []string) (*stack, error) {
+	c := redis.NewClient(&redis.Options{
+		Addr: addrs[0], DialTimeout: redisDialTimeout,
+		ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: 1, DialerRetries: 1,
+	})
+	return redisStack(c)
+}
+
+func setupRedisCluster(_ context.Context, addrs []string) (*stack, error) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: addrs, DialTimeout: redisDialTimeout,
+		ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: 1, DialerRetries: 1,
+	})
+	return redisStack(c)
+}
+
+// redisStack puts the store, locker and registry on c.
+func redisStack(c redis.UniversalClient) (*stack, error) {
+	st := &stack{
+		incr:  func(ctx context.Context, key string) (int64, error) { return c.Incr(ctx, key).Result() },
+		close: func() { _ = c.Close() },
+	}
+	var err error
+	if st.cfg.Backend, err = redisstore.New(c, redisstore.Options{}); err != nil {
+		return nil, err
+	}
+	if st.cfg.Locker, err = redislocker.New(c, redislocker.Options{}); err != nil {
+		return nil, err
+	}
+	if st.cfg.Registry, err = redisreg.New(c, redisreg.Options{}); err != nil {
+		return nil, err
+	}
+	return st, nil
+}

@@ -1,0 +1,405 @@
+package integration_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/backend/backendtest"
+	"github.com/corralcache/corral/backend/redisstore"
+	"github.com/corralcache/corral/integration/internal/servers"
+	"github.com/corralcache/corral/lock"
+	"github.com/corralcache/corral/lock/locktest"
+	"github.com/corralcache/corral/lock/redislocker"
+	"github.com/corralcache/corral/region"
+)
+
+func TestRedisBackendConformance(t *testing.T) {
+	srv := servers.Redis(t)
+	backendtest.RunWith(t, backendtest.RunOptions{TTL: 300 * time.Millisecond}, func(t *testing.T) backend.Backend {
+		s, err := redisstore.New(redisClient(t, srv.Addr), redisstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestRedisBackendConformanceSmallBatches runs the suite with multi-key
+// commands split into batches of 3 keys, so the batching is exercised.
+func TestRedisBackendConformanceSmallBatches(t *testing.T) {
+	srv := servers.Redis(t)
+	backendtest.RunWith(t, backendtest.RunOptions{SkipTTL: true}, func(t *testing.T) backend.Backend {
+		s, err := redisstore.New(redisClient(t, srv.Addr), redisstore.Options{BatchSize: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestRedisBackendOpen(t *testing.T) {
+	srv := servers.Redis(t)
+	s, err := redisstore.Open("redis://"+srv.Addr+"/2?dial_timeout=200ms", redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The value went to database 2, as the URL says.
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, DB: 2})
+	defer c.Close()
+	if got, err := c.Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Fatalf("GET k in db 2 = %q, %v; want v", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, redis.ErrClosed) {
+		t.Fatalf("Get after Close = %v, want redis.ErrClosed (Open's client is owned)", err)
+	}
+	if _, err := redisstore.Open("redis://%zz", redisstore.Options{}); !errors.Is(err, redisstore.ErrInvalidOptions) {
+		t.Fatalf("Open of a bad URL = %v, want ErrInvalidOptions", err)
+	}
+}
+
+func TestRedisLockerConformance(t *testing.T) {
+	srv := servers.Redis(t)
+	locktest.Run(t, func(t *testing.T) lock.Locker {
+		l, err := redislocker.New(redisClient(t, srv.Addr), redislocker.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	})
+}
+
+// TestRedisOneLockAttemptPerProcess checks that 100 goroutines of one
+// process on a cold key cost one lock attempt, counted on the wire.
+func TestRedisOneLockAttemptPerProcess(t *testing.T) {
+	srv := servers.Redis(t)
+	c := redisClient(t, srv.Addr)
+	hook := &cmdCounter{match: isLockAttempt("one:cold:lock")}
+	c.AddHook(hook)
+	r := newRedisStack(t, c).region(t, "one", region.Config{})
+	var calls atomic.Int64
+	create := func(context.Context) (string, error) {
+		calls.Add(1)
+		time.Sleep(100 * time.Millisecond)
+		return "v", nil
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 100 {
+		wg.Go(func() {
+			v, err := region.GetOrCreate(t.Context(), r, "cold", create)
+			if err == nil && v != "v" {
+				err = fmt.Errorf("got %q", v)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := hook.matched.Load(); n != 1 {
+		t.Errorf("%d lock attempts on the wire, want 1", n)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("creator ran %d times, want 1", n)
+	}
+}
+
+// counter reads a server-side counter.
+func counter(t testing.TB, c redis.UniversalClient, key string) int {
+	t.Helper()
+	n, err := c.Get(context.Background(), key).Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// redisTarget is a server (or Cluster) the multi-process tests run against.
+type redisTarget struct {
+	backend string // the worker's -backend
+	addrs   []string
+	client  redis.UniversalClient
+}
+
+func (tg redisTarget) args(extra ...string) []string {
+	return append([]string{"-backend", tg.backend, "-addrs", strings.Join(tg.addrs, ",")}, extra...)
+}
+
+func singleTarget(t *testing.T) redisTarget {
+	srv := servers.Redis(t)
+	return redisTarget{backend: "redis", addrs: []string{srv.Addr}, client: redisClient(t, srv.Addr)}
+}
+
+func TestRedisStampede(t *testing.T)         { testStampede(t, singleTarget(t), "stampede") }
+func TestRedisStaleStampede(t *testing.T)    { testStaleStampede(t, singleTarget(t), "stale") }
+func TestRedisInvalidation(t *testing.T)     { testInvalidation(t, singleTarget(t), "inval") }
+func TestRedisSlowCreator(t *testing.T)      { testSlowCreator(t, singleTarget(t)) }
+func TestRedisKilledLockHolder(t *testing.T) { testKilledLockHolder(t, singleTarget(t)) }
+
+// testStampede: 4 processes × 100 goroutines on one cold key run the creator
+// once in total.
+func testStampede(t *testing.T, tg redisTarget, name string) {
+	results := stampedes(t, 4, tg.args("-region", name, "-key", "cold", "-counter", name+":n",
+		"-goroutines", "100", "-sleep", "300ms")...)
+	values, errs, created := tally(results)
+	if len(errs) > 0 {
+		t.Fatalf("callers failed: %q", errs)
+	}
+	if n := counter(t, tg.client, name+":n"); n != 1 || created != 1 {
+		t.Fatalf("creator ran %d times (counted in Redis), %d by the workers' count; want 1", n, created)
+	}
+	if !maps.Equal(values, map[string]int{"v1": 400}) {
+		t.Fatalf("values %v, want v1 for all 400 callers", values)
+	}
+}
+
+// testStaleStampede: the same with an expired entry: one regeneration, and
+// every other caller is served the stale value.
+func testStaleStampede(t *testing.T, tg redisTarget, name string) {
+	r := newRedisStack(t, tg.client).region(t, name, region.Config{})
+	if err := r.Set(t.Context(), "hot", "old", region.WithExpiration(50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let it go stale on the real clock
+	results := stampedes(t, 4, tg.args("-region", name, "-key", "hot", "-counter", name+":n",
+		"-goroutines", "100", "-sleep", "1s")...)
+	values, errs, created := tally(results)
+	if len(errs) > 0 {
+		t.Fatalf("callers failed: %q", errs)
+	}
+	if n := counter(t, tg.client, name+":n"); n != 1 || created != 1 {
+		t.Fatalf("regenerated %d times (counted in Redis), %d by the workers' count; want 1", n, created)
+	}
+	if !maps.Equal(values, map[string]int{"old": 399, "v1": 1}) {
+		t.Fatalf("values %v, want the stale value for 399 callers and v1 for the regenerating one", values)
+	}
+	var stale uint64
+	for _, res := range results {
+		stale += res.Stats.StaleServed
+	}
+	if stale != 399 {
+		t.Fatalf("StaleServed sums to %d, want 399", stale)
+	}
+}
+
+// testSlowCreator: a creator slower than the lock TTL still runs once: the
+// region extends the lock while it runs.
+func testSlowCreator(t *testing.T, tg redisTarget) {
+	results := stampedes(t, 4, tg.args("-region", "slow", "-key", "k", "-counter", "slow:n",
+		"-goroutines", "100", "-sleep", "1200ms", "-lockttl", "300ms")...)
+	values, errs, _ := tally(results)
+	if len(errs) > 0 {
+		t.Fatalf("callers failed: %q", errs)
+	}
+	if n := counter(t, tg.client, "slow:n"); n != 1 {
+		t.Fatalf("creator ran %d times with a lock TTL of 300ms and a 1.2s creator, want 1", n)
+	}
+	if !maps.Equal(values, map[string]int{"v1": 400}) {
+		t.Fatalf("values %v, want v1 for all 400 callers", values)
+	}
+	for _, res := range results {
+		if res.Stats.LocksLost != 0 {
+			t.Fatalf("a worker lost its lock: %+v", res.Stats)
+		}
+	}
+}
+
+// testKilledLockHolder: a process killed while it holds the lock leaves it
+// to expire; another process then creates the value, without hanging.
+func testKilledLockHolder(t *testing.T, tg redisTarget) {
+	holder := workerCmd(t, append([]string{"-mode", "stampede"}, tg.args("-region", "kill", "-key", "k",
+		"-counter", "kill:n", "-goroutines", "1", "-sleep", "50s", "-lockttl", "1s")...)...)
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the holder to enter the creator", func() bool {
+		return counter(t, tg.client, "kill:n") == 1
+	})
+	// Hold on past several lock TTLs: the holder's keepalive extends it.
+	time.Sleep(1500 * time.Millisecond)
+	if n, _ := tg.client.Exists(t.Context(), "kill:k:lock").Result(); n != 1 {
+		t.Fatalf("lock key missing while its holder runs (keepalive failed)")
+	}
+	if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var exit *exec.ExitError
+	if err := holder.Wait(); !errors.As(err, &exit) {
+		t.Fatalf("holder exited with %v, want killed", err)
+	}
+	started := time.Now()
+	results := stampedes(t, 1, tg.args("-region", "kill", "-key", "k", "-counter", "kill:n",
+		"-goroutines", "10", "-sleep", "10ms", "-lockttl", "1s")...)
+	values, errs, _ := tally(results)
+	if len(errs) > 0 {
+		t.Fatalf("callers failed: %q", errs)
+	}
+	if !maps.Equal(values, map[string]int{"v2": 10}) {
+		t.Fatalf("values %v, want v2 (the second creation) for all 10 callers", values)
+	}
+	t.Logf("second process created the value %v after the kill (lock TTL 1s)", time.Since(started))
+}
+
+// testInvalidation: process A caches GetUser(42) and (43); process B
+// invalidates by arguments, by function and region-wide.
+func testInvalidation(t *testing.T, tg redisTarget, name string) {
+	args := tg.args("-region", name, "-refresh", "100ms", "-sleep", "0s")
+	a, b := serveWorker(t, "A", args...), serveWorker(t, "B", args...)
+	call := func(s *server, id int, wantComputed bool) {
+		t.Helper()
+		r := s.do(fmt.Sprint("call ", id))
+		if r.Computed != wantComputed || !strings.HasPrefix(r.Value, fmt.Sprintf("user%d#", id)) {
+			t.Fatalf("%s: call %d = %+v, want computed %t", s.name, id, r, wantComputed)
+		}
+	}
+	call(a, 42, true)
+	call(a, 43, true)
+	call(a, 42, false)
+	call(b, 42, false) // B shares A's cache
+	call(b, 43, false)
+
+	b.do("invalidate 42")
+	call(a, 42, true)
+	call(a, 43, false)
+
+	b.do("invalidate-all")
+	call(a, 42, true)
+	call(a, 43, true)
+	call(a, 42, false)
+
+	// Region-wide soft invalidation: A's entries turn stale. Invalidation
+	// compares creation times taken from each process's clock (coarse, to a
+	// millisecond), so an entry written within a few milliseconds of the
+	// invalidation, by another process, may be on either side of it: leave
+	// a margin.
+	time.Sleep(20 * time.Millisecond)
+	b.do("region-invalidate soft")
+	eventually(t, 5*time.Second, "A to see the soft invalidation", func() bool {
+		return !a.do("fresh 42").Found
+	})
+	if r := a.do("peek 42"); !r.Found {
+		t.Fatalf("after a soft invalidation A has no stale value for 42: %+v", r)
+	}
+	call(a, 43, true) // regenerated
+	call(a, 43, false)
+
+	// Hard: A's entries turn missing.
+	time.Sleep(20 * time.Millisecond)
+	b.do("region-invalidate hard")
+	eventually(t, 5*time.Second, "A to see the hard invalidation", func() bool {
+		return !a.do("peek 42").Found
+	})
+	if r := a.do("peek 43"); r.Found {
+		t.Fatalf("after a hard invalidation A still has a value for 43: %+v", r)
+	}
+	call(a, 42, true)
+}
+
+// TestRedisOutage stops Redis under load: callers keep getting values from
+// the creator, failures are counted, and caching resumes with the same
+// client once Redis is back.
+func TestRedisOutage(t *testing.T) {
+	srv := servers.Redis(t)
+	c := redisClient(t, srv.Addr)
+	r := newRedisStack(t, c).region(t, "outage", region.Config{Expiration: time.Minute})
+	var created atomic.Int64
+	create := func(key string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) {
+			created.Add(1)
+			return "value of " + key, nil
+		}
+	}
+	load := func(rounds int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range rounds {
+					key := fmt.Sprint("k", (g+i)%10)
+					v, err := region.GetOrCreate(t.Context(), r, key, create(key))
+					if err != nil || v != "value of "+key {
+						t.Errorf("GetOrCreate(%s) = %q, %v", key, v, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	load(50)
+	before := r.Stats()
+	if before.Hits == 0 || before.BackendErrors != 0 {
+		t.Fatalf("warm-up stats %+v: want hits and no backend errors", before)
+	}
+
+	srv.Stop()
+	createdBefore := created.Load()
+	load(20)
+	down := r.Stats()
+	if down.BackendErrors == before.BackendErrors {
+		t.Fatalf("no backend errors counted while Redis was down: %+v", down)
+	}
+	// Every call got its value (load checks it), from the creator: nothing
+	// could be read. Calls on one key at the same moment share a creation.
+	if created.Load() == createdBefore {
+		t.Fatal("creator never ran while Redis was down")
+	}
+	if down.Hits != before.Hits {
+		t.Fatalf("hits counted while Redis was down: %+v", down)
+	}
+
+	srv.Start()
+	eventually(t, 10*time.Second, "hits to come back after the restart", func() bool {
+		hits := r.Stats().Hits
+		load(5)
+		return r.Stats().Hits-hits >= 30 // most of 40 calls
+	})
+}
+
+// TestRedisUndecodable: bytes another client wrote under a region key are a
+// miss, regenerated and counted.
+func TestRedisUndecodable(t *testing.T) {
+	srv := servers.Redis(t)
+	c := redisClient(t, srv.Addr)
+	r := newRedisStack(t, c).region(t, "dec", region.Config{})
+	for i, junk := range []string{"", "garbage", "\x00\x01\x02\x03\xff\xfe", strings.Repeat("\x93", 100)} {
+		key := fmt.Sprint("k", i)
+		if err := c.Set(t.Context(), "dec:"+key, junk, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		v, err := region.GetOrCreate(t.Context(), r, key, func(context.Context) (int, error) { return 7, nil })
+		if err != nil || v != 7 {
+			t.Fatalf("GetOrCreate over junk %q = %v, %v; want 7", junk, v, err)
+		}
+		if st := r.Stats(); st.DecodeErrors != uint64(i+1) || st.Regenerations != uint64(i+1) {
+			t.Fatalf("after junk %q: %+v, want %d decode errors and regenerations", junk, st, i+1)
+		}
+		// The regenerated value replaced the junk.
+		if v, found, err := region.Get[int](t.Context(), r, key); err != nil || !found || v != 7 {
+			t.Fatalf("Get after regeneration = %v, %t, %v", v, found, err)
+		}
+	}
+}
