@@ -2,8 +2,13 @@ package keyreg
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrNotListable is returned by Registry.Keys of registries that cannot list
+// a function's keys, such as generation-based ones on backends without sets.
+var ErrNotListable = errors.New("keyreg: the keys of a function cannot be listed")
 
 // Registry records the keys generated for each cached function.
 //
@@ -22,7 +27,8 @@ type Registry interface {
 	Record(ctx context.Context, fn, key string, ttl time.Duration) error
 	// Recorded reports whether key is recorded for fn.
 	Recorded(ctx context.Context, fn, key string) (bool, error)
-	// Keys lists the keys recorded for fn, in no particular order.
+	// Keys lists the keys recorded for fn, in no particular order, or
+	// returns ErrNotListable.
 	Keys(ctx context.Context, fn string) ([]string, error)
 	// Forget drops the records of keys for fn.
 	Forget(ctx context.Context, fn string, keys ...string) error

@@ -158,9 +158,14 @@ func (f *cachedFunc[V]) InvalidateAll(ctx context.Context) error {
 	return f.r.DeleteMulti(ctx, keys)
 }
 
-// Keys lists the keys recorded for the function.
+// Keys lists the keys recorded for the function. A registry that cannot list
+// them returns an error wrapping keyreg.ErrNotListable; other errors wrap
+// ErrBackend.
 func (f *cachedFunc[V]) Keys(ctx context.Context) ([]string, error) {
 	keys, err := f.r.cfg.Registry.Keys(ctx, f.name)
+	if errors.Is(err, keyreg.ErrNotListable) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, f.r.backendError(ctx, "registry keys", f.name, err)
 	}

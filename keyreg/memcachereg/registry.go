@@ -19,7 +19,7 @@ var (
 	// ErrNotListable is returned by Keys: memcached cannot list the keys
 	// recorded for a function. Use the function's InvalidateAll (ForgetAll),
 	// which needs no list.
-	ErrNotListable = errors.New("memcachereg: keys of a function cannot be listed on memcached")
+	ErrNotListable = fmt.Errorf("memcachereg: memcached has no sets: %w", keyreg.ErrNotListable)
 	// ErrInvalidOptions is wrapped by the errors New returns for a
 	// configuration it cannot use.
 	ErrInvalidOptions = errors.New("memcachereg: invalid options")
