@@ -71,3 +71,13 @@ type ValueStore interface {
 	// DeleteEntry removes the entry under (namespace, key).
 	DeleteEntry(namespace, key string)
 }
+
+// Grouper is implemented by backends that write values and record their keys
+// in a named group — a key registry's records of one cached function — in
+// the same round trip. members[i] is the key recorded for items[i]; the
+// records may be dropped after groupTTL (zero: never). A failure must leave
+// no value stored without its record. A region uses it when its registry is a
+// keyreg.Grouped whose groups live in this backend.
+type Grouper interface {
+	SetMultiGrouped(ctx context.Context, items []Item, group string, members []string, groupTTL time.Duration) error
+}

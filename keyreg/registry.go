@@ -37,3 +37,11 @@ type Registry interface {
 	// the generation and may return no keys.
 	ForgetAll(ctx context.Context, fn string) ([]string, error)
 }
+
+// Grouped is implemented by registries whose records a backend.Grouper writes
+// in the same round trip as the values: Group names the group that holds fn's
+// records.
+type Grouped interface {
+	Registry
+	Group(fn string) string
+}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/lock"
-	"github.com/corralcache/corral/serializer"
 )
 
 // ErrTypeMismatch is returned when a caller asks for a key's value as one
@@ -339,61 +338,9 @@ func (r *Region) store(ctx context.Context, keys []string, values []any, created
 		}
 		keys, values = k, v
 	}
-	if err := r.saveRecorded(ctx, keys, values, created, r.expiration(co), co.fn); err != nil {
+	if err := r.saveMulti(ctx, keys, values, created, r.expiration(co), co.fn); err != nil {
 		r.cfg.Logger.WarnContext(ctx, "corral: created value not stored", "region", r.name, "err", err)
 	}
-}
-
-// groupSetter is implemented by byte backends that store values and record
-// their keys in a registry's group in the same round trip
-// (redisstore.Store). members[i] is the key recorded for items[i]; the
-// records may be dropped after groupTTL (zero: never). A failure must leave
-// no value stored without its record.
-type groupSetter interface {
-	SetMultiGrouped(ctx context.Context, items []backend.Item, group string, members []string, groupTTL time.Duration) error
-}
-
-// grouper is implemented by registries whose records a groupSetter backend
-// writes (redisreg.Registry): Group names the group that holds fn's records.
-type grouper interface {
-	Group(fn string) string
-}
-
-// saveRecorded stores values[i] under keys[i] and, when fn names a cached
-// function, records the keys under it: in one backend call when the backend
-// is a groupSetter and the registry a grouper, otherwise by saveMulti then
-// record. Errors are those of saveMulti; record failures are counted and
-// logged by record.
-func (r *Region) saveRecorded(ctx context.Context, keys []string, values []any, created int64, exp time.Duration, fn string) error {
-	if fn != "" && r.values == nil && len(keys) > 0 {
-		gs, ok1 := r.cfg.Backend.(groupSetter)
-		g, ok2 := r.cfg.Registry.(grouper)
-		if ok1 && ok2 {
-			return r.saveGrouped(ctx, gs, g.Group(fn), keys, values, created, exp)
-		}
-	}
-	if err := r.saveMulti(ctx, keys, values, created, exp); err != nil {
-		return err
-	}
-	r.record(ctx, fn, keys, exp)
-	return nil
-}
-
-// saveGrouped is saveMulti for a groupSetter backend, recording keys in group.
-func (r *Region) saveGrouped(ctx context.Context, gs groupSetter, group string, keys []string, values []any, created int64, exp time.Duration) error {
-	ttl := r.cfg.hardTTL(exp)
-	items := make([]backend.Item, len(keys))
-	for i, key := range keys {
-		data, err := r.codec.Encode(values[i], serializer.Meta{Created: created, Expiration: exp})
-		if err != nil {
-			return fmt.Errorf("region %q: key %q: %w", r.name, key, err)
-		}
-		items[i] = backend.Item{Key: r.fullKey(key), Value: data, TTL: ttl}
-	}
-	if err := gs.SetMultiGrouped(ctx, items, group, keys, ttl); err != nil {
-		return r.backendError(ctx, "set and record", keys[0], err)
-	}
-	return nil
 }
 
 // record notes keys in the registry under the cached function fn, if any.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Invalidation chooses how Region.Invalidate retires entries.
@@ -67,7 +68,13 @@ func (r *Region) Invalidate(ctx context.Context, how Invalidation) error {
 	if how != Hard && how != Soft {
 		return fmt.Errorf("region: unknown Invalidation %d", how)
 	}
+	// Read the system clock precisely: stamps from coarse clocks lag real
+	// time, so every entry created before this instant, in any process whose
+	// clock agrees, is stamped at or before it.
 	now := r.now()
+	if r.sys != nil {
+		now = time.Now().UnixNano()
+	}
 	raise(r.marks.mark(how), now)
 	if r.values != nil {
 		return nil

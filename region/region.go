@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/serializer"
 )
 
@@ -20,6 +21,11 @@ type Region struct {
 	cfg    Config
 	codec  *serializer.Codec
 	values backend.ValueStore // set when the backend keeps decoded values
+	// grouper and grouped are set when the backend records a cached
+	// function's keys in the registry's group in the same round trip as
+	// their values.
+	grouper backend.Grouper
+	grouped keyreg.Grouped
 	// direct is true when a lookup in values needs no key building: the
 	// namespace and key go to the store as they are.
 	direct bool
@@ -61,6 +67,10 @@ func New(name string, c Config) (*Region, error) {
 	if vs, ok := c.Backend.(backend.ValueStore); ok && vs.KeepsValues() {
 		r.values = vs
 		r.direct = c.KeyMangler == nil
+	} else if gs, ok := c.Backend.(backend.Grouper); ok {
+		if g, ok := c.Registry.(keyreg.Grouped); ok {
+			r.grouper, r.grouped = gs, g
+		}
 	}
 	r.base, r.cancel = context.WithCancel(context.Background())
 	return r, nil
@@ -281,26 +291,11 @@ func (r *Region) decode(ctx context.Context, key string, data []byte, vt valueTy
 	return &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration}
 }
 
-// save stores v under key as created at created, with expiration exp.
-func (r *Region) save(ctx context.Context, key string, v any, created int64, exp time.Duration) error {
-	ttl := r.cfg.hardTTL(exp)
-	if r.values != nil {
-		ns, k := r.localKey(key)
-		r.values.StoreEntry(ns, k, &backend.Entry{Value: v, Created: created, Expiration: exp}, ttl)
-		return nil
-	}
-	data, err := r.codec.Encode(v, serializer.Meta{Created: created, Expiration: exp})
-	if err != nil {
-		return fmt.Errorf("region %q: key %q: %w", r.name, key, err)
-	}
-	if err := r.cfg.Backend.Set(ctx, r.fullKey(key), data, ttl); err != nil {
-		return r.backendError(ctx, "set", key, err)
-	}
-	return nil
-}
-
-// saveMulti stores values[i] under keys[i], all created at created.
-func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, created int64, exp time.Duration) error {
+// saveMulti stores values[i] under keys[i], created at created with soft
+// expiration exp, and records the keys under the cached function fn, if any:
+// in the same round trip when the region is grouped, otherwise after the
+// write. Record failures are counted and logged; errors are the write's.
+func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, created int64, exp time.Duration, fn string) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -310,6 +305,7 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, cre
 			ns, k := r.localKey(key)
 			r.values.StoreEntry(ns, k, &backend.Entry{Value: values[i], Created: created, Expiration: exp}, ttl)
 		}
+		r.record(ctx, fn, keys, exp)
 		return nil
 	}
 	items := make([]backend.Item, len(keys))
@@ -320,9 +316,16 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, cre
 		}
 		items[i] = backend.Item{Key: r.fullKey(key), Value: data, TTL: ttl}
 	}
-	if err := r.cfg.Backend.SetMulti(ctx, items); err != nil {
-		return r.backendError(ctx, "set multi", keys[0], err)
+	if fn != "" && r.grouper != nil {
+		if err := r.grouper.SetMultiGrouped(ctx, items, r.grouped.Group(fn), keys, ttl); err != nil {
+			return r.backendError(ctx, "set and record", keys[0], err)
+		}
+		return nil
 	}
+	if err := r.cfg.Backend.SetMulti(ctx, items); err != nil {
+		return r.backendError(ctx, "set", keys[0], err)
+	}
+	r.record(ctx, fn, keys, exp)
 	return nil
 }
 

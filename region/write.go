@@ -29,7 +29,7 @@ func (r *Region) setMulti(ctx context.Context, keys []string, values []any, co c
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	return r.saveRecorded(ctx, keys, values, r.stamp(), r.expiration(co), co.fn)
+	return r.saveMulti(ctx, keys, values, r.stamp(), r.expiration(co), co.fn)
 }
 
 // Delete removes key. Deleting a missing key is not an error. Errors wrap

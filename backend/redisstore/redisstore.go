@@ -42,6 +42,7 @@ type Store struct {
 }
 
 var _ backend.Backend = (*Store)(nil)
+var _ backend.Grouper = (*Store)(nil)
 
 // New returns a Store on client: a *redis.Client (single node or failover)
 // or a *redis.ClusterClient. It returns an error wrapping ErrInvalidOptions

@@ -40,6 +40,7 @@ type Registry struct {
 }
 
 var _ keyreg.Registry = (*Registry)(nil)
+var _ keyreg.Grouped = (*Registry)(nil)
 
 // New returns a Registry that keeps its records in the Redis server (or
 // Cluster) behind client, which the caller keeps ownership of. It returns an
