@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario for corral and its peers in one run and
+# writes the table to BENCHMARKS.md at the repository root. The benchmarks
+# start their own redis-server on a free loopback port; this script installs
+# it from Debian packages when it is missing (as scripts/test.sh does).
+#
+# COUNT (default 3) and BENCHTIME (default 1s) tune the timed scenarios.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v redis-server >/dev/null; then
+	echo "installing redis-server from Debian packages"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
+count=${COUNT:-3}
+benchtime=${BENCHTIME:-1s}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+go vet ./...
+# Timed scenarios: hits in memory and in Redis, multi-get.
+go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti)$' -benchmem \
+	-count "$count" -benchtime "$benchtime" -timeout 30m . | tee "$out/timed.txt"
+# Event scenarios: one stampede or one expiry per run.
+go test -run '^$' -bench '^Benchmark(Stampede|Expiry)$' \
+	-count "$count" -benchtime 1x -timeout 30m . | tee "$out/events.txt"
+
+go run ./cmd/report -o ../BENCHMARKS.md -command "${BENCH_COMMAND:-make bench}" "$out/timed.txt" "$out/events.txt" >/dev/null
+echo "wrote BENCHMARKS.md"
