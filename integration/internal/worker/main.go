@@ -13,6 +13,7 @@
 //	    Reads commands from stdin, one per line, and prints one JSON reply per
 //	    command (see serve.go). Exits on "quit" or end of input.
 //
+// -backend picks the servers: redis, cluster (Redis Cluster) or memcached.
 // Every process exits after -timeout, whatever it is doing.
 package main
 
@@ -41,15 +42,17 @@ type stack struct {
 	close func()
 }
 
-// setup connects to the servers at addrs and returns the stack on them.
-type setup func(ctx context.Context, addrs []string) (*stack, error)
+// setup connects to the servers at o's addresses and returns the stack on
+// them.
+type setup func(ctx context.Context, o options) (*stack, error)
 
 // backends lists the backends a worker can run on, by -backend name. Each
 // lives in its own file; add a line here for a new one.
 func backends() map[string]setup {
 	return map[string]setup{
-		"redis":   setupRedis,
-		"cluster": setupRedisCluster,
+		"redis":     setupRedis,
+		"cluster":   setupRedisCluster,
+		"memcached": setupMemcached,
 	}
 }
 
@@ -60,6 +63,7 @@ type options struct {
 	goroutines                   int
 	sleep, lockTTL, lockWait     time.Duration
 	expiration, refresh, timeout time.Duration
+	regCacheFor                  time.Duration
 	start                        int64
 	verbose                      bool
 }
@@ -78,6 +82,7 @@ func main() {
 	flag.DurationVar(&o.lockWait, "lockwait", 20*time.Second, "region LockWait")
 	flag.DurationVar(&o.expiration, "expiration", time.Minute, "region Expiration")
 	flag.DurationVar(&o.refresh, "refresh", 100*time.Millisecond, "region InvalidationRefresh")
+	flag.DurationVar(&o.regCacheFor, "regcache", 0, "memcached: the registry's CacheFor (0: its default, negative: never cache)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "exit after this long")
 	flag.Int64Var(&o.start, "start", 0, "stampede: Unix milliseconds at which the callers start")
 	flag.BoolVar(&o.verbose, "v", false, "log the region's warnings to stderr")
@@ -87,6 +92,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// addrList returns the -addrs flag as a list.
+func (o options) addrList() []string { return strings.Split(o.addrs, ",") }
 
 func run(o options, in io.Reader, out io.Writer) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -99,7 +107,7 @@ func run(o options, in io.Reader, out io.Writer) error {
 	if !ok {
 		return fmt.Errorf("unknown backend %q", o.backend)
 	}
-	st, err := mk(ctx, strings.Split(o.addrs, ","))
+	st, err := mk(ctx, o)
 	if err != nil {
 		return err
 	}

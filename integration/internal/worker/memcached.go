@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
@@ -11,14 +12,22 @@ import (
 	"github.com/corralcache/corral/lock/memcachelocker"
 )
 
+// memcachedTimeout is the client's socket timeout. Production's 200ms
+// (memcachestore.DefaultTimeout) fails fast on a dead server; a test machine
+// busy with parallel builds can exceed it on a live one, which would make the
+// exact-count tests flaky. A stopped server refuses connections at once, so
+// outages are not slowed.
+const memcachedTimeout = 2 * time.Second
+
 // setupMemcached puts the memcached store, locker and registry on one
-// gomemcache client for the servers at addrs (a pool when several), with
-// memcachestore's short default socket timeout.
-func setupMemcached(_ context.Context, addrs []string) (*stack, error) {
-	c, err := memcachestore.NewClient(addrs...)
+// gomemcache client for the servers at o's addresses (a pool when several);
+// -regcache sets the registry's CacheFor.
+func setupMemcached(_ context.Context, o options) (*stack, error) {
+	c, err := memcachestore.NewClient(o.addrList()...)
 	if err != nil {
 		return nil, err
 	}
+	c.Timeout = memcachedTimeout
 	st := &stack{
 		incr:  func(_ context.Context, key string) (int64, error) { return memcachedIncr(c, key) },
 		close: func() { _ = c.Close() },
@@ -29,7 +38,7 @@ func setupMemcached(_ context.Context, addrs []string) (*stack, error) {
 	if st.cfg.Locker, err = memcachelocker.New(c, memcachelocker.Options{}); err != nil {
 		return nil, err
 	}
-	if st.cfg.Registry, err = memcachereg.New(c, memcachereg.Options{}); err != nil {
+	if st.cfg.Registry, err = memcachereg.New(c, memcachereg.Options{CacheFor: o.regCacheFor}); err != nil {
 		return nil, err
 	}
 	return st, nil

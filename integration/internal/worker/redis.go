@@ -18,17 +18,17 @@ const (
 	redisIOTimeout   = 500 * time.Millisecond
 )
 
-func setupRedis(_ context.Context, addrs []string) (*stack, error) {
+func setupRedis(_ context.Context, o options) (*stack, error) {
 	c := redis.NewClient(&redis.Options{
-		Addr: addrs[0], DialTimeout: redisDialTimeout,
+		Addr: o.addrList()[0], DialTimeout: redisDialTimeout,
 		ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: 1, DialerRetries: 1,
 	})
 	return redisStack(c)
 }
 
-func setupRedisCluster(_ context.Context, addrs []string) (*stack, error) {
+func setupRedisCluster(_ context.Context, o options) (*stack, error) {
 	c := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: addrs, DialTimeout: redisDialTimeout,
+		Addrs: o.addrList(), DialTimeout: redisDialTimeout,
 		ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: 1, DialerRetries: 1,
 	})
 	return redisStack(c)

@@ -36,10 +36,14 @@ type reply struct {
 //	invalidate ID           GetUser.Invalidate(ID)
 //	invalidate-all          GetUser.InvalidateAll
 //	region-invalidate hard|soft
+//	set KEY VALUE [EXP]     Set(KEY, VALUE), with WithExpiration(EXP) if given
+//	get KEY                 the fresh string value at KEY, if any
 //	stats                   the region's Stats
 //	quit
 //
-// It prints {"cmd":"ready"} first, and one reply per command.
+// Arguments are separated by spaces; one may be a Go double-quoted string,
+// to hold spaces or be empty. It prints {"cmd":"ready"} first, and one reply
+// per command.
 func serve(ctx context.Context, r *region.Region, st *stack, o options, in io.Reader, enc *json.Encoder) error {
 	var computed atomic.Bool
 	getUser, err := region.Cache1(r, func(ctx context.Context, id int) (string, error) {
@@ -59,11 +63,18 @@ func serve(ctx context.Context, r *region.Region, st *stack, o options, in io.Re
 	}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
+		rep := reply{Cmd: sc.Text()}
+		f, err := splitArgs(sc.Text())
+		if err != nil {
+			rep.Error = err.Error()
+			if err := enc.Encode(rep); err != nil {
+				return err
+			}
+			continue
+		}
 		if len(f) == 0 {
 			continue
 		}
-		rep := reply{Cmd: sc.Text()}
 		arg := func() int {
 			if len(f) < 2 {
 				err = fmt.Errorf("%s needs an argument", f[0])
@@ -73,7 +84,6 @@ func serve(ctx context.Context, r *region.Region, st *stack, o options, in io.Re
 			n, err = strconv.Atoi(f[1])
 			return n
 		}
-		err = nil
 		switch f[0] {
 		case "quit":
 			return nil
@@ -106,6 +116,26 @@ func serve(ctx context.Context, r *region.Region, st *stack, o options, in io.Re
 				how = region.Soft
 			}
 			err = r.Invalidate(ctx, how)
+		case "set":
+			if len(f) < 3 {
+				err = fmt.Errorf("set needs a key and a value")
+				break
+			}
+			var opts []region.CallOption
+			if len(f) > 3 {
+				var exp time.Duration
+				if exp, err = time.ParseDuration(f[3]); err != nil {
+					break
+				}
+				opts = append(opts, region.WithExpiration(exp))
+			}
+			err = r.Set(ctx, f[1], f[2], opts...)
+		case "get":
+			if len(f) < 2 {
+				err = fmt.Errorf("get needs a key")
+				break
+			}
+			rep.Value, rep.Found, err = region.Get[string](ctx, r, f[1])
 		case "stats":
 			s := r.Stats()
 			rep.Stats = &s
@@ -120,4 +150,35 @@ func serve(ctx context.Context, r *region.Region, st *stack, o options, in io.Re
 		}
 	}
 	return sc.Err()
+}
+
+// splitArgs splits a command line at spaces and tabs; an argument that starts
+// with a double quote is a Go quoted string.
+func splitArgs(line string) ([]string, error) {
+	var args []string
+	for {
+		line = strings.TrimLeft(line, " \t")
+		if line == "" {
+			return args, nil
+		}
+		if line[0] == '"' {
+			q, err := strconv.QuotedPrefix(line)
+			if err != nil {
+				return nil, fmt.Errorf("argument %s: %w", line, err)
+			}
+			arg, err := strconv.Unquote(q)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, arg)
+			line = line[len(q):]
+			continue
+		}
+		end := strings.IndexAny(line, " \t")
+		if end < 0 {
+			end = len(line)
+		}
+		args = append(args, line[:end])
+		line = line[end:]
+	}
 }
