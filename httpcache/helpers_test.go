@@ -66,7 +66,7 @@ func newEnv(t *testing.T, serialize bool, o httpcache.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
-	o.Clock = clock
+
 	if o.Logger == nil {
 		o.Logger = quiet
 	}

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/corralcache/corral/region"
@@ -29,7 +28,7 @@ var (
 const (
 	Hit   = "HIT"   // served from the cache, or shared with a concurrent request that ran the handler
 	Miss  = "MISS"  // this request ran the handler, or the response could not be cached
-	Stale = "STALE" // served from the cache past Options.Expiration while another request regenerates it
+	Stale = "STALE" // a stale response, served while another request regenerates it
 )
 
 // DefaultStatusHeader is the response header that reports the cache state.
@@ -51,9 +50,7 @@ type Options struct {
 	// not stored.
 	Statuses []int
 	// Expiration is the soft expiration of cached responses, in place of the
-	// region's Config.Expiration. It is also what tells a stale response: when
-	// zero, the region's expiration applies and X-Cache never reports STALE,
-	// since a region does not tell its callers how old a value is.
+	// region's Config.Expiration when positive.
 	Expiration time.Duration
 	// MaxBodyBytes is the size of the largest body stored; larger responses
 	// are served but not stored. Zero: no limit. The whole response is
@@ -62,10 +59,6 @@ type Options struct {
 	// StatusHeader names the response header that reports HIT, MISS or
 	// STALE. Default: DefaultStatusHeader.
 	StatusHeader string
-	// Clock tells the time at which responses are created and read, to tell
-	// stale ones. Give it the region's Config.Clock when that is not the
-	// system clock. Default: the system clock.
-	Clock region.Clock
 	// Logger receives the region errors that made a request bypass the
 	// cache, at Warn level. Default: slog.Default().
 	Logger *slog.Logger
@@ -83,7 +76,6 @@ type Cache struct {
 	opts     Options
 	keys     keyer
 	statuses statusSet
-	clock    region.Clock
 	header   string
 	log      *slog.Logger
 
@@ -120,13 +112,9 @@ func New(r *region.Region, o Options) (*Cache, error) {
 		opts:     o,
 		keys:     newKeyer(o),
 		statuses: newStatusSet(o.Statuses),
-		clock:    o.Clock,
 		header:   o.StatusHeader,
 		log:      o.Logger,
 		routes:   make(map[string]*routeFunc),
-	}
-	if c.clock == nil {
-		c.clock = systemClock{}
 	}
 	if c.header == "" {
 		c.header = DefaultStatusHeader
@@ -136,10 +124,6 @@ func New(r *region.Region, o Options) (*Cache, error) {
 	}
 	return c, nil
 }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // FuncName returns the name under which the key registry files the URLs
 // cached for route: "http:" and the route.
@@ -193,7 +177,6 @@ func (c *Cache) Handler(route string, next http.Handler) http.Handler {
 type pending struct {
 	req  *http.Request
 	next http.Handler
-	ran  atomic.Bool // set when the handler ran for this request
 }
 
 type pendingKey struct{}
@@ -224,10 +207,9 @@ func (c *Cache) create(ctx context.Context, _, _ string) (*response, error) {
 	if !ok {
 		return nil, errNoRequest
 	}
-	p.ran.Store(true)
 	rec := newRecorder()
 	p.next.ServeHTTP(rec, p.req.WithContext(ctx))
-	resp := rec.result(p.req.Method == http.MethodHead, c.clock.Now().UnixNano())
+	resp := rec.result(p.req.Method == http.MethodHead)
 	switch {
 	case private(resp.Header):
 		return nil, &notStored{resp: resp, origin: p, private: true}
@@ -251,13 +233,14 @@ func (c *Cache) serve(w http.ResponseWriter, req *http.Request, route string, ne
 	}
 	p := &pending{req: req, next: next}
 	ctx := context.WithValue(req.Context(), pendingKey{}, p)
-	resp, err := f.Call(ctx, target, c.keys.variant(req.Header))
+	var outcome region.Outcome
+	resp, err := f.Call(ctx, target, c.keys.variant(req.Header), region.ReportOutcome(&outcome))
 	if err == nil {
 		state := Hit
-		switch {
-		case p.ran.Load():
+		switch outcome {
+		case region.OutcomeCreated:
 			state = Miss
-		case c.opts.Expiration > 0 && c.clock.Now().UnixNano()-resp.Created >= int64(c.opts.Expiration):
+		case region.OutcomeStale:
 			state = Stale
 		}
 		w.Header().Set(c.header, state)

@@ -449,6 +449,32 @@ func TestStale(t *testing.T) {
 	}
 }
 
+// A region-wide soft invalidation makes cached responses stale, whatever
+// their age: STALE is what the region reports, not a guess from the clock.
+func TestStaleAfterSoftInvalidation(t *testing.T) {
+	e := newEnv(t, false, httpcache.Options{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := &counting{fn: func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n == 2 {
+			close(entered)
+			<-release
+		}
+		fmt.Fprintf(w, "v%d", n)
+	}}
+	srv := e.c.Handler("soft", h)
+	expect(t, do(t, srv, "GET", "/s"), httpcache.Miss, "v1")
+	e.clock.Advance(time.Second)
+	if err := e.r.Invalidate(context.Background(), region.Soft); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- do(t, srv, "GET", "/s") }()
+	<-entered
+	expect(t, do(t, srv, "GET", "/s"), httpcache.Stale, "v1")
+	close(release)
+	expect(t, <-done, httpcache.Miss, "v2")
+}
+
 func TestInvalidate(t *testing.T) {
 	ctx := context.Background()
 	for _, m := range modes {

@@ -14,9 +14,6 @@ type response struct {
 	Status int         `msgpack:"s" json:"s"`
 	Header http.Header `msgpack:"h" json:"h"`
 	Body   []byte      `msgpack:"b" json:"b"`
-	// Created is when the handler ran, in Unix nanoseconds of
-	// Options.Clock; it tells a stale response from a fresh one.
-	Created int64 `msgpack:"c" json:"c"`
 }
 
 // writeTo sends the response to w, replacing any header of the same name w
@@ -75,9 +72,9 @@ func (rec *recorder) Flush() {}
 // result returns the recorded response. For a HEAD request the body the
 // handler may have written is dropped, and its length kept as
 // Content-Length, which net/http would have sent.
-func (rec *recorder) result(isHead bool, created int64) *response {
+func (rec *recorder) result(isHead bool) *response {
 	rec.WriteHeader(http.StatusOK)
-	resp := &response{Status: rec.status, Header: rec.sent, Created: created}
+	resp := &response{Status: rec.status, Header: rec.sent}
 	if resp.Header == nil {
 		resp.Header = http.Header{}
 	}

@@ -554,3 +554,57 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestReportOutcome(t *testing.T) {
+	clock := newClock()
+	a, b := twoProcesses(t, true, region.Config{Clock: clock, Expiration: time.Minute})
+	ctx := context.Background()
+	get := func(r *region.Region, create func(context.Context) (string, error)) (string, region.Outcome) {
+		t.Helper()
+		var o region.Outcome
+		v, err := region.GetOrCreate(ctx, r, "k", create, region.ReportOutcome(&o))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, o
+	}
+	constant := func(v string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { return v, nil }
+	}
+	if v, o := get(a, constant("v1")); v != "v1" || o != region.OutcomeCreated {
+		t.Fatalf("cold: %q %v, want v1 created", v, o)
+	}
+	if _, o := get(b, constant("x")); o != region.OutcomeHit {
+		t.Fatalf("warm: %v, want hit", o)
+	}
+	clock.Advance(2 * time.Minute)
+	g := newGate()
+	leader := make(chan region.Outcome)
+	go func() {
+		var o region.Outcome
+		_, _ = region.GetOrCreate(ctx, a, "k", create(g, "v2"), region.ReportOutcome(&o))
+		leader <- o
+	}()
+	<-g.entered
+	if v, o := get(b, constant("x")); v != "v1" || o != region.OutcomeStale {
+		t.Fatalf("during regeneration: %q %v, want stale v1", v, o)
+	}
+	close(g.open)
+	if o := <-leader; o != region.OutcomeCreated {
+		t.Fatalf("regenerator: %v, want created", o)
+	}
+
+	// A waiter of this process gets the value another goroutine created.
+	_ = a.Invalidate(ctx, region.Hard)
+	clock.Advance(time.Second)
+	g2 := newGate()
+	go func() { _, _ = region.GetOrCreate(ctx, a, "k", create(g2, "v3")) }()
+	<-g2.entered
+	waiter := make(chan region.Outcome)
+	go func() { _, o := get(a, constant("x")); waiter <- o }()
+	waitFor(t, "the waiter", func() bool { return a.Stats().LockWaits >= 1 })
+	close(g2.open)
+	if o := <-waiter; o != region.OutcomeShared {
+		t.Fatalf("waiter: %v, want shared", o)
+	}
+}

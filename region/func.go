@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/corralcache/corral/keyreg"
@@ -75,7 +76,7 @@ func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
 // call returns the cached result of invoke for args, creating it on a miss.
 // When the key cannot be derived because the registry failed, a fail-open
 // region calls invoke uncached.
-func (f *cachedFunc[V]) call(ctx context.Context, invoke func(context.Context) (V, error), args ...any) (V, error) {
+func (f *cachedFunc[V]) call(ctx context.Context, invoke func(context.Context) (V, error), opts []CallOption, args ...any) (V, error) {
 	key, err := f.key(ctx, args...)
 	if err != nil {
 		if errors.Is(err, ErrBackend) && !f.r.cfg.FailClosed {
@@ -84,7 +85,12 @@ func (f *cachedFunc[V]) call(ctx context.Context, invoke func(context.Context) (
 		var zero V
 		return zero, err
 	}
-	return GetOrCreate(ctx, f.r, key, invoke, f.opts...)
+	if len(opts) > 0 {
+		opts = append(slices.Clip(f.opts), opts...)
+	} else {
+		opts = f.opts
+	}
+	return GetOrCreate(ctx, f.r, key, invoke, opts...)
 }
 
 func (f *cachedFunc[V]) get(ctx context.Context, args ...any) (V, bool, error) {

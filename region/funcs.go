@@ -19,9 +19,9 @@ func Cache1[A, V any](r *Region, fn func(context.Context, A) (V, error), opts ..
 	return &Func1[A, V]{cachedFunc: core, fn: fn}, nil
 }
 
-// Call returns the cached result of the function for these arguments, calling it under the dogpile lock on a miss (see GetOrCreate). An argument that cannot be encoded into a key gives an error wrapping keyreg.ErrUnencodable.
-func (f *Func1[A, V]) Call(ctx context.Context, a A) (V, error) {
-	return f.call(ctx, func(ctx context.Context) (V, error) { return f.fn(ctx, a) }, a)
+// Call returns the cached result of the function for these arguments, calling it under the dogpile lock on a miss (see GetOrCreate); opts adjust this call (e.g. ReportOutcome). An argument that cannot be encoded into a key gives an error wrapping keyreg.ErrUnencodable.
+func (f *Func1[A, V]) Call(ctx context.Context, a A, opts ...CallOption) (V, error) {
+	return f.call(ctx, func(ctx context.Context) (V, error) { return f.fn(ctx, a) }, opts, a)
 }
 
 // Get returns the cached result for these arguments without calling the function; found is false when there is no fresh one.
@@ -66,9 +66,9 @@ func Cache2[A, B, V any](r *Region, fn func(context.Context, A, B) (V, error), o
 	return &Func2[A, B, V]{cachedFunc: core, fn: fn}, nil
 }
 
-// Call returns the cached result of the function for these arguments, calling it under the dogpile lock on a miss (see GetOrCreate). An argument that cannot be encoded into a key gives an error wrapping keyreg.ErrUnencodable.
-func (f *Func2[A, B, V]) Call(ctx context.Context, a A, b B) (V, error) {
-	return f.call(ctx, func(ctx context.Context) (V, error) { return f.fn(ctx, a, b) }, a, b)
+// Call returns the cached result of the function for these arguments, calling it under the dogpile lock on a miss (see GetOrCreate); opts adjust this call (e.g. ReportOutcome). An argument that cannot be encoded into a key gives an error wrapping keyreg.ErrUnencodable.
+func (f *Func2[A, B, V]) Call(ctx context.Context, a A, b B, opts ...CallOption) (V, error) {
+	return f.call(ctx, func(ctx context.Context) (V, error) { return f.fn(ctx, a, b) }, opts, a, b)
 }
 
 // Get returns the cached result for these arguments without calling the function; found is false when there is no fresh one.
@@ -113,9 +113,9 @@ func Cache3[A, B, C, V any](r *Region, fn func(context.Context, A, B, C) (V, err
 	return &Func3[A, B, C, V]{cachedFunc: core, fn: fn}, nil
 }
 
-// Call returns the cached result of the function for these arguments, calling it under the dogpile lock on a miss (see GetOrCreate). An argument that cannot be encoded into a key gives an error wrapping keyreg.ErrUnencodable.
-func (f *Func3[A, B, C, V]) Call(ctx context.Context, a A, b B, c C) (V, error) {
-	return f.call(ctx, func(ctx context.Context) (V, error) { return f.fn(ctx, a, b, c) }, a, b, c)
+// Call returns the cached result of the function for these arguments, calling it under the dogpile lock on a miss (see GetOrCreate); opts adjust this call (e.g. ReportOutcome). An argument that cannot be encoded into a key gives an error wrapping keyreg.ErrUnencodable.
+func (f *Func3[A, B, C, V]) Call(ctx context.Context, a A, b B, c C, opts ...CallOption) (V, error) {
+	return f.call(ctx, func(ctx context.Context) (V, error) { return f.fn(ctx, a, b, c) }, opts, a, b, c)
 }
 
 // Get returns the cached result for these arguments without calling the function; found is false when there is no fresh one.

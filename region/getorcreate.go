@@ -106,6 +106,10 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		if e, ok := r.values.LoadEntry(r.cfg.Namespace, key); ok {
 			if v, ok := e.Value.(T); ok && r.freshness(e, r.now()) == fresh {
 				r.stats.hits.Add(1)
+				if len(opts) > 0 {
+					co := makeCallConfig(opts)
+					co.report(OutcomeHit)
+				}
 				return v, nil
 			}
 		}
@@ -133,25 +137,38 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 	if err != nil && r.cfg.FailClosed {
 		return nil, err
 	}
+	var (
+		v       any
+		outcome Outcome
+	)
 	switch r.freshness(e, r.now()) {
 	case fresh:
 		r.stats.hits.Add(1)
-		return e.Value, nil
+		v, outcome = e.Value, OutcomeHit
 	case stale:
 		if r.cfg.Stale == ServeStale {
-			return r.serveStale(ctx, key, e, vt, create, co)
+			v, outcome, err = r.serveStale(ctx, key, e, vt, create, co)
+			break
 		}
+		fallthrough
+	default:
+		r.stats.misses.Add(1)
+		v, outcome, err = r.createMissing(ctx, key, vt, create, co)
 	}
-	r.stats.misses.Add(1)
-	return r.createMissing(ctx, key, vt, create, co)
+	if err != nil {
+		return nil, err
+	}
+	co.report(outcome)
+	return v, nil
 }
 
 // flight is one creation in progress in this process; callers that need the
 // same key wait for its result instead of asking the lock again.
 type flight struct {
-	done  chan struct{} // closed once value and err are set
-	value any
-	err   error
+	done    chan struct{} // closed once value, created and err are set
+	value   any
+	created bool // the value comes from this flight's creator
+	err     error
 }
 
 // join returns the flight for key, starting one when there is none; leader
@@ -168,8 +185,8 @@ func (r *Region) join(key string) (f *flight, leader bool) {
 }
 
 // land publishes the flight's result and forgets it.
-func (r *Region) land(key string, f *flight, v any, err error) {
-	f.value, f.err = v, err
+func (r *Region) land(key string, f *flight, v any, created bool, err error) {
+	f.value, f.created, f.err = v, created, err
 	r.mu.Lock()
 	delete(r.flights, key)
 	r.mu.Unlock()
@@ -177,12 +194,16 @@ func (r *Region) land(key string, f *flight, v any, err error) {
 }
 
 // wait returns the flight's result, or ctx.Err() as soon as ctx is done.
-func wait(ctx context.Context, f *flight) (any, error) {
+// leader tells whether the caller started the flight, for the outcome.
+func wait(ctx context.Context, f *flight, leader bool) (any, Outcome, error) {
 	select {
 	case <-f.done:
-		return f.value, f.err
+		if f.created && leader {
+			return f.value, OutcomeCreated, f.err
+		}
+		return f.value, OutcomeShared, f.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 }
 
@@ -215,45 +236,45 @@ func (r *Region) goOwned(ctx context.Context, fn func(context.Context)) bool {
 
 // serveStale handles a stale entry under ServeStale: the caller that takes
 // the lock regenerates, everyone else gets the stale value.
-func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, vt valueType, create creator, co callConfig) (any, error) {
+func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, vt valueType, create creator, co callConfig) (any, Outcome, error) {
 	f, leader := r.join(key)
 	if !leader {
 		r.stats.staleServed.Add(1)
-		return e.Value, nil
+		return e.Value, OutcomeStale, nil
 	}
 	l, err := r.cfg.Locker.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
 	if err != nil {
 		if !errors.Is(err, lock.ErrNotObtained) {
 			_ = r.backendError(ctx, "try lock", key, err)
 		}
-		r.land(key, f, e.Value, nil)
+		r.land(key, f, e.Value, false, nil)
 		r.stats.staleServed.Add(1)
-		return e.Value, nil
+		return e.Value, OutcomeStale, nil
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
-		v, err := r.regenerate(ctx, key, l, vt, create, co)
-		r.land(key, f, v, err)
+		v, created, err := r.regenerate(ctx, key, l, vt, create, co)
+		r.land(key, f, v, created, err)
 	})
 	if !started {
 		r.release(ctx, key, l)
-		r.land(key, f, nil, ErrClosed)
-		return nil, ErrClosed
+		r.land(key, f, nil, false, ErrClosed)
+		return nil, 0, ErrClosed
 	}
 	if r.cfg.BackgroundRegeneration {
 		r.stats.staleServed.Add(1)
-		return e.Value, nil
+		return e.Value, OutcomeStale, nil
 	}
-	return wait(ctx, f)
+	return wait(ctx, f, true)
 }
 
 // createMissing handles a missing entry (or a stale one under BlockOnStale):
 // one caller of this process waits for the lock and creates; the others of
 // this process wait for its result.
-func (r *Region) createMissing(ctx context.Context, key string, vt valueType, create creator, co callConfig) (any, error) {
+func (r *Region) createMissing(ctx context.Context, key string, vt valueType, create creator, co callConfig) (any, Outcome, error) {
 	f, leader := r.join(key)
 	if !leader {
 		r.stats.lockWaits.Add(1)
-		return wait(ctx, f)
+		return wait(ctx, f, false)
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
 		wctx, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
@@ -263,17 +284,17 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 			if r.closed.Load() {
 				err = ErrClosed
 			}
-			r.land(key, f, nil, err)
+			r.land(key, f, nil, false, err)
 			return
 		}
-		v, err := r.regenerate(ctx, key, l, vt, create, co)
-		r.land(key, f, v, err)
+		v, created, err := r.regenerate(ctx, key, l, vt, create, co)
+		r.land(key, f, v, created, err)
 	})
 	if !started {
-		r.land(key, f, nil, ErrClosed)
-		return nil, ErrClosed
+		r.land(key, f, nil, false, ErrClosed)
+		return nil, 0, ErrClosed
 	}
-	return wait(ctx, f)
+	return wait(ctx, f, true)
 }
 
 // obtain takes key's lock, waiting while wait (ctx bounded by
@@ -304,22 +325,23 @@ func (r *Region) obtain(ctx, wait context.Context, key string) (lock.Lock, error
 
 // regenerate runs with key's lock held (l may be nil on a fail-open region
 // whose locker failed): it reads again, and when no fresh value appeared,
-// creates, stores and records one. It releases the lock.
-func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt valueType, create creator, co callConfig) (any, error) {
+// creates, stores and records one; created tells which. It releases the
+// lock.
+func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt valueType, create creator, co callConfig) (v any, created bool, err error) {
 	defer r.release(ctx, key, l)
 	if e, err := r.load(ctx, key, vt, reread); err == nil && r.freshness(e, r.now()) == fresh {
-		return e.Value, nil
+		return e.Value, false, nil
 	}
-	created := r.stamp()
+	stamp := r.stamp()
 	stop := r.keepalive(ctx, l)
-	v, err := call(ctx, create)
+	v, err = call(ctx, create)
 	stop()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	r.stats.regenerations.Add(1)
-	r.store(ctx, []string{key}, []any{v}, created, co)
-	return v, nil
+	r.store(ctx, []string{key}, []any{v}, stamp, co)
+	return v, true, nil
 }
 
 // store writes created values that ShouldCache accepts and records their keys

@@ -12,6 +12,15 @@ type callConfig struct {
 	// fn is the cached function a key belongs to; its key is recorded in
 	// the registry when a value is stored.
 	fn string
+	// outcome, when set, receives how the call was answered.
+	outcome *Outcome
+}
+
+// report tells the caller, if it asked, how its call was answered.
+func (c *callConfig) report(o Outcome) {
+	if c.outcome != nil {
+		*c.outcome = o
+	}
 }
 
 func makeCallConfig(opts []CallOption) callConfig {
@@ -42,4 +51,44 @@ func IgnoreExpiration() CallOption {
 // recordFor records every key the call stores under the cached function fn.
 func recordFor(fn string) CallOption {
 	return func(c *callConfig) { c.fn = fn }
+}
+
+// Outcome tells how a call of GetOrCreate (or of a cached function) was
+// answered; see ReportOutcome.
+type Outcome int
+
+const (
+	// OutcomeHit: a fresh value was read.
+	OutcomeHit Outcome = iota + 1
+	// OutcomeStale: a stale value was served while another caller
+	// regenerates it (or, with BackgroundRegeneration, while the region
+	// does).
+	OutcomeStale
+	// OutcomeCreated: this call's creator ran and produced the value.
+	OutcomeCreated
+	// OutcomeShared: the value was created by another caller, in this process
+	// (waited for) or in another (found when reading again under the lock).
+	OutcomeShared
+)
+
+// String names the outcome.
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeHit:
+		return "hit"
+	case OutcomeStale:
+		return "stale"
+	case OutcomeCreated:
+		return "created"
+	case OutcomeShared:
+		return "shared"
+	}
+	return "unknown"
+}
+
+// ReportOutcome makes GetOrCreate, and the Call of a cached function, store
+// in *o how the call was answered. It is set only when the call returns a
+// value without error. GetOrCreateMulti does not report.
+func ReportOutcome(o *Outcome) CallOption {
+	return func(c *callConfig) { c.outcome = o }
 }
