@@ -9,6 +9,7 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/lock"
+	"github.com/corralcache/corral/serializer"
 )
 
 // ErrTypeMismatch is returned when a caller asks for a key's value as one
@@ -31,7 +32,7 @@ func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) 
 	if err != nil && r.cfg.FailClosed {
 		return value, false, err
 	}
-	switch r.freshness(e, r.now()) {
+	switch r.freshnessOf(e, r.now()) {
 	case fresh:
 		r.stats.hits.Add(1)
 	case stale:
@@ -63,7 +64,7 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 	now := r.now()
 	out := make(map[string]T, len(keys))
 	for i, e := range entries {
-		switch r.freshness(e, now) {
+		switch r.freshnessOf(e, now) {
 		case fresh:
 			r.stats.hits.Add(1)
 		case stale:
@@ -102,22 +103,73 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 // Errors: create's error; ErrLockTimeout; ctx.Err(); ErrClosed; ErrBackend
 // on a fail-closed region.
 func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(context.Context) (T, error), opts ...CallOption) (T, error) {
-	if r.direct && !r.closed.Load() {
+	if r.closed.Load() {
+		var zero T
+		return zero, ErrClosed
+	}
+	// The first read, typed: a fresh value returns here without boxing it
+	// or, on a value store, without touching anything but the entry.
+	var first loaded
+	if r.direct {
 		if e, ok := r.values.LoadEntry(r.cfg.Namespace, key); ok {
-			if v, ok := e.Value.(T); ok && r.freshness(e, r.now()) == fresh {
-				r.stats.hits.Add(1)
-				if len(opts) > 0 {
-					co := makeCallConfig(opts)
-					co.report(OutcomeHit)
+			if v, ok := e.Value.(T); ok {
+				if r.freshness(e.Created, e.Expiration, r.now()) == fresh {
+					r.hit(opts)
+					return v, nil
 				}
-				return v, nil
+				first = loaded{entry: e, done: true}
 			}
+		} else {
+			first.done = true
+		}
+	} else if r.values == nil {
+		v, m, found, err := loadTyped[T](ctx, r, key)
+		if found && r.freshness(m.Created, m.Expiration, r.now()) == fresh {
+			r.hit(opts)
+			return v, nil
+		}
+		first = loaded{err: err, done: true}
+		if found {
+			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration}
 		}
 	}
 	v, err := r.getOrCreate(ctx, key, typeOf[T]{}, func(ctx context.Context) (any, error) {
 		return create(ctx)
-	}, makeCallConfig(opts))
+	}, makeCallConfig(opts), first)
 	return typed[T](v, err)
+}
+
+// loaded is the result of a first read done before the untyped core: done
+// is false when there was none (the core reads itself).
+type loaded struct {
+	entry *backend.Entry
+	err   error
+	done  bool
+}
+
+// hit counts a hit of the typed fast path and reports it when asked.
+func (r *Region) hit(opts []CallOption) {
+	r.stats.hits.Add(1)
+	if len(opts) > 0 {
+		co := makeCallConfig(opts)
+		co.report(OutcomeHit)
+	}
+}
+
+// loadTyped reads key from a byte backend and decodes it straight into a T.
+// found is false for a missing or undecodable entry; err reports a backend
+// failure, already counted and logged.
+func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serializer.Meta, found bool, err error) {
+	data, err := r.get(ctx, key)
+	if err != nil || data == nil {
+		return v, m, false, err
+	}
+	m, err = r.codec.Decode(data, &v)
+	if err != nil {
+		r.decodeError(ctx, key, err)
+		return v, m, false, nil
+	}
+	return v, m, true, nil
 }
 
 // typed converts an untyped result to T.
@@ -129,11 +181,13 @@ func typed[T any](v any, err error) (T, error) {
 	return t, err
 }
 
-func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, create creator, co callConfig) (any, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
+// getOrCreate is GetOrCreate's untyped core, after the first read (first,
+// when done).
+func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, create creator, co callConfig, first loaded) (any, error) {
+	e, err := first.entry, first.err
+	if !first.done {
+		e, err = r.load(ctx, key, vt, firstRead)
 	}
-	e, err := r.load(ctx, key, vt, firstRead)
 	if err != nil && r.cfg.FailClosed {
 		return nil, err
 	}
@@ -141,7 +195,7 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 		v       any
 		outcome Outcome
 	)
-	switch r.freshness(e, r.now()) {
+	switch r.freshnessOf(e, r.now()) {
 	case fresh:
 		r.stats.hits.Add(1)
 		v, outcome = e.Value, OutcomeHit
@@ -172,24 +226,21 @@ type flight struct {
 }
 
 // join returns the flight for key, starting one when there is none; leader
-// is true for the caller that started it, which must land it.
+// is true for the caller that started it, which must land it. Finding a
+// flight under way takes no lock: under load, many stale readers join one.
 func (r *Region) join(key string) (f *flight, leader bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if f, ok := r.flights[key]; ok {
-		return f, false
+	if f, ok := r.flights.Load(key); ok {
+		return f.(*flight), false
 	}
 	f = &flight{done: make(chan struct{})}
-	r.flights[key] = f
-	return f, true
+	actual, loaded := r.flights.LoadOrStore(key, f)
+	return actual.(*flight), !loaded
 }
 
 // land publishes the flight's result and forgets it.
 func (r *Region) land(key string, f *flight, v any, created bool, err error) {
 	f.value, f.created, f.err = v, created, err
-	r.mu.Lock()
-	delete(r.flights, key)
-	r.mu.Unlock()
+	r.flights.CompareAndDelete(key, f)
 	close(f.done)
 }
 
@@ -329,7 +380,7 @@ func (r *Region) obtain(ctx, wait context.Context, key string) (lock.Lock, error
 // lock.
 func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt valueType, create creator, co callConfig) (v any, created bool, err error) {
 	defer r.release(ctx, key, l)
-	if e, err := r.load(ctx, key, vt, reread); err == nil && r.freshness(e, r.now()) == fresh {
+	if e, err := r.load(ctx, key, vt, reread); err == nil && r.freshnessOf(e, r.now()) == fresh {
 		return e.Value, false, nil
 	}
 	stamp := r.stamp()

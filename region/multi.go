@@ -64,7 +64,7 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 	now := r.now()
 	for i, key := range uniq {
 		e := entries[i]
-		switch r.freshness(e, now) {
+		switch r.freshnessOf(e, now) {
 		case fresh:
 			r.stats.hits.Add(1)
 			got[key] = e.Value
@@ -135,7 +135,7 @@ func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.L
 	now := r.now()
 	var todo []string
 	for i, key := range keys {
-		if r.freshness(entries[i], now) == fresh {
+		if r.freshnessOf(entries[i], now) == fresh {
 			got[key] = entries[i].Value
 		} else {
 			todo = append(todo, key)

@@ -2,8 +2,23 @@ package region
 
 import "time"
 
-// CallOption adjusts one call.
-type CallOption func(*callConfig)
+// CallOption adjusts one call. Options are plain values: passing them
+// allocates nothing.
+type CallOption struct {
+	kind     optionKind
+	duration time.Duration
+	fn       string
+	outcome  *Outcome
+}
+
+type optionKind uint8
+
+const (
+	optExpiration optionKind = iota + 1
+	optIgnoreExpiration
+	optRecordFor
+	optReportOutcome
+)
 
 type callConfig struct {
 	expiration       time.Duration
@@ -16,6 +31,23 @@ type callConfig struct {
 	outcome *Outcome
 }
 
+func makeCallConfig(opts []CallOption) callConfig {
+	var c callConfig
+	for _, o := range opts {
+		switch o.kind {
+		case optExpiration:
+			c.expiration, c.hasExpiration = o.duration, true
+		case optIgnoreExpiration:
+			c.ignoreExpiration = true
+		case optRecordFor:
+			c.fn = o.fn
+		case optReportOutcome:
+			c.outcome = o.outcome
+		}
+	}
+	return c
+}
+
 // report tells the caller, if it asked, how its call was answered.
 func (c *callConfig) report(o Outcome) {
 	if c.outcome != nil {
@@ -23,34 +55,30 @@ func (c *callConfig) report(o Outcome) {
 	}
 }
 
-func makeCallConfig(opts []CallOption) callConfig {
-	var c callConfig
-	for _, o := range opts {
-		o(&c)
-	}
-	return c
-}
-
 // WithExpiration sets the soft expiration of the values a call writes, in
 // place of Config.Expiration. It is stored with each value, so every later
 // read honours it. Zero means the values never go stale.
 func WithExpiration(d time.Duration) CallOption {
-	return func(c *callConfig) {
-		c.expiration = max(d, 0)
-		c.hasExpiration = true
-	}
+	return CallOption{kind: optExpiration, duration: max(d, 0)}
 }
 
 // IgnoreExpiration makes Get and GetMulti return values whose soft
 // expiration has passed (stale values). Values retired by a Hard
 // invalidation stay missing.
 func IgnoreExpiration() CallOption {
-	return func(c *callConfig) { c.ignoreExpiration = true }
+	return CallOption{kind: optIgnoreExpiration}
+}
+
+// ReportOutcome makes GetOrCreate, and the Call of a cached function, store
+// in *o how the call was answered. It is set only when the call returns a
+// value without error. GetOrCreateMulti does not report.
+func ReportOutcome(o *Outcome) CallOption {
+	return CallOption{kind: optReportOutcome, outcome: o}
 }
 
 // recordFor records every key the call stores under the cached function fn.
 func recordFor(fn string) CallOption {
-	return func(c *callConfig) { c.fn = fn }
+	return CallOption{kind: optRecordFor, fn: fn}
 }
 
 // Outcome tells how a call of GetOrCreate (or of a cached function) was
@@ -84,11 +112,4 @@ func (o Outcome) String() string {
 		return "shared"
 	}
 	return "unknown"
-}
-
-// ReportOutcome makes GetOrCreate, and the Call of a cached function, store
-// in *o how the call was answered. It is set only when the call returns a
-// value without error. GetOrCreateMulti does not report.
-func ReportOutcome(o *Outcome) CallOption {
-	return func(c *callConfig) { c.outcome = o }
 }

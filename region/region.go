@@ -42,8 +42,8 @@ type Region struct {
 	wg     sync.WaitGroup
 	closed atomic.Bool
 
-	mu      sync.Mutex         // protects flights
-	flights map[string]*flight // creations in progress in this process, by key
+	mu      sync.Mutex // serialises starting owned goroutines with Close
+	flights sync.Map   // creations in progress in this process: key → *flight
 }
 
 // New returns the region called name, configured by c. Zero fields of c take
@@ -59,7 +59,7 @@ func New(name string, c Config) (*Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: region %q: %w", ErrInvalidConfig, name, err)
 	}
-	r := &Region{name: name, cfg: c, codec: codec, flights: make(map[string]*flight)}
+	r := &Region{name: name, cfg: c, codec: codec}
 	r.sys, _ = c.Clock.(*coarseClock)
 	if defaultBackend {
 		r.owned, _ = c.Backend.(io.Closer)
@@ -153,18 +153,24 @@ const (
 	fresh
 )
 
-// freshness tells whether e is fresh, stale or as good as missing at now.
-func (r *Region) freshness(e *backend.Entry, now int64) freshness {
-	if e == nil || e.Created <= r.marks.hard.Load() {
+// freshness tells whether an entry created at created with soft expiration
+// exp is fresh, stale or as good as missing at now.
+func (r *Region) freshness(created int64, exp time.Duration, now int64) freshness {
+	if created <= r.marks.hard.Load() {
 		return missing
 	}
-	if e.Expiration > 0 && now-e.Created >= int64(e.Expiration) {
-		return stale
-	}
-	if e.Created <= r.marks.soft.Load() {
+	if exp > 0 && now-created >= int64(exp) || created <= r.marks.soft.Load() {
 		return stale
 	}
 	return fresh
+}
+
+// freshnessOf is freshness for an entry that may be nil (missing).
+func (r *Region) freshnessOf(e *backend.Entry, now int64) freshness {
+	if e == nil {
+		return missing
+	}
+	return r.freshness(e.Created, e.Expiration, now)
 }
 
 // valueType decodes and checks values of one Go type for the untyped core.
@@ -208,6 +214,17 @@ func (r *Region) load(ctx context.Context, key string, vt valueType, how read) (
 		}
 		return r.checkType(key, e, vt, how), nil
 	}
+	data, err := r.get(ctx, key)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	return r.decode(ctx, key, data, vt, how), nil
+}
+
+// get reads key's bytes from a byte backend, after refreshing the shared
+// invalidation marks when they are due. A missing key gives nil and no
+// error; err reports a backend failure, already counted and logged.
+func (r *Region) get(ctx context.Context, key string) ([]byte, error) {
 	r.refreshMarks(ctx)
 	data, err := r.cfg.Backend.Get(ctx, r.fullKey(key))
 	if errors.Is(err, backend.ErrNotFound) {
@@ -216,7 +233,10 @@ func (r *Region) load(ctx context.Context, key string, vt valueType, how read) (
 	if err != nil {
 		return nil, r.backendError(ctx, "get", key, err)
 	}
-	return r.decode(ctx, key, data, vt, how), nil
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
 }
 
 // loadMulti reads the entries of keys, in order; see load.
@@ -280,15 +300,19 @@ func (r *Region) decode(ctx context.Context, key string, data []byte, vt valueTy
 		v, m, err = vt.decode(r.codec, data)
 	}
 	if err != nil {
-		if how == reread {
-			return nil
+		if how == firstRead {
+			r.decodeError(ctx, key, err)
 		}
-		r.stats.decodeErrors.Add(1)
-		r.cfg.Logger.WarnContext(ctx, "corral: undecodable entry; treated as a miss",
-			"region", r.name, "key", key, "err", err)
 		return nil
 	}
 	return &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration}
+}
+
+// decodeError counts and logs an entry that cannot be decoded.
+func (r *Region) decodeError(ctx context.Context, key string, err error) {
+	r.stats.decodeErrors.Add(1)
+	r.cfg.Logger.WarnContext(ctx, "corral: undecodable entry; treated as a miss",
+		"region", r.name, "key", key, "err", err)
 }
 
 // saveMulti stores values[i] under keys[i], created at created with soft

@@ -1,6 +1,10 @@
 package region
 
-import "sync/atomic"
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+)
 
 // Stats counts what a region has done since it was created.
 type Stats struct {
@@ -18,12 +22,14 @@ type Stats struct {
 	NotCached        uint64 // created values that ShouldCache rejected
 }
 
-// counters holds the live counts. Each is its own atomic so that the hit path
-// touches one word.
+// counters holds the live counts. The two that every hit or stale read
+// bumps are striped, so that goroutines on different cores do not fight
+// over one cache line.
 type counters struct {
-	hits, misses, staleServed, regenerations atomic.Uint64
-	lockWaits, lockWaitTimeouts, locksLost   atomic.Uint64
-	backendErrors, decodeErrors, notCached   atomic.Uint64
+	hits, staleServed                      striped
+	misses, regenerations                  atomic.Uint64
+	lockWaits, lockWaitTimeouts, locksLost atomic.Uint64
+	backendErrors, decodeErrors, notCached atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -39,4 +45,38 @@ func (c *counters) snapshot() Stats {
 		DecodeErrors:     c.decodeErrors.Load(),
 		NotCached:        c.notCached.Load(),
 	}
+}
+
+// stripes is the number of cells of a striped counter: a power of two
+// comfortably above the cores of the machines corral runs on.
+const stripes = 16
+
+// striped is a counter spread over cache-line-sized cells. Each processor
+// keeps adding to the cell of a token it takes from a sync.Pool (whose Get
+// and Put stay on the current processor), so cores do not pass cache lines
+// back and forth; Load sums the cells.
+type striped struct {
+	cells [stripes]struct {
+		n atomic.Uint64
+		_ [56]byte // pad to a 64-byte cache line
+	}
+	tokens sync.Pool // of *uint32: a cell index
+}
+
+func (s *striped) Add(n uint64) {
+	t, _ := s.tokens.Get().(*uint32)
+	if t == nil {
+		t = new(uint32)
+		*t = rand.Uint32() & (stripes - 1)
+	}
+	s.cells[*t].n.Add(n)
+	s.tokens.Put(t)
+}
+
+func (s *striped) Load() uint64 {
+	var sum uint64
+	for i := range s.cells {
+		sum += s.cells[i].n.Load()
+	}
+	return sum
 }
