@@ -2,6 +2,8 @@ package integration_test
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -80,17 +82,22 @@ func mcServer(t *testing.T, extra ...string) *servers.Server {
 	return servers.Memcached(t, extra...)
 }
 
-// mcEventually polls cond every 10ms until it holds, failing the test after
-// limit.
-func mcEventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+// mcCounter reads a counter the workers increment (0 when missing): an
+// ASCII number under the key memcachestore mangles the counter's name to.
+func mcCounter(t testing.TB, c *memcache.Client, key string) int {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
+	it, err := c.Get(memcachestore.MangleKey(key))
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return 0
 	}
+	if err != nil {
+		t.Fatalf("counter %q: %v", key, err)
+	}
+	n, err := strconv.Atoi(string(it.Value))
+	if err != nil {
+		t.Fatalf("counter %q: %v", key, err)
+	}
+	return n
 }
 
 // mcCtx returns a context bounded by limit.

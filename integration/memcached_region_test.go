@@ -163,10 +163,10 @@ func TestMemcachedPoolServerKilledMidLoad(t *testing.T) {
 			}
 		})
 	}
-	mcEventually(t, 10*time.Second, "load warmed up", func() bool { return served.Load() > 2000 })
+	eventually(t, 10*time.Second, "load warmed up", func() bool { return served.Load() > 2000 })
 	b.Stop()
 	atKill := served.Load()
-	mcEventually(t, 20*time.Second, "callers served after the kill", func() bool { return served.Load() > atKill+2000 })
+	eventually(t, 20*time.Second, "callers served after the kill", func() bool { return served.Load() > atKill+2000 })
 	close(stop)
 	wg.Wait()
 	if failed.Load() > 0 {
@@ -303,7 +303,7 @@ func TestMemcachedRegionInvalidationSharedAcrossStacks(t *testing.T) {
 	if err := rb.Invalidate(ctx, region.Hard); err != nil {
 		t.Fatal(err)
 	}
-	mcEventually(t, 2*time.Second, "A sees B's hard invalidation", func() bool {
+	eventually(t, 2*time.Second, "A sees B's hard invalidation", func() bool {
 		_, found, _ := region.Get[string](ctx, ra, "k", region.IgnoreExpiration())
 		return !found
 	})
@@ -313,7 +313,7 @@ func TestMemcachedRegionInvalidationSharedAcrossStacks(t *testing.T) {
 	if err := rb.Invalidate(ctx, region.Soft); err != nil {
 		t.Fatal(err)
 	}
-	mcEventually(t, 2*time.Second, "A sees B's soft invalidation", func() bool {
+	eventually(t, 2*time.Second, "A sees B's soft invalidation", func() bool {
 		_, found, _ := region.Get[string](ctx, ra, "k")
 		return !found
 	})

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/backendtest"
 	"github.com/corralcache/corral/backend/redisstore"
@@ -14,12 +16,12 @@ import (
 	"github.com/corralcache/corral/region"
 )
 
-// TestRedisCluster runs the backend suite, the multi-process stampedes and
-// the cross-process invalidation on a three-master Redis Cluster, where a
-// region's keys, its locks and its registry sets live on different nodes.
+// TestRedisCluster runs the backend suite and the multi-key calls on a
+// three-master Redis Cluster, where a region's keys, its locks and its
+// registry sets live on different nodes. The multi-process tests run on a
+// Cluster too (see forEachBackend).
 func TestRedisCluster(t *testing.T) {
 	cl := servers.RedisCluster(t, 3)
-	tg := redisTarget{backend: "cluster", addrs: cl.Addrs(), client: clusterClient(t, cl.Addrs())}
 
 	t.Run("BackendConformance", func(t *testing.T) {
 		backendtest.RunWith(t, backendtest.RunOptions{TTL: 300 * time.Millisecond}, func(t *testing.T) backend.Backend {
@@ -30,18 +32,15 @@ func TestRedisCluster(t *testing.T) {
 			return s
 		})
 	})
-	t.Run("MultiKeyAcrossNodes", func(t *testing.T) { testClusterMultiKey(t, tg) })
-	t.Run("Stampede", func(t *testing.T) { testStampede(t, tg, "cstampede") })
-	t.Run("StaleStampede", func(t *testing.T) { testStaleStampede(t, tg, "cstale") })
-	t.Run("Invalidation", func(t *testing.T) { testInvalidation(t, tg, "cinval") })
+	t.Run("MultiKeyAcrossNodes", func(t *testing.T) { testClusterMultiKey(t, clusterClient(t, cl.Addrs())) })
 }
 
 // testClusterMultiKey checks that multi-key calls span slots of every node,
 // in key order, and that a function's keys recorded on the Cluster are all
 // found and deleted by InvalidateAll.
-func testClusterMultiKey(t *testing.T, tg redisTarget) {
+func testClusterMultiKey(t *testing.T, c *redis.ClusterClient) {
 	ctx := t.Context()
-	st := newRedisStack(t, tg.client)
+	st := newRedisStack(t, c)
 	keys := make([]string, 60)
 	items := make([]backend.Item, len(keys))
 	for i := range keys {
@@ -68,10 +67,10 @@ func testClusterMultiKey(t *testing.T, tg redisTarget) {
 	if err := st.store.DeleteMulti(ctx, keys); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := tg.client.Exists(ctx, keys...).Result(); err != nil || n != 0 {
+	if n, err := c.Exists(ctx, keys...).Result(); err != nil || n != 0 {
 		// EXISTS of many keys is cross-slot on a Cluster; count one by one.
 		for _, k := range keys {
-			if n, err := tg.client.Exists(ctx, k).Result(); err != nil || n != 0 {
+			if n, err := c.Exists(ctx, k).Result(); err != nil || n != 0 {
 				t.Fatalf("EXISTS %s after DeleteMulti = %d, %v", k, n, err)
 			}
 		}

@@ -127,8 +127,8 @@ func TestRedisOneLockAttemptPerProcess(t *testing.T) {
 	}
 }
 
-// counter reads a server-side counter.
-func counter(t testing.TB, c redis.UniversalClient, key string) int {
+// redisCounter reads a counter the workers increment (0 when missing).
+func redisCounter(t testing.TB, c redis.UniversalClient, key string) int {
 	t.Helper()
 	n, err := c.Get(context.Background(), key).Int()
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -137,110 +137,23 @@ func counter(t testing.TB, c redis.UniversalClient, key string) int {
 	return n
 }
 
-// redisTarget is a server (or Cluster) the multi-process tests run against.
-type redisTarget struct {
-	backend string // the worker's -backend
-	addrs   []string
-	client  redis.UniversalClient
-}
-
-func (tg redisTarget) args(extra ...string) []string {
-	return append([]string{"-backend", tg.backend, "-addrs", strings.Join(tg.addrs, ",")}, extra...)
-}
-
-func singleTarget(t *testing.T) redisTarget {
+// TestRedisKilledLockHolder: a process killed while it holds the lock leaves
+// it to expire; another process then creates the value, without hanging.
+func TestRedisKilledLockHolder(t *testing.T) {
 	srv := servers.Redis(t)
-	return redisTarget{backend: "redis", addrs: []string{srv.Addr}, client: redisClient(t, srv.Addr)}
-}
-
-func TestRedisStampede(t *testing.T)         { testStampede(t, singleTarget(t), "stampede") }
-func TestRedisStaleStampede(t *testing.T)    { testStaleStampede(t, singleTarget(t), "stale") }
-func TestRedisInvalidation(t *testing.T)     { testInvalidation(t, singleTarget(t), "inval") }
-func TestRedisSlowCreator(t *testing.T)      { testSlowCreator(t, singleTarget(t)) }
-func TestRedisKilledLockHolder(t *testing.T) { testKilledLockHolder(t, singleTarget(t)) }
-
-// testStampede: 4 processes × 100 goroutines on one cold key run the creator
-// once in total.
-func testStampede(t *testing.T, tg redisTarget, name string) {
-	results := stampedes(t, 4, tg.args("-region", name, "-key", "cold", "-counter", name+":n",
-		"-goroutines", "100", "-sleep", "300ms")...)
-	values, errs, created := tally(results)
-	if len(errs) > 0 {
-		t.Fatalf("callers failed: %q", errs)
-	}
-	if n := counter(t, tg.client, name+":n"); n != 1 || created != 1 {
-		t.Fatalf("creator ran %d times (counted in Redis), %d by the workers' count; want 1", n, created)
-	}
-	if !maps.Equal(values, map[string]int{"v1": 400}) {
-		t.Fatalf("values %v, want v1 for all 400 callers", values)
-	}
-}
-
-// testStaleStampede: the same with an expired entry: one regeneration, and
-// every other caller is served the stale value.
-func testStaleStampede(t *testing.T, tg redisTarget, name string) {
-	r := newRedisStack(t, tg.client).region(t, name, region.Config{})
-	if err := r.Set(t.Context(), "hot", "old", region.WithExpiration(50*time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(100 * time.Millisecond) // let it go stale on the real clock
-	results := stampedes(t, 4, tg.args("-region", name, "-key", "hot", "-counter", name+":n",
-		"-goroutines", "100", "-sleep", "1s")...)
-	values, errs, created := tally(results)
-	if len(errs) > 0 {
-		t.Fatalf("callers failed: %q", errs)
-	}
-	if n := counter(t, tg.client, name+":n"); n != 1 || created != 1 {
-		t.Fatalf("regenerated %d times (counted in Redis), %d by the workers' count; want 1", n, created)
-	}
-	if !maps.Equal(values, map[string]int{"old": 399, "v1": 1}) {
-		t.Fatalf("values %v, want the stale value for 399 callers and v1 for the regenerating one", values)
-	}
-	var stale uint64
-	for _, res := range results {
-		stale += res.Stats.StaleServed
-	}
-	if stale != 399 {
-		t.Fatalf("StaleServed sums to %d, want 399", stale)
-	}
-}
-
-// testSlowCreator: a creator slower than the lock TTL still runs once: the
-// region extends the lock while it runs.
-func testSlowCreator(t *testing.T, tg redisTarget) {
-	results := stampedes(t, 4, tg.args("-region", "slow", "-key", "k", "-counter", "slow:n",
-		"-goroutines", "100", "-sleep", "1200ms", "-lockttl", "300ms")...)
-	values, errs, _ := tally(results)
-	if len(errs) > 0 {
-		t.Fatalf("callers failed: %q", errs)
-	}
-	if n := counter(t, tg.client, "slow:n"); n != 1 {
-		t.Fatalf("creator ran %d times with a lock TTL of 300ms and a 1.2s creator, want 1", n)
-	}
-	if !maps.Equal(values, map[string]int{"v1": 400}) {
-		t.Fatalf("values %v, want v1 for all 400 callers", values)
-	}
-	for _, res := range results {
-		if res.Stats.LocksLost != 0 {
-			t.Fatalf("a worker lost its lock: %+v", res.Stats)
-		}
-	}
-}
-
-// testKilledLockHolder: a process killed while it holds the lock leaves it
-// to expire; another process then creates the value, without hanging.
-func testKilledLockHolder(t *testing.T, tg redisTarget) {
+	c := redisClient(t, srv.Addr)
+	tg := redisTargetOn("redis", []string{srv.Addr}, c)
 	holder := workerCmd(t, append([]string{"-mode", "stampede"}, tg.args("-region", "kill", "-key", "k",
 		"-counter", "kill:n", "-goroutines", "1", "-sleep", "50s", "-lockttl", "1s")...)...)
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "the holder to enter the creator", func() bool {
-		return counter(t, tg.client, "kill:n") == 1
+		return tg.counter(t, "kill:n") == 1
 	})
 	// Hold on past several lock TTLs: the holder's keepalive extends it.
 	time.Sleep(1500 * time.Millisecond)
-	if n, _ := tg.client.Exists(t.Context(), "kill:k:lock").Result(); n != 1 {
+	if n, _ := c.Exists(t.Context(), "kill:k:lock").Result(); n != 1 {
 		t.Fatalf("lock key missing while its holder runs (keepalive failed)")
 	}
 	if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
@@ -261,61 +174,6 @@ func testKilledLockHolder(t *testing.T, tg redisTarget) {
 		t.Fatalf("values %v, want v2 (the second creation) for all 10 callers", values)
 	}
 	t.Logf("second process created the value %v after the kill (lock TTL 1s)", time.Since(started))
-}
-
-// testInvalidation: process A caches GetUser(42) and (43); process B
-// invalidates by arguments, by function and region-wide.
-func testInvalidation(t *testing.T, tg redisTarget, name string) {
-	args := tg.args("-region", name, "-refresh", "100ms", "-sleep", "0s")
-	a, b := serveWorker(t, "A", args...), serveWorker(t, "B", args...)
-	call := func(s *server, id int, wantComputed bool) {
-		t.Helper()
-		r := s.do(fmt.Sprint("call ", id))
-		if r.Computed != wantComputed || !strings.HasPrefix(r.Value, fmt.Sprintf("user%d#", id)) {
-			t.Fatalf("%s: call %d = %+v, want computed %t", s.name, id, r, wantComputed)
-		}
-	}
-	call(a, 42, true)
-	call(a, 43, true)
-	call(a, 42, false)
-	call(b, 42, false) // B shares A's cache
-	call(b, 43, false)
-
-	b.do("invalidate 42")
-	call(a, 42, true)
-	call(a, 43, false)
-
-	b.do("invalidate-all")
-	call(a, 42, true)
-	call(a, 43, true)
-	call(a, 42, false)
-
-	// Region-wide soft invalidation: A's entries turn stale. Invalidation
-	// compares creation times taken from each process's clock (coarse, to a
-	// millisecond), so an entry written within a few milliseconds of the
-	// invalidation, by another process, may be on either side of it: leave
-	// a margin.
-	time.Sleep(20 * time.Millisecond)
-	b.do("region-invalidate soft")
-	eventually(t, 5*time.Second, "A to see the soft invalidation", func() bool {
-		return !a.do("fresh 42").Found
-	})
-	if r := a.do("peek 42"); !r.Found {
-		t.Fatalf("after a soft invalidation A has no stale value for 42: %+v", r)
-	}
-	call(a, 43, true) // regenerated
-	call(a, 43, false)
-
-	// Hard: A's entries turn missing.
-	time.Sleep(20 * time.Millisecond)
-	b.do("region-invalidate hard")
-	eventually(t, 5*time.Second, "A to see the hard invalidation", func() bool {
-		return !a.do("peek 42").Found
-	})
-	if r := a.do("peek 43"); r.Found {
-		t.Fatalf("after a hard invalidation A still has a value for 43: %+v", r)
-	}
-	call(a, 42, true)
 }
 
 // TestRedisOutage stops Redis under load: callers keep getting values from
