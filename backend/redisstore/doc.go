@@ -19,4 +19,14 @@
 // Connection options, TLS, AUTH and ACL users are go-redis's: build the
 // client yourself and pass it to [New], or give a redis:// or rediss:// URL
 // to [Open].
+//
+// # When Redis is down
+//
+// A region falls through to its creator while Redis is unreachable, so the
+// time each failed call takes is what callers wait on top of the creator.
+// go-redis retries a failed dial several times with a pause between tries by
+// default; for a cache, fail fast instead: set short DialTimeout,
+// ReadTimeout and WriteTimeout (e.g. 200ms) and DialerRetries: 1 (and
+// MaxRetries: 1) in the client's options. The client reconnects by itself
+// when Redis comes back.
 package redisstore
