@@ -87,7 +87,10 @@ func (r *Region) Stats() Stats { return r.stats.snapshot() }
 // backend or locker passed in Config, which the caller owns; it closes the
 // default in-memory backend.
 func (r *Region) Close() error {
-	if r.closed.Swap(true) {
+	r.mu.Lock()
+	already := r.closed.Swap(true)
+	r.mu.Unlock()
+	if already {
 		return nil
 	}
 	r.cancel()
