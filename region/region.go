@@ -277,7 +277,7 @@ func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how
 // checkType returns e when it holds a value of the wanted type, and
 // otherwise counts a decode error and returns nil.
 func (r *Region) checkType(key string, e *backend.Entry, vt valueType, how read) *backend.Entry {
-	if vt == nil || vt.holds(e.Value) {
+	if vt.holds(e.Value) {
 		return e
 	}
 	if how == reread {
@@ -292,16 +292,7 @@ func (r *Region) checkType(key string, e *backend.Entry, vt valueType, how read)
 // decode turns stored bytes into an entry, or counts and logs a decode error
 // and returns nil.
 func (r *Region) decode(ctx context.Context, key string, data []byte, vt valueType, how read) *backend.Entry {
-	var (
-		v   any
-		m   serializer.Meta
-		err error
-	)
-	if vt == nil {
-		m, err = r.codec.DecodeMeta(data)
-	} else {
-		v, m, err = vt.decode(r.codec, data)
-	}
+	v, m, err := vt.decode(r.codec, data)
 	if err != nil {
 		if how == firstRead {
 			r.decodeError(ctx, key, err)
