@@ -118,8 +118,7 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 	if r.direct {
 		if e, ok := r.values.LoadEntry(r.cfg.Namespace, key); ok {
 			if v, ok := e.Value.(T); ok {
-				if r.freshness(e.Created, e.Expiration, r.now()) == fresh {
-					r.hit(opts)
+				if r.served(key, r.freshness(e.Created, e.Expiration, r.now()), opts) {
 					return v, nil
 				}
 				first = loaded{entry: e, done: true}
@@ -129,8 +128,7 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		}
 	} else if r.values == nil {
 		v, m, found, err := loadTyped[T](ctx, r, key)
-		if found && r.freshness(m.Created, m.Expiration, r.now()) == fresh {
-			r.hit(opts)
+		if found && r.served(key, r.freshness(m.Created, m.Expiration, r.now()), opts) {
 			return v, nil
 		}
 		first = loaded{err: err, done: true}
@@ -152,13 +150,33 @@ type loaded struct {
 	done  bool
 }
 
-// hit counts a hit of the typed fast path and reports it when asked.
-func (r *Region) hit(opts []CallOption) {
-	r.stats.hits.Add(1)
+// served tells GetOrCreate's typed fast path whether the value it read is
+// the answer: a fresh one, or a stale one while this process regenerates it
+// (what serveStale would answer too, found without boxing the value or
+// building a creator). It counts and reports what it serves.
+func (r *Region) served(key string, state freshness, opts []CallOption) bool {
+	var o Outcome
+	switch {
+	case state == fresh:
+		r.stats.hits.Add(1)
+		o = OutcomeHit
+	case state == stale && r.cfg.Stale == ServeStale && r.regenerating(key):
+		r.stats.staleServed.Add(1)
+		o = OutcomeStale
+	default:
+		return false
+	}
 	if len(opts) > 0 {
 		co := makeCallConfig(opts)
-		co.report(OutcomeHit)
+		co.report(o)
 	}
+	return true
+}
+
+// regenerating reports whether this process is creating key's value.
+func (r *Region) regenerating(key string) bool {
+	_, ok := r.flights.Load(key)
+	return ok
 }
 
 // loadTyped reads key from a byte backend and decodes it straight into a T.
