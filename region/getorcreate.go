@@ -183,7 +183,7 @@ func (r *Region) regenerating(key string) bool {
 // found is false for a missing or undecodable entry; err reports a backend
 // failure, already counted and logged.
 func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serializer.Meta, found bool, err error) {
-	data, err := r.get(ctx, key)
+	data, err := r.getShared(ctx, key)
 	if err != nil || data == nil {
 		return v, m, false, err
 	}

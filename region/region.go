@@ -44,6 +44,7 @@ type Region struct {
 
 	mu      sync.Mutex // serialises starting owned goroutines with Close
 	flights sync.Map   // creations in progress in this process: key → *flight
+	reads   sync.Map   // first reads in progress on a byte backend: key → *readFlight
 }
 
 // New returns the region called name, configured by c. Zero fields of c take
@@ -240,6 +241,42 @@ func (r *Region) get(ctx context.Context, key string) ([]byte, error) {
 		data = []byte{}
 	}
 	return data, nil
+}
+
+// readFlight is one backend read in progress; the goroutines that read the same
+// key at the same time share it.
+type readFlight struct {
+	done chan struct{} // closed once data and err are set
+	data []byte
+	err  error
+}
+
+// getShared is get for a first read, shared between the goroutines of this
+// process that read key at the same moment: one asks the backend, the others
+// wait for its answer, so a hot key costs one round trip per burst of
+// readers rather than one per reader. Reads under the lock must see the
+// latest write and use get.
+func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
+	v, ok := r.reads.Load(key)
+	if !ok {
+		f := &readFlight{done: make(chan struct{})}
+		if v, ok = r.reads.LoadOrStore(key, f); !ok {
+			f.data, f.err = r.get(ctx, key)
+			r.reads.CompareAndDelete(key, f)
+			close(f.done)
+			return f.data, f.err
+		}
+	}
+	f := v.(*readFlight)
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded) {
+		return r.get(ctx, key) // the reader that asked gave up; ask again
+	}
+	return f.data, f.err
 }
 
 // loadMulti reads the entries of keys, in order; see load.
