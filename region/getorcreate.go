@@ -56,7 +56,7 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	entries, err := r.loadMulti(ctx, keys, typeOf[T]{}, firstRead)
+	entries, err := r.loadMulti(ctx, keys, typeOf[T]{}, firstRead, nil)
 	if err != nil && r.cfg.FailClosed {
 		return nil, err
 	}

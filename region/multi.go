@@ -26,6 +26,32 @@ type multiCreator func(context.Context, []string) ([]any, error)
 // Errors: create's error; ErrCreatorResult; ErrLockTimeout; ctx.Err();
 // ErrClosed; ErrBackend on a fail-closed region; a *PanicError.
 func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, create func(context.Context, []string) ([]T, error), opts ...CallOption) ([]T, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	// The first read, typed: when every value is fresh, it is the answer,
+	// decoded straight into the result; otherwise its bytes go to the core.
+	var first map[string][]byte
+	if r.values == nil && len(keys) > 0 {
+		data, err := r.getMulti(ctx, keys)
+		switch {
+		case err != nil && r.cfg.FailClosed:
+			return nil, err
+		case err != nil:
+			first = map[string][]byte{} // fail-open: all missing
+		default:
+			if out, ok := decodeFresh[T](r, data); ok {
+				r.stats.hits.Add(uint64(len(keys)))
+				return out, nil
+			}
+			first = make(map[string][]byte, len(keys))
+			for i, d := range data {
+				if d != nil {
+					first[keys[i]] = d
+				}
+			}
+		}
+	}
 	got, err := r.getOrCreateMulti(ctx, keys, typeOf[T]{}, func(ctx context.Context, keys []string) ([]any, error) {
 		values, err := create(ctx, keys)
 		if err != nil {
@@ -36,7 +62,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 			out[i] = v
 		}
 		return out, nil
-	}, makeCallConfig(opts))
+	}, makeCallConfig(opts), first)
 	if err != nil {
 		return nil, err
 	}
@@ -49,12 +75,28 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 	return out, nil
 }
 
-func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueType, create multiCreator, co callConfig) (map[string]any, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
+// decodeFresh decodes data, one value per key, into a []T, and reports
+// whether every value was there, decodable and fresh.
+func decodeFresh[T any](r *Region, data [][]byte) ([]T, bool) {
+	out := make([]T, len(data))
+	now := r.now()
+	for i, d := range data {
+		if d == nil {
+			return nil, false
+		}
+		m, err := r.codec.Decode(d, &out[i])
+		if err != nil || r.freshness(m.Created, m.Expiration, now) != fresh {
+			return nil, false
+		}
 	}
+	return out, true
+}
+
+// getOrCreateMulti is GetOrCreateMulti's untyped core; first is as for
+// loadMulti.
+func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueType, create multiCreator, co callConfig, first map[string][]byte) (map[string]any, error) {
 	uniq := slices.Compact(slices.Sorted(slices.Values(keys)))
-	entries, err := r.loadMulti(ctx, uniq, vt, firstRead)
+	entries, err := r.loadMulti(ctx, uniq, vt, firstRead, first)
 	if err != nil && r.cfg.FailClosed {
 		return nil, err
 	}
@@ -131,7 +173,7 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.Lock, vt valueType, create multiCreator, co callConfig) (map[string]any, error) {
 	defer r.releaseAll(ctx, keys, locks)
 	got := make(map[string]any, len(keys))
-	entries, _ := r.loadMulti(ctx, keys, vt, reread)
+	entries, _ := r.loadMulti(ctx, keys, vt, reread, nil)
 	now := r.now()
 	var todo []string
 	for i, key := range keys {

@@ -122,3 +122,20 @@ func TestGetOrCreateMultiCreatorErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestMultiWithNoKeys(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize)})
+			var rc recorder
+			got, err := region.GetOrCreateMulti(context.Background(), r, nil, rc.create)
+			if err != nil || len(got) != 0 || len(rc.calls) != 0 {
+				t.Fatalf("got %q, %v, %d creator calls", got, err, len(rc.calls))
+			}
+			values, err := region.GetMulti[string](context.Background(), r, nil)
+			if err != nil || len(values) != 0 {
+				t.Fatalf("GetMulti: %v, %v", values, err)
+			}
+		})
+	}
+}

@@ -279,8 +279,10 @@ func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
 	return f.data, f.err
 }
 
-// loadMulti reads the entries of keys, in order; see load.
-func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how read) ([]*backend.Entry, error) {
+// loadMulti reads the entries of keys, in order; see load. When first is
+// not nil, it holds the bytes a typed first read already fetched (a key
+// absent from it is missing) and the backend is not asked again.
+func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how read, first map[string][]byte) ([]*backend.Entry, error) {
 	entries := make([]*backend.Entry, len(keys))
 	if r.values != nil {
 		for i, key := range keys {
@@ -290,6 +292,33 @@ func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how
 			}
 		}
 		return entries, nil
+	}
+	var data [][]byte
+	if first != nil {
+		data = make([][]byte, len(keys))
+		for i, key := range keys {
+			data[i] = first[key]
+		}
+	} else {
+		var err error
+		if data, err = r.getMulti(ctx, keys); err != nil {
+			return entries, err
+		}
+	}
+	for i, d := range data {
+		if d != nil {
+			entries[i] = r.decode(ctx, keys[i], d, vt, how)
+		}
+	}
+	return entries, nil
+}
+
+// getMulti reads the bytes of keys from a byte backend in one multi-get,
+// after refreshing the invalidation marks when due; a missing key gives nil.
+// err reports a backend failure, already counted and logged.
+func (r *Region) getMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	if len(keys) == 0 {
+		return nil, nil
 	}
 	r.refreshMarks(ctx)
 	full := make([]string, len(keys))
@@ -301,14 +330,9 @@ func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how
 		err = fmt.Errorf("backend returned %d values for %d keys", len(data), len(keys))
 	}
 	if err != nil {
-		return entries, r.backendError(ctx, "get multi", keys[0], err)
+		return nil, r.backendError(ctx, "get multi", keys[0], err)
 	}
-	for i, d := range data {
-		if d != nil {
-			entries[i] = r.decode(ctx, keys[i], d, vt, how)
-		}
-	}
-	return entries, nil
+	return data, nil
 }
 
 // checkType returns e when it holds a value of the wanted type, and
