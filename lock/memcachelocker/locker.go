@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -112,26 +111,9 @@ func (l *Locker) TryObtain(ctx context.Context, key string, ttl time.Duration) (
 // MaxBackoff). It returns ctx.Err() as soon as ctx is done, without
 // sleeping past it; a server failure ends the wait with that error.
 func (l *Locker) Obtain(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
-	backoff := l.opts.MinBackoff
-	timer := time.NewTimer(time.Hour)
-	timer.Stop() // since Go 1.23, Reset needs no drain
-	defer timer.Stop()
-	for {
-		lk, err := l.TryObtain(ctx, key, ttl)
-		if !errors.Is(err, lock.ErrNotObtained) {
-			return lk, err
-		}
-		// Full jitter over the upper half keeps waiters of many processes
-		// from polling in step.
-		wait := backoff/2 + rand.N(backoff/2+1)
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timer.C:
-		}
-		backoff = min(2*backoff, l.opts.MaxBackoff)
-	}
+	return lock.Poll(ctx, lock.Backoff{Min: l.opts.MinBackoff, Max: l.opts.MaxBackoff}, func(ctx context.Context) (lock.Lock, error) {
+		return l.TryObtain(ctx, key, ttl)
+	})
 }
 
 // handle is a held lock.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/bsm/redislock"
@@ -86,30 +85,9 @@ func (l *Locker) Obtain(ctx context.Context, key string, ttl time.Duration) (loc
 	if err := checkTTL(ttl); err != nil {
 		return nil, err
 	}
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for backoff := l.min; ; backoff = min(2*backoff, l.max) {
-		lk, err := l.attempt(ctx, key, ttl)
-		if !errors.Is(err, lock.ErrNotObtained) {
-			return lk, err
-		}
-		// Full jitter over the upper half: never zero, never above max.
-		d := backoff/2 + rand.N(backoff/2+1)
-		if timer == nil {
-			timer = time.NewTimer(d)
-		} else {
-			timer.Reset(d)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timer.C:
-		}
-	}
+	return lock.Poll(ctx, lock.Backoff{Min: l.min, Max: l.max}, func(ctx context.Context) (lock.Lock, error) {
+		return l.attempt(ctx, key, ttl)
+	})
 }
 
 // attempt makes one attempt to take the lock.
