@@ -7,35 +7,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/httpcache"
+	"github.com/corralcache/corral/internal/fakeclock"
 	"github.com/corralcache/corral/region"
 )
-
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -48,14 +28,14 @@ var modes = []struct {
 
 // env is a region on a memory backend with a fake clock, and a Cache on it.
 type env struct {
-	clock *fakeClock
+	clock *fakeclock.Clock
 	r     *region.Region
 	c     *httpcache.Cache
 }
 
 func newEnv(t *testing.T, serialize bool, o httpcache.Options) *env {
 	t.Helper()
-	clock := newClock()
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 	b, err := memory.New(memory.Options{Serialize: serialize, Clock: clock})
 	if err != nil {
 		t.Fatal(err)

@@ -9,26 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corralcache/corral/internal/fakeclock"
 	"github.com/corralcache/corral/keyreg"
 )
-
-// fakeClock is a Clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func newMemory(t *testing.T, o keyreg.MemoryOptions) *keyreg.Memory {
 	t.Helper()
@@ -151,7 +134,7 @@ func TestMemoryBound(t *testing.T) {
 
 func TestMemoryTTL(t *testing.T) {
 	ctx := context.Background()
-	clock := &fakeClock{now: time.Unix(1000, 0)}
+	clock := fakeclock.New(time.Unix(1000, 0))
 	m := newMemory(t, keyreg.MemoryOptions{Clock: clock})
 	mustRecord := func(key string, ttl time.Duration) {
 		t.Helper()

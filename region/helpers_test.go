@@ -12,29 +12,10 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/memory"
+	"github.com/corralcache/corral/internal/fakeclock"
 	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/region"
 )
-
-// fakeClock is a Clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // modes runs a test against a backend that keeps decoded values and against
 // one that keeps encoded bytes (the path Redis and memcached take).
@@ -136,6 +117,9 @@ func (f failing) Delete(context.Context, string) error                     { ret
 func (f failing) DeleteMulti(context.Context, []string) error              { return f.err }
 
 var errDown = errors.New("connection refused")
+
+// newClock returns a fake clock; tests move it with Advance.
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Unix(1_700_000_000, 0)) }
 
 // quiet discards the region's warnings, which the tests provoke on purpose.
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/backendtest"
+	"github.com/corralcache/corral/internal/fakeclock"
 )
 
 // mapBackend is a reference backend for the suite's own tests: a map behind a
@@ -121,26 +122,8 @@ func (b *mapBackend) DeleteMulti(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// fakeClock moves only when advanced.
-type fakeClock struct {
-	mu  sync.Mutex // protects now
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func runMapSuite(t *testing.T, flaw string) {
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
 	backendtest.RunWith(t, backendtest.RunOptions{Sleep: clk.Advance}, func(t *testing.T) backend.Backend {
 		return &mapBackend{flaw: flaw, now: clk.Now, m: map[string]mapValue{}}
 	})

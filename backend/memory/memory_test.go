@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,21 +12,8 @@ import (
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/backendtest"
 	"github.com/corralcache/corral/backend/memory"
+	"github.com/corralcache/corral/internal/fakeclock"
 )
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	nanos atomic.Int64
-}
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.nanos.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.nanos.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
 
 func newBackend(t *testing.T, o memory.Options) *memory.Backend {
 	t.Helper()
@@ -47,7 +33,7 @@ func TestConformance(t *testing.T) {
 	for _, serialize := range []bool{false, true} {
 		t.Run(fmt.Sprintf("Serialize=%t", serialize), func(t *testing.T) {
 			t.Run("InjectedClock", func(t *testing.T) {
-				clk := newFakeClock()
+				clk := fakeclock.New(time.Unix(1_700_000_000, 0))
 				backendtest.RunWith(t, backendtest.RunOptions{Sleep: clk.Advance}, func(t *testing.T) backend.Backend {
 					return newBackend(t, memory.Options{Clock: clk, Serialize: serialize})
 				})
@@ -226,7 +212,7 @@ func TestNegativeTTLRemoves(t *testing.T) {
 
 func TestExpiryInjectedClock(t *testing.T) {
 	ctx := t.Context()
-	clk := newFakeClock()
+	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
 	b := newBackend(t, memory.Options{Clock: clk})
 
 	if err := b.Set(ctx, "bytes5s", []byte("v"), 5*time.Second); err != nil {
