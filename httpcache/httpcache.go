@@ -283,10 +283,10 @@ func (c *Cache) bypass(w http.ResponseWriter, req *http.Request, next http.Handl
 // canonicalised as requests are, so parameter order and ignored parameters
 // do not matter. An empty method removes both the GET and the HEAD
 // responses. With Options.Vary, every header variant recorded in the key
-// registry is removed.
+// registry is removed, which needs a registry that can list keys.
 //
-// Errors wrap ErrInvalidURL, or come from the region (region.ErrBackend,
-// region.ErrClosed).
+// Errors wrap ErrInvalidURL or keyreg.ErrNotListable, or come from the
+// region (region.ErrBackend, region.ErrClosed).
 func (c *Cache) InvalidateURL(ctx context.Context, route, method, rawURL string) error {
 	parse := url.Parse
 	if strings.HasPrefix(rawURL, "/") {
@@ -316,53 +316,14 @@ func (c *Cache) InvalidateURL(ctx context.Context, route, method, rawURL string)
 	return nil
 }
 
-// invalidate removes every variant of target.
+// invalidate removes every variant of target: with Vary headers, each
+// combination of their values has its own entry, the target being the
+// route function's first argument.
 func (c *Cache) invalidate(ctx context.Context, f *routeFunc, target string) error {
 	if len(c.keys.vary) == 0 {
 		return f.Invalidate(ctx, target, "")
 	}
-	variants, err := c.variants(ctx, f, target)
-	if err != nil {
-		return err
-	}
-	for _, v := range variants {
-		if err := f.Invalidate(ctx, target, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// variants lists the variants of target recorded in the registry. A key of
-// the route is the registry namespace, ':', then the two string arguments
-// encoded as keyreg documents it: "s<len>:<target>,s<len>:<variant>". The
-// key of the empty variant therefore ends in "s0:", and without that suffix
-// it is the prefix shared by every variant of target.
-func (c *Cache) variants(ctx context.Context, f *routeFunc, target string) ([]string, error) {
-	empty, _, err := f.Key(ctx, target, "")
-	if err != nil {
-		return nil, err
-	}
-	prefix, ok := strings.CutSuffix(empty, "s0:")
-	if !ok {
-		return nil, fmt.Errorf("httpcache: unexpected key encoding %q", empty)
-	}
-	keys, err := f.Keys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []string{""}
-	for _, k := range keys {
-		rest, ok := strings.CutPrefix(k, prefix+"s")
-		if !ok {
-			continue
-		}
-		n, v, ok := strings.Cut(rest, ":")
-		if size, err := strconv.Atoi(n); ok && err == nil && size == len(v) && v != "" {
-			out = append(out, v)
-		}
-	}
-	return out, nil
+	return f.InvalidateFirst(ctx, target)
 }
 
 // InvalidateRoute removes every cached response of route, in every process

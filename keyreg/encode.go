@@ -135,6 +135,14 @@ func AppendArgs(dst []byte, args ...any) ([]byte, error) {
 	return dst, nil
 }
 
+// Extends reports whether key was derived by [Key] from the arguments prefix
+// was derived from, followed by one or more further arguments: Key(ns, a, b)
+// extends Key(ns, a). Each argument's encoding is self-delimiting, so a key
+// extends prefix only when its leading arguments equal prefix's.
+func Extends(key, prefix string) bool {
+	return len(key) > len(prefix)+1 && key[len(prefix)] == ',' && key[:len(prefix)] == prefix
+}
+
 // Key returns namespace + ":" + the canonical encoding of args (see
 // [AppendArgs]). The same namespace and arguments give the same key in every
 // process, run and Go version. It returns an error wrapping

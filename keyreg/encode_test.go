@@ -456,3 +456,31 @@ func ExampleFuncName() {
 	fmt.Println(name)
 	// Output: strings.ToUpper
 }
+
+func TestExtends(t *testing.T) {
+	key := func(args ...any) string {
+		t.Helper()
+		k, err := keyreg.Key("f", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	for _, tc := range []struct {
+		key, prefix string
+		want        bool
+	}{
+		{key("GET /a", "en"), key("GET /a"), true},
+		{key("GET /a", "en", 3), key("GET /a"), true},
+		{key("GET /a", "en", 3), key("GET /a", "en"), true},
+		{key("GET /a"), key("GET /a"), false},
+		{key("GET /ab", "en"), key("GET /a"), false},
+		{key(42, "x"), key(4), false},
+		{key([]string{"a", "b"}, "x"), key([]string{"a"}), false},
+		{key("a,b"), key("a"), false},
+	} {
+		if got := keyreg.Extends(tc.key, tc.prefix); got != tc.want {
+			t.Errorf("Extends(%q, %q) = %v, want %v", tc.key, tc.prefix, got, tc.want)
+		}
+	}
+}

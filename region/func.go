@@ -141,6 +141,36 @@ func (f *cachedFunc[V]) invalidate(ctx context.Context, args ...any) error {
 	return nil
 }
 
+// invalidateFirst removes every recorded result whose first argument is
+// first, whatever the others, and forgets their keys. It needs a registry
+// that can list keys (keyreg.ErrNotListable otherwise).
+func (f *cachedFunc[V]) invalidateFirst(ctx context.Context, first any) error {
+	prefix, err := f.key(ctx, first)
+	if err != nil {
+		return err
+	}
+	keys, err := f.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	var match []string
+	for _, k := range keys {
+		if keyreg.Extends(k, prefix) {
+			match = append(match, k)
+		}
+	}
+	if len(match) == 0 {
+		return nil
+	}
+	if err := f.r.DeleteMulti(ctx, match); err != nil {
+		return err
+	}
+	if err := f.r.cfg.Registry.Forget(ctx, f.name, match...); err != nil {
+		return f.r.backendError(ctx, "forget keys", match[0], err)
+	}
+	return nil
+}
+
 func (f *cachedFunc[V]) lookup(ctx context.Context, args ...any) (string, bool, error) {
 	key, err := f.key(ctx, args...)
 	if err != nil {

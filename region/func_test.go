@@ -188,3 +188,37 @@ func TestCacheNilRegion(t *testing.T) {
 		t.Fatalf("got %v, want ErrInvalidConfig", err)
 	}
 }
+
+func TestInvalidateFirst(t *testing.T) {
+	r := newRegion(t, region.Config{})
+	ctx := context.Background()
+	calls := map[string]int{}
+	page, err := region.Cache2(r, func(_ context.Context, user string, n int) (string, error) {
+		calls[fmt.Sprint(user, n)]++
+		return fmt.Sprint(user, n), nil
+	}, region.Named("page"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"ada", "ad"} {
+		for n := range 3 {
+			_, _ = page.Call(ctx, user, n)
+		}
+	}
+	if err := page.InvalidateFirst(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"ada", "ad"} {
+		for n := range 3 {
+			_, _ = page.Call(ctx, user, n)
+		}
+	}
+	for n := range 3 {
+		if c := calls[fmt.Sprint("ada", n)]; c != 2 {
+			t.Errorf("ada page %d computed %d times, want 2 (invalidated)", n, c)
+		}
+		if c := calls[fmt.Sprint("ad", n)]; c != 1 {
+			t.Errorf("ad page %d computed %d times, want 1 (kept)", n, c)
+		}
+	}
+}

@@ -91,6 +91,14 @@ func (f *Func2[A, B, V]) Invalidate(ctx context.Context, a A, b B) error {
 	return f.invalidate(ctx, a, b)
 }
 
+// InvalidateFirst removes every cached result whose first argument is a,
+// whatever the other arguments, and forgets their keys. It lists the
+// function's keys, so it needs a registry that can (an error wrapping
+// keyreg.ErrNotListable otherwise).
+func (f *Func2[A, B, V]) InvalidateFirst(ctx context.Context, a A) error {
+	return f.invalidateFirst(ctx, a)
+}
+
 // Key returns the key of these arguments and whether the registry has it recorded (a value was stored under it).
 func (f *Func2[A, B, V]) Key(ctx context.Context, a A, b B) (key string, recorded bool, err error) {
 	return f.lookup(ctx, a, b)
@@ -136,6 +144,14 @@ func (f *Func3[A, B, C, V]) Refresh(ctx context.Context, a A, b B, c C) (V, erro
 // Invalidate removes the cached result for these arguments and forgets its key.
 func (f *Func3[A, B, C, V]) Invalidate(ctx context.Context, a A, b B, c C) error {
 	return f.invalidate(ctx, a, b, c)
+}
+
+// InvalidateFirst removes every cached result whose first argument is a,
+// whatever the other arguments, and forgets their keys. It lists the
+// function's keys, so it needs a registry that can (an error wrapping
+// keyreg.ErrNotListable otherwise).
+func (f *Func3[A, B, C, V]) InvalidateFirst(ctx context.Context, a A) error {
+	return f.invalidateFirst(ctx, a)
 }
 
 // Key returns the key of these arguments and whether the registry has it recorded (a value was stored under it).
