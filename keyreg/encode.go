@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -180,15 +181,26 @@ func keySlow(namespace string, args []any) (string, error) {
 	return string(b), nil
 }
 
+// ErrNoStableName is returned (wrapped) by [FuncName] for functions whose
+// runtime name is shared with other functions or changes with unrelated
+// edits: pass such functions an explicit name.
+var ErrNoStableName = errors.New("keyreg: function has no unique, stable name")
+
 // FuncName returns the default identity of the function fn: its fully
 // qualified name as runtime.FuncForPC reports it, for example
 // "github.com/x/y.GetUser". It returns an error when fn is nil or not a
-// func.
+// func, and one wrapping [ErrNoStableName] when the name cannot identify fn:
 //
-// NOTE: closures and method values get names such as "pkg.f.func1" and
-// "pkg.T.M-fm", which change when the surrounding code is edited or
-// refactored. Give cached closures an explicit name to keep their keys
-// stable across deployments.
+//   - method values ("pkg.(*T).M-fm"): every receiver of the type shares the
+//     name, so one receiver's results would be served for another's;
+//   - generic functions ("pkg.F[...]"): every instantiation shares the name,
+//     so bytes written for one type would be read as another;
+//   - closures and function literals ("pkg.f.func1", "pkg.glob..func1"):
+//     several closures of one function, with different captured values,
+//     share it, and the number changes when the surrounding code is edited.
+//
+// Top-level functions and method expressions ("pkg.T.M") have unique,
+// stable names; they change only when the function is renamed or moved.
 func FuncName(fn any) (string, error) {
 	v := reflect.ValueOf(fn)
 	if v.Kind() != reflect.Func {
@@ -201,7 +213,40 @@ func FuncName(fn any) (string, error) {
 	if f == nil {
 		return "", fmt.Errorf("keyreg: FuncName of %T: no name known", fn)
 	}
-	return f.Name(), nil
+	name := f.Name()
+	if why := unstableName(name); why != "" {
+		return "", fmt.Errorf("%w: %q is %s; name it explicitly", ErrNoStableName, name, why)
+	}
+	return name, nil
+}
+
+// unstableName says why a runtime function name cannot identify one
+// function, or returns "" when it can.
+func unstableName(name string) string {
+	switch {
+	case strings.HasSuffix(name, "-fm"):
+		return "a method value, whose name every receiver shares"
+	case strings.Contains(name, "[...]"):
+		return "a generic function, whose name every instantiation shares"
+	case isClosureName(name):
+		return "a closure, whose name is shared by its instances and changes with edits"
+	}
+	return ""
+}
+
+// isClosureName reports whether name has an element "funcN" (the compiler's
+// name for function literals), as in "pkg.f.func1", "pkg.f.func1.2" or
+// "pkg.glob..func1".
+func isClosureName(name string) bool {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	for _, part := range strings.Split(name, ".") {
+		if digits, ok := strings.CutPrefix(part, "func"); ok && digits != "" && strings.Trim(digits, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // appendScalar is the fast path: it encodes the common scalar types without

@@ -334,7 +334,6 @@ func TestFuncName(t *testing.T) {
 		{"func", GetUser, "github.com/corralcache/corral/keyreg_test.GetUser"},
 		{"stdlib", strings.ToUpper, "strings.ToUpper"},
 		{"method expression", service.Method, "github.com/corralcache/corral/keyreg_test.service.Method"},
-		{"closure", closure, "github.com/corralcache/corral/keyreg_test.TestFuncName.func1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,7 +349,34 @@ func TestFuncName(t *testing.T) {
 			t.Errorf("FuncName(%#v) = %q, want an error", bad, got)
 		}
 	}
+	// Names shared by several functions, or that change with edits: two
+	// receivers' method values, two instantiations of a generic function,
+	// closures (nested too) would otherwise get one identity each.
+	a, b := &tenant{id: 1}, &tenant{id: 2}
+	nested := func() func() { return func() {} }()
+	for name, fn := range map[string]any{
+		"method value a":  a.Load,
+		"method value b":  b.Load,
+		"generic int":     generic[int],
+		"generic string":  generic[string],
+		"closure":         closure,
+		"nested closure":  nested,
+		"package literal": packageLiteral,
+	} {
+		got, err := keyreg.FuncName(fn)
+		if !errors.Is(err, keyreg.ErrNoStableName) {
+			t.Errorf("%s: FuncName = %q, %v; want an error wrapping ErrNoStableName", name, got, err)
+		}
+	}
 }
+
+type tenant struct{ id int }
+
+func (t *tenant) Load(int) int { return t.id }
+
+func generic[T any](T) T { var zero T; return zero }
+
+var packageLiteral = func() {}
 
 type tuple struct {
 	s string
