@@ -20,26 +20,31 @@ var ErrNilSerializer = errors.New("serializer: nil serializer")
 // larger payloads uncompressed.
 const MaxDecodedSize = 512 << 20
 
-// Envelope layout, version 1 (all integers big-endian):
+// Envelope layout, version 2 (all integers big-endian):
 //
 //	offset  size  field
 //	0       1     magic 0xC1 (never the first byte of MessagePack, UTF-8 or JSON)
-//	1       1     version (1)
+//	1       1     version (2)
 //	2       4     checksum: low 32 bits of xxhash64 of every byte from offset 6 on
 //	6       1     flags: bit 0 = payload is an s2 block; other bits must be zero
 //	7       8     Meta.Created, int64 Unix nanoseconds
-//	15      1-10  Meta.Expiration, zig-zag varint nanoseconds
+//	15      4     Meta.Type, the writer's type tag (0: unknown)
+//	19      1-10  Meta.Expiration, zig-zag varint nanoseconds
 //	...           payload: the serializer's bytes, or an s2 block of them
+//
+// Version 1 (without Meta.Type) is no longer read: such entries are
+// undecodable, hence misses.
 //
 // An s2 block starts with the uvarint length of the decoded bytes, which is
 // checked against MaxDecodedSize before decoding.
 const (
 	envMagic       = 0xC1
-	envVersion     = 1
+	envVersion     = 2
 	envChecksumOff = 2
 	envFlagsOff    = 6
 	envCreatedOff  = 7
-	envExpOff      = 15
+	envTypeOff     = 15
+	envExpOff      = 19
 	envMinLen      = envExpOff + 1
 	envMaxHeader   = envExpOff + binary.MaxVarintLen64
 
@@ -170,6 +175,7 @@ func (c *Codec) compress(buf []byte, hlen int) []byte {
 func appendHeader(dst []byte, flags byte, m Meta) []byte {
 	dst = append(dst, envMagic, envVersion, 0, 0, 0, 0, flags)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.Created))
+	dst = binary.BigEndian.AppendUint32(dst, m.Type)
 	return binary.AppendVarint(dst, int64(m.Expiration))
 }
 
@@ -205,6 +211,7 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 	}
 	m := Meta{
 		Created:    int64(binary.BigEndian.Uint64(data[envCreatedOff:])),
+		Type:       binary.BigEndian.Uint32(data[envTypeOff:]),
 		Expiration: time.Duration(exp),
 	}
 	return m, flags, data[envExpOff+n:], nil

@@ -25,4 +25,8 @@ type Meta struct {
 	// Expiration is the soft expiration the value was written with (zero:
 	// never stale).
 	Expiration time.Duration
+	// Type identifies the Go type the value was written as (see TypeTag);
+	// zero when unknown. A reader expecting another type can tell, before
+	// decoding, that the bytes are not for it.
+	Type uint32
 }
