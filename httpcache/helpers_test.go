@@ -14,6 +14,7 @@ import (
 	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/httpcache"
 	"github.com/corralcache/corral/internal/fakeclock"
+	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/region"
 )
 
@@ -31,6 +32,9 @@ type env struct {
 	clock *fakeclock.Clock
 	r     *region.Region
 	c     *httpcache.Cache
+	// cfg is r's configuration: another region on it shares r's backend
+	// and registry, as another process would.
+	cfg region.Config
 }
 
 func newEnv(t *testing.T, serialize bool, o httpcache.Options) *env {
@@ -41,7 +45,12 @@ func newEnv(t *testing.T, serialize bool, o httpcache.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	r, err := region.New("http", region.Config{Backend: b, Clock: clock, Expiration: time.Hour, Logger: quiet})
+	reg, err := keyreg.NewMemory(keyreg.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := region.Config{Backend: b, Registry: reg, Clock: clock, Expiration: time.Hour, Logger: quiet}
+	r, err := region.New("http", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +63,7 @@ func newEnv(t *testing.T, serialize bool, o httpcache.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{clock: clock, r: r, c: c}
+	return &env{clock: clock, r: r, c: c, cfg: cfg}
 }
 
 // counting is a handler that counts its calls and answers with the call

@@ -73,7 +73,7 @@ func TestMemcachedIllegalKeysRoundTrip(t *testing.T) {
 				t.Fatalf("Get from another stack = %q, %t, %v", v, found, err)
 			}
 			// The item is where MangleKey says, for any client.
-			it, err := b.client.Get(memcachestore.MangleKey("keys:" + key))
+			it, err := b.client.Get(memcachestore.MangleKey(rb.BackendKey(key)))
 			if err != nil || len(it.Value) == 0 {
 				t.Fatalf("raw get of the mangled key: %v", err)
 			}

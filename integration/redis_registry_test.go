@@ -106,8 +106,10 @@ func TestRedisRecordFailureDropsValue(t *testing.T) {
 	st := newRedisStack(t, c)
 	r := st.region(t, "rf", region.Config{})
 	ctx := t.Context()
-	// The function's set key holds a string: ZADD fails with WRONGTYPE.
-	if err := c.Set(ctx, st.reg.Group("f"), "not a set", 0).Err(); err != nil {
+	// The function's set key holds a string: ZADD fails with WRONGTYPE. The
+	// region files f's records under its namespace (2:rf:f).
+	group := st.reg.Group("2:rf:f")
+	if err := c.Set(ctx, group, "not a set", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	f, err := region.Cache1(r, func(_ context.Context, n int) (int, error) { return n + 1, nil }, region.Named("f"))
@@ -124,11 +126,11 @@ func TestRedisRecordFailureDropsValue(t *testing.T) {
 	if key == "" {
 		t.Fatal("no key for 1")
 	}
-	if n := c.Exists(ctx, "rf:"+key).Val(); n != 0 {
+	if n := c.Exists(ctx, r.BackendKey(key)).Val(); n != 0 {
 		t.Fatal("value left in Redis without its record")
 	}
 	// Direct use: the error comes back.
-	err = st.store.SetMultiGrouped(ctx, []backend.Item{{Key: "x", Value: []byte("v")}}, st.reg.Group("f"), []string{"x"}, time.Minute)
+	err = st.store.SetMultiGrouped(ctx, []backend.Item{{Key: "x", Value: []byte("v")}}, group, []string{"x"}, time.Minute)
 	if err == nil {
 		t.Fatal("SetMultiGrouped into a set key of the wrong type succeeded")
 	}

@@ -92,7 +92,7 @@ func TestRedisLockerConformance(t *testing.T) {
 func TestRedisOneLockAttemptPerProcess(t *testing.T) {
 	srv := servers.Redis(t)
 	c := redisClient(t, srv.Addr)
-	hook := &cmdCounter{match: isLockAttempt("one:cold:lock")}
+	hook := &cmdCounter{match: isLockAttempt("c1:{3:one:cold}:l")}
 	c.AddHook(hook)
 	r := newRedisStack(t, c).region(t, "one", region.Config{})
 	var calls atomic.Int64
@@ -153,7 +153,7 @@ func TestRedisKilledLockHolder(t *testing.T) {
 	})
 	// Hold on past several lock TTLs: the holder's keepalive extends it.
 	time.Sleep(1500 * time.Millisecond)
-	if n, _ := c.Exists(t.Context(), "kill:k:lock").Result(); n != 1 {
+	if n, _ := c.Exists(t.Context(), "c1:{4:kill:k}:l").Result(); n != 1 {
 		t.Fatalf("lock key missing while its holder runs (keepalive failed)")
 	}
 	if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
@@ -245,7 +245,7 @@ func TestRedisUndecodable(t *testing.T) {
 	r := newRedisStack(t, c).region(t, "dec", region.Config{})
 	for i, junk := range []string{"", "garbage", "\x00\x01\x02\x03\xff\xfe", strings.Repeat("\x93", 100)} {
 		key := fmt.Sprint("k", i)
-		if err := c.Set(t.Context(), "dec:"+key, junk, 0).Err(); err != nil {
+		if err := c.Set(t.Context(), r.BackendKey(key), junk, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		v, err := region.GetOrCreate(t.Context(), r, key, func(context.Context) (int, error) { return 7, nil })

@@ -3,6 +3,7 @@ package region
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/corralcache/corral/backend"
@@ -33,6 +34,14 @@ const (
 	DefaultInvalidationRefresh = time.Second
 )
 
+// Lower bounds of Config's durations: a region extends its lock every third
+// of LockTTL and waits for others by LockWait, so shorter values would turn
+// into busy loops (or panics in time.NewTicker) rather than locks.
+const (
+	MinLockTTL  = 10 * time.Millisecond
+	MinLockWait = time.Millisecond
+)
+
 // Config configures a region. The zero Config is a working in-memory region
 // whose entries never go stale.
 type Config struct {
@@ -54,11 +63,17 @@ type Config struct {
 	// means the default: the soft expiration itself, and at least
 	// DefaultMinGrace. Negative is invalid.
 	Grace time.Duration
-	// Namespace prefixes every key the region writes, so regions can share a
-	// backend. Default: the region's name and a colon.
+	// Namespace keeps the keys of regions that share a backend apart.
+	// Default: the region's name. It is length-prefixed in every key the
+	// region builds (see the key layout in the package documentation), so no
+	// namespace can extend another, whatever bytes either holds. Within one
+	// process, New refuses a second open region with the same namespace on
+	// the same backend.
 	Namespace string
-	// KeyMangler, when set, transforms every full key (namespace included)
-	// before it reaches the backend, e.g. to hash long keys.
+	// KeyMangler, when set, transforms every full key (namespace, kind and
+	// layout included) before it reaches the backend or the locker, e.g. to
+	// hash long keys. It must be deterministic and injective, or keys of
+	// different kinds may meet.
 	KeyMangler func(string) string
 
 	// Locker provides the dogpile lock. Default: an in-process lock. Use a
@@ -66,10 +81,11 @@ type Config struct {
 	// processes off the creator.
 	Locker lock.Locker
 	// LockTTL is how long a lock lives unless extended. The region extends it
-	// while the creator runs. Default: DefaultLockTTL.
+	// while the creator runs. Default: DefaultLockTTL; at least MinLockTTL.
 	LockTTL time.Duration
 	// LockWait bounds how long a caller with no value to serve waits for
-	// another caller's creation. Default: DefaultLockWait.
+	// another caller's creation. Default: DefaultLockWait; at least
+	// MinLockWait.
 	LockWait time.Duration
 
 	// Registry records the keys of cached functions. Default: an in-process
@@ -83,7 +99,9 @@ type Config struct {
 	// goroutine it owns. Close stops and waits for such goroutines.
 	BackgroundRegeneration bool
 	// ShouldCache, when set, is asked before a created value is stored; a
-	// value it rejects is returned to the caller but not stored.
+	// value it rejects is returned to the caller but not stored. A panic in
+	// it is recovered: the value is returned but not stored, and the panic
+	// logged.
 	ShouldCache func(key string, value any) bool
 	// FailClosed returns backend read errors to callers instead of falling
 	// through to the creator.
@@ -117,8 +135,12 @@ func (c Config) withDefaults(name string) (Config, error) {
 		return invalid("Grace %v is negative", c.Grace)
 	case c.LockTTL < 0:
 		return invalid("LockTTL %v is negative", c.LockTTL)
+	case c.LockTTL > 0 && c.LockTTL < MinLockTTL:
+		return invalid("LockTTL %v is under MinLockTTL (%v)", c.LockTTL, MinLockTTL)
 	case c.LockWait < 0:
 		return invalid("LockWait %v is negative", c.LockWait)
+	case c.LockWait > 0 && c.LockWait < MinLockWait:
+		return invalid("LockWait %v is under MinLockWait (%v)", c.LockWait, MinLockWait)
 	case c.InvalidationRefresh < 0:
 		return invalid("InvalidationRefresh %v is negative", c.InvalidationRefresh)
 	case c.CompressAbove < 0:
@@ -127,6 +149,19 @@ func (c Config) withDefaults(name string) (Config, error) {
 		return invalid("unknown StalePolicy %d", c.Stale)
 	case c.Stale == BlockOnStale && c.BackgroundRegeneration:
 		return invalid("BackgroundRegeneration serves stale values, which BlockOnStale forbids")
+	case c.Logger != nil && c.Logger.Handler() == nil:
+		return invalid("Logger has no handler")
+	}
+	for _, d := range []struct {
+		field string
+		value any
+	}{
+		{"Backend", c.Backend}, {"Serializer", c.Serializer}, {"Locker", c.Locker},
+		{"Registry", c.Registry}, {"Clock", c.Clock},
+	} {
+		if isTypedNil(d.value) {
+			return invalid("%s is a nil %T (was a constructor's error ignored?)", d.field, d.value)
+		}
 	}
 	if c.Backend == nil {
 		mem, err := memory.New(memory.Options{})
@@ -139,7 +174,7 @@ func (c Config) withDefaults(name string) (Config, error) {
 		c.Serializer = serializer.NewMsgPack()
 	}
 	if c.Namespace == "" {
-		c.Namespace = name + ":"
+		c.Namespace = name
 	}
 	if c.Locker == nil {
 		c.Locker = lock.NewLocal()
@@ -179,4 +214,19 @@ func (c *Config) hardTTL(exp time.Duration) time.Duration {
 		grace = max(exp, DefaultMinGrace)
 	}
 	return exp + grace
+}
+
+// isTypedNil reports whether v is an interface holding a nil pointer, map,
+// slice, func or channel: a value that passes a nil check and panics on
+// first use, such as the nil *Store a constructor returns with its error.
+func isTypedNil(v any) bool {
+	if v == nil {
+		return false
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -28,9 +28,31 @@
 // created twice. Goroutines of one process that need the same key share one
 // lock attempt and one result.
 //
+// # Keys
+//
+// Every key a region writes is built in one layout that no caller's key can
+// reach into: values, locks and region-wide invalidation marks each have a
+// suffix of their own, and the namespace ([Config.Namespace], the region's
+// name by default) is length-prefixed, so no namespace extends another:
+//
+//	value                c1:{<len(ns)>:<ns>:<key>}:v    c1:{5:users:user:42}:v
+//	dogpile lock         c1:{<len(ns)>:<ns>:<key>}:l    c1:{5:users:user:42}:l
+//	invalidation marks   c1:{<len(ns)>:<ns>}:g:hard     c1:{5:users}:g:soft
+//
+// A value and its lock share a Redis Cluster hash tag. [Region.BackendKey]
+// and [Region.LockKey] give the keys of one key. A cached function's records
+// in a [keyreg.Registry] are filed under "<len(ns)>:<ns>:<name>", so regions
+// sharing a registry never touch each other's.
+//
 // # Failures
 //
 // A value that cannot be decoded is a miss: counted, logged and regenerated.
-// A backend error makes the region fall through to the creator (fail-open),
-// counted and logged, unless [Config.FailClosed] is set.
+// So is a value written as another Go type than the one asked for (the
+// envelope carries a tag of the writer's type). A backend error makes the
+// region fall through to the creator (fail-open), counted and logged, unless
+// [Config.FailClosed] is set. A configuration the region cannot use is an
+// error from [New], never a panic; a panic in code the region calls from its
+// own goroutines (a creator, ShouldCache, the serializer, the locker, the
+// logger) reaches the callers as an error or is logged, and the lock is
+// released.
 package region

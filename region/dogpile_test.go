@@ -473,7 +473,7 @@ func TestUndecodableIsAMiss(t *testing.T) {
 	r := newRegion(t, region.Config{Backend: b})
 	ctx := context.Background()
 	for _, junk := range [][]byte{nil, {}, []byte("plain text from another client"), {0xff, 0x00, 0x01}} {
-		if err := b.Set(ctx, "test:k", junk, 0); err != nil {
+		if err := b.Set(ctx, r.BackendKey("k"), junk, 0); err != nil {
 			t.Fatal(err)
 		}
 		v, err := region.GetOrCreate(ctx, r, "k", func(context.Context) (string, error) { return "fresh", nil })

@@ -14,9 +14,16 @@ var (
 	ErrLockTimeout = errors.New("region: timed out waiting for the lock")
 	// ErrClosed is returned by calls on a region after Close.
 	ErrClosed = errors.New("region: closed")
+	// ErrNilContext is returned by calls given a nil context.Context; pass
+	// context.Background() or context.TODO() instead.
+	ErrNilContext = errors.New("region: nil context")
 	// ErrBackend wraps backend errors returned to callers of a fail-closed
 	// region and errors of explicit writes (Set, Delete, Invalidate).
 	ErrBackend = errors.New("region: backend error")
+	// ErrNameInUse is wrapped, with ErrInvalidConfig, by the error of
+	// Cache1, Cache2 and Cache3 when the region already has a cached
+	// function of that name.
+	ErrNameInUse = errors.New("region: cached function name already in use")
 	// ErrCreatorResult is returned by GetOrCreateMulti when its creator
 	// returns a number of values that does not match the keys it was given.
 	ErrCreatorResult = errors.New("region: creator returned the wrong number of values")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/corralcache/corral/keyreg"
@@ -20,10 +21,13 @@ type funcConfig struct {
 }
 
 // Named sets the identity of a cached function: the name its keys are
-// derived from and that the key registry files them under. Processes that
-// share a cache must use the same name. The default is the function's fully
-// qualified name (see keyreg.FuncName), which changes when the function is
-// renamed or moved, and is unstable for closures: name those explicitly.
+// derived from and that the key registry files them under, within its
+// region. Processes that share a cache must use the same name; within a
+// region each name belongs to one cached function. The default is the
+// function's fully qualified name (see keyreg.FuncName), which changes when
+// the function is renamed or moved. Method values, closures and generic
+// functions have no unique default name: Cache1, Cache2 and Cache3 refuse
+// them unless they are Named.
 func Named(name string) FuncOption {
 	return func(c *funcConfig) { c.name = name }
 }
@@ -38,13 +42,18 @@ func Expires(d time.Duration) FuncOption {
 type cachedFunc[V any] struct {
 	r    *Region
 	name string
-	opts []CallOption // recordFor(name), and the expiration when set
+	// scope is the function's identity in the registry: its name within
+	// its region's namespace, so regions sharing a registry keep apart.
+	scope string
+	opts  []CallOption // recordFor(scope), and the expiration when set
 }
 
 func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], error) {
 	var c funcConfig
 	for _, o := range opts {
-		o(&c)
+		if o != nil {
+			o(&c)
+		}
 	}
 	if r == nil {
 		return cachedFunc[V]{}, fmt.Errorf("%w: cached function on a nil region", ErrInvalidConfig)
@@ -52,23 +61,50 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], 
 	if c.name == "" {
 		name, err := keyreg.FuncName(fn)
 		if err != nil {
-			return cachedFunc[V]{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+			return cachedFunc[V]{}, fmt.Errorf("%w: region %q: %w", ErrInvalidConfig, r.name, err)
 		}
 		c.name = name
 	}
-	f := cachedFunc[V]{r: r, name: c.name, opts: []CallOption{recordFor(c.name)}}
+	if err := r.claimName(c.name); err != nil {
+		return cachedFunc[V]{}, err
+	}
+	scope := registryScope(r.cfg.Namespace, c.name)
+	f := cachedFunc[V]{r: r, name: c.name, scope: scope, opts: []CallOption{recordFor(scope)}}
 	if c.hasExp {
 		f.opts = append(f.opts, WithExpiration(c.expiration))
 	}
 	return f, nil
 }
 
+// claimName reserves name for one cached function of the region, or
+// returns an error wrapping ErrInvalidConfig and ErrNameInUse.
+func (r *Region) claimName(name string) error {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	if _, taken := r.funcs[name]; taken {
+		return fmt.Errorf("%w: region %q: %w: %q (give each cached function its own region.Named)", ErrInvalidConfig, r.name, ErrNameInUse, name)
+	}
+	if r.funcs == nil {
+		r.funcs = make(map[string]struct{})
+	}
+	r.funcs[name] = struct{}{}
+	return nil
+}
+
 // key derives the key of one call from the function's namespace in the
-// registry and the arguments.
+// registry and the arguments. The region's namespace, which the registry
+// needs to keep regions apart, is dropped from the key: the key layout
+// holds it already.
 func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
-	ns, err := f.r.cfg.Registry.Namespace(ctx, f.name)
+	if err := f.r.usable(ctx); err != nil {
+		return "", err
+	}
+	ns, err := f.r.cfg.Registry.Namespace(ctx, f.scope)
 	if err != nil {
 		return "", f.r.backendError(ctx, "registry namespace", f.name, err)
+	}
+	if rest, ok := strings.CutPrefix(ns, f.scope); ok {
+		ns = f.name + rest
 	}
 	return keyreg.Key(ns, args...)
 }
@@ -135,7 +171,7 @@ func (f *cachedFunc[V]) invalidate(ctx context.Context, args ...any) error {
 	if err := f.r.Delete(ctx, key); err != nil {
 		return err
 	}
-	if err := f.r.cfg.Registry.Forget(ctx, f.name, key); err != nil {
+	if err := f.r.cfg.Registry.Forget(ctx, f.scope, key); err != nil {
 		return f.r.backendError(ctx, "forget key", key, err)
 	}
 	return nil
@@ -165,7 +201,7 @@ func (f *cachedFunc[V]) invalidateFirst(ctx context.Context, first any) error {
 	if err := f.r.DeleteMulti(ctx, match); err != nil {
 		return err
 	}
-	if err := f.r.cfg.Registry.Forget(ctx, f.name, match...); err != nil {
+	if err := f.r.cfg.Registry.Forget(ctx, f.scope, match...); err != nil {
 		return f.r.backendError(ctx, "forget keys", match[0], err)
 	}
 	return nil
@@ -176,7 +212,7 @@ func (f *cachedFunc[V]) lookup(ctx context.Context, args ...any) (string, bool, 
 	if err != nil {
 		return "", false, err
 	}
-	ok, err := f.r.cfg.Registry.Recorded(ctx, f.name, key)
+	ok, err := f.r.cfg.Registry.Recorded(ctx, f.scope, key)
 	if err != nil {
 		return key, false, f.r.backendError(ctx, "registry lookup", key, err)
 	}
@@ -185,9 +221,12 @@ func (f *cachedFunc[V]) lookup(ctx context.Context, args ...any) (string, bool, 
 
 // InvalidateAll removes every cached result of the function, in every
 // process that shares the region's backend and registry. Errors wrap
-// ErrBackend or ErrClosed.
+// ErrBackend, or are ErrClosed or ErrNilContext.
 func (f *cachedFunc[V]) InvalidateAll(ctx context.Context) error {
-	keys, err := f.r.cfg.Registry.ForgetAll(ctx, f.name)
+	if err := f.r.usable(ctx); err != nil {
+		return err
+	}
+	keys, err := f.r.cfg.Registry.ForgetAll(ctx, f.scope)
 	if err != nil {
 		return f.r.backendError(ctx, "registry forget all", f.name, err)
 	}
@@ -198,7 +237,10 @@ func (f *cachedFunc[V]) InvalidateAll(ctx context.Context) error {
 // them returns an error wrapping keyreg.ErrNotListable; other errors wrap
 // ErrBackend.
 func (f *cachedFunc[V]) Keys(ctx context.Context) ([]string, error) {
-	keys, err := f.r.cfg.Registry.Keys(ctx, f.name)
+	if err := f.r.usable(ctx); err != nil {
+		return nil, err
+	}
+	keys, err := f.r.cfg.Registry.Keys(ctx, f.scope)
 	if errors.Is(err, keyreg.ErrNotListable) {
 		return nil, err
 	}
@@ -208,5 +250,6 @@ func (f *cachedFunc[V]) Keys(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
-// Name returns the function's identity in keys and in the registry.
+// Name returns the function's name: its identity in keys and, within its
+// region's namespace, in the registry.
 func (f *cachedFunc[V]) Name() string { return f.name }

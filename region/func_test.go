@@ -155,22 +155,6 @@ func TestCachedFunctionArities(t *testing.T) {
 	}
 }
 
-func TestCachedFunctionDefaultName(t *testing.T) {
-	r := newRegion(t, region.Config{})
-	u := newUsers()
-	f, err := region.Cache1(r, u.GetEmail)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Name() == "" {
-		t.Fatal("no default name")
-	}
-	g, _ := region.Cache1(r, u.GetEmail)
-	if f.Name() != g.Name() {
-		t.Fatalf("one function, two names: %q and %q", f.Name(), g.Name())
-	}
-}
-
 func TestCachedFunctionUnencodableArgument(t *testing.T) {
 	r := newRegion(t, region.Config{})
 	f, err := region.Cache1(r, func(context.Context, chan int) (int, error) { return 1, nil }, region.Named("chan"))

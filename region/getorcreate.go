@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/corralcache/corral/backend"
@@ -13,7 +12,9 @@ import (
 )
 
 // ErrTypeMismatch is returned when a caller asks for a key's value as one
-// type while a concurrent caller is creating it as another.
+// type while a concurrent caller is creating it as another. It is also
+// wrapped by the decode errors (logged and counted; the entry is a miss) of
+// entries written as another type.
 var ErrTypeMismatch = errors.New("region: value has another type")
 
 // creator is an untyped creator of one value.
@@ -25,8 +26,8 @@ type creator func(context.Context) (any, error)
 // error wrapping ErrBackend on a fail-closed one. After Close it returns
 // ErrClosed.
 func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) (value T, found bool, err error) {
-	if r.closed.Load() {
-		return value, false, ErrClosed
+	if err := r.usable(ctx); err != nil {
+		return value, false, err
 	}
 	e, err := r.load(ctx, key, typeOf[T]{}, firstRead)
 	if err != nil && r.cfg.FailClosed {
@@ -53,8 +54,8 @@ func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) 
 // one are absent from the map. It reads the backend in one multi-get. Stale
 // values, options and errors are as for Get.
 func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...CallOption) (map[string]T, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
+	if err := r.usable(ctx); err != nil {
+		return nil, err
 	}
 	entries, err := r.loadMulti(ctx, keys, typeOf[T]{}, firstRead, nil)
 	if err != nil && r.cfg.FailClosed {
@@ -105,12 +106,14 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 // allocation). A hit allocates nothing else; pass a creator that captures
 // nothing, or one built once, to keep hits free of allocations.
 //
-// Errors: create's error; ErrLockTimeout; ctx.Err(); ErrClosed; ErrBackend
-// on a fail-closed region.
+// Errors: create's error; ErrLockTimeout; ctx.Err(); ErrClosed;
+// ErrNilContext; ErrBackend on a fail-closed region; a *PanicError for a
+// panic in create or in code the region calls while creating (locker,
+// registry, serializer).
 func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(context.Context) (T, error), opts ...CallOption) (T, error) {
-	if r.closed.Load() {
+	if err := r.usable(ctx); err != nil {
 		var zero T
-		return zero, ErrClosed
+		return zero, err
 	}
 	// The first read, typed: a fresh value returns here without boxing it
 	// or, on a value store, without touching anything but the entry.
@@ -187,7 +190,7 @@ func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serial
 	if err != nil || data == nil {
 		return v, m, false, err
 	}
-	m, err = r.codec.Decode(data, &v)
+	m, err = decodeAs(r.codec, data, &v)
 	if err != nil {
 		r.decodeError(ctx, key, err)
 		return v, m, false, nil
@@ -326,8 +329,9 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 		return e.Value, OutcomeStale, nil
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
-		v, created, err := r.regenerate(ctx, key, l, vt, create, co)
-		r.land(key, f, v, created, err)
+		r.fly(ctx, key, f, func() (any, bool, error) {
+			return r.regenerate(ctx, key, l, vt, create, co)
+		})
 	})
 	if !started {
 		r.release(ctx, key, l)
@@ -351,18 +355,18 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 		return wait(ctx, f, false)
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
-		wctx, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
-		l, err := r.obtain(ctx, wctx, key)
-		cancel()
-		if err != nil {
-			if r.closed.Load() {
-				err = ErrClosed
+		r.fly(ctx, key, f, func() (any, bool, error) {
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
+			l, err := r.obtain(ctx, wctx, key)
+			cancel()
+			if err != nil {
+				if r.closed.Load() {
+					err = ErrClosed
+				}
+				return nil, false, err
 			}
-			r.land(key, f, nil, false, err)
-			return
-		}
-		v, created, err := r.regenerate(ctx, key, l, vt, create, co)
-		r.land(key, f, v, created, err)
+			return r.regenerate(ctx, key, l, vt, create, co)
+		})
 	})
 	if !started {
 		r.land(key, f, nil, false, ErrClosed)
@@ -387,7 +391,7 @@ func (r *Region) obtain(ctx, wait context.Context, key string) (lock.Lock, error
 		return nil, ctx.Err()
 	case wait.Err() != nil:
 		r.stats.lockWaitTimeouts.Add(1)
-		r.cfg.Logger.WarnContext(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
+		r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
 		return nil, fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
 	}
 	err = r.backendError(ctx, "lock", key, err)
@@ -426,7 +430,7 @@ func (r *Region) store(ctx context.Context, keys []string, values []any, created
 		var k []string
 		var v []any
 		for i, key := range keys {
-			if r.cfg.ShouldCache(key, values[i]) {
+			if r.shouldCache(ctx, key, values[i]) {
 				k, v = append(k, key), append(v, values[i])
 			} else {
 				r.stats.notCached.Add(1)
@@ -435,7 +439,7 @@ func (r *Region) store(ctx context.Context, keys []string, values []any, created
 		keys, values = k, v
 	}
 	if err := r.saveMulti(ctx, keys, values, created, r.expiration(co), co.fn); err != nil {
-		r.cfg.Logger.WarnContext(ctx, "corral: created value not stored", "region", r.name, "err", err)
+		r.warn(ctx, "corral: created value not stored", "region", r.name, "err", err)
 	}
 }
 
@@ -456,7 +460,7 @@ func (r *Region) record(ctx context.Context, fn string, keys []string, exp time.
 func call(ctx context.Context, create creator) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &PanicError{Value: p, Stack: debug.Stack()}
+			err = panicked(p)
 		}
 	}()
 	return create(ctx)
@@ -479,7 +483,7 @@ func (r *Region) release(ctx context.Context, key string, l lock.Lock) {
 // lockLost counts and logs a lock found lost on release.
 func (r *Region) lockLost(ctx context.Context, key string) {
 	r.stats.locksLost.Add(1)
-	r.cfg.Logger.WarnContext(ctx, "corral: lock lost while creating; another caller may have created too",
+	r.warn(ctx, "corral: lock lost while creating; another caller may have created too",
 		"region", r.name, "key", key, "lock_ttl", r.cfg.LockTTL)
 }
 
@@ -499,6 +503,11 @@ func (r *Region) keepalive(ctx context.Context, locks ...lock.Lock) (stop func()
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				r.warn(ctx, "corral: panic while extending locks; they are no longer extended", "region", r.name, "panic", fmt.Sprint(p))
+			}
+		}()
 		t := time.NewTicker(r.cfg.LockTTL / 3)
 		defer t.Stop()
 		for {
@@ -512,7 +521,7 @@ func (r *Region) keepalive(ctx context.Context, locks ...lock.Lock) (stop func()
 				switch {
 				case errors.Is(err, lock.ErrNotHeld):
 					// Counted by release, which will find it lost too.
-					r.cfg.Logger.WarnContext(ctx, "corral: lock lost while extending it", "region", r.name, "lock", held[i].Key())
+					r.warn(ctx, "corral: lock lost while extending it", "region", r.name, "lock", held[i].Key())
 					held = append(held[:i], held[i+1:]...)
 					i--
 				case err != nil:

@@ -144,9 +144,9 @@ func TestStoreRecordsInOneCall(t *testing.T) {
 					len(calls), creg.Records(), tc.wantGrouped, tc.wantRecords)
 			}
 			for _, c := range calls {
-				if c.group != "grp:users.email" || len(c.members) != 1 || len(c.keys) != 1 ||
-					c.keys[0] != "test:"+c.members[0] || c.ttl != 2*time.Minute {
-					t.Errorf("SetMultiGrouped call %+v: want group grp:users.email, one member whose full key is the item, ttl 2m", c)
+				if c.group != "grp:4:test:users.email" || len(c.members) != 1 || len(c.keys) != 1 ||
+					c.keys[0] != r.BackendKey(c.members[0]) || c.ttl != 2*time.Minute {
+					t.Errorf("SetMultiGrouped call %+v: want group grp:4:test:users.email, one member whose full key is the item, ttl 2m", c)
 				}
 			}
 			keys, err := email.Keys(ctx)

@@ -20,11 +20,6 @@ const (
 	Soft
 )
 
-// markKeys are the region keys under which invalidation marks are shared
-// through byte backends. The NUL byte keeps them apart from any key a
-// caller would choose; backends with key rules mangle it.
-var markKeys = [2]string{"\x00invalidated:hard", "\x00invalidated:soft"}
-
 // marks holds the region-wide invalidation times, in Unix nanoseconds: an
 // entry created at or before hard is missing, at or before soft is stale.
 type marks struct {
@@ -62,8 +57,8 @@ func raise(mark *atomic.Int64, t int64) {
 // clocks that disagree by more than a creation's duration blur its edge.
 // Errors wrap ErrBackend or ErrClosed.
 func (r *Region) Invalidate(ctx context.Context, how Invalidation) error {
-	if r.closed.Load() {
-		return ErrClosed
+	if err := r.usable(ctx); err != nil {
+		return err
 	}
 	if how != Hard && how != Soft {
 		return fmt.Errorf("region: unknown Invalidation %d", how)
@@ -81,8 +76,8 @@ func (r *Region) Invalidate(ctx context.Context, how Invalidation) error {
 	}
 	var buf [8]byte
 	binary.BigEndian.PutUint64(buf[:], uint64(now))
-	if err := r.cfg.Backend.Set(ctx, r.fullKey(markKeys[how]), buf[:], 0); err != nil {
-		return r.backendError(ctx, "invalidate", markKeys[how], err)
+	if err := r.cfg.Backend.Set(ctx, r.markKey(how), buf[:], 0); err != nil {
+		return r.backendError(ctx, "invalidate", r.markKey(how), err)
 	}
 	return nil
 }
@@ -97,15 +92,20 @@ func (r *Region) refreshMarks(ctx context.Context) {
 		return
 	}
 	defer r.marks.refreshing.Store(false)
-	data, err := r.cfg.Backend.GetMulti(ctx, []string{r.fullKey(markKeys[Hard]), r.fullKey(markKeys[Soft])})
+	data, err := r.cfg.Backend.GetMulti(ctx, []string{r.markKey(Hard), r.markKey(Soft)})
 	r.marks.checked.Store(now)
 	if err != nil {
-		_ = r.backendError(ctx, "read invalidation marks", markKeys[Hard], err)
+		_ = r.backendError(ctx, "read invalidation marks", r.markKey(Hard), err)
 		return
 	}
 	for i, d := range data {
-		if len(d) == 8 && i < len(markKeys) {
+		if len(d) == 8 && i < len(markSuffixes) {
 			raise(r.marks.mark(Invalidation(i)), int64(binary.BigEndian.Uint64(d)))
 		}
 	}
+}
+
+// markKey is the backend key of the region-wide mark of kind how.
+func (r *Region) markKey(how Invalidation) string {
+	return r.mangle(markKey(r.cfg.Namespace, how))
 }

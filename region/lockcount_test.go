@@ -57,7 +57,7 @@ func TestKeyMangler(t *testing.T) {
 	if err := r.Set(ctx, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Get(ctx, "TEST:K"); err != nil {
+	if _, err := b.Get(ctx, "C1:{4:TEST:K}:V"); err != nil {
 		t.Fatalf("the backend has no mangled key: %v", err)
 	}
 	if v, found, _ := region.Get[string](ctx, r, "k"); !found || v != "v" {

@@ -26,8 +26,8 @@ type multiCreator func(context.Context, []string) ([]any, error)
 // Errors: create's error; ErrCreatorResult; ErrLockTimeout; ctx.Err();
 // ErrClosed; ErrBackend on a fail-closed region; a *PanicError.
 func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, create func(context.Context, []string) ([]T, error), opts ...CallOption) ([]T, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
+	if err := r.usable(ctx); err != nil {
+		return nil, err
 	}
 	// The first read, typed: when every value is fresh, it is the answer,
 	// decoded straight into the result; otherwise its bytes go to the core.
@@ -84,7 +84,7 @@ func decodeFresh[T any](r *Region, data [][]byte) ([]T, bool) {
 		if d == nil {
 			return nil, false
 		}
-		m, err := r.codec.Decode(d, &out[i])
+		m, err := decodeAs(r.codec, d, &out[i])
 		if err != nil || r.freshness(m.Created, m.Expiration, now) != fresh {
 			return nil, false
 		}
@@ -133,8 +133,12 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 	if r.cfg.BackgroundRegeneration && len(regen) > 0 {
 		bgKeys, bgLocks := regen, locks
 		if !r.goOwned(ctx, func(ctx context.Context) {
-			if _, err := r.createLocked(ctx, bgKeys, bgLocks, vt, create, co); err != nil {
-				r.cfg.Logger.WarnContext(ctx, "corral: background regeneration failed", "region", r.name, "keys", bgKeys, "err", err)
+			_, _, err := r.safely(ctx, bgKeys[0], func() (any, bool, error) {
+				_, err := r.createLocked(ctx, bgKeys, bgLocks, vt, create, co)
+				return nil, false, err
+			})
+			if err != nil {
+				r.warn(ctx, "corral: background regeneration failed", "region", r.name, "keys", bgKeys, "err", err)
 			}
 		}) {
 			r.releaseAll(ctx, bgKeys, bgLocks)

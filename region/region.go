@@ -42,6 +42,9 @@ type Region struct {
 	wg     sync.WaitGroup
 	closed atomic.Bool
 
+	fmu   sync.Mutex          // protects funcs
+	funcs map[string]struct{} // names of the region's cached functions
+
 	mu      sync.Mutex // serialises starting owned goroutines with Close
 	flights sync.Map   // creations in progress in this process: key → *flight
 	reads   sync.Map   // first reads in progress on a byte backend: key → *readFlight
@@ -120,9 +123,23 @@ func (r *Region) stamp() int64 {
 	return max(r.now(), r.marks.hard.Load()+1, r.marks.soft.Load()+1)
 }
 
-// fullKey is the key the backend sees for key.
+// fullKey is the key the backend sees for key's value (see keys.go).
 func (r *Region) fullKey(key string) string {
-	k := r.cfg.Namespace + key
+	return r.mangle(layoutKey(r.cfg.Namespace, key, suffixValue))
+}
+
+// BackendKey returns the key under which key's value is stored in the
+// region's backend: the key layout of the package documentation, with
+// Config.KeyMangler applied. It is for operations and debugging (reading an
+// entry with redis-cli, say); the region's methods take the caller's key.
+func (r *Region) BackendKey(key string) string { return r.fullKey(key) }
+
+// LockKey returns the key the region locks in its Locker while it creates
+// key's value (see BackendKey).
+func (r *Region) LockKey(key string) string { return r.lockKey(key) }
+
+// mangle applies Config.KeyMangler, if any, to a key of the layout.
+func (r *Region) mangle(k string) string {
 	if r.cfg.KeyMangler != nil {
 		k = r.cfg.KeyMangler(k)
 	}
@@ -138,7 +155,9 @@ func (r *Region) localKey(key string) (string, string) {
 }
 
 // lockKey is the key locked while key is created.
-func (r *Region) lockKey(key string) string { return r.fullKey(key) + ":lock" }
+func (r *Region) lockKey(key string) string {
+	return r.mangle(layoutKey(r.cfg.Namespace, key, suffixLock))
+}
 
 // expiration is the soft expiration for a write with call options co.
 func (r *Region) expiration(co callConfig) time.Duration {
@@ -189,7 +208,7 @@ type typeOf[T any] struct{}
 
 func (typeOf[T]) decode(c *serializer.Codec, data []byte) (any, serializer.Meta, error) {
 	var v T
-	m, err := c.Decode(data, &v)
+	m, err := decodeAs(c, data, &v)
 	return v, m, err
 }
 
@@ -345,7 +364,7 @@ func (r *Region) checkType(key string, e *backend.Entry, vt valueType, how read)
 		return nil
 	}
 	r.stats.decodeErrors.Add(1)
-	r.cfg.Logger.Warn("corral: cached value has another type; treated as a miss",
+	r.warn(context.Background(), "corral: cached value has another type (do two regions, or cached functions, share a name?); treated as a miss",
 		"region", r.name, "key", key, "type", fmt.Sprintf("%T", e.Value))
 	return nil
 }
@@ -366,7 +385,7 @@ func (r *Region) decode(ctx context.Context, key string, data []byte, vt valueTy
 // decodeError counts and logs an entry that cannot be decoded.
 func (r *Region) decodeError(ctx context.Context, key string, err error) {
 	r.stats.decodeErrors.Add(1)
-	r.cfg.Logger.WarnContext(ctx, "corral: undecodable entry; treated as a miss",
+	r.warn(ctx, "corral: undecodable entry; treated as a miss",
 		"region", r.name, "key", key, "err", err)
 }
 
@@ -389,7 +408,7 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, cre
 	}
 	items := make([]backend.Item, len(keys))
 	for i, key := range keys {
-		data, err := r.codec.Encode(values[i], serializer.Meta{Created: created, Expiration: exp})
+		data, err := r.encode(values[i], serializer.Meta{Created: created, Expiration: exp})
 		if err != nil {
 			return fmt.Errorf("region %q: key %q: %w", r.name, key, err)
 		}
@@ -437,6 +456,6 @@ func (r *Region) remove(ctx context.Context, keys ...string) error {
 // it wrapped in ErrBackend.
 func (r *Region) backendError(ctx context.Context, op, key string, err error) error {
 	r.stats.backendErrors.Add(1)
-	r.cfg.Logger.WarnContext(ctx, "corral: backend error", "region", r.name, "op", op, "key", key, "err", err)
+	r.warn(ctx, "corral: backend error", "region", r.name, "op", op, "key", key, "err", err)
 	return fmt.Errorf("%w: region %q: %s %q: %w", ErrBackend, r.name, op, key, err)
 }

@@ -43,7 +43,7 @@ func TestConcurrentReadsShareOneGet(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer mem.Close()
-		gb := &gatedBackend{Backend: mem, key: "test:hot", entered: make(chan struct{}, 100), open: make(chan struct{})}
+		gb := &gatedBackend{Backend: mem, key: "c1:{4:test:hot}:v", entered: make(chan struct{}, 100), open: make(chan struct{})}
 		r, err := region.New("test", region.Config{Backend: gb, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
@@ -76,7 +76,7 @@ func TestConcurrentReadsShareOneGet(t *testing.T) {
 }
 
 func TestSharedReadOfACancelledReader(t *testing.T) {
-	gb := &gatedBackend{Backend: newMemory(t, true), key: "test:hot", entered: make(chan struct{}, 100), open: make(chan struct{})}
+	gb := &gatedBackend{Backend: newMemory(t, true), key: "c1:{4:test:hot}:v", entered: make(chan struct{}, 100), open: make(chan struct{})}
 	r := newRegion(t, region.Config{Backend: gb})
 	_ = r.Set(context.Background(), "hot", "v")
 

@@ -26,8 +26,8 @@ func (r *Region) SetMulti(ctx context.Context, values map[string]any, opts ...Ca
 }
 
 func (r *Region) setMulti(ctx context.Context, keys []string, values []any, co callConfig) error {
-	if r.closed.Load() {
-		return ErrClosed
+	if err := r.usable(ctx); err != nil {
+		return err
 	}
 	return r.saveMulti(ctx, keys, values, r.stamp(), r.expiration(co), co.fn)
 }
@@ -40,8 +40,8 @@ func (r *Region) Delete(ctx context.Context, key string) error {
 
 // DeleteMulti removes every key. Errors are those of Delete.
 func (r *Region) DeleteMulti(ctx context.Context, keys []string) error {
-	if r.closed.Load() {
-		return ErrClosed
+	if err := r.usable(ctx); err != nil {
+		return err
 	}
 	if len(keys) == 0 {
 		return nil

@@ -38,7 +38,7 @@ var _ Client = (*memcache.Client)(nil)
 type Options struct {
 	// Prefix is prepended to every locked key, to keep locks apart from
 	// other items on a shared server. Default: none (corral's regions
-	// already lock "<key>:lock").
+	// lock keys of their own, "c1:{…}:l", that no value key can be).
 	Prefix string
 	// MinBackoff and MaxBackoff bound Obtain's polling interval, which
 	// starts at MinBackoff and doubles up to MaxBackoff, each wait drawn at
