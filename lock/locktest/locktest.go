@@ -253,12 +253,14 @@ func testObtainDeadline(t *testing.T, l lock.Locker, key string) {
 
 func testExtend(t *testing.T, l lock.Locker, key string) {
 	ctx := context.Background()
-	lk := tryObtain(t, l, key, time.Second)
-	time.Sleep(500 * time.Millisecond)
+	// The first Extend comes well within the ttl, with room for a loaded
+	// machine; the check of the extension comes after the original ttl.
+	lk := tryObtain(t, l, key, 2*time.Second)
+	time.Sleep(200 * time.Millisecond)
 	if err := lk.Extend(ctx, 5*time.Second); err != nil {
 		t.Fatalf("Extend = %v, want nil", err)
 	}
-	time.Sleep(1000 * time.Millisecond) // past the original 1s ttl
+	time.Sleep(2200 * time.Millisecond) // past the original 2s ttl
 	wantHeld(t, l, key)
 	if err := lk.Extend(ctx, 5*time.Second); err != nil {
 		t.Errorf("second Extend = %v, want nil", err)
