@@ -66,6 +66,7 @@ func RunWith(t *testing.T, opts RunOptions, newBackend func(t *testing.T) backen
 		{"Delete", testDelete},
 		{"DeleteMulti", testDeleteMulti},
 		{"TTL", testTTL},
+		{"NegativeTTL", testNegativeTTL},
 		{"Keys", testKeys},
 		{"Concurrent", testConcurrent},
 	}
@@ -391,6 +392,20 @@ func testTTL(t *testing.T, s *suite) {
 	// An expired key can be written again.
 	s.set(t, short, []byte("again"), 0)
 	s.mustGet(t, short, []byte("again"))
+}
+
+// testNegativeTTL: a value written with a negative TTL expires at once, and
+// takes the place of the key's old value.
+func testNegativeTTL(t *testing.T, s *suite) {
+	k, multi := s.key(t, "k"), s.key(t, "multi")
+	s.set(t, k, []byte("old"), 0)
+	s.set(t, multi, []byte("old"), 0)
+	s.set(t, k, []byte("new"), -time.Second)
+	if err := s.b.SetMulti(t.Context(), []backend.Item{{Key: multi, Value: []byte("new"), TTL: -1}}); err != nil {
+		t.Fatalf("SetMulti: %v", err)
+	}
+	s.mustMiss(t, k)
+	s.mustMiss(t, multi)
 }
 
 func testKeys(t *testing.T, s *suite) {

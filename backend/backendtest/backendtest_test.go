@@ -60,7 +60,7 @@ func (b *mapBackend) nextLocked() backend.Version {
 	return b.version
 }
 
-// expiresLocked returns the expiry of a write with ttl.
+// expiresLocked returns the expiry of a write with ttl (not negative).
 func (b *mapBackend) expiresLocked(ttl time.Duration) time.Time {
 	if ttl > 0 {
 		return b.now().Add(ttl)
@@ -111,8 +111,15 @@ func (b *mapBackend) Set(_ context.Context, key string, value []byte, ttl time.D
 	if b.flaw != "AliasSet" {
 		value = append([]byte{}, value...)
 	}
+	if b.flaw == "NegativeTTLKeeps" && ttl < 0 {
+		ttl = 0
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if ttl < 0 {
+		delete(b.m, key)
+		return nil
+	}
 	mv := mapValue{v: value, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
 	if old, ok := b.m[key]; ok && b.flaw == "SetKeepsVersion" {
 		mv.version = old.version
@@ -196,8 +203,12 @@ func (b *mapBackend) SetIf(_ context.Context, items []backend.Item, versions []b
 		if b.flaw == "SetIfIgnoresTTL" {
 			ttl = 0
 		}
-		b.m[it.Key] = mapValue{v: append([]byte{}, it.Value...), version: b.nextLocked(), expires: b.expiresLocked(ttl)}
 		stored[i] = true
+		if ttl < 0 {
+			delete(b.m, it.Key)
+			continue
+		}
+		b.m[it.Key] = mapValue{v: append([]byte{}, it.Value...), version: b.nextLocked(), expires: b.expiresLocked(ttl)}
 	}
 	return stored, nil
 }
@@ -329,6 +340,7 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		{"DeleteMissingErrors", "Delete"},
 		{"DeleteMultiFirstOnly", "DeleteMulti"},
 		{"TruncateKeys", "Keys"},
+		{"NegativeTTLKeeps", "NegativeTTL"},
 		{"PlaceholderVisible", "Conditional/Placeholder"},
 		{"GetForUpdateReplacesPlaceholder", "Conditional/Placeholder"},
 		{"SetIfIgnoresVersion", "Conditional/SetIfAfterSet"},

@@ -41,6 +41,7 @@ func runConditional(t *testing.T, opts RunOptions, prefix string, newBackend fun
 		{"SetIfAfterDelete", testCondAfterDelete},
 		{"SetIfAfterSetIf", testCondAfterSetIf},
 		{"ZeroVersion", testCondZeroVersion},
+		{"NegativeTTL", testCondNegativeTTL},
 		{"Values", testCondValues},
 		{"MixedOutcomes", testCondMixed},
 		{"Keys", testCondKeys},
@@ -317,6 +318,19 @@ func testCondZeroVersion(t *testing.T, s *condSuite) {
 	_, v := s.getOneForUpdate(t, present)
 	s.setOneIf(t, missing, []byte("v"), v, false)
 	s.mustMiss(t, missing)
+}
+
+// testCondNegativeTTL: SetIf of a value with a negative TTL, which expires
+// at once, stores it (the key's old value is gone) when the version matches.
+func testCondNegativeTTL(t *testing.T, s *condSuite) {
+	k, changed := s.key(t, "k"), s.key(t, "changed")
+	s.set(t, k, []byte("old"), 0)
+	_, versions := s.getForUpdate(t, k, changed)
+	s.set(t, changed, []byte("writer"), 0)
+	items := []backend.Item{{Key: k, Value: []byte("new"), TTL: -1}, {Key: changed, Value: []byte("new"), TTL: -1}}
+	s.setIf(t, items, versions, true, false)
+	s.mustMiss(t, k)
+	s.mustGet(t, changed, []byte("writer"))
 }
 
 // testCondValues: binary and empty values round-trip through SetIf, Get,

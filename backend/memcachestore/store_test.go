@@ -83,9 +83,14 @@ func (f *fakeClient) Set(it *memcache.Item) error {
 	return nil
 }
 
-// storeLocked stores a copy of it with a new CAS value.
+// storeLocked stores a copy of it with a new CAS value, or deletes the key
+// for a negative expiration, which memcached takes as expired at once.
 func (f *fakeClient) storeLocked(it *memcache.Item) {
 	f.cas++
+	if it.Expiration < 0 {
+		delete(f.items, it.Key)
+		return
+	}
 	f.items[it.Key] = memcache.Item{Key: it.Key, Value: bytes.Clone(it.Value), Flags: it.Flags, Expiration: it.Expiration, CasID: f.cas}
 }
 

@@ -215,9 +215,16 @@ func pxTTL(ttl time.Duration) time.Duration {
 }
 
 // Set stores value, behind a header with a new version, under key with SET
-// PX ttl (no expiry when ttl is zero). Errors are Redis errors, wrapped.
+// PX ttl (no expiry when ttl is zero). A negative ttl, a value that expires
+// at once, deletes the key instead. Errors are Redis errors, wrapped.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := s.client.Set(ctx, key, withHeader(value), pxTTL(ttl)).Err(); err != nil {
+	var err error
+	if ttl < 0 {
+		err = s.client.Del(ctx, key).Err()
+	} else {
+		err = s.client.Set(ctx, key, withHeader(value), pxTTL(ttl)).Err()
+	}
+	if err != nil {
 		return fmt.Errorf("redisstore: set %q: %w", key, err)
 	}
 	return nil
@@ -243,8 +250,13 @@ func (s *Store) SetMulti(ctx context.Context, items []backend.Item) error {
 	return nil
 }
 
+// queueSets queues a SET of each item, or a DEL for a negative TTL.
 func queueSets(ctx context.Context, p redis.Pipeliner, items []backend.Item) {
 	for _, it := range items {
+		if it.TTL < 0 {
+			p.Del(ctx, it.Key)
+			continue
+		}
 		p.Set(ctx, it.Key, withHeader(it.Value), pxTTL(it.TTL))
 	}
 }
