@@ -10,6 +10,11 @@ import (
 // Implementations translate their client's "miss" value into it.
 var ErrNotFound = errors.New("backend: not found")
 
+// ErrInvalidArgument is returned, wrapped, by the methods of [Conditional]
+// and [ConditionalGrouper] when their arguments cannot be used: a placeholder
+// TTL that is not positive, or slices of different lengths.
+var ErrInvalidArgument = errors.New("backend: invalid argument")
+
 // Item is one key/value pair of a multi-set.
 type Item struct {
 	Key   string
@@ -80,4 +85,91 @@ type ValueStore interface {
 // keyreg.Grouped whose groups live in this backend.
 type Grouper interface {
 	SetMultiGrouped(ctx context.Context, items []Item, group string, members []string, groupTTL time.Duration) error
+}
+
+// Version names one write of a key: a value, or a placeholder left by
+// [Conditional.GetForUpdate]. Every write of a key gives it a Version that
+// differs from every Version handed out before for that key, so a Version
+// read earlier matches only if nothing was written, deleted or expired since.
+// The zero Version is never handed out, and no conditional write with it
+// succeeds.
+type Version uint64
+
+// Conditional is implemented by byte backends that can store a value only if
+// its key is unchanged since it was read. A creator reads a key with
+// GetForUpdate, computes a value (slowly), and stores it with SetIf: if a Set,
+// a Delete, another SetIf or an expiry reached the key in between, the SetIf
+// fails and the newer write or invalidation stands. This is what keeps a
+// completed write or invalidation from being undone by a creator that read
+// before it.
+//
+// Every successful write — Set, SetMulti, SetIf, and the writes of [Grouper]
+// and [ConditionalGrouper] — gives the key a new [Version]. Delete and
+// DeleteMulti remove a key's value or placeholder, so a Version read before
+// no longer matches.
+//
+// A placeholder is what GetForUpdate leaves in a key that holds nothing, much
+// like a memcached lease: no reader sees it (Get, GetMulti and GetForUpdate
+// report the key missing), and it blocks no writer (a Set replaces it), but it
+// has a Version, so that a Set or Delete of the missing key, or the
+// placeholder's expiry, between the read and the SetIf makes the SetIf fail.
+type Conditional interface {
+	// GetForUpdate reads keys as GetMulti does — one value per key, in the
+	// order of keys, nil for a missing key — and returns the Version of what
+	// each key holds now. A key that holds nothing gets a placeholder that
+	// lives for placeholderTTL, and its versions entry is the placeholder's;
+	// a key that already holds a placeholder gives a nil value and that
+	// placeholder's Version, and the placeholder is left as it is. A key named
+	// twice gets the same value and Version twice.
+	//
+	// It returns an error wrapping ErrInvalidArgument when placeholderTTL is
+	// not positive. Other errors are the backend's, with no values; the
+	// placeholders made before such an error stay until they expire, which
+	// no reader notices.
+	GetForUpdate(ctx context.Context, keys []string, placeholderTTL time.Duration) (values [][]byte, versions []Version, err error)
+	// SetIf stores items[i] as Set would, but only if its key still holds
+	// what versions[i] names (a value or a placeholder); stored[i] reports
+	// whether it was stored. The check and the write are atomic per key.
+	// A key written, deleted or expired since it was read, and the zero
+	// Version, give false. Items with the same key and Version store at most
+	// one of them.
+	//
+	// It returns an error wrapping ErrInvalidArgument when versions and
+	// items differ in length. On another error, stored reports the items
+	// known to be stored; an item whose outcome is unknown reports false,
+	// and may have been stored.
+	SetIf(ctx context.Context, items []Item, versions []Version) (stored []bool, err error)
+}
+
+// ConditionalGrouper is implemented by backends that store values
+// conditionally, as [Conditional.SetIf], and record their keys in a named
+// group, as [Grouper.SetMultiGrouped], in the same round trip. members[i] is
+// the key recorded for items[i]; the records may be dropped after groupTTL
+// (zero: never). Recording a member whose value was not stored is allowed and
+// harmless: a group may name keys that hold nothing. A failure must leave no
+// value stored by the call without its record.
+//
+// It returns an error wrapping ErrInvalidArgument when versions or members
+// differ in length from items; other errors are as SetIf's.
+type ConditionalGrouper interface {
+	SetIfGrouped(ctx context.Context, items []Item, versions []Version, group string, members []string, groupTTL time.Duration) (stored []bool, err error)
+}
+
+// ConditionalValueStore is [Conditional] for a [ValueStore]: it stores a
+// decoded entry only if its key is unchanged since it was read. StoreEntry
+// and StoreEntryIf give the key a new [Version]; DeleteEntry removes its
+// entry or placeholder. Placeholders are never returned by LoadEntry.
+type ConditionalValueStore interface {
+	// LoadEntryForUpdate returns the entry under (namespace, key), or nil,
+	// with the Version of what the key holds now. A key that holds nothing
+	// gets a placeholder that lives for placeholderTTL, whose Version it
+	// returns; a key that holds a placeholder returns nil and that
+	// placeholder's Version. A placeholderTTL that is not positive makes no
+	// placeholder: a key that holds nothing then returns the zero Version,
+	// with which StoreEntryIf never stores.
+	LoadEntryForUpdate(namespace, key string, placeholderTTL time.Duration) (*Entry, Version)
+	// StoreEntryIf stores e under (namespace, key), as StoreEntry does, only
+	// if the key still holds what v names (an entry or a placeholder), and
+	// reports whether it did. The check and the write are atomic.
+	StoreEntryIf(namespace, key string, e *Entry, ttl time.Duration, v Version) bool
 }

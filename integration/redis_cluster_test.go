@@ -33,6 +33,9 @@ func TestRedisCluster(t *testing.T) {
 		})
 	})
 	t.Run("MultiKeyAcrossNodes", func(t *testing.T) { testClusterMultiKey(t, clusterClient(t, cl.Addrs())) })
+	t.Run("Conditional", func(t *testing.T) {
+		testRedisConditional(t, func(t *testing.T) redis.UniversalClient { return clusterClient(t, cl.Addrs()) })
+	})
 }
 
 // testClusterMultiKey checks that multi-key calls span slots of every node,

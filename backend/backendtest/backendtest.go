@@ -16,13 +16,15 @@ import (
 
 // RunOptions adjust what [RunWith] checks.
 type RunOptions struct {
-	// SkipTTL skips the subtest that waits for a short hard TTL to pass.
+	// SkipTTL skips the subtests that wait for a short hard TTL to pass:
+	// TTL, and the Expiry subtests of the conditional contracts.
 	SkipTTL bool
-	// TTL is the short hard TTL of that subtest; zero means 2s. Backends
-	// with whole-second expiry (memcached) need at least 2s, so that a value
-	// is still present when read right after it was written.
+	// TTL is the short hard TTL of those subtests, and the placeholder TTL
+	// of the conditional ones; zero means 2s. Backends with whole-second
+	// expiry (memcached) need at least 2s, so that a value is still present
+	// when read right after it was written.
 	TTL time.Duration
-	// Sleep, when set, replaces time.Sleep in the TTL subtest, so that a
+	// Sleep, when set, replaces time.Sleep in those subtests, so that a
 	// backend built on an injected clock can pass a function that advances
 	// it. The suite counts the time it waited by the durations it passed.
 	Sleep func(d time.Duration)
@@ -64,6 +66,7 @@ func RunWith(t *testing.T, opts RunOptions, newBackend func(t *testing.T) backen
 		{"Delete", testDelete},
 		{"DeleteMulti", testDeleteMulti},
 		{"TTL", testTTL},
+		{"NegativeTTL", testNegativeTTL},
 		{"Keys", testKeys},
 		{"Concurrent", testConcurrent},
 	}
@@ -79,6 +82,12 @@ func RunWith(t *testing.T, opts RunOptions, newBackend func(t *testing.T) backen
 			tc.fn(t, &suite{b: b, opts: opts, prefix: prefix + tc.name + ":"})
 		})
 	}
+	t.Run("Conditional", func(t *testing.T) {
+		runConditional(t, opts, prefix+"Conditional:", newBackend)
+	})
+	t.Run("ConditionalValueStore", func(t *testing.T) {
+		runConditionalValueStore(t, opts, prefix+"ConditionalValueStore:", newBackend)
+	})
 }
 
 // suite is the state of one subtest.
@@ -383,6 +392,20 @@ func testTTL(t *testing.T, s *suite) {
 	// An expired key can be written again.
 	s.set(t, short, []byte("again"), 0)
 	s.mustGet(t, short, []byte("again"))
+}
+
+// testNegativeTTL: a value written with a negative TTL expires at once, and
+// takes the place of the key's old value.
+func testNegativeTTL(t *testing.T, s *suite) {
+	k, multi := s.key(t, "k"), s.key(t, "multi")
+	s.set(t, k, []byte("old"), 0)
+	s.set(t, multi, []byte("old"), 0)
+	s.set(t, k, []byte("new"), -time.Second)
+	if err := s.b.SetMulti(t.Context(), []backend.Item{{Key: multi, Value: []byte("new"), TTL: -1}}); err != nil {
+		t.Fatalf("SetMulti: %v", err)
+	}
+	s.mustMiss(t, k)
+	s.mustMiss(t, multi)
 }
 
 func testKeys(t *testing.T, s *suite) {

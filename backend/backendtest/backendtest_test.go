@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -23,16 +24,49 @@ type mapBackend struct {
 	flaw string
 	now  func() time.Time
 
-	mu sync.Mutex // protects m
-	m  map[string]mapValue
+	mu      sync.Mutex // protects m, entries and version
+	m       map[string]mapValue
+	entries map[[2]string]mapValue
+	version backend.Version // of the last write
 }
 
 type mapValue struct {
-	v       []byte
-	expires time.Time // zero: never
+	v           []byte
+	e           *backend.Entry
+	placeholder bool
+	version     backend.Version
+	expires     time.Time // zero: never
 }
 
-var _ backend.Backend = (*mapBackend)(nil)
+var (
+	_ backend.Backend               = (*mapBackend)(nil)
+	_ backend.Conditional           = (*mapBackend)(nil)
+	_ backend.ValueStore            = (*mapBackend)(nil)
+	_ backend.ConditionalValueStore = (*mapBackend)(nil)
+)
+
+func newMapBackend(flaw string, now func() time.Time) *mapBackend {
+	return &mapBackend{flaw: flaw, now: now, m: map[string]mapValue{}, entries: map[[2]string]mapValue{}}
+}
+
+// liveLocked reports whether mv is present and has not expired.
+func (b *mapBackend) liveLocked(mv mapValue, ok bool) bool {
+	return ok && (b.flaw == "IgnoreTTL" || mv.expires.IsZero() || b.now().Before(mv.expires))
+}
+
+// nextLocked returns a new version.
+func (b *mapBackend) nextLocked() backend.Version {
+	b.version++
+	return b.version
+}
+
+// expiresLocked returns the expiry of a write with ttl (not negative).
+func (b *mapBackend) expiresLocked(ttl time.Duration) time.Time {
+	if ttl > 0 {
+		return b.now().Add(ttl)
+	}
+	return time.Time{}
+}
 
 func (b *mapBackend) Get(_ context.Context, key string) ([]byte, error) {
 	if b.flaw == "TruncateKeys" && len(key) > 250 {
@@ -41,7 +75,7 @@ func (b *mapBackend) Get(_ context.Context, key string) ([]byte, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	mv, ok := b.m[key]
-	if ok && (b.flaw == "IgnoreTTL" || mv.expires.IsZero() || b.now().Before(mv.expires)) {
+	if b.liveLocked(mv, ok) && (!mv.placeholder || b.flaw == "PlaceholderVisible") {
 		if b.flaw == "AliasGet" {
 			return mv.v, nil
 		}
@@ -77,12 +111,19 @@ func (b *mapBackend) Set(_ context.Context, key string, value []byte, ttl time.D
 	if b.flaw != "AliasSet" {
 		value = append([]byte{}, value...)
 	}
-	mv := mapValue{v: value}
-	if ttl > 0 {
-		mv.expires = b.now().Add(ttl)
+	if b.flaw == "NegativeTTLKeeps" && ttl < 0 {
+		ttl = 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if ttl < 0 {
+		delete(b.m, key)
+		return nil
+	}
+	mv := mapValue{v: value, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
+	if old, ok := b.m[key]; ok && b.flaw == "SetKeepsVersion" {
+		mv.version = old.version
+	}
 	b.m[key] = mv
 	return nil
 }
@@ -106,8 +147,123 @@ func (b *mapBackend) Delete(_ context.Context, key string) error {
 	if _, ok := b.m[key]; !ok && b.flaw == "DeleteMissingErrors" {
 		return errors.New("no such key")
 	}
+	if mv, ok := b.m[key]; ok && b.flaw == "DeleteKeepsVersion" {
+		b.m[key] = mapValue{placeholder: true, version: mv.version}
+		return nil
+	}
 	delete(b.m, key)
 	return nil
+}
+
+func (b *mapBackend) GetForUpdate(_ context.Context, keys []string, ttl time.Duration) ([][]byte, []backend.Version, error) {
+	if ttl <= 0 {
+		return nil, nil, fmt.Errorf("map: placeholder TTL %v: %w", ttl, backend.ErrInvalidArgument)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	values := make([][]byte, len(keys))
+	versions := make([]backend.Version, len(keys))
+	for i, k := range keys {
+		mv, ok := b.m[k]
+		if !b.liveLocked(mv, ok) || (mv.placeholder && b.flaw == "GetForUpdateReplacesPlaceholder") {
+			mv = mapValue{placeholder: true, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
+			if b.flaw == "PlaceholderNoTTL" {
+				mv.expires = time.Time{}
+			}
+			b.m[k] = mv
+		}
+		if !mv.placeholder {
+			values[i] = append([]byte{}, mv.v...)
+		}
+		versions[i] = mv.version
+	}
+	return values, versions, nil
+}
+
+func (b *mapBackend) SetIf(_ context.Context, items []backend.Item, versions []backend.Version) ([]bool, error) {
+	if len(items) != len(versions) {
+		return nil, fmt.Errorf("map: %d items, %d versions: %w", len(items), len(versions), backend.ErrInvalidArgument)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	stored := make([]bool, len(items))
+	for i, it := range items {
+		mv, ok := b.m[it.Key]
+		match := b.liveLocked(mv, ok) && mv.version == versions[i] && versions[i] != 0
+		switch b.flaw {
+		case "SetIfIgnoresVersion":
+			match = b.liveLocked(mv, ok)
+		case "ZeroVersionMatchesMissing":
+			match = match || (versions[i] == 0 && !b.liveLocked(mv, ok))
+		}
+		if !match {
+			continue
+		}
+		ttl := it.TTL
+		if b.flaw == "SetIfIgnoresTTL" {
+			ttl = 0
+		}
+		stored[i] = true
+		if ttl < 0 {
+			delete(b.m, it.Key)
+			continue
+		}
+		b.m[it.Key] = mapValue{v: append([]byte{}, it.Value...), version: b.nextLocked(), expires: b.expiresLocked(ttl)}
+	}
+	return stored, nil
+}
+
+func (b *mapBackend) KeepsValues() bool { return true }
+
+func (b *mapBackend) LoadEntry(ns, key string) (*backend.Entry, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mv, ok := b.entries[[2]string{ns, key}]
+	if !b.liveLocked(mv, ok) || (mv.placeholder && b.flaw != "EntryPlaceholderVisible") {
+		return nil, false
+	}
+	return mv.e, true
+}
+
+func (b *mapBackend) StoreEntry(ns, key string, e *backend.Entry, ttl time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mv := mapValue{e: e, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
+	if old, ok := b.entries[[2]string{ns, key}]; ok && b.flaw == "StoreEntryKeepsVersion" {
+		mv.version = old.version
+	}
+	b.entries[[2]string{ns, key}] = mv
+}
+
+func (b *mapBackend) DeleteEntry(ns, key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.entries, [2]string{ns, key})
+}
+
+func (b *mapBackend) LoadEntryForUpdate(ns, key string, ttl time.Duration) (*backend.Entry, backend.Version) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mv, ok := b.entries[[2]string{ns, key}]
+	if !b.liveLocked(mv, ok) {
+		if ttl <= 0 {
+			return nil, 0
+		}
+		mv = mapValue{placeholder: true, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
+		b.entries[[2]string{ns, key}] = mv
+	}
+	return mv.e, mv.version
+}
+
+func (b *mapBackend) StoreEntryIf(ns, key string, e *backend.Entry, ttl time.Duration, v backend.Version) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mv, ok := b.entries[[2]string{ns, key}]
+	if !b.liveLocked(mv, ok) || mv.version != v || v == 0 {
+		return false
+	}
+	b.entries[[2]string{ns, key}] = mapValue{e: e, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
+	return true
 }
 
 func (b *mapBackend) DeleteMulti(ctx context.Context, keys []string) error {
@@ -125,7 +281,7 @@ func (b *mapBackend) DeleteMulti(ctx context.Context, keys []string) error {
 func runMapSuite(t *testing.T, flaw string) {
 	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
 	backendtest.RunWith(t, backendtest.RunOptions{Sleep: clk.Advance}, func(t *testing.T) backend.Backend {
-		return &mapBackend{flaw: flaw, now: clk.Now, m: map[string]mapValue{}}
+		return newMapBackend(flaw, clk.Now)
 	})
 }
 
@@ -138,11 +294,22 @@ func TestSuiteSkipTTL(t *testing.T) {
 	backendtest.RunWith(t, backendtest.RunOptions{SkipTTL: true, Sleep: func(d time.Duration) { slept += d }},
 		func(t *testing.T) backend.Backend {
 			// A backend that ignores TTLs passes when the TTL subtest is skipped.
-			return &mapBackend{flaw: "IgnoreTTL", now: time.Now, m: map[string]mapValue{}}
+			return newMapBackend("IgnoreTTL", time.Now)
 		})
 	if slept != 0 {
 		t.Fatalf("the suite slept %v with SkipTTL", slept)
 	}
+}
+
+// TestSuiteSkipsConditional: the conditional subtests run only on backends
+// that implement the conditional interfaces. The wrapped backend's flaws
+// would fail them.
+func TestSuiteSkipsConditional(t *testing.T) {
+	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
+	backendtest.RunWith(t, backendtest.RunOptions{Sleep: clk.Advance}, func(t *testing.T) backend.Backend {
+		// Embedding hides every method but backend.Backend's.
+		return struct{ backend.Backend }{newMapBackend("SetIfIgnoresVersion", clk.Now)}
+	})
 }
 
 // TestHelperFlawedBackend runs the suite against a flawed backend; it runs
@@ -173,6 +340,17 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		{"DeleteMissingErrors", "Delete"},
 		{"DeleteMultiFirstOnly", "DeleteMulti"},
 		{"TruncateKeys", "Keys"},
+		{"NegativeTTLKeeps", "NegativeTTL"},
+		{"PlaceholderVisible", "Conditional/Placeholder"},
+		{"GetForUpdateReplacesPlaceholder", "Conditional/Placeholder"},
+		{"SetIfIgnoresVersion", "Conditional/SetIfAfterSet"},
+		{"SetKeepsVersion", "Conditional/SetIfAfterSet"},
+		{"DeleteKeepsVersion", "Conditional/SetIfAfterDelete"},
+		{"ZeroVersionMatchesMissing", "Conditional/ZeroVersion"},
+		{"PlaceholderNoTTL", "Conditional/Expiry"},
+		{"SetIfIgnoresTTL", "Conditional/Expiry"},
+		{"EntryPlaceholderVisible", "ConditionalValueStore/Placeholder"},
+		{"StoreEntryKeepsVersion", "ConditionalValueStore/StoreEntryIfAfterWrite"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.flaw, func(t *testing.T) {

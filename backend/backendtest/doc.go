@@ -5,6 +5,15 @@
 // overwritten values, multi-key order, deletes of missing keys, hard TTLs,
 // awkward keys, and concurrent use.
 //
+// A backend that implements [backend.Conditional] is checked against that
+// contract too (subtests under "Conditional"): a SetIf succeeds only while
+// its key is unchanged since GetForUpdate, and fails after a Set, a Delete,
+// another SetIf or the expiry of a placeholder; placeholders are invisible to
+// reads; values round-trip; one call may store some keys and not others; and
+// of many concurrent SetIfs with one version exactly one wins. A backend that
+// implements [backend.ValueStore] and [backend.ConditionalValueStore] is
+// checked the same way for decoded entries (under "ConditionalValueStore").
+//
 // Like net/http/httptest, the package exists for tests: import it only from
 // _test.go files. The suite runs against real servers too, so it namespaces
 // its keys with a random prefix and deletes them when each subtest ends.

@@ -19,4 +19,21 @@
 // absolute Unix time, as memcached requires. Values larger than the server's
 // item limit ([Options.MaxItemSize]) are refused before they are sent, with
 // an error wrapping [ErrTooLarge].
+//
+// # Conditional writes
+//
+// A Store implements [github.com/corralcache/corral/backend.Conditional] on
+// memcached's CAS values: a key's version is the CAS value of the item it
+// holds, which every write changes. [Store.GetForUpdate] reads with gets (one
+// round trip for keys that all hold something) and stores a placeholder in a
+// missing key with add — an empty item with [PlaceholderFlags], which Get and
+// GetMulti report as missing — then reads those keys again, since add
+// returns no CAS value. [Store.SetIf] is one cas per item. memcached started
+// with -C keeps no CAS values; GetForUpdate then fails with [ErrNoCAS].
+//
+// NOTE: CAS values count per server from its start. A server that restarts
+// while a creator holds a version, and hands the same CAS value to a new
+// write of the same key before the creator's SetIf, would let that SetIf
+// through; so would a pool whose server list changes under a key. Both need
+// a restart or a reconfiguration within the time one value is created.
 package memcachestore

@@ -20,6 +20,10 @@ var (
 	// ErrInvalidOptions is wrapped by the errors New and NewServers return
 	// for a configuration they cannot use.
 	ErrInvalidOptions = errors.New("memcachestore: invalid options")
+	// ErrNoCAS is wrapped by the error GetForUpdate returns when the server
+	// hands out no CAS values (memcached started with -C), without which
+	// conditional writes cannot work.
+	ErrNoCAS = errors.New("memcachestore: server keeps no CAS values")
 )
 
 const (
@@ -38,14 +42,24 @@ const (
 	DefaultMaxIdleConns = 64
 	// DefaultConcurrency is the default [Options.Concurrency].
 	DefaultConcurrency = 8
+	// PlaceholderFlags are the flags of the items GetForUpdate leaves in
+	// missing keys: "corp" in ASCII. Values are stored with flags 0; reads
+	// report an item with these flags as missing.
+	PlaceholderFlags = 0x636f7270
+	// maxAddAttempts bounds the rounds of GetForUpdate that store
+	// placeholders in keys that keep losing them before they are read.
+	maxAddAttempts = 3
 )
 
 // Client is the part of *memcache.Client a Store uses. Tests wrap a real
-// client to inject faults.
+// client to inject faults. Get and GetMulti must fill in the items' CasID
+// (gomemcache reads with gets), which Add and CompareAndSwap use.
 type Client interface {
 	Get(key string) (*memcache.Item, error)
 	GetMulti(keys []string) (map[string]*memcache.Item, error)
 	Set(item *memcache.Item) error
+	Add(item *memcache.Item) error
+	CompareAndSwap(item *memcache.Item) error
 	Delete(key string) error
 }
 
@@ -65,7 +79,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is a [backend.Backend] on memcached. It is safe for concurrent use.
+// Store is a [backend.Backend] on memcached, with conditional writes
+// ([backend.Conditional]) on memcached's CAS values. It is safe for
+// concurrent use.
 //
 // gomemcache takes no context: every method checks ctx before each command,
 // and each command is bounded by the client's socket timeout.
@@ -75,7 +91,10 @@ type Store struct {
 	opts   Options
 }
 
-var _ backend.Backend = (*Store)(nil)
+var (
+	_ backend.Backend     = (*Store)(nil)
+	_ backend.Conditional = (*Store)(nil)
+)
 
 // New returns a Store on client, which may point at one server or a pool.
 // The caller owns client; set its Timeout short (e.g. DefaultTimeout) so
@@ -145,13 +164,14 @@ func (s *Store) Close() error {
 	return s.closer()
 }
 
-// Get returns the value stored under key, or backend.ErrNotFound.
+// Get returns the value stored under key, or backend.ErrNotFound when it
+// holds nothing or a placeholder.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	it, err := s.client.Get(MangleKey(key))
-	if errors.Is(err, memcache.ErrCacheMiss) {
+	if errors.Is(err, memcache.ErrCacheMiss) || err == nil && it.Flags == PlaceholderFlags {
 		return nil, backend.ErrNotFound
 	}
 	if err != nil {
@@ -160,9 +180,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return it.Value, nil
 }
 
-// GetMulti returns one value per key, in order, nil for a missing key, in
-// one GetMulti of the client. When a server of a pool fails, the error is
-// returned with no values.
+// GetMulti returns one value per key, in order, nil for a missing key or a
+// placeholder, in one GetMulti of the client. When a server of a pool fails,
+// the error is returned with no values.
 func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	out := make([][]byte, len(keys))
 	if len(keys) == 0 {
@@ -171,8 +191,19 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	mangled := make([]string, len(keys))
-	unique := make([]string, 0, len(keys))
+	mangled, unique := mangleAll(keys)
+	items, err := s.client.GetMulti(unique)
+	if err != nil {
+		return nil, fmt.Errorf("memcachestore: get multi of %d keys: %w", len(keys), err)
+	}
+	fillValues(out, mangled, items)
+	return out, nil
+}
+
+// mangleAll returns the mangled form of every key, and the distinct ones.
+func mangleAll(keys []string) (mangled, unique []string) {
+	mangled = make([]string, len(keys))
+	unique = make([]string, 0, len(keys))
 	seen := make(map[string]struct{}, len(keys))
 	for i, k := range keys {
 		m := MangleKey(k)
@@ -182,24 +213,29 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 			unique = append(unique, m)
 		}
 	}
-	items, err := s.client.GetMulti(unique)
-	if err != nil {
-		return nil, fmt.Errorf("memcachestore: get multi of %d keys: %w", len(keys), err)
-	}
+	return mangled, unique
+}
+
+// fillValues sets out[i] to the value of items[mangled[i]], leaving nil for
+// a missing item or a placeholder. A key named twice gets a copy the second
+// time: callers own their values.
+func fillValues(out [][]byte, mangled []string, items map[string]*memcache.Item) {
+	given := make(map[string]bool, len(items))
 	for i, m := range mangled {
 		it, ok := items[m]
-		if !ok {
+		if !ok || it.Flags == PlaceholderFlags {
 			continue
 		}
-		if _, first := seen[m]; first {
-			delete(seen, m)
-			out[i] = it.Value
-		} else {
-			// A duplicate key gets its own copy: callers own their values.
+		if given[m] {
 			out[i] = append([]byte{}, it.Value...)
+			continue
+		}
+		given[m] = true
+		out[i] = it.Value
+		if out[i] == nil {
+			out[i] = []byte{}
 		}
 	}
-	return out, nil
 }
 
 // Set stores value under key; ttl is the server-side limit (zero: none;
@@ -213,23 +249,37 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 }
 
 func (s *Store) set(key string, value []byte, ttl time.Duration) error {
+	it, err := s.item(key, value, ttl)
+	if err != nil {
+		return err
+	}
+	if err := s.client.Set(it); err != nil {
+		return writeError("set", key, value, err)
+	}
+	return nil
+}
+
+// item returns the item of a write of value under key with ttl, or an error
+// wrapping ErrTooLarge.
+func (s *Store) item(key string, value []byte, ttl time.Duration) (*memcache.Item, error) {
 	m := MangleKey(key)
 	if size := len(m) + len(value) + ItemOverhead; size > s.opts.MaxItemSize {
-		return fmt.Errorf("memcachestore: value of %d bytes exceeds the item limit (%d bytes with key and header, limit %d): %w",
+		return nil, fmt.Errorf("memcachestore: value of %d bytes exceeds the item limit (%d bytes with key and header, limit %d): %w",
 			len(value), size, s.opts.MaxItemSize, ErrTooLarge)
 	}
 	if value == nil {
 		value = []byte{}
 	}
-	err := s.client.Set(&memcache.Item{Key: m, Value: value, Expiration: Expiration(ttl, s.opts.Now())})
-	if err != nil {
-		if strings.Contains(err.Error(), "too large") {
-			// The server's limit is lower than MaxItemSize says.
-			return fmt.Errorf("memcachestore: value of %d bytes exceeds the item limit: %w: %w", len(value), ErrTooLarge, err)
-		}
-		return fmt.Errorf("memcachestore: set %q: %w", key, err)
+	return &memcache.Item{Key: m, Value: value, Expiration: Expiration(ttl, s.opts.Now())}, nil
+}
+
+// writeError wraps the error of the command verb writing value under key.
+func writeError(verb, key string, value []byte, err error) error {
+	if strings.Contains(err.Error(), "too large") {
+		// The server's limit is lower than MaxItemSize says.
+		return fmt.Errorf("memcachestore: value of %d bytes exceeds the item limit: %w: %w", len(value), ErrTooLarge, err)
 	}
-	return nil
+	return fmt.Errorf("memcachestore: %s %q: %w", verb, key, err)
 }
 
 // SetMulti stores every item, Options.Concurrency commands at a time
@@ -239,6 +289,126 @@ func (s *Store) SetMulti(ctx context.Context, items []backend.Item) error {
 	return s.each(ctx, len(items), func(i int) error {
 		return s.set(items[i].Key, items[i].Value, items[i].TTL)
 	})
+}
+
+// GetForUpdate returns one value per key, in order, nil for a missing key,
+// with the version of what each key holds now: its item's CAS value. It
+// reads all keys with one gets; in keys that hold nothing it stores a
+// placeholder — an empty item with [PlaceholderFlags] — with add
+// (Options.Concurrency at a time), and reads them again with one gets,
+// since add returns no CAS value: one round trip when every key holds
+// something, three otherwise. A placeholder lives at least placeholderTTL,
+// rounded up to whole seconds, and at most a second longer (memcached's
+// clock ticks in seconds). A key that keeps losing its placeholder before
+// it is read (deleted at once, every time) gives an error after three
+// rounds.
+//
+// It returns an error wrapping [backend.ErrInvalidArgument] when
+// placeholderTTL is not positive, and one wrapping ErrNoCAS when the server
+// hands out no CAS values. Other errors are the server's; the placeholders
+// stored before one stay until they expire, which no reader notices.
+func (s *Store) GetForUpdate(ctx context.Context, keys []string, placeholderTTL time.Duration) ([][]byte, []backend.Version, error) {
+	if placeholderTTL <= 0 {
+		return nil, nil, fmt.Errorf("memcachestore: placeholder TTL %v is not positive: %w", placeholderTTL, backend.ErrInvalidArgument)
+	}
+	values := make([][]byte, len(keys))
+	versions := make([]backend.Version, len(keys))
+	if len(keys) == 0 {
+		return values, versions, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	mangled, unique := mangleAll(keys)
+	items, err := s.client.GetMulti(unique)
+	if err != nil {
+		return nil, nil, fmt.Errorf("memcachestore: get for update of %d keys: %w", len(keys), err)
+	}
+	if items == nil {
+		items = make(map[string]*memcache.Item)
+	}
+	// The placeholder must outlive placeholderTTL: memcached may drop an
+	// item of N seconds after N-1.
+	exp := Expiration(placeholderTTL+time.Second, s.opts.Now())
+	for attempt := 0; ; attempt++ {
+		var missing []string
+		for _, m := range unique {
+			if _, ok := items[m]; !ok {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if attempt == maxAddAttempts {
+			return nil, nil, fmt.Errorf("memcachestore: get for update: %d keys lost their placeholders before they were read %d times", len(missing), attempt)
+		}
+		err := s.each(ctx, len(missing), func(i int) error {
+			err := s.client.Add(&memcache.Item{Key: missing[i], Value: []byte{}, Flags: PlaceholderFlags, Expiration: exp})
+			if err != nil && !errors.Is(err, memcache.ErrNotStored) { // not stored: the key holds something now
+				return fmt.Errorf("memcachestore: add placeholder %q: %w", missing[i], err)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		again, err := s.client.GetMulti(missing)
+		if err != nil {
+			return nil, nil, fmt.Errorf("memcachestore: get for update of %d keys: %w", len(missing), err)
+		}
+		for m, it := range again {
+			items[m] = it
+		}
+	}
+	for i, m := range mangled {
+		if items[m].CasID == 0 {
+			return nil, nil, fmt.Errorf("memcachestore: get for update %q: %w", keys[i], ErrNoCAS)
+		}
+		versions[i] = backend.Version(items[m].CasID)
+	}
+	fillValues(values, mangled, items)
+	return values, versions, nil
+}
+
+// SetIf stores items[i], as Set does, only if its key still holds the item
+// whose CAS value is versions[i] (a value or a placeholder); stored[i]
+// reports whether it did. Each item is one cas command (memcached compares
+// and writes atomically), Options.Concurrency at a time; an item with the
+// zero version is not sent. A key written, deleted, expired or evicted since
+// it was read gives false.
+//
+// It returns an error wrapping [backend.ErrInvalidArgument] when versions
+// and items differ in length. A value over the item limit is not sent and
+// gives an error wrapping ErrTooLarge; the other items are still written.
+// It returns the first error, and stored reports the items known to be
+// stored.
+func (s *Store) SetIf(ctx context.Context, items []backend.Item, versions []backend.Version) ([]bool, error) {
+	if len(items) != len(versions) {
+		return nil, fmt.Errorf("memcachestore: %d items with %d versions: %w", len(items), len(versions), backend.ErrInvalidArgument)
+	}
+	stored := make([]bool, len(items))
+	err := s.each(ctx, len(items), func(i int) error {
+		if versions[i] == 0 {
+			return nil
+		}
+		it, err := s.item(items[i].Key, items[i].Value, items[i].TTL)
+		if err != nil {
+			return err
+		}
+		it.CasID = uint64(versions[i])
+		err = s.client.CompareAndSwap(it)
+		switch {
+		case err == nil:
+			stored[i] = true
+		case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCacheMiss):
+			// Changed, or gone, since it was read.
+		default:
+			return writeError("cas", items[i].Key, items[i].Value, err)
+		}
+		return nil
+	})
+	return stored, err
 }
 
 // Delete removes key. Deleting a missing key is not an error.

@@ -13,16 +13,20 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/backend/backendtest"
 	"github.com/corralcache/corral/backend/memcachestore"
 )
 
 // fakeClient is an in-memory memcachestore.Client that enforces memcached's
-// key rules, records expirations and fails on demand.
+// key rules, records expirations, hands out CAS values and fails on demand.
+// It does not expire items.
 type fakeClient struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // protects the fields below
 	items map[string]memcache.Item
-	fail  error // returned by every call when set
-	calls int   // GetMulti calls
+	cas   uint64 // the last CAS value handed out
+	fail  error  // returned by every call when set
+	calls int    // GetMulti calls
+	adds  int    // Add calls
 }
 
 func newFake() *fakeClient { return &fakeClient{items: make(map[string]memcache.Item)} }
@@ -75,7 +79,49 @@ func (f *fakeClient) Set(it *memcache.Item) error {
 	if err := f.check(it.Key); err != nil {
 		return err
 	}
-	f.items[it.Key] = memcache.Item{Key: it.Key, Value: bytes.Clone(it.Value), Expiration: it.Expiration}
+	f.storeLocked(it)
+	return nil
+}
+
+// storeLocked stores a copy of it with a new CAS value, or deletes the key
+// for a negative expiration, which memcached takes as expired at once.
+func (f *fakeClient) storeLocked(it *memcache.Item) {
+	f.cas++
+	if it.Expiration < 0 {
+		delete(f.items, it.Key)
+		return
+	}
+	f.items[it.Key] = memcache.Item{Key: it.Key, Value: bytes.Clone(it.Value), Flags: it.Flags, Expiration: it.Expiration, CasID: f.cas}
+}
+
+func (f *fakeClient) Add(it *memcache.Item) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.adds++
+	if err := f.check(it.Key); err != nil {
+		return err
+	}
+	if _, ok := f.items[it.Key]; ok {
+		return memcache.ErrNotStored
+	}
+	f.storeLocked(it)
+	return nil
+}
+
+func (f *fakeClient) CompareAndSwap(it *memcache.Item) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(it.Key); err != nil {
+		return err
+	}
+	old, ok := f.items[it.Key]
+	switch {
+	case !ok:
+		return memcache.ErrCacheMiss
+	case old.CasID != it.CasID:
+		return memcache.ErrCASConflict
+	}
+	f.storeLocked(it)
 	return nil
 }
 
@@ -241,4 +287,182 @@ func TestExpirationsSent(t *testing.T) {
 			t.Errorf("%s: expiration %d, want %d", k, got, exp)
 		}
 	}
+}
+
+// TestConformanceFake runs the backend suite, the conditional subtests
+// included, on the fake client (which does not expire items); the
+// integration tests run it on memcached.
+func TestConformanceFake(t *testing.T) {
+	backendtest.RunWith(t, backendtest.RunOptions{SkipTTL: true}, func(t *testing.T) backend.Backend {
+		return newStore(t, newFake(), memcachestore.Options{})
+	})
+}
+
+// TestStaleSetRejected is the interleaving the conditional methods exist
+// for: a creator reads a key for update, a writer then writes or deletes it,
+// and the creator's SetIf fails, leaving the writer's result.
+func TestStaleSetRejected(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	reader, writer := newStore(t, f, memcachestore.Options{}), newStore(t, f, memcachestore.Options{})
+	for _, tc := range []struct {
+		name  string
+		write func(k string) error
+		want  string // "": missing
+	}{
+		{"Set", func(k string) error { return writer.Set(ctx, k, []byte("writer"), 0) }, "writer"},
+		{"Delete", func(k string) error { return writer.Delete(ctx, k) }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := "stale " + tc.name // mangled
+			_, versions, err := reader.GetForUpdate(ctx, []string{k}, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.write(k); err != nil {
+				t.Fatal(err)
+			}
+			stored, err := reader.SetIf(ctx, []backend.Item{{Key: k, Value: []byte("reader")}}, versions)
+			if err != nil || stored[0] {
+				t.Fatalf("reader's SetIf = %v, %v; want not stored", stored, err)
+			}
+			got, err := reader.Get(ctx, k)
+			if tc.want == "" && !errors.Is(err, backend.ErrNotFound) || tc.want != "" && string(got) != tc.want {
+				t.Fatalf("Get = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestGetForUpdateCommands: a hit is one gets; a miss adds a placeholder
+// under the mangled key, with PlaceholderFlags and a second more than the
+// TTL, and reads it again.
+func TestGetForUpdateCommands(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	s := newStore(t, f, memcachestore.Options{})
+	if err := s.Set(ctx, "hit", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	values, versions, err := s.GetForUpdate(ctx, []string{"hit", "hit"}, time.Minute)
+	if err != nil || string(values[0]) != "v" || string(values[1]) != "v" || versions[0] != versions[1] {
+		t.Fatalf("GetForUpdate of a hit = %q, %v, %v", values, versions, err)
+	}
+	if f.calls != 1 || f.adds != 0 {
+		t.Fatalf("a hit took %d gets and %d adds, want 1 and 0", f.calls, f.adds)
+	}
+	values[0][0] = 'X'
+	if string(values[1]) != "v" {
+		t.Fatal("a key named twice shares one slice")
+	}
+
+	f.calls = 0
+	miss := "a missing key " + strings.Repeat("x", 300)
+	values, versions, err = s.GetForUpdate(ctx, []string{miss, "hit", miss}, 1500*time.Millisecond)
+	if err != nil || values[0] != nil || values[2] != nil || versions[0] != versions[2] {
+		t.Fatalf("GetForUpdate of a miss = %q, %v, %v", values, versions, err)
+	}
+	if f.calls != 2 || f.adds != 1 {
+		t.Fatalf("a miss took %d gets and %d adds, want 2 and 1", f.calls, f.adds)
+	}
+	it, ok := f.items[memcachestore.MangleKey(miss)]
+	if !ok || it.Flags != memcachestore.PlaceholderFlags || len(it.Value) != 0 || it.Expiration != 3 {
+		t.Fatalf("placeholder item %+v, %t; want empty, PlaceholderFlags, expiration 3 (1.5s rounded up, plus 1)", it, ok)
+	}
+	if backend.Version(it.CasID) != versions[0] {
+		t.Fatalf("version %d, want the placeholder's CAS value %d", versions[0], it.CasID)
+	}
+	// Reads do not see it.
+	if _, err := s.Get(ctx, miss); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get of a placeholder = %v, want backend.ErrNotFound", err)
+	}
+	if vs, err := s.GetMulti(ctx, []string{miss}); err != nil || vs[0] != nil {
+		t.Fatalf("GetMulti of a placeholder = %q, %v", vs, err)
+	}
+	// SetIf replaces it by a value with flags 0.
+	stored, err := s.SetIf(ctx, []backend.Item{{Key: miss, Value: []byte("v"), TTL: time.Hour}}, versions[:1])
+	if err != nil || !stored[0] {
+		t.Fatalf("SetIf = %v, %v", stored, err)
+	}
+	if it := f.items[memcachestore.MangleKey(miss)]; it.Flags != 0 || string(it.Value) != "v" || it.Expiration != 3600 {
+		t.Fatalf("stored item %+v", it)
+	}
+}
+
+// vanishingClient loses every placeholder right after it is added, as if a
+// delete always came between the add and the gets.
+type vanishingClient struct{ *fakeClient }
+
+func (c vanishingClient) Add(it *memcache.Item) error {
+	if err := c.fakeClient.Add(it); err != nil {
+		return err
+	}
+	return c.fakeClient.Delete(it.Key)
+}
+
+// noCASClient hands out no CAS values, as memcached -C does.
+type noCASClient struct{ *fakeClient }
+
+func (c noCASClient) GetMulti(keys []string) (map[string]*memcache.Item, error) {
+	m, err := c.fakeClient.GetMulti(keys)
+	for _, it := range m {
+		it.CasID = 0
+	}
+	return m, err
+}
+
+func TestConditionalErrors(t *testing.T) {
+	ctx := context.Background()
+	t.Run("PlaceholderVanishes", func(t *testing.T) {
+		f := newFake()
+		s := newStore(t, vanishingClient{f}, memcachestore.Options{})
+		if _, _, err := s.GetForUpdate(ctx, []string{"k"}, time.Minute); err == nil {
+			t.Fatal("GetForUpdate of a key that never keeps a placeholder succeeded")
+		}
+		if f.adds != 3 {
+			t.Fatalf("%d adds, want 3", f.adds)
+		}
+	})
+	t.Run("NoCAS", func(t *testing.T) {
+		s := newStore(t, noCASClient{newFake()}, memcachestore.Options{})
+		if _, _, err := s.GetForUpdate(ctx, []string{"k"}, time.Minute); !errors.Is(err, memcachestore.ErrNoCAS) {
+			t.Fatalf("GetForUpdate without CAS values = %v, want ErrNoCAS", err)
+		}
+	})
+	t.Run("TooLarge", func(t *testing.T) {
+		s := newStore(t, newFake(), memcachestore.Options{MaxItemSize: 1000})
+		_, versions, err := s.GetForUpdate(ctx, []string{"a", "b"}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := s.SetIf(ctx, []backend.Item{{Key: "a", Value: make([]byte, 1000)}, {Key: "b", Value: []byte("b")}}, versions)
+		if !errors.Is(err, memcachestore.ErrTooLarge) || stored[0] || !stored[1] {
+			t.Fatalf("SetIf with one item over the limit = %v, %v; want ErrTooLarge and the other stored", stored, err)
+		}
+	})
+	t.Run("ServerFails", func(t *testing.T) {
+		f := newFake()
+		s := newStore(t, f, memcachestore.Options{})
+		_, versions, err := s.GetForUpdate(ctx, []string{"a"}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("connection refused")
+		f.fail = boom
+		if _, _, err := s.GetForUpdate(ctx, []string{"a"}, time.Minute); !errors.Is(err, boom) {
+			t.Errorf("GetForUpdate on a failing server = %v, want its error", err)
+		}
+		if stored, err := s.SetIf(ctx, []backend.Item{{Key: "a"}}, versions); !errors.Is(err, boom) || stored[0] {
+			t.Errorf("SetIf on a failing server = %v, %v; want its error", stored, err)
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		f.fail = nil
+		if _, _, err := s.GetForUpdate(cancelled, []string{"a"}, time.Minute); !errors.Is(err, context.Canceled) {
+			t.Errorf("GetForUpdate with a cancelled ctx = %v, want context.Canceled", err)
+		}
+		if _, err := s.SetIf(cancelled, []backend.Item{{Key: "a"}}, versions); !errors.Is(err, context.Canceled) {
+			t.Errorf("SetIf with a cancelled ctx = %v, want context.Canceled", err)
+		}
+	})
 }

@@ -42,3 +42,30 @@ func ExampleOptions_serialize() {
 	fmt.Println(b.KeepsValues())
 	// Output: false
 }
+
+// A creator reads a key for update, computes its value, and stores it only
+// if the key is unchanged: here a writer's Set in between wins.
+func ExampleBackend_SetIf() {
+	b, err := memory.New(memory.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+
+	// The key holds nothing: GetForUpdate leaves a placeholder and returns
+	// its version.
+	values, versions, _ := b.GetForUpdate(ctx, []string{"report"}, time.Minute)
+	fmt.Println(values[0] == nil)
+
+	// Meanwhile a writer stores a newer report.
+	_ = b.Set(ctx, "report", []byte("fresh"), time.Hour)
+
+	// The creator's value, computed from an older read, is not stored.
+	stored, _ := b.SetIf(ctx, []backend.Item{{Key: "report", Value: []byte("stale"), TTL: time.Hour}}, versions)
+	v, _ := b.Get(ctx, "report")
+	fmt.Println(stored[0], string(v))
+	// Output:
+	// true
+	// false fresh
+}

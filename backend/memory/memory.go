@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -83,20 +84,43 @@ type key struct {
 	ns, key string
 }
 
-// item is what the cache holds for a key: either encoded bytes or a decoded
-// entry, with the hard TTL otter's expiry calculator reads.
+// kind tells what an item holds.
+type kind uint8
+
+const (
+	// kindBytes is a value of the byte methods.
+	kindBytes kind = iota
+	// kindEntry is a decoded entry of the ValueStore methods.
+	kindEntry
+	// kindPlaceholder is what GetForUpdate and LoadEntryForUpdate leave in
+	// a missing key: no value, only a version.
+	kindPlaceholder
+)
+
+// item is what the cache holds for a key: encoded bytes, a decoded entry or
+// a placeholder, with its version and the hard TTL otter's expiry calculator
+// reads. An item is never modified once stored; a write stores a new one.
 type item struct {
 	entry *backend.Entry
 	value []byte
 	// expireAfter is the hard TTL; math.MaxInt64 means never.
 	expireAfter time.Duration
-	// isEntry tells a decoded entry from a byte value, so that the byte
-	// methods and the ValueStore methods never see each other's values.
-	isEntry bool
+	// version names this write of the key, for the conditional methods.
+	version backend.Version
+	// kind tells a decoded entry from a byte value, so that the byte methods
+	// and the ValueStore methods never see each other's values, and both
+	// from a placeholder, which neither returns.
+	kind kind
 }
 
 // Backend is an in-process, bounded store of byte values and decoded
 // entries. Every method is safe for concurrent use. Create one with [New].
+//
+// It implements [backend.Conditional] and [backend.ConditionalValueStore]:
+// every write gives its key the next value of a counter as its version, and a
+// conditional write compares and replaces the key's item under otter's lock
+// of the key (Compute). A placeholder, an eviction victim like any item, is
+// never returned by Get, GetMulti or LoadEntry.
 //
 // The byte methods copy: Set keeps a copy of the caller's value and Get
 // returns a fresh copy, so neither side can corrupt the other's bytes. The
@@ -104,14 +128,19 @@ type item struct {
 // [Options.Serialize]). The methods never block, so they ignore their ctx.
 type Backend struct {
 	cache *otter.Cache[key, *item]
+	// versions counts the writes, so that each write gets a version no
+	// earlier write of any key had.
+	versions atomic.Uint64
 	// coarse is the clock Close stops, or nil.
 	coarse    *otter.CoarseClock
 	serialize bool
 }
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.ValueStore = (*Backend)(nil)
+	_ backend.Backend               = (*Backend)(nil)
+	_ backend.ValueStore            = (*Backend)(nil)
+	_ backend.Conditional           = (*Backend)(nil)
+	_ backend.ConditionalValueStore = (*Backend)(nil)
 )
 
 // New returns a Backend configured by o. It returns an error wrapping
@@ -166,12 +195,13 @@ func New(o Options) (*Backend, error) {
 }
 
 // weigher returns otter's weigher: the weight of a byte value or a decoded
-// entry, at least floor and at least 1 (otter ignores zero weights).
+// entry, at least floor and at least 1 (otter ignores zero weights). A
+// placeholder weighs as an empty byte value.
 func weigher(entryWeigher func(string, string, *backend.Entry) uint32, floor uint64) func(key, *item) uint32 {
 	return func(k key, it *item) uint32 {
 		var w uint64
 		switch {
-		case !it.isEntry:
+		case it.kind != kindEntry:
 			w = uint64(len(it.value)) + uint64(len(k.ns)) + uint64(len(k.key)) + ItemOverhead
 		case entryWeigher != nil:
 			w = uint64(entryWeigher(k.ns, k.key, it.entry))
@@ -201,8 +231,8 @@ func expireAfter(ttl time.Duration) time.Duration {
 }
 
 // Get returns a copy of the value stored under key, or
-// [backend.ErrNotFound]. An empty stored value comes back as a non-nil empty
-// slice.
+// [backend.ErrNotFound] (also for a key that holds a placeholder or a decoded
+// entry). An empty stored value comes back as a non-nil empty slice.
 func (b *Backend) Get(_ context.Context, key string) ([]byte, error) {
 	if v, ok := b.get(key); ok {
 		return v, nil
@@ -212,7 +242,7 @@ func (b *Backend) Get(_ context.Context, key string) ([]byte, error) {
 
 func (b *Backend) get(k string) ([]byte, bool) {
 	it, ok := b.cache.GetIfPresent(key{key: k})
-	if !ok || it.isEntry {
+	if !ok || it.kind != kindBytes {
 		return nil, false
 	}
 	return bytes.Clone(it.value), true
@@ -241,9 +271,20 @@ func (b *Backend) set(k string, value []byte, ttl time.Duration) {
 		b.cache.Invalidate(key{key: k})
 		return
 	}
+	b.cache.Set(key{key: k}, b.newBytes(value, ttl))
+}
+
+// newBytes returns the item of a write of value with ttl (not negative), with
+// a new version.
+func (b *Backend) newBytes(value []byte, ttl time.Duration) *item {
 	// append to a non-nil empty slice: an empty value stays present.
 	v := append(make([]byte, 0, len(value)), value...)
-	b.cache.Set(key{key: k}, &item{value: v, expireAfter: expireAfter(ttl)})
+	return &item{value: v, kind: kindBytes, version: b.nextVersion(), expireAfter: expireAfter(ttl)}
+}
+
+// nextVersion returns a version that no earlier write had.
+func (b *Backend) nextVersion() backend.Version {
+	return backend.Version(b.versions.Add(1))
 }
 
 // SetMulti stores a copy of every item, as Set does. It never returns an
@@ -275,12 +316,13 @@ func (b *Backend) DeleteMulti(_ context.Context, keys []string) error {
 // Backend: true unless [Options.Serialize] was set.
 func (b *Backend) KeepsValues() bool { return !b.serialize }
 
-// LoadEntry returns the entry stored under (namespace, key) by StoreEntry, the
-// very pointer that was stored. A value stored through the byte methods is
-// not an entry and reports false. LoadEntry does not allocate.
+// LoadEntry returns the entry stored under (namespace, key) by StoreEntry or
+// StoreEntryIf, the very pointer that was stored. A value stored through the
+// byte methods is not an entry and reports false, as does a placeholder.
+// LoadEntry does not allocate.
 func (b *Backend) LoadEntry(namespace, k string) (*backend.Entry, bool) {
 	it, ok := b.cache.GetIfPresent(key{ns: namespace, key: k})
-	if !ok || !it.isEntry {
+	if !ok || it.kind != kindEntry {
 		return nil, false
 	}
 	return it.entry, true
@@ -294,13 +336,127 @@ func (b *Backend) StoreEntry(namespace, k string, e *backend.Entry, ttl time.Dur
 		b.cache.Invalidate(key{ns: namespace, key: k})
 		return
 	}
-	b.cache.Set(key{ns: namespace, key: k}, &item{entry: e, isEntry: true, expireAfter: expireAfter(ttl)})
+	b.cache.Set(key{ns: namespace, key: k}, b.newEntry(e, ttl))
 }
 
-// DeleteEntry removes the entry under (namespace, key). Removing a missing
-// entry does nothing.
+// newEntry returns the item of a write of e with ttl (not negative), with a
+// new version.
+func (b *Backend) newEntry(e *backend.Entry, ttl time.Duration) *item {
+	return &item{entry: e, kind: kindEntry, version: b.nextVersion(), expireAfter: expireAfter(ttl)}
+}
+
+// DeleteEntry removes the entry or placeholder under (namespace, key).
+// Removing a missing entry does nothing.
 func (b *Backend) DeleteEntry(namespace, k string) {
 	b.cache.Invalidate(key{ns: namespace, key: k})
+}
+
+// GetForUpdate returns a copy of the value under each key, in the order of
+// keys, nil for a missing one, and the version of what each key holds now.
+// A key that holds nothing gets a placeholder that lives for placeholderTTL;
+// a key that holds a placeholder, or a decoded entry of the ValueStore
+// methods, gives a nil value and that item's version. It returns an error
+// wrapping [backend.ErrInvalidArgument] when placeholderTTL is not positive,
+// and no other error.
+func (b *Backend) GetForUpdate(_ context.Context, keys []string, placeholderTTL time.Duration) ([][]byte, []backend.Version, error) {
+	if placeholderTTL <= 0 {
+		return nil, nil, fmt.Errorf("memory: placeholder TTL %v is not positive: %w", placeholderTTL, backend.ErrInvalidArgument)
+	}
+	values := make([][]byte, len(keys))
+	versions := make([]backend.Version, len(keys))
+	for i, k := range keys {
+		it := b.loadForUpdate(key{key: k}, placeholderTTL)
+		if it.kind == kindBytes {
+			values[i] = bytes.Clone(it.value)
+		}
+		versions[i] = it.version
+	}
+	return values, versions, nil
+}
+
+// loadForUpdate returns the item under k, after storing a placeholder that
+// lives for ttl (positive) if k holds nothing.
+func (b *Backend) loadForUpdate(k key, ttl time.Duration) *item {
+	it, _ := b.cache.ComputeIfAbsent(k, func() (*item, bool) {
+		return &item{kind: kindPlaceholder, version: b.nextVersion(), expireAfter: ttl}, false
+	})
+	return it
+}
+
+// SetIf stores a copy of items[i], as Set does, only if its key still holds
+// the value or placeholder that versions[i] names; stored[i] reports whether
+// it did. A key written, deleted, expired or evicted since it was read gives
+// false. It returns an error wrapping [backend.ErrInvalidArgument] when
+// versions and items differ in length, and no other error.
+func (b *Backend) SetIf(_ context.Context, items []backend.Item, versions []backend.Version) ([]bool, error) {
+	if len(items) != len(versions) {
+		return nil, fmt.Errorf("memory: %d items with %d versions: %w", len(items), len(versions), backend.ErrInvalidArgument)
+	}
+	stored := make([]bool, len(items))
+	for i, it := range items {
+		var n *item
+		if versions[i] != 0 && it.TTL >= 0 {
+			n = b.newBytes(it.Value, it.TTL)
+		}
+		stored[i] = b.storeIf(key{key: it.Key}, versions[i], n)
+	}
+	return stored, nil
+}
+
+// LoadEntryForUpdate returns the entry under (namespace, key), or nil, with
+// the version of what the key holds now. A key that holds nothing gets a
+// placeholder that lives for placeholderTTL; a key that holds a placeholder,
+// or a value of the byte methods, returns nil and that item's version. A
+// placeholderTTL that is not positive makes no placeholder: a key that holds
+// nothing then returns the zero version, with which StoreEntryIf never
+// stores. A hit does not allocate.
+func (b *Backend) LoadEntryForUpdate(namespace, k string, placeholderTTL time.Duration) (*backend.Entry, backend.Version) {
+	kk := key{ns: namespace, key: k}
+	it, ok := b.cache.GetIfPresent(kk)
+	if !ok {
+		if placeholderTTL <= 0 {
+			return nil, 0
+		}
+		it = b.loadForUpdate(kk, placeholderTTL)
+	}
+	if it.kind != kindEntry {
+		return nil, it.version
+	}
+	return it.entry, it.version
+}
+
+// StoreEntryIf stores e under (namespace, key), as StoreEntry does, only if
+// the key still holds the entry or placeholder that v names, and reports
+// whether it did. A key written, deleted, expired or evicted since it was
+// read gives false.
+func (b *Backend) StoreEntryIf(namespace, k string, e *backend.Entry, ttl time.Duration, v backend.Version) bool {
+	var n *item
+	if v != 0 && ttl >= 0 {
+		n = b.newEntry(e, ttl)
+	}
+	return b.storeIf(key{ns: namespace, key: k}, v, n)
+}
+
+// storeIf replaces the item under k by n if the item's version is v, or
+// removes it if n is nil (a negative TTL), and reports whether it did. n is
+// made before the bucket lock is taken, so that copying a value does not
+// hold it.
+func (b *Backend) storeIf(k key, v backend.Version, n *item) bool {
+	if v == 0 {
+		return false
+	}
+	stored := false
+	b.cache.Compute(k, func(old *item, found bool) (*item, otter.ComputeOp) {
+		if !found || old.version != v {
+			return old, otter.CancelOp
+		}
+		stored = true
+		if n == nil {
+			return nil, otter.InvalidateOp
+		}
+		return n, otter.WriteOp
+	})
+	return stored
 }
 
 // Len returns the approximate number of entries, which may still count

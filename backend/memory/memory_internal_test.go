@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/corralcache/corral/backend"
 )
@@ -121,5 +122,20 @@ func TestEntryWeights(t *testing.T) {
 				t.Fatalf("Len = %d, want 1..%d", n, tc.maxKeep)
 			}
 		})
+	}
+}
+
+// TestPlaceholderWeight: a placeholder weighs as an empty byte value, and
+// never reaches a Weigher, which is written for entries.
+func TestPlaceholderWeight(t *testing.T) {
+	b := mustNew(t, Options{MaxBytes: 1 << 20, Weigher: func(_, _ string, e *backend.Entry) uint32 {
+		return uint32(e.Value.(int))
+	}})
+	if e, v := b.LoadEntryForUpdate("ns", "key", time.Minute); e != nil || v == 0 {
+		t.Fatalf("LoadEntryForUpdate = %v, %d", e, v)
+	}
+	b.cache.CleanUp()
+	if got, want := b.cache.WeightedSize(), uint64(ItemOverhead+len("ns")+len("key")); got != want {
+		t.Fatalf("weight of a placeholder = %d, want %d", got, want)
 	}
 }

@@ -347,3 +347,138 @@ func TestLoadEntryDoesNotAllocate(t *testing.T) {
 		t.Fatalf("LoadEntry allocates %v times per call, want 0", allocs)
 	}
 }
+
+func TestLoadEntryForUpdateHitAllocs(t *testing.T) {
+	b := newBackend(t, memory.Options{})
+	b.StoreEntry("ns", "k", &backend.Entry{Value: 1}, time.Hour)
+	var sink *backend.Entry
+	allocs := testing.AllocsPerRun(1000, func() {
+		sink, _ = b.LoadEntryForUpdate("ns", "k", time.Minute)
+	})
+	if sink == nil {
+		t.Fatal("LoadEntryForUpdate missed")
+	}
+	if allocs != 0 {
+		t.Fatalf("LoadEntryForUpdate of a present entry allocates %v times per call, want 0", allocs)
+	}
+}
+
+// TestStaleSetRejected is the interleaving the conditional methods exist
+// for: a creator reads a key for update, a writer then writes or deletes it,
+// and the creator's conditional write fails, leaving the writer's result.
+func TestStaleSetRejected(t *testing.T) {
+	ctx := t.Context()
+	b := newBackend(t, memory.Options{})
+
+	t.Run("Set", func(t *testing.T) {
+		_, versions, err := b.GetForUpdate(ctx, []string{"set"}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Set(ctx, "set", []byte("writer"), 0); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := b.SetIf(ctx, []backend.Item{{Key: "set", Value: []byte("creator")}}, versions)
+		if err != nil || stored[0] {
+			t.Fatalf("creator's SetIf = %v, %v; want not stored", stored, err)
+		}
+		if v, err := b.Get(ctx, "set"); err != nil || string(v) != "writer" {
+			t.Fatalf("Get = %q, %v; want the writer's value", v, err)
+		}
+	})
+	t.Run("Delete", func(t *testing.T) {
+		if err := b.Set(ctx, "del", []byte("old"), 0); err != nil {
+			t.Fatal(err)
+		}
+		_, versions, err := b.GetForUpdate(ctx, []string{"del"}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Delete(ctx, "del"); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := b.SetIf(ctx, []backend.Item{{Key: "del", Value: []byte("creator")}}, versions)
+		if err != nil || stored[0] {
+			t.Fatalf("creator's SetIf = %v, %v; want not stored", stored, err)
+		}
+		if v, err := b.Get(ctx, "del"); !errors.Is(err, backend.ErrNotFound) {
+			t.Fatalf("Get = %q, %v; want backend.ErrNotFound", v, err)
+		}
+	})
+	t.Run("StoreEntry", func(t *testing.T) {
+		_, v := b.LoadEntryForUpdate("ns", "store", time.Minute)
+		writer := &backend.Entry{Value: "writer"}
+		b.StoreEntry("ns", "store", writer, 0)
+		if b.StoreEntryIf("ns", "store", &backend.Entry{Value: "creator"}, 0, v) {
+			t.Fatal("creator's StoreEntryIf stored over the writer's entry")
+		}
+		if e, ok := b.LoadEntry("ns", "store"); !ok || e != writer {
+			t.Fatalf("LoadEntry = %v, %t; want the writer's entry", e, ok)
+		}
+	})
+	t.Run("DeleteEntry", func(t *testing.T) {
+		b.StoreEntry("ns", "delentry", &backend.Entry{Value: "old"}, 0)
+		_, v := b.LoadEntryForUpdate("ns", "delentry", time.Minute)
+		b.DeleteEntry("ns", "delentry")
+		if b.StoreEntryIf("ns", "delentry", &backend.Entry{Value: "creator"}, 0, v) {
+			t.Fatal("creator's StoreEntryIf stored after DeleteEntry")
+		}
+		if e, ok := b.LoadEntry("ns", "delentry"); ok {
+			t.Fatalf("LoadEntry = %v; want a miss", e)
+		}
+	})
+}
+
+func TestConditionalNegativeTTLRemoves(t *testing.T) {
+	ctx := t.Context()
+	b := newBackend(t, memory.Options{})
+	if err := b.Set(ctx, "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, versions, err := b.GetForUpdate(ctx, []string{"k"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := b.SetIf(ctx, []backend.Item{{Key: "k", Value: []byte("new"), TTL: -1}}, versions)
+	if err != nil || !stored[0] {
+		t.Fatalf("SetIf with a negative TTL = %v, %v; want stored (and expired at once)", stored, err)
+	}
+	if v, err := b.Get(ctx, "k"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Get after SetIf with a negative TTL = %q, %v; want backend.ErrNotFound", v, err)
+	}
+
+	b.StoreEntry("ns", "e", &backend.Entry{}, 0)
+	_, v := b.LoadEntryForUpdate("ns", "e", time.Minute)
+	if !b.StoreEntryIf("ns", "e", &backend.Entry{}, -time.Nanosecond, v) {
+		t.Fatal("StoreEntryIf with a negative TTL = false, want true")
+	}
+	if _, ok := b.LoadEntry("ns", "e"); ok {
+		t.Error("StoreEntryIf with a negative TTL left an entry")
+	}
+}
+
+// TestConditionalAcrossKinds: the byte methods and the ValueStore methods
+// never return each other's values, but a conditional write of either sees
+// the version of whatever the key holds.
+func TestConditionalAcrossKinds(t *testing.T) {
+	ctx := t.Context()
+	b := newBackend(t, memory.Options{})
+	b.StoreEntry("", "k", &backend.Entry{Value: 1}, 0)
+	values, versions, err := b.GetForUpdate(ctx, []string{"k"}, time.Minute)
+	if err != nil || values[0] != nil || versions[0] == 0 {
+		t.Fatalf("GetForUpdate of an entry = %q, %v, %v; want nil and the entry's version", values, versions, err)
+	}
+	if e, v := b.LoadEntryForUpdate("", "k", time.Minute); e == nil || v != versions[0] {
+		t.Fatalf("LoadEntryForUpdate = %v, %d; want the entry and version %d", e, v, versions[0])
+	}
+	stored, err := b.SetIf(ctx, []backend.Item{{Key: "k", Value: []byte("bytes")}}, versions)
+	if err != nil || !stored[0] {
+		t.Fatalf("SetIf over the entry = %v, %v", stored, err)
+	}
+	if _, ok := b.LoadEntry("", "k"); ok {
+		t.Fatal("LoadEntry returned a byte value")
+	}
+	if e, v := b.LoadEntryForUpdate("", "k", time.Minute); e != nil || v == versions[0] || v == 0 {
+		t.Fatalf("LoadEntryForUpdate of a byte value = %v, %d; want nil and a new version", e, v)
+	}
+}

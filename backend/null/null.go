@@ -2,6 +2,7 @@ package null
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/corralcache/corral/backend"
@@ -11,7 +12,10 @@ import (
 // to use, and it is safe for concurrent use.
 type Backend struct{}
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.Conditional = (*Backend)(nil)
+)
 
 // New returns a Backend.
 func New() *Backend { return &Backend{} }
@@ -38,3 +42,30 @@ func (*Backend) Delete(context.Context, string) error { return nil }
 
 // DeleteMulti does nothing. It never returns an error.
 func (*Backend) DeleteMulti(context.Context, []string) error { return nil }
+
+// GetForUpdate returns one nil value per key, each with Version 1: every key
+// is missing, and the placeholder it would get is dropped like every write.
+// It returns an error wrapping [backend.ErrInvalidArgument] when
+// placeholderTTL is not positive, and no other error.
+func (*Backend) GetForUpdate(_ context.Context, keys []string, placeholderTTL time.Duration) ([][]byte, []backend.Version, error) {
+	if placeholderTTL <= 0 {
+		return nil, nil, fmt.Errorf("null: placeholder TTL %v is not positive: %w", placeholderTTL, backend.ErrInvalidArgument)
+	}
+	versions := make([]backend.Version, len(keys))
+	for i := range versions {
+		versions[i] = 1
+	}
+	return make([][]byte, len(keys)), versions, nil
+}
+
+// SetIf stores nothing and reports false for every item. Unlike Set, which
+// drops a value without an error, SetIf tells the truth about what the
+// backend holds afterwards: not the caller's value. It returns an error
+// wrapping [backend.ErrInvalidArgument] when versions and items differ in
+// length, and no other error.
+func (*Backend) SetIf(_ context.Context, items []backend.Item, versions []backend.Version) ([]bool, error) {
+	if len(items) != len(versions) {
+		return nil, fmt.Errorf("null: %d items with %d versions: %w", len(items), len(versions), backend.ErrInvalidArgument)
+	}
+	return make([]bool, len(items)), nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/null"
@@ -53,6 +54,33 @@ func TestBackendStoresNothing(t *testing.T) {
 				t.Errorf("DeleteMulti: %v", err)
 			}
 		})
+	}
+}
+
+func TestConditionalStoresNothing(t *testing.T) {
+	ctx := t.Context()
+	b := &null.Backend{}
+	values, versions, err := b.GetForUpdate(ctx, []string{"k", "a"}, time.Minute)
+	if err != nil || len(values) != 2 || len(versions) != 2 {
+		t.Fatalf("GetForUpdate = %q, %v, %v; want two values and versions", values, versions, err)
+	}
+	for i := range values {
+		if values[i] != nil || versions[i] == 0 {
+			t.Errorf("GetForUpdate key %d = %q, version %d; want nil and a version that is not zero", i, values[i], versions[i])
+		}
+	}
+	stored, err := b.SetIf(ctx, []backend.Item{{Key: "k", Value: []byte("v")}, {Key: "a"}}, versions)
+	if err != nil || len(stored) != 2 || stored[0] || stored[1] {
+		t.Fatalf("SetIf = %v, %v; want nothing stored, no error", stored, err)
+	}
+	if _, err := b.Get(ctx, "k"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get after SetIf = %v, want backend.ErrNotFound", err)
+	}
+	if _, _, err := b.GetForUpdate(ctx, []string{"k"}, 0); !errors.Is(err, backend.ErrInvalidArgument) {
+		t.Errorf("GetForUpdate with a zero placeholder TTL = %v, want backend.ErrInvalidArgument", err)
+	}
+	if _, err := b.SetIf(ctx, []backend.Item{{Key: "k"}}, nil); !errors.Is(err, backend.ErrInvalidArgument) {
+		t.Errorf("SetIf without versions = %v, want backend.ErrInvalidArgument", err)
 	}
 }
 

@@ -2,19 +2,41 @@
 // github.com/redis/go-redis/v9. It works with any go-redis client: a single
 // node, a Redis Cluster, or a Sentinel-managed failover client.
 //
-// Values are plain Redis strings written with SET PX (the region's hard
-// TTL); a miss (redis.Nil) becomes [backend.ErrNotFound]. Multi-key calls
+// Values are Redis strings written with SET PX (the region's hard TTL); a
+// miss (redis.Nil) becomes [backend.ErrNotFound]. Multi-key calls
 // take one round trip on a single node (MGET, DEL, a pipeline of SETs). On a
 // Cluster, whose keys live in different hash slots, they are sent as a
 // pipeline of single-key commands, which go-redis splits into one batch per
 // node, sent in parallel; results come back in the order of the keys.
 //
+// # Wire format and conditional writes
+//
+// Every string the Store writes begins with a 9-byte header in the same key,
+// so a value and its version never straddle hash slots: a kind byte (0xF5
+// for a value, 0xF6 for a placeholder) and the write's version, 8 bytes
+// big-endian. A value follows its header; a placeholder is the header alone.
+// Every read path (GET, MGET, a Cluster's pipeline of GETs) strips the
+// header, so a hit is still one command, and reports a placeholder — or any
+// string without a header of ours, such as one another client wrote or one
+// written by a corral release before headers — as missing.
+//
+// Each write draws a random 64-bit version. [Store.GetForUpdate] and
+// [Store.SetIf] ([backend.Conditional]) are Lua scripts on one key each, sent
+// as one pipeline for all keys: one round trip on a single node or a
+// Cluster. GetForUpdate returns the key's string, or stores and returns a
+// placeholder (SET PX) when the key holds nothing of ours. SetIf compares
+// the 9 header bytes (GETRANGE, without reading the value) with the version
+// it was given and writes only on a match. Scripts go by digest (EVALSHA);
+// after a server restart or SCRIPT FLUSH the calls that failed for it are
+// sent again with the script's body, one more round trip.
+//
 // # Recording keys with their values
 //
 // [Store.SetMultiGrouped] writes values and records their keys in a
 // [github.com/corralcache/corral/keyreg/redisreg] registry in the same round
-// trip. A region uses it when its backend is a Store and its registry a
-// redisreg.Registry sharing the same Redis.
+// trip, and [Store.SetIfGrouped] ([backend.ConditionalGrouper]) does the
+// same for conditional writes. A region uses them when its backend is a
+// Store and its registry a redisreg.Registry sharing the same Redis.
 //
 // Connection options, TLS, AUTH and ACL users are go-redis's: build the
 // client yourself and pass it to [New], or give a redis:// or rediss:// URL

@@ -31,7 +31,9 @@ type Options struct {
 	CloseClient bool
 }
 
-// Store is a backend.Backend on Redis. It is safe for concurrent use.
+// Store is a backend.Backend on Redis, with conditional writes
+// ([backend.Conditional], [backend.ConditionalGrouper]). It is safe for
+// concurrent use.
 type Store struct {
 	client redis.UniversalClient
 	// single is true when every key lives on one server, so multi-key
@@ -41,8 +43,12 @@ type Store struct {
 	owned  bool
 }
 
-var _ backend.Backend = (*Store)(nil)
-var _ backend.Grouper = (*Store)(nil)
+var (
+	_ backend.Backend            = (*Store)(nil)
+	_ backend.Grouper            = (*Store)(nil)
+	_ backend.Conditional        = (*Store)(nil)
+	_ backend.ConditionalGrouper = (*Store)(nil)
+)
 
 // New returns a Store on client: a *redis.Client (single node or failover)
 // or a *redis.ClusterClient. It returns an error wrapping ErrInvalidOptions
@@ -107,12 +113,16 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Get returns the value under key, or backend.ErrNotFound. Other errors are
-// Redis errors, wrapped.
+// Get returns the value under key, with one GET, or backend.ErrNotFound when
+// the key holds nothing, a placeholder, or a string the Store did not write.
+// Other errors are Redis errors, wrapped.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	v, err := s.client.Get(ctx, key).Bytes()
 	if err == nil {
-		return v, nil
+		if v, ok := payload(v); ok {
+			return v, nil
+		}
+		return nil, backend.ErrNotFound
 	}
 	if errors.Is(err, redis.Nil) {
 		return nil, backend.ErrNotFound
@@ -121,7 +131,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // GetMulti returns the values under keys, in order, nil for the missing
-// ones: one MGET per BatchSize keys on a single node, a pipeline of GETs
+// ones (as Get reports them): one MGET per BatchSize keys on a single node, a pipeline of GETs
 // (one batch per node) on a Cluster. Errors are Redis errors, wrapped.
 func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	out := make([][]byte, len(keys))
@@ -164,7 +174,9 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 		v, err := c.Bytes()
 		switch {
 		case err == nil:
-			out[i] = v
+			if v, ok := payload(v); ok {
+				out[i] = v
+			}
 		case !errors.Is(err, redis.Nil):
 			return nil, fmt.Errorf("redisstore: get %q: %w", keys[i], err)
 		}
@@ -172,12 +184,17 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	return out, nil
 }
 
-// fill copies MGET results into out: a string is a value, nil a miss.
+// fill copies MGET results into out: a string with a value's header is a
+// value, anything else a miss.
 func fill(out [][]byte, vals []any) error {
 	for i, v := range vals {
 		switch v := v.(type) {
 		case nil:
 		case string:
+			v, ok := payload(v)
+			if !ok {
+				continue
+			}
 			b := make([]byte, len(v)) // never nil, even when empty
 			copy(b, v)
 			out[i] = b
@@ -197,10 +214,17 @@ func pxTTL(ttl time.Duration) time.Duration {
 	return max(ttl, time.Millisecond)
 }
 
-// Set stores value under key with SET PX ttl (no expiry when ttl is zero).
-// Errors are Redis errors, wrapped.
+// Set stores value, behind a header with a new version, under key with SET
+// PX ttl (no expiry when ttl is zero). A negative ttl, a value that expires
+// at once, deletes the key instead. Errors are Redis errors, wrapped.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := s.client.Set(ctx, key, value, pxTTL(ttl)).Err(); err != nil {
+	var err error
+	if ttl < 0 {
+		err = s.client.Del(ctx, key).Err()
+	} else {
+		err = s.client.Set(ctx, key, withHeader(value), pxTTL(ttl)).Err()
+	}
+	if err != nil {
 		return fmt.Errorf("redisstore: set %q: %w", key, err)
 	}
 	return nil
@@ -226,9 +250,14 @@ func (s *Store) SetMulti(ctx context.Context, items []backend.Item) error {
 	return nil
 }
 
+// queueSets queues a SET of each item, or a DEL for a negative TTL.
 func queueSets(ctx context.Context, p redis.Pipeliner, items []backend.Item) {
 	for _, it := range items {
-		p.Set(ctx, it.Key, it.Value, pxTTL(it.TTL))
+		if it.TTL < 0 {
+			p.Del(ctx, it.Key)
+			continue
+		}
+		p.Set(ctx, it.Key, withHeader(it.Value), pxTTL(it.TTL))
 	}
 }
 
