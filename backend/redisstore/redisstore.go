@@ -131,8 +131,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // GetMulti returns the values under keys, in order, nil for the missing
-// ones (as Get reports them): one MGET per BatchSize keys on a single node, a pipeline of GETs
-// (one batch per node) on a Cluster. Errors are Redis errors, wrapped.
+// ones (as Get reports them): one MGET per BatchSize keys on a single node,
+// a pipeline of GETs (one batch per node) on a Cluster. Errors are Redis
+// errors, wrapped.
 func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	out := make([][]byte, len(keys))
 	if len(keys) == 0 {
