@@ -99,31 +99,36 @@ type Result struct {
 	Violations []Violation
 }
 
-// Report summarises the result and describes its first max violations.
+// Report summarises the result: the violations counted by class (how the
+// read was answered, what it missed, in which process), then an example of
+// each class, at most max.
 func (r *Result) Report(max int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d of %d reads violate the rule (checked against %d invalidations)",
 		len(r.Violations), r.Reads, r.Invalidations)
-	if len(r.Violations) == 0 {
-		return b.String()
-	}
 	counts := map[string]int{}
+	example := map[string]*Violation{}
 	for i := range r.Violations {
 		v := &r.Violations[i]
 		where := "same process"
 		if v.Read.Proc != v.Missed.Proc {
 			where = "other process"
 		}
-		counts[fmt.Sprintf("read (%s, %s) after %s, %s", v.Read.Via, v.Read.Outcome, v.Missed.Kind, where)]++
+		class := fmt.Sprintf("read (%s, %s) after %s, %s", v.Read.Via, v.Read.Outcome, v.Missed.Kind, where)
+		if counts[class]++; example[class] == nil {
+			example[class] = v
+		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(counts)) {
-		fmt.Fprintf(&b, "\n  %5d × %s", counts[k], k)
+	classes := slices.Sorted(maps.Keys(counts))
+	for _, c := range classes {
+		fmt.Fprintf(&b, "\n  %5d × %s", counts[c], c)
 	}
-	for i := range min(max, len(r.Violations)) {
-		fmt.Fprintf(&b, "\n%s", r.Violations[i].String())
-	}
-	if len(r.Violations) > max {
-		fmt.Fprintf(&b, "\n… and %d more", len(r.Violations)-max)
+	for i, c := range classes {
+		if i == max {
+			fmt.Fprintf(&b, "\n(examples of %d more classes left out)", len(classes)-max)
+			break
+		}
+		fmt.Fprintf(&b, "\nexample of %q:\n%s", c, example[c])
 	}
 	return b.String()
 }
