@@ -54,18 +54,12 @@ func TestHistoryInProcess(t *testing.T) {
 // failed to judge much.
 func checkHistory(t *testing.T, ops []history.Op, o history.Options) {
 	t.Helper()
-	var failed []history.Op
-	for _, op := range ops {
-		if op.Failed() {
-			failed = append(failed, op)
-		}
-	}
-	if len(failed) > len(ops)/100 {
-		t.Errorf("%d of %d operations failed; the first: %+v", len(failed), len(ops), failed[0])
-	}
 	res, err := history.Check(ops, o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(res.Failed) > len(ops)/100 {
+		t.Errorf("%d of %d operations failed; the first: %+v", len(res.Failed), len(ops), res.Failed[0])
 	}
 	if len(res.Violations) > 0 {
 		t.Errorf("seed %d (-args -history.seed=N replays the operations, not their interleaving): %s",

@@ -65,7 +65,7 @@ func (v *Violation) String() string {
 		fmt.Fprintf(&b, " %q", m.Key)
 	}
 	fmt.Fprintf(&b, " %s, which ended %v before the read began (lag allowed: %v)",
-		v.span(m), time.Duration(r.Start-m.End), v.Lag)
+		v.span(m), time.Duration(r.Start-m.End).Round(time.Microsecond), v.Lag)
 	fmt.Fprintf(&b, "\n  after %s's db-write of v%d %s", w.who(), w.Version, v.span(w))
 	if c := v.Creator; c != nil {
 		fmt.Fprintf(&b, "\n  v%d was computed by %s's creator %s", c.Version, c.who(), v.span(c))
@@ -93,6 +93,10 @@ type Result struct {
 	// Reads and Invalidations count the successful reads judged and the
 	// successful invalidating operations they were judged against.
 	Reads, Invalidations int
+	// Failed lists the operations that returned an error, which were
+	// neither judged nor judged against. A history where many failed tells
+	// little.
+	Failed []Op
 	// Violations holds one violation per offending read, in the order the
 	// reads began: the missed invalidation that promised the newest version,
 	// the earliest to end among those.
@@ -101,7 +105,7 @@ type Result struct {
 
 // Report summarises the result: the violations counted by class (how the
 // read was answered, what it missed, in which process), then an example of
-// each class, at most max.
+// each class, at most max (one per kind of missed operation first).
 func (r *Result) Report(max int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d of %d reads violate the rule (checked against %d invalidations)",
@@ -123,9 +127,23 @@ func (r *Result) Report(max int) string {
 	for _, c := range classes {
 		fmt.Fprintf(&b, "\n  %5d × %s", counts[c], c)
 	}
-	for i, c := range classes {
+	// Examples: first one per kind of missed operation, then the others.
+	var shown []string
+	kinds := map[Kind]bool{}
+	for _, c := range classes {
+		if k := example[c].Missed.Kind; !kinds[k] {
+			kinds[k] = true
+			shown = append(shown, c)
+		}
+	}
+	for _, c := range classes {
+		if !slices.Contains(shown, c) {
+			shown = append(shown, c)
+		}
+	}
+	for i, c := range shown {
 		if i == max {
-			fmt.Fprintf(&b, "\n(examples of %d more classes left out)", len(classes)-max)
+			fmt.Fprintf(&b, "\n(examples of %d more classes left out)", len(shown)-max)
 			break
 		}
 		fmt.Fprintf(&b, "\nexample of %q:\n%s", c, example[c])
@@ -162,7 +180,10 @@ func Check(ops []Op, o Options) (*Result, error) {
 	res := &Result{}
 	var invs []*Op
 	for i := range ops {
-		if op := &ops[i]; op.Kind.invalidates() && !op.Failed() {
+		switch op := &ops[i]; {
+		case op.Failed():
+			res.Failed = append(res.Failed, *op)
+		case op.Kind.invalidates():
 			invs = append(invs, op)
 		}
 	}

@@ -228,6 +228,11 @@ func TestCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			for _, op := range tc.ops {
+				if op.Failed() && !slices.Contains(res.Failed, op) {
+					t.Errorf("failed operation %+v missing from Result.Failed", op)
+				}
+			}
 			var got []string
 			for _, v := range res.Violations {
 				got = append(got, fmt.Sprintf("%s v%d", v.Missed.Kind, v.Write.Version))
@@ -325,5 +330,32 @@ func TestNowIsMonotonic(t *testing.T) {
 			t.Fatalf("Now went back from %d to %d", prev, now)
 		}
 		prev = now
+	}
+}
+
+// TestReportExamplesEachMissedKind checks that the examples cover every kind
+// of missed operation before a second class of one kind.
+func TestReportExamplesEachMissedKind(t *testing.T) {
+	shared := read("k", 10, 11, 0)
+	shared.Outcome = "shared"
+	ops := []history.Op{
+		dbWrite("k", 0, 1, 1), inval(history.Invalidate, "k", 1, 2),
+		read("k", 3, 4, 0), shared,
+		dbWrite("j", 0, 1, 1), inval(history.Hard, "", 2, 3),
+		read("j", 5, 6, 0),
+	}
+	res, err := history.Check(ops, history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := res.Report(2)
+	for _, want := range []string{
+		`example of "read (call, hit) after invalidate, same process"`,
+		`example of "read (call, hit) after invalidate-hard, same process"`,
+		"(examples of 1 more classes left out)",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
 	}
 }

@@ -91,6 +91,24 @@ type Config struct {
 	Writes func(key string) bool
 }
 
+// Partition returns a Config.Writes that deals the keys out to procs
+// processes in turn (f/0, g/0, f/1, g/1, …) and keeps those of process
+// proc, so processes sharing a database write disjoint keys.
+func Partition(proc, procs int) func(key string) bool {
+	return func(key string) bool {
+		n, ok := funcArg(key)
+		n *= 2
+		if !ok {
+			i, err := strconv.Atoi(strings.TrimPrefix(key, keyPrefix))
+			if err != nil {
+				return false
+			}
+			n = 2*i + 1
+		}
+		return n%procs == proc
+	}
+}
+
 // The operations, with their weights out of 100.
 type opKind int
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,5 +61,29 @@ func TestSequentialHistoryPasses(t *testing.T) {
 func TestRunRejectsIncompleteConfig(t *testing.T) {
 	if err := workload.Run(context.Background(), workload.Config{Keys: 1, Goroutines: 1}); err == nil {
 		t.Fatal("Run without a region, database or log succeeded")
+	}
+}
+
+func TestPartition(t *testing.T) {
+	keys := []string{"f/0", "g/0", "f/1", "g/1", "f/2", "g/2", "f/3", "g/3"}
+	for _, k := range keys {
+		owners := 0
+		for p := range 3 {
+			if workload.Partition(p, 3)(k) {
+				owners++
+			}
+		}
+		if owners != 1 {
+			t.Errorf("%s has %d writers among 3 processes, want 1", k, owners)
+		}
+	}
+	var p0 []string
+	for _, k := range keys {
+		if workload.Partition(0, 3)(k) {
+			p0 = append(p0, k)
+		}
+	}
+	if !slices.Equal(p0, []string{"f/0", "g/1", "f/3"}) {
+		t.Errorf("process 0 of 3 writes %q, want f/0, g/1, f/3", p0)
 	}
 }
