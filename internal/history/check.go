@@ -163,9 +163,9 @@ func (r *Result) Report(max int) string {
 // operation began, that is, whose End is at most its Start.
 //
 // "Before" allows equal times, which is program order within a goroutine:
-// its next operation starts when its last one ended, or later. Failed operations
-// are neither judged nor promise anything; Soft invalidations and creator
-// runs are not judged.
+// its next operation starts when its last one ended, or later. Failed
+// operations are neither judged nor promise anything; Soft invalidations
+// and creator runs are not judged.
 //
 // Writes of one key must not overlap one another, which the harness
 // ensures: a write-through Set of a version older than one written before
