@@ -12,6 +12,12 @@
 //	-mode serve
 //	    Reads commands from stdin, one per line, and prints one JSON reply per
 //	    command (see serve.go). Exits on "quit" or end of input.
+//	-mode history -proc P -procs N -seed S -goroutines G -ops O -duration D -keys K -sleep D
+//	    Runs the coherence workload (internal/history/workload) as process P
+//	    of N on a fake database of counters on the servers, from -start, with
+//	    creators sleeping up to -sleep around their database read; stops
+//	    after O operations per goroutine or D. Prints its operations as JSON
+//	    lines (internal/history) and exits.
 //
 // -backend picks the servers: redis, cluster (Redis Cluster) or memcached.
 // Every process exits after -timeout, whatever it is doing.
@@ -38,7 +44,9 @@ import (
 type stack struct {
 	cfg region.Config
 	// incr adds one to the counter key on the server and returns its value.
-	incr  func(ctx context.Context, key string) (int64, error)
+	incr func(ctx context.Context, key string) (int64, error)
+	// get returns the counter key's value (0 when missing).
+	get   func(ctx context.Context, key string) (int64, error)
 	close func()
 }
 
@@ -66,17 +74,21 @@ type options struct {
 	regCacheFor                  time.Duration
 	start                        int64
 	verbose                      bool
+	// history mode
+	proc, procs, ops, keys int
+	seed                   uint64
+	duration, skew         time.Duration
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.backend, "backend", "redis", "backend: "+strings.Join(slices.Sorted(maps.Keys(backends())), ", "))
 	flag.StringVar(&o.addrs, "addrs", "", "comma-separated server addresses")
-	flag.StringVar(&o.mode, "mode", "stampede", "stampede or serve")
+	flag.StringVar(&o.mode, "mode", "stampede", "stampede, serve or history")
 	flag.StringVar(&o.region, "region", "worker", "region name")
 	flag.StringVar(&o.key, "key", "k", "stampede: the key")
 	flag.StringVar(&o.counter, "counter", "creations", "stampede: the server-side counter the creator increments")
-	flag.IntVar(&o.goroutines, "goroutines", 100, "stampede: concurrent callers")
+	flag.IntVar(&o.goroutines, "goroutines", 100, "stampede, history: concurrent callers")
 	flag.DurationVar(&o.sleep, "sleep", 200*time.Millisecond, "how long the creator takes")
 	flag.DurationVar(&o.lockTTL, "lockttl", time.Second, "region LockTTL")
 	flag.DurationVar(&o.lockWait, "lockwait", 20*time.Second, "region LockWait")
@@ -86,6 +98,13 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "exit after this long")
 	flag.Int64Var(&o.start, "start", 0, "stampede: Unix milliseconds at which the callers start")
 	flag.BoolVar(&o.verbose, "v", false, "log the region's warnings to stderr")
+	flag.IntVar(&o.proc, "proc", 0, "history: this process's number, from 0")
+	flag.IntVar(&o.procs, "procs", 1, "history: the number of processes, which write disjoint keys")
+	flag.IntVar(&o.ops, "ops", 200, "history: operations per goroutine at most")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "history: run for this long at most")
+	flag.IntVar(&o.keys, "keys", 4, "history: keys of each family (cached function, GetOrCreate)")
+	flag.Uint64Var(&o.seed, "seed", 1, "history: the random operations' seed")
+	flag.DurationVar(&o.skew, "skew", 0, "move the region's clock by this much, as on another machine")
 	flag.Parse()
 	if err := run(o, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -115,6 +134,9 @@ func run(o options, in io.Reader, out io.Writer) error {
 	cfg := st.cfg
 	cfg.LockTTL, cfg.LockWait = o.lockTTL, o.lockWait
 	cfg.Expiration, cfg.InvalidationRefresh = o.expiration, o.refresh
+	if o.skew != 0 {
+		cfg.Clock = skewedClock{o.skew}
+	}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	if o.verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -130,6 +152,8 @@ func run(o options, in io.Reader, out io.Writer) error {
 		return enc.Encode(stampede(ctx, r, st, o))
 	case "serve":
 		return serve(ctx, r, st, o, in, enc)
+	case "history":
+		return runHistory(ctx, r, st, o, out)
 	}
 	return fmt.Errorf("unknown mode %q", o.mode)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -30,6 +32,7 @@ func setupMemcached(_ context.Context, o options) (*stack, error) {
 	c.Timeout = memcachedTimeout
 	st := &stack{
 		incr:  func(_ context.Context, key string) (int64, error) { return memcachedIncr(c, key) },
+		get:   func(_ context.Context, key string) (int64, error) { return memcachedGet(c, key) },
 		close: func() { _ = c.Close() },
 	}
 	if st.cfg.Backend, err = memcachestore.New(c, memcachestore.Options{}); err != nil {
@@ -64,4 +67,16 @@ func memcachedIncr(c *memcache.Client, key string) (int64, error) {
 		}
 	}
 	return 0, errors.New("memcached counter vanished while being created")
+}
+
+// memcachedGet reads the counter at key (0 when missing).
+func memcachedGet(c *memcache.Client, key string) (int64, error) {
+	it, err := c.Get(memcachestore.MangleKey(key))
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(it.Value)), 10, 64)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,7 +38,14 @@ func setupRedisCluster(_ context.Context, o options) (*stack, error) {
 // redisStack puts the store, locker and registry on c.
 func redisStack(c redis.UniversalClient) (*stack, error) {
 	st := &stack{
-		incr:  func(ctx context.Context, key string) (int64, error) { return c.Incr(ctx, key).Result() },
+		incr: func(ctx context.Context, key string) (int64, error) { return c.Incr(ctx, key).Result() },
+		get: func(ctx context.Context, key string) (int64, error) {
+			n, err := c.Get(ctx, key).Int64()
+			if errors.Is(err, redis.Nil) {
+				return 0, nil
+			}
+			return n, err
+		},
 		close: func() { _ = c.Close() },
 	}
 	var err error

@@ -1,0 +1,125 @@
+//go:build coherence
+
+// The randomized coherence test runs with -tags coherence. It fails on
+// today's code, by design: it is the proof the consistency fix must pass.
+
+package integration_test
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/corralcache/corral/internal/history"
+)
+
+var historySeed = flag.Uint64("history.seed", 1, "seed of the randomized coherence test's operations")
+
+// The multi-process coherence test's settings.
+const (
+	historyProcs      = 3
+	historyGoroutines = 6
+	historyOps        = 250                    // per goroutine, at most
+	historyDuration   = 6 * time.Second        // per process, at most
+	historyRefresh    = 100 * time.Millisecond // the workers' InvalidationRefresh
+	// historyRemoteLag is how long after an invalidation or write-through
+	// of a key completes a read in another process may still return the
+	// older version. Goroutines of a process share backend reads and
+	// creations under way, and a process cannot know that another one wrote
+	// meanwhile, so a read that joins one may return what it found: the
+	// bound covers such a read or creation (a few milliseconds here), with
+	// room for a busy machine. The writing process gets no lag.
+	historyRemoteLag = 50 * time.Millisecond
+)
+
+// historySkews are the workers' clock offsets, by process, as on machines
+// whose clocks disagree: nothing in the rule may depend on clocks agreeing.
+var historySkews = [historyProcs]time.Duration{0, -200 * time.Millisecond, 200 * time.Millisecond}
+
+// historyBounds are the stated cross-process visibility bounds the history
+// is checked with. The invalidating process itself gets none.
+var historyBounds = history.Options{RemoteLag: map[history.Kind]time.Duration{
+	history.Invalidate:    historyRemoteLag,
+	history.Set:           historyRemoteLag,
+	history.InvalidateAll: historyRemoteLag,
+	// Config.InvalidationRefresh: other processes read the region-wide
+	// marks again at most this often.
+	history.Hard: historyRefresh + historyRemoteLag,
+}}
+
+// TestHistoryMultiProcess runs the coherence workload in 3 worker processes
+// at once against each backend, with the fake database on the same servers
+// and the processes' clocks set apart (historySkews), and checks their merged
+// history (see internal/history) against historyBounds. Every process times
+// its operations with the machine's monotonic clock (history.Now), which
+// they all share; the skew applies to the regions' clocks only.
+func TestHistoryMultiProcess(t *testing.T) { forEachBackend(t, testHistory) }
+
+func testHistory(t *testing.T, tg target) {
+	start := time.Now()
+	ops := runHistoryWorkers(t, tg)
+	res, err := history.Check(ops, historyBounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) > len(ops)/100 {
+		t.Errorf("%d of %d operations failed; the first: %+v", len(res.Failed), len(ops), res.Failed[0])
+	}
+	if len(res.Violations) > 0 {
+		t.Errorf("seed %d (-args -history.seed=N replays the operations, not their interleaving): %s",
+			*historySeed, res.Report(4))
+	}
+	t.Logf("seed %d, %d operations of %d processes in %v", *historySeed, len(ops), historyProcs, time.Since(start).Round(time.Millisecond))
+}
+
+// runHistoryWorkers runs the workers in history mode, all starting at the
+// same moment, and returns their operations.
+func runHistoryWorkers(t *testing.T, tg target) []history.Op {
+	t.Helper()
+	startAt := time.Now().Add(1500 * time.Millisecond).UnixMilli()
+	type out struct {
+		ops []history.Op
+		err error
+	}
+	done := make(chan out, historyProcs)
+	for p := range historyProcs {
+		cmd := workerCmd(t, tg.args(
+			"-mode", "history", "-region", "hist", "-timeout", "30s",
+			"-start", fmt.Sprint(startAt), "-proc", fmt.Sprint(p), "-procs", fmt.Sprint(historyProcs),
+			"-seed", fmt.Sprint(*historySeed), "-goroutines", fmt.Sprint(historyGoroutines),
+			"-ops", fmt.Sprint(historyOps), "-duration", historyDuration.String(), "-keys", "4",
+			"-sleep", "2ms", "-refresh", historyRefresh.String(), "-lockwait", "5s",
+			"-skew", historySkews[p].String(),
+		)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			var o out
+			if err := cmd.Wait(); err != nil {
+				o.err = fmt.Errorf("worker %d: %v\n%s", p, err, stderr.Bytes())
+			} else if o.ops, err = history.Decode(&stdout); err != nil {
+				o.err = fmt.Errorf("worker %d: %v", p, err)
+			}
+			done <- o
+		}()
+	}
+	var ops []history.Op
+	timeout := time.After(40 * time.Second)
+	for range historyProcs {
+		select {
+		case o := <-done:
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			ops = append(ops, o.ops...)
+		case <-timeout:
+			t.Fatal("history workers did not finish within 40s")
+		}
+	}
+	return ops
+}
