@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/corralcache/corral/serializer"
 )
 
 // ErrNotFound is returned by [Backend.Get] when the key holds no value.
@@ -50,8 +52,12 @@ type Backend interface {
 // treated as immutable once stored.
 type Entry struct {
 	Value any
-	// Created is when the value was created, in Unix nanoseconds.
+	// Created is when the value was stored, in Unix nanoseconds: expiry
+	// counts from it.
 	Created int64
+	// Gens are the invalidation generations the value's creation began
+	// under: invalidation counts from them, not from a clock.
+	Gens serializer.Gens
 	// Expiration is the soft expiration the value was written with; zero means
 	// it never goes stale. Readers decide freshness from Created and
 	// Expiration, so a per-call expiration is honoured by every later read.
@@ -172,4 +178,15 @@ type ConditionalValueStore interface {
 	// if the key still holds what v names (an entry or a placeholder), and
 	// reports whether it did. The check and the write are atomic.
 	StoreEntryIf(namespace, key string, e *Entry, ttl time.Duration, v Version) bool
+}
+
+// Shared is implemented by backends whose data several processes share,
+// such as Redis and memcached. A region on one refuses to default its lock
+// and its key registry to in-process ones, which would keep neither the
+// herd of other processes off the creator nor their records: it must be
+// given shared ones, or in-process ones on purpose.
+type Shared interface {
+	// SharedBetweenProcesses reports whether other processes may read and
+	// write the same data.
+	SharedBetweenProcesses() bool
 }

@@ -1,8 +1,3 @@
-//go:build coherence
-
-// The randomized coherence test runs with -tags coherence. It fails on
-// today's code, by design: it is the proof the consistency fix must pass.
-
 package integration_test
 
 import (
@@ -41,12 +36,12 @@ var historySkews = [historyProcs]time.Duration{0, -200 * time.Millisecond, 200 *
 // historyBounds are the stated cross-process visibility bounds the history
 // is checked with. The invalidating process itself gets none.
 var historyBounds = history.Options{RemoteLag: map[history.Kind]time.Duration{
-	history.Invalidate:    historyRemoteLag,
-	history.Set:           historyRemoteLag,
-	history.InvalidateAll: historyRemoteLag,
-	// Config.InvalidationRefresh: other processes read the region-wide
-	// marks again at most this often.
-	history.Hard: historyRefresh + historyRemoteLag,
+	history.Invalidate: historyRemoteLag,
+	history.Set:        historyRemoteLag,
+	// Config.InvalidationRefresh: other processes read the region's and
+	// the cached functions' generations again at most this often.
+	history.InvalidateAll: historyRefresh + historyRemoteLag,
+	history.Hard:          historyRefresh + historyRemoteLag,
 }}
 
 // TestHistoryMultiProcess runs the coherence workload in 3 worker processes

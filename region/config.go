@@ -76,9 +76,11 @@ type Config struct {
 	// different kinds may meet.
 	KeyMangler func(string) string
 
-	// Locker provides the dogpile lock. Default: an in-process lock. Use a
+	// Locker provides the dogpile lock. Default: an in-process lock, on a
+	// backend that only this process uses; a backend shared between
+	// processes (see backend.Shared) has no default, so give it a
 	// distributed one (Redis, memcached) to keep the herd of several
-	// processes off the creator.
+	// processes off the creator, or lock.NewLocal() on purpose.
 	Locker lock.Locker
 	// LockTTL is how long a lock lives unless extended. The region extends it
 	// while the creator runs. Default: DefaultLockTTL; at least MinLockTTL.
@@ -89,7 +91,12 @@ type Config struct {
 	LockWait time.Duration
 
 	// Registry records the keys of cached functions. Default: an in-process
-	// registry of keyreg.MemoryOptions' default size.
+	// registry of keyreg.MemoryOptions' default size, on a backend that only
+	// this process uses; a backend shared between processes has no default
+	// (give it redisreg or memcachereg, or keyreg.NewMemory on purpose).
+	// Invalidation never depends on the registry's records: a cached
+	// function's InvalidateAll raises its generation, shared through the
+	// backend, and reaches every result whatever the registry kept.
 	Registry keyreg.Registry
 
 	// Stale chooses between serving stale values (the default) and blocking.
@@ -161,6 +168,14 @@ func (c Config) withDefaults(name string) (Config, error) {
 	} {
 		if isTypedNil(d.value) {
 			return invalid("%s is a nil %T (was a constructor's error ignored?)", d.field, d.value)
+		}
+	}
+	if sh, ok := c.Backend.(backend.Shared); ok && sh.SharedBetweenProcesses() {
+		switch {
+		case c.Locker == nil:
+			return invalid("the Backend is shared between processes but no Locker is set: set a shared one (redislocker, memcachelocker) to keep every process off a creation in progress, or lock.NewLocal() to lock within this process only")
+		case c.Registry == nil:
+			return invalid("the Backend is shared between processes but no Registry is set: set a shared one (redisreg, memcachereg) so that every process lists and invalidates the keys of cached functions, or keyreg.NewMemory to keep the records in this process")
 		}
 	}
 	if c.Backend == nil {

@@ -38,11 +38,26 @@
 //	value                c1:{<len(ns)>:<ns>:<key>}:v    c1:{5:users:user:42}:v
 //	dogpile lock         c1:{<len(ns)>:<ns>:<key>}:l    c1:{5:users:user:42}:l
 //	invalidation marks   c1:{<len(ns)>:<ns>}:g:hard     c1:{5:users}:g:soft
+//	function generation  c1:{<len(ns)>:<ns>:<len(fn)>:<fn>}:f
 //
 // A value and its lock share a Redis Cluster hash tag. [Region.BackendKey]
 // and [Region.LockKey] give the keys of one key. A cached function's records
 // in a [keyreg.Registry] are filed under "<len(ns)>:<ns>:<name>", so regions
 // sharing a registry never touch each other's.
+//
+// # Consistency
+//
+// A completed write or invalidation is never undone. Creations store under
+// a lease (a conditional write on the version of the key they read under
+// the lock), so a Set, Delete or Invalidate of the key made meanwhile — in
+// any process — stands, and a creator that lost its lock cannot store.
+// Region-wide invalidation and a cached function's InvalidateAll raise
+// generation counters kept in the backend, never clock readings; an entry
+// created under an older generation is retired. Reads and creations are
+// shared between goroutines, but never across this process's own completed
+// writes. Other processes see per-key writes at once and generations within
+// [Config.InvalidationRefresh]. The README's consistency section has the
+// table of what a caller may observe.
 //
 // # Failures
 //

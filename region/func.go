@@ -45,7 +45,10 @@ type cachedFunc[V any] struct {
 	// scope is the function's identity in the registry: its name within
 	// its region's namespace, so regions sharing a registry keep apart.
 	scope string
-	opts  []CallOption // recordFor(scope), and the expiration when set
+	// gen counts the function's InvalidateAll calls, shared through a byte
+	// backend: a result created under an older generation is retired.
+	gen  *funcGen
+	opts []CallOption // recordFor(scope, gen), and the expiration when set
 }
 
 func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], error) {
@@ -69,7 +72,10 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], 
 		return cachedFunc[V]{}, err
 	}
 	scope := registryScope(r.cfg.Namespace, c.name)
-	f := cachedFunc[V]{r: r, name: c.name, scope: scope, opts: []CallOption{recordFor(scope)}}
+	gen := &funcGen{key: r.mangle(funcGenKey(r.cfg.Namespace, c.name))}
+	r.fgens.Store(scope, gen)
+	r.gens.checked.Store(0) // read the new function's generation at the next read
+	f := cachedFunc[V]{r: r, name: c.name, scope: scope, gen: gen, opts: []CallOption{recordFor(scope, gen)}}
 	if c.hasExp {
 		f.opts = append(f.opts, WithExpiration(c.expiration))
 	}
@@ -135,7 +141,7 @@ func (f *cachedFunc[V]) get(ctx context.Context, args ...any) (V, bool, error) {
 		var zero V
 		return zero, false, err
 	}
-	return Get[V](ctx, f.r, key)
+	return Get[V](ctx, f.r, key, f.opts...)
 }
 
 func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
@@ -152,14 +158,17 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 		var zero V
 		return zero, err
 	}
-	created := f.r.stamp()
+	// Refresh stores under a lease like any creation: a write or
+	// invalidation of the key while the function runs stands.
+	_, leased := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{})
+	gens := f.r.stampGens(f.gen)
 	v, err := call(ctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
 	if err != nil {
 		var zero V
 		return zero, err
 	}
 	f.r.stats.regenerations.Add(1)
-	f.r.store(ctx, []string{key}, []any{v}, created, makeCallConfig(f.opts))
+	f.r.store(ctx, []string{key}, []any{v}, leased, gens, makeCallConfig(f.opts))
 	return typed[V](v, nil)
 }
 
@@ -219,11 +228,22 @@ func (f *cachedFunc[V]) lookup(ctx context.Context, args ...any) (string, bool, 
 	return key, ok, nil
 }
 
-// InvalidateAll removes every cached result of the function, in every
-// process that shares the region's backend and registry. Errors wrap
-// ErrBackend, or are ErrClosed or ErrNilContext.
+// InvalidateAll retires every cached result of the function: it raises the
+// function's generation, so every result whose creation began before — stored,
+// being created, or no longer listed by a registry that evicted its record —
+// is a miss. Reads that begin after it returns see it at once in this
+// process, and in other processes sharing the region's backend within
+// Config.InvalidationRefresh. It then deletes the results the registry lists,
+// to free their memory. Errors wrap ErrBackend, or are ErrClosed or
+// ErrNilContext.
 func (f *cachedFunc[V]) InvalidateAll(ctx context.Context) error {
 	if err := f.r.usable(ctx); err != nil {
+		return err
+	}
+	defer f.r.epochs.bumpAll()
+	if f.r.values != nil {
+		f.gen.gen.Add(1)
+	} else if err := f.r.bump(ctx, f.gen.key, &f.gen.genView); err != nil {
 		return err
 	}
 	keys, err := f.r.cfg.Registry.ForgetAll(ctx, f.scope)

@@ -33,11 +33,12 @@ func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) 
 	if err != nil && r.cfg.FailClosed {
 		return value, false, err
 	}
-	switch r.freshnessOf(e, r.now()) {
+	co := makeCallConfig(opts)
+	switch r.freshnessOf(e, co.gen, r.now()) {
 	case fresh:
 		r.stats.hits.Add(1)
 	case stale:
-		if !makeCallConfig(opts).ignoreExpiration {
+		if !co.ignoreExpiration {
 			r.stats.misses.Add(1)
 			return value, false, nil
 		}
@@ -61,15 +62,15 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 	if err != nil && r.cfg.FailClosed {
 		return nil, err
 	}
-	ignore := makeCallConfig(opts).ignoreExpiration
+	co := makeCallConfig(opts)
 	now := r.now()
 	out := make(map[string]T, len(keys))
 	for i, e := range entries {
-		switch r.freshnessOf(e, now) {
+		switch r.freshnessOf(e, co.gen, now) {
 		case fresh:
 			r.stats.hits.Add(1)
 		case stale:
-			if !ignore {
+			if !co.ignoreExpiration {
 				r.stats.misses.Add(1)
 				continue
 			}
@@ -121,7 +122,7 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 	if r.direct {
 		if e, ok := r.values.LoadEntry(r.cfg.Namespace, key); ok {
 			if v, ok := e.Value.(T); ok {
-				if r.served(key, r.freshness(e.Created, e.Expiration, r.now()), opts) {
+				if r.served(key, r.freshness(e.Created, e.Expiration, e.Gens, funcGenOf(opts), r.now()), opts) {
 					return v, nil
 				}
 				first = loaded{entry: e, done: true}
@@ -131,12 +132,12 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		}
 	} else if r.values == nil {
 		v, m, found, err := loadTyped[T](ctx, r, key)
-		if found && r.served(key, r.freshness(m.Created, m.Expiration, r.now()), opts) {
+		if found && r.served(key, r.freshness(m.Created, m.Expiration, m.Gens, funcGenOf(opts), r.now()), opts) {
 			return v, nil
 		}
 		first = loaded{err: err, done: true}
 		if found {
-			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration}
+			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens}
 		}
 	}
 	v, err := r.getOrCreate(ctx, key, typeOf[T]{}, func(ctx context.Context) (any, error) {
@@ -217,11 +218,30 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 	if err != nil && r.cfg.FailClosed {
 		return nil, err
 	}
-	var (
-		v       any
-		outcome Outcome
-	)
-	switch r.freshnessOf(e, r.now()) {
+	v, outcome, err := r.answer(ctx, key, e, vt, create, co)
+	if sup := (*superseded)(nil); errors.As(err, &sup) {
+		// The creation this call waited for was overtaken by a write of
+		// the key, perhaps one that completed before this call began (in
+		// another process): read again rather than hand out what the write
+		// replaced. Once; then the creation's value will do.
+		e, err = r.load(ctx, key, vt, reread)
+		if err != nil && r.cfg.FailClosed {
+			return nil, err
+		}
+		if v, outcome, err = r.answer(ctx, key, e, vt, create, co); errors.As(err, &sup) {
+			v, outcome, err = sup.value, OutcomeShared, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	co.report(outcome)
+	return v, nil
+}
+
+// answer answers a call whose read found e (nil: missing).
+func (r *Region) answer(ctx context.Context, key string, e *backend.Entry, vt valueType, create creator, co callConfig) (v any, outcome Outcome, err error) {
+	switch r.freshnessOf(e, co.gen, r.now()) {
 	case fresh:
 		r.stats.hits.Add(1)
 		v, outcome = e.Value, OutcomeHit
@@ -235,32 +255,49 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 		r.stats.misses.Add(1)
 		v, outcome, err = r.createMissing(ctx, key, vt, create, co)
 	}
-	if err != nil {
-		return nil, err
-	}
-	co.report(outcome)
-	return v, nil
+	return v, outcome, err
 }
 
 // flight is one creation in progress in this process; callers that need the
 // same key wait for its result instead of asking the lock again.
 type flight struct {
 	done    chan struct{} // closed once value, created and err are set
+	epoch   uint64        // the key's epoch when the flight started
 	value   any
 	created bool // the value comes from this flight's creator
-	err     error
+	// superseded is set when the created value was not stored: a write of
+	// the key overtook the creation.
+	superseded bool
+	err        error
 }
 
 // join returns the flight for key, starting one when there is none; leader
 // is true for the caller that started it, which must land it. Finding a
 // flight under way takes no lock: under load, many stale readers join one.
+// A flight that started before a write of key (or a region-wide
+// invalidation) completed in this process is not joined: its value may be
+// what the write replaced. The caller starts a new flight in its place,
+// which waits for the old one's lock and reads again.
 func (r *Region) join(key string) (f *flight, leader bool) {
-	if f, ok := r.flights.Load(key); ok {
-		return f.(*flight), false
+	epoch := r.epochs.of(key)
+	v, ok := r.flights.Load(key)
+	if ok && v.(*flight).epoch == epoch {
+		return v.(*flight), false
 	}
-	f = &flight{done: make(chan struct{})}
-	actual, loaded := r.flights.LoadOrStore(key, f)
-	return actual.(*flight), !loaded
+	f = &flight{done: make(chan struct{}), epoch: epoch}
+	for {
+		if !ok {
+			if v, ok = r.flights.LoadOrStore(key, f); !ok {
+				return f, true
+			}
+		} else if r.flights.CompareAndSwap(key, v, f) {
+			return f, true
+		}
+		if v.(*flight).epoch == epoch {
+			return v.(*flight), false
+		}
+		v, ok = r.flights.Load(key)
+	}
 }
 
 // land publishes the flight's result and forgets it.
@@ -270,13 +307,25 @@ func (r *Region) land(key string, f *flight, v any, created bool, err error) {
 	close(f.done)
 }
 
+// superseded is what wait returns to a caller that joined a creation whose
+// value was not stored because a write of its key overtook it; value is the
+// creation's value.
+type superseded struct{ value any }
+
+func (*superseded) Error() string { return "region: creation overtaken by a write of its key" }
+
 // wait returns the flight's result, or ctx.Err() as soon as ctx is done.
-// leader tells whether the caller started the flight, for the outcome.
+// leader tells whether the caller started the flight, for the outcome. A
+// caller that joined a creation whose value was superseded gets a
+// *superseded error instead of the value.
 func wait(ctx context.Context, f *flight, leader bool) (any, Outcome, error) {
 	select {
 	case <-f.done:
 		if f.created && leader {
 			return f.value, OutcomeCreated, f.err
+		}
+		if f.superseded && f.err == nil {
+			return nil, 0, &superseded{value: f.value}
 		}
 		return f.value, OutcomeShared, f.err
 	case <-ctx.Done():
@@ -330,7 +379,7 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
 		r.fly(ctx, key, f, func() (any, bool, error) {
-			return r.regenerate(ctx, key, l, vt, create, co)
+			return r.regenerate(ctx, key, l, vt, create, co, f)
 		})
 	})
 	if !started {
@@ -365,7 +414,7 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 				}
 				return nil, false, err
 			}
-			return r.regenerate(ctx, key, l, vt, create, co)
+			return r.regenerate(ctx, key, l, vt, create, co, f)
 		})
 	})
 	if !started {
@@ -405,12 +454,16 @@ func (r *Region) obtain(ctx, wait context.Context, key string) (lock.Lock, error
 // whose locker failed): it reads again, and when no fresh value appeared,
 // creates, stores and records one; created tells which. It releases the
 // lock.
-func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt valueType, create creator, co callConfig) (v any, created bool, err error) {
+//
+// It marks f superseded when the value could not be stored because a write
+// of the key overtook the creation.
+func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt valueType, create creator, co callConfig, f *flight) (v any, created bool, err error) {
 	defer r.release(ctx, key, l)
-	if e, err := r.load(ctx, key, vt, reread); err == nil && r.freshnessOf(e, r.now()) == fresh {
+	entries, leased := r.loadForUpdate(ctx, []string{key}, vt)
+	gens := r.stampGens(co.gen)
+	if e := entries[0]; r.freshnessOf(e, co.gen, r.now()) == fresh {
 		return e.Value, false, nil
 	}
-	stamp := r.stamp()
 	stop := r.keepalive(ctx, l)
 	v, err = call(ctx, create)
 	stop()
@@ -418,29 +471,44 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 		return nil, false, err
 	}
 	r.stats.regenerations.Add(1)
-	r.store(ctx, []string{key}, []any{v}, stamp, co)
+	f.superseded = r.store(ctx, []string{key}, []any{v}, leased, gens, co)
 	return v, true, nil
 }
 
-// store writes created values that ShouldCache accepts and records their keys
-// for the cached function of co. Failures are counted and logged: the values
-// are good and go back to the caller all the same.
-func (r *Region) store(ctx context.Context, keys []string, values []any, created int64, co callConfig) {
+// store writes created values that ShouldCache accepts, whose creation began
+// under gens, where their keys' lease l still holds (see lease.go), and
+// records their keys for the cached function of co. Failures are counted
+// and logged: the values are good and go back to the caller all the same.
+// It reports whether a value was superseded: not stored because its lease
+// no longer held.
+func (r *Region) store(ctx context.Context, keys []string, values []any, l lease, gens serializer.Gens, co callConfig) (superseded bool) {
 	if r.cfg.ShouldCache != nil {
 		var k []string
 		var v []any
+		var kl lease
 		for i, key := range keys {
 			if r.shouldCache(ctx, key, values[i]) {
 				k, v = append(k, key), append(v, values[i])
+				if l != nil {
+					kl = append(kl, l[i])
+				}
 			} else {
 				r.stats.notCached.Add(1)
 			}
 		}
 		keys, values = k, v
+		if l != nil {
+			l = kl
+		}
 	}
-	if err := r.saveMulti(ctx, keys, values, created, r.expiration(co), co.fn); err != nil {
+	if len(keys) == 0 {
+		return false
+	}
+	n, err := r.storeLeased(ctx, keys, values, l, gens, r.expiration(co), co.fn)
+	if err != nil {
 		r.warn(ctx, "corral: created value not stored", "region", r.name, "err", err)
 	}
+	return n > 0
 }
 
 // record notes keys in the registry under the cached function fn, if any.

@@ -14,7 +14,8 @@ import (
 	"github.com/corralcache/corral/region"
 )
 
-// groupedCall is one SetMultiGrouped call seen by groupedBackend.
+// groupedCall is one SetMultiGrouped or SetIfGrouped call seen by
+// groupedBackend.
 type groupedCall struct {
 	keys    []string
 	group   string
@@ -23,8 +24,9 @@ type groupedCall struct {
 }
 
 // groupedBackend is a byte backend that stores values and records their keys
-// in one call, like redisstore.Store: SetMultiGrouped writes the values to
-// the memory backend and the records to reg.
+// in one call, like redisstore.Store: SetMultiGrouped (and, for creations,
+// SetIfGrouped) writes the values to the memory backend and the records to
+// reg.
 type groupedBackend struct {
 	*memory.Backend
 	reg  *countingRegistry
@@ -55,6 +57,30 @@ func (b *groupedBackend) SetMultiGrouped(ctx context.Context, items []backend.It
 		}
 	}
 	return nil
+}
+
+func (b *groupedBackend) SetIfGrouped(ctx context.Context, items []backend.Item, versions []backend.Version, group string, members []string, ttl time.Duration) ([]bool, error) {
+	c := groupedCall{group: group, members: members, ttl: ttl}
+	for _, it := range items {
+		c.keys = append(c.keys, it.Key)
+	}
+	b.mu.Lock()
+	b.calls = append(b.calls, c)
+	b.mu.Unlock()
+	if b.fail != nil {
+		return make([]bool, len(items)), b.fail
+	}
+	stored, err := b.SetIf(ctx, items, versions)
+	if err != nil {
+		return stored, err
+	}
+	fn, _ := b.reg.fnOf(group)
+	for _, m := range members {
+		if err := b.reg.Memory.Record(ctx, fn, m, ttl); err != nil {
+			return stored, err
+		}
+	}
+	return stored, nil
 }
 
 func (b *groupedBackend) Calls() []groupedCall {

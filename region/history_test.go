@@ -1,8 +1,3 @@
-//go:build coherence
-
-// The randomized coherence test runs with -tags coherence. It fails on
-// today's code, by design: it is the proof the consistency fix must pass.
-
 package region_test
 
 import (

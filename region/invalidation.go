@@ -3,59 +3,92 @@ package region
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/serializer"
 )
 
 // Invalidation chooses how Region.Invalidate retires entries.
 type Invalidation int
 
 const (
-	// Hard makes every entry written before the invalidation a miss: the
+	// Hard makes every entry created before the invalidation a miss: the
 	// next caller waits for a new value.
 	Hard Invalidation = iota
-	// Soft makes every entry written before the invalidation stale: it is
+	// Soft makes every entry created before the invalidation stale: it is
 	// served (under ServeStale) while one caller regenerates it.
 	Soft
 )
 
-// marks holds the region-wide invalidation times, in Unix nanoseconds: an
-// entry created at or before hard is missing, at or before soft is stale.
-type marks struct {
-	hard, soft atomic.Int64
-	// checked is when the marks were last read from a byte backend;
-	// refreshing lets one reader at a time do that.
-	checked    atomic.Int64
-	refreshing atomic.Bool
+// Invalidation counts generations, not time. A region-wide invalidation
+// raises the region's hard or soft generation, a cached function's
+// InvalidateAll raises the function's generation; every entry carries the
+// generations its creation began under, and an entry created under an older
+// generation than the reader knows of is retired (missing, or stale for
+// soft). Counters only move forward — on the server by a compare-and-swap
+// that raises them, in a process by raise — so no clock, fast, slow or
+// stopped, can bring a retired entry back.
+
+// genView is a process's view of one shared generation counter.
+type genView struct {
+	gen atomic.Uint64
 }
 
-func (m *marks) mark(how Invalidation) *atomic.Int64 {
-	if how == Soft {
-		return &m.soft
-	}
-	return &m.hard
-}
-
-// raise sets mark to t unless it is already later.
-func raise(mark *atomic.Int64, t int64) {
+// raise moves the view to g unless it is already there or past it.
+func (v *genView) raise(g uint64) {
 	for {
-		old := mark.Load()
-		if t <= old || mark.CompareAndSwap(old, t) {
+		old := v.gen.Load()
+		if g <= old || v.gen.CompareAndSwap(old, g) {
 			return
 		}
 	}
 }
 
+// funcGen is the generation of one cached function's results, with the key
+// under which it is shared.
+type funcGen struct {
+	genView
+	key string // the backend key of the shared counter
+}
+
+// gens is the region's view of its generations.
+type gens struct {
+	hard, soft genView
+	// checked is when the shared counters were last read from a byte
+	// backend; refreshing lets one reader at a time do that.
+	checked    atomic.Int64
+	refreshing atomic.Bool
+}
+
+func (g *gens) of(how Invalidation) *genView {
+	if how == Soft {
+		return &g.soft
+	}
+	return &g.hard
+}
+
+// stampGens returns the generations a creation beginning now runs under;
+// fn is the cached function's generation, or nil.
+func (r *Region) stampGens(fn *funcGen) serializer.Gens {
+	g := serializer.Gens{Hard: r.gens.hard.gen.Load(), Soft: r.gens.soft.gen.Load()}
+	if fn != nil {
+		g.Func = fn.gen.Load()
+	}
+	return g
+}
+
 // Invalidate retires every entry the region holds, in this process and, on a
 // backend shared between processes, in every process: Hard makes them
-// misses, Soft makes them stale. Other processes see it within
-// Config.InvalidationRefresh. The backend's own data is left in place and
-// expires by its TTL, so no FLUSH of a shared server is needed.
-//
-// Invalidation compares creation times written by different processes, so
-// clocks that disagree by more than a creation's duration blur its edge.
-// Errors wrap ErrBackend or ErrClosed.
+// misses, Soft makes them stale. Every read that begins after Invalidate
+// returns, in this process, sees it; other processes see it within
+// Config.InvalidationRefresh. A creation that began before it and ends
+// after it stores a value that is retired too. The backend's data is left in
+// place and expires by its TTL, so no FLUSH of a shared server is needed.
+// Errors wrap ErrBackend, or are ErrClosed or ErrNilContext.
 func (r *Region) Invalidate(ctx context.Context, how Invalidation) error {
 	if err := r.usable(ctx); err != nil {
 		return err
@@ -63,49 +96,126 @@ func (r *Region) Invalidate(ctx context.Context, how Invalidation) error {
 	if how != Hard && how != Soft {
 		return fmt.Errorf("region: unknown Invalidation %d", how)
 	}
-	// Read the system clock precisely: stamps from coarse clocks lag real
-	// time, so every entry created before this instant, in any process whose
-	// clock agrees, is stamped at or before it.
-	now := r.now()
-	if r.sys != nil {
-		now = time.Now().UnixNano()
-	}
-	raise(r.marks.mark(how), now)
+	defer r.epochs.bumpAll()
+	view := r.gens.of(how)
 	if r.values != nil {
+		view.gen.Add(1)
 		return nil
 	}
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], uint64(now))
-	if err := r.cfg.Backend.Set(ctx, r.markKey(how), buf[:], 0); err != nil {
-		return r.backendError(ctx, "invalidate", r.markKey(how), err)
+	return r.bump(ctx, r.markKey(how), view)
+}
+
+// bump raises the shared counter under key past every value it or view
+// held, and raises view to it. On a backend without conditional writes the
+// read and the write are not atomic: two concurrent bumps may count once,
+// which retires the same entries.
+func (r *Region) bump(ctx context.Context, key string, view *genView) error {
+	next, err := r.bumpShared(ctx, key, view.gen.Load())
+	if err != nil {
+		// The invalidation holds in this process at least.
+		view.gen.Add(1)
+		return r.backendError(ctx, "invalidate", key, err)
 	}
+	view.raise(next)
 	return nil
 }
 
-// refreshMarks reads the shared invalidation marks from a byte backend when
-// the local copy is older than Config.InvalidationRefresh. One caller at a
-// time refreshes; the others go on with the marks they have.
-func (r *Region) refreshMarks(ctx context.Context) {
+// maxBumpTries bounds the compare-and-swap loop of bumpShared under
+// contention.
+const maxBumpTries = 32
+
+// errBumpContended is returned when maxBumpTries compare-and-swaps lost.
+var errBumpContended = errors.New("region: invalidation counter too contended")
+
+func (r *Region) bumpShared(ctx context.Context, key string, seen uint64) (uint64, error) {
+	c, ok := r.cfg.Backend.(backend.Conditional)
+	if !ok {
+		data, err := r.cfg.Backend.Get(ctx, key)
+		if err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return 0, err
+		}
+		next := nextGen(data, seen)
+		return next, r.cfg.Backend.Set(ctx, key, encodeGen(next), 0)
+	}
+	for range maxBumpTries {
+		vals, vers, err := c.GetForUpdate(ctx, []string{key}, r.cfg.LockTTL)
+		if err != nil {
+			return 0, err
+		}
+		next := nextGen(vals[0], seen)
+		stored, err := c.SetIf(ctx, []backend.Item{{Key: key, Value: encodeGen(next)}}, vers)
+		if err != nil {
+			return 0, err
+		}
+		if stored[0] {
+			return next, nil
+		}
+	}
+	return 0, errBumpContended
+}
+
+// nextGen is the counter that follows data (the stored counter, or nil when
+// there is none) and seen (this process's view). A counter that is missing
+// — never written, or evicted by a memcached short of memory — starts past
+// the clock in milliseconds, so it lands above the counts it lost unless
+// more than a thousand invalidations a second were made, or this clock is
+// behind the one that made them.
+func nextGen(data []byte, seen uint64) uint64 {
+	cur, ok := decodeGen(data)
+	if !ok {
+		cur = max(seen, uint64(time.Now().UnixMilli()))
+	}
+	return max(cur, seen) + 1
+}
+
+func encodeGen(g uint64) []byte { return binary.BigEndian.AppendUint64(nil, g) }
+
+func decodeGen(data []byte) (uint64, bool) {
+	if len(data) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(data), true
+}
+
+// refreshGens reads the shared generation counters (the region's and its
+// cached functions') from a byte backend when the local view is older than
+// Config.InvalidationRefresh, in one multi-get. One caller at a time
+// refreshes; the others go on with the view they have.
+func (r *Region) refreshGens(ctx context.Context) {
 	now := r.now()
-	if now-r.marks.checked.Load() < int64(r.cfg.InvalidationRefresh) ||
-		!r.marks.refreshing.CompareAndSwap(false, true) {
+	if now-r.gens.checked.Load() < int64(r.cfg.InvalidationRefresh) ||
+		!r.gens.refreshing.CompareAndSwap(false, true) {
 		return
 	}
-	defer r.marks.refreshing.Store(false)
-	data, err := r.cfg.Backend.GetMulti(ctx, []string{r.markKey(Hard), r.markKey(Soft)})
-	r.marks.checked.Store(now)
+	defer r.gens.refreshing.Store(false)
+	r.readGens(ctx, now)
+}
+
+// readGens reads the shared generation counters now, whatever their age:
+// a creation does, so that it is stamped with every invalidation completed
+// before it began, in any process.
+func (r *Region) readGens(ctx context.Context, now int64) {
+	keys := []string{r.markKey(Hard), r.markKey(Soft)}
+	views := []*genView{&r.gens.hard, &r.gens.soft}
+	r.fgens.Range(func(_, v any) bool {
+		fg := v.(*funcGen)
+		keys, views = append(keys, fg.key), append(views, &fg.genView)
+		return true
+	})
+	data, err := r.cfg.Backend.GetMulti(ctx, keys)
+	r.gens.checked.Store(now)
 	if err != nil {
-		_ = r.backendError(ctx, "read invalidation marks", r.markKey(Hard), err)
+		_ = r.backendError(ctx, "read invalidation generations", keys[0], err)
 		return
 	}
 	for i, d := range data {
-		if len(d) == 8 && i < len(markSuffixes) {
-			raise(r.marks.mark(Invalidation(i)), int64(binary.BigEndian.Uint64(d)))
+		if g, ok := decodeGen(d); ok && i < len(views) {
+			views[i].raise(g)
 		}
 	}
 }
 
-// markKey is the backend key of the region-wide mark of kind how.
+// markKey is the backend key of the region-wide generation of kind how.
 func (r *Region) markKey(how Invalidation) string {
 	return r.mangle(markKey(r.cfg.Namespace, how))
 }

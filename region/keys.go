@@ -16,6 +16,7 @@ import (
 //	value                 c1:{<len(ns)>:<ns>:<key>}:v          c1:{5:users:user:42}:v
 //	dogpile lock          c1:{<len(ns)>:<ns>:<key>}:l          c1:{5:users:user:42}:l
 //	region invalidation   c1:{<len(ns)>:<ns>}:g:hard (…:soft)  c1:{5:users}:g:hard
+//	function generation   c1:{<len(ns)>:<ns>:<len(fn)>:<fn>}:f c1:{5:users:11:db.LoadUser}:f
 //	registry scope        <len(ns)>:<ns>:<function name>       5:users:db.LoadUser
 //
 // Decoding a key: the suffix is what follows the last '}' (no suffix holds
@@ -33,6 +34,8 @@ const (
 	layoutPrefix = "c1:{"
 	suffixValue  = "}:v"
 	suffixLock   = "}:l"
+	// suffixFuncGen ends the key of a cached function's generation.
+	suffixFuncGen = "}:f"
 )
 
 // markSuffixes are the suffixes of the region-wide invalidation marks, by
@@ -63,6 +66,16 @@ func markKey(ns string, how Invalidation) string {
 	b.Write(scoped(nil, ns))
 	b.WriteString(markSuffixes[how])
 	return b.String()
+}
+
+// funcGenKey is the key of the generation counter of the cached function fn:
+// the function's name, length-prefixed, sits inside the hash tag, so no name
+// can make it another kind of key.
+func funcGenKey(ns, fn string) string {
+	b := append([]byte(layoutPrefix), scoped(nil, ns)...)
+	b = append(b, ':')
+	b = scoped(b, fn)
+	return string(append(b, suffixFuncGen...))
 }
 
 // registryScope is the identity under which a region files the keys of its

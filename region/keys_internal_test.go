@@ -23,6 +23,7 @@ func layoutKeys(ns, key string) map[string]string {
 		"lock":  layoutKey(ns, key, suffixLock),
 		"hard":  markKey(ns, Hard),
 		"soft":  markKey(ns, Soft),
+		"func":  funcGenKey(ns, key), // key as a function's name
 	}
 }
 
@@ -33,6 +34,7 @@ func TestKeyLayoutExamples(t *testing.T) {
 		{markKey("users", Hard), "c1:{5:users}:g:hard"},
 		{markKey("users", Soft), "c1:{5:users}:g:soft"},
 		{registryScope("users", "db.LoadUser"), "5:users:db.LoadUser"},
+		{funcGenKey("users", "db.LoadUser"), "c1:{5:users:11:db.LoadUser}:f"},
 		// The overlaps the old "name:" + key layout had.
 		{layoutKey("users", "v2:1", suffixValue), "c1:{5:users:v2:1}:v"},
 		{layoutKey("users:v2", "1", suffixValue), "c1:{8:users:v2:1}:v"},
@@ -64,7 +66,7 @@ func FuzzKeyLayout(f *testing.F) {
 					continue
 				}
 				same := kind1 == kind2 && ns1 == ns2
-				if kind1 == "value" || kind1 == "lock" {
+				if kind1 == "value" || kind1 == "lock" || kind1 == "func" {
 					same = same && key1 == key2
 				}
 				if !same {

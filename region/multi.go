@@ -40,7 +40,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 		case err != nil:
 			first = map[string][]byte{} // fail-open: all missing
 		default:
-			if out, ok := decodeFresh[T](r, data); ok {
+			if out, ok := decodeFresh[T](r, data, funcGenOf(opts)); ok {
 				r.stats.hits.Add(uint64(len(keys)))
 				return out, nil
 			}
@@ -77,7 +77,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 
 // decodeFresh decodes data, one value per key, into a []T, and reports
 // whether every value was there, decodable and fresh.
-func decodeFresh[T any](r *Region, data [][]byte) ([]T, bool) {
+func decodeFresh[T any](r *Region, data [][]byte, fn *funcGen) ([]T, bool) {
 	out := make([]T, len(data))
 	now := r.now()
 	for i, d := range data {
@@ -85,7 +85,7 @@ func decodeFresh[T any](r *Region, data [][]byte) ([]T, bool) {
 			return nil, false
 		}
 		m, err := decodeAs(r.codec, d, &out[i])
-		if err != nil || r.freshness(m.Created, m.Expiration, now) != fresh {
+		if err != nil || r.freshness(m.Created, m.Expiration, m.Gens, fn, now) != fresh {
 			return nil, false
 		}
 	}
@@ -106,7 +106,7 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 	now := r.now()
 	for i, key := range uniq {
 		e := entries[i]
-		switch r.freshnessOf(e, now) {
+		switch r.freshnessOf(e, co.gen, now) {
 		case fresh:
 			r.stats.hits.Add(1)
 			got[key] = e.Value
@@ -177,20 +177,24 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.Lock, vt valueType, create multiCreator, co callConfig) (map[string]any, error) {
 	defer r.releaseAll(ctx, keys, locks)
 	got := make(map[string]any, len(keys))
-	entries, _ := r.loadMulti(ctx, keys, vt, reread, nil)
+	entries, leased := r.loadForUpdate(ctx, keys, vt)
+	gens := r.stampGens(co.gen)
 	now := r.now()
 	var todo []string
+	var todoLease lease
 	for i, key := range keys {
-		if r.freshnessOf(entries[i], now) == fresh {
+		if r.freshnessOf(entries[i], co.gen, now) == fresh {
 			got[key] = entries[i].Value
 		} else {
 			todo = append(todo, key)
+			if leased != nil {
+				todoLease = append(todoLease, leased[i])
+			}
 		}
 	}
 	if len(todo) == 0 {
 		return got, nil
 	}
-	created := r.stamp()
 	stop := r.keepalive(ctx, locks...)
 	values, err := callMulti(ctx, create, todo)
 	stop()
@@ -201,7 +205,7 @@ func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.L
 		return nil, fmt.Errorf("%w: %d values for %d keys", ErrCreatorResult, len(values), len(todo))
 	}
 	r.stats.regenerations.Add(uint64(len(todo)))
-	r.store(ctx, todo, values, created, co)
+	r.store(ctx, todo, values, todoLease, gens, co)
 	for i, key := range todo {
 		got[key] = values[i]
 	}

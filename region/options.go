@@ -8,6 +8,7 @@ type CallOption struct {
 	kind     optionKind
 	duration time.Duration
 	fn       string
+	gen      *funcGen
 	outcome  *Outcome
 }
 
@@ -25,8 +26,9 @@ type callConfig struct {
 	hasExpiration    bool
 	ignoreExpiration bool
 	// fn is the cached function a key belongs to; its key is recorded in
-	// the registry when a value is stored.
-	fn string
+	// the registry when a value is stored. gen is its generation.
+	fn  string
+	gen *funcGen
 	// outcome, when set, receives how the call was answered.
 	outcome *Outcome
 }
@@ -40,7 +42,7 @@ func makeCallConfig(opts []CallOption) callConfig {
 		case optIgnoreExpiration:
 			c.ignoreExpiration = true
 		case optRecordFor:
-			c.fn = o.fn
+			c.fn, c.gen = o.fn, o.gen
 		case optReportOutcome:
 			c.outcome = o.outcome
 		}
@@ -76,9 +78,21 @@ func ReportOutcome(o *Outcome) CallOption {
 	return CallOption{kind: optReportOutcome, outcome: o}
 }
 
-// recordFor records every key the call stores under the cached function fn.
-func recordFor(fn string) CallOption {
-	return CallOption{kind: optRecordFor, fn: fn}
+// recordFor records every key the call stores under the cached function fn,
+// whose generation is gen.
+func recordFor(fn string, gen *funcGen) CallOption {
+	return CallOption{kind: optRecordFor, fn: fn, gen: gen}
+}
+
+// funcGenOf returns the generation of the cached function opts are for, if
+// any, without building a callConfig.
+func funcGenOf(opts []CallOption) *funcGen {
+	for i := range opts {
+		if opts[i].kind == optRecordFor {
+			return opts[i].gen
+		}
+	}
+	return nil
 }
 
 // Outcome tells how a call of GetOrCreate (or of a cached function) was

@@ -33,7 +33,11 @@ type Region struct {
 	sys   *coarseClock // cfg.Clock when it is the default clock, else nil
 	owned io.Closer    // the default backend, which Close closes
 	stats counters
-	marks marks
+	gens  gens
+	fgens sync.Map // generations of the cached functions: scope → *funcGen
+	// epochs count this process's completed writes, so no read joins work
+	// issued before one (see epochs.go).
+	epochs epochs
 
 	// base is cancelled by Close; every goroutine the region starts derives
 	// its context from it and is counted in wg.
@@ -71,9 +75,10 @@ func New(name string, c Config) (*Region, error) {
 	if vs, ok := c.Backend.(backend.ValueStore); ok && vs.KeepsValues() {
 		r.values = vs
 		r.direct = c.KeyMangler == nil
-	} else if gs, ok := c.Backend.(backend.Grouper); ok {
-		if g, ok := c.Registry.(keyreg.Grouped); ok {
-			r.grouper, r.grouped = gs, g
+	} else if g, ok := c.Registry.(keyreg.Grouped); ok {
+		r.grouper, _ = c.Backend.(backend.Grouper)
+		if _, cg := c.Backend.(backend.ConditionalGrouper); cg || r.grouper != nil {
+			r.grouped = g
 		}
 	}
 	r.base, r.cancel = context.WithCancel(context.Background())
@@ -114,13 +119,6 @@ func (r *Region) now() int64 {
 		return r.sys.nowNano()
 	}
 	return r.cfg.Clock.Now().UnixNano()
-}
-
-// stamp returns the creation time for a value created now: later than every
-// invalidation mark this process has seen, since the value was created after
-// it, even when the clock has not moved on (coarse or fake clocks).
-func (r *Region) stamp() int64 {
-	return max(r.now(), r.marks.hard.Load()+1, r.marks.soft.Load()+1)
 }
 
 // fullKey is the key the backend sees for key's value (see keys.go).
@@ -176,24 +174,36 @@ const (
 	fresh
 )
 
-// freshness tells whether an entry created at created with soft expiration
-// exp is fresh, stale or as good as missing at now.
-func (r *Region) freshness(created int64, exp time.Duration, now int64) freshness {
-	if created <= r.marks.hard.Load() {
+// freshness tells whether an entry stored at created with soft expiration
+// exp, whose creation began under generations g, is fresh, stale or as good
+// as missing at now. fn is the generation of the cached function the entry
+// belongs to, if any. Generations newer than this process's view are
+// learned: they prove that the counters on the server got there.
+func (r *Region) freshness(created int64, exp time.Duration, g serializer.Gens, fn *funcGen, now int64) freshness {
+	if hard := r.gens.hard.gen.Load(); g.Hard != hard {
+		if g.Hard < hard {
+			return missing
+		}
+		r.gens.hard.raise(g.Hard)
+	}
+	if fn != nil && g.Func < fn.gen.Load() {
 		return missing
 	}
-	if exp > 0 && now-created >= int64(exp) || created <= r.marks.soft.Load() {
+	if soft := r.gens.soft.gen.Load(); g.Soft < soft {
+		return stale
+	}
+	if exp > 0 && now-created >= int64(exp) {
 		return stale
 	}
 	return fresh
 }
 
 // freshnessOf is freshness for an entry that may be nil (missing).
-func (r *Region) freshnessOf(e *backend.Entry, now int64) freshness {
+func (r *Region) freshnessOf(e *backend.Entry, fn *funcGen, now int64) freshness {
 	if e == nil {
 		return missing
 	}
-	return r.freshness(e.Created, e.Expiration, now)
+	return r.freshness(e.Created, e.Expiration, e.Gens, fn, now)
 }
 
 // valueType decodes and checks values of one Go type for the untyped core.
@@ -245,10 +255,10 @@ func (r *Region) load(ctx context.Context, key string, vt valueType, how read) (
 }
 
 // get reads key's bytes from a byte backend, after refreshing the shared
-// invalidation marks when they are due. A missing key gives nil and no
+// invalidation generations when they are due. A missing key gives nil and no
 // error; err reports a backend failure, already counted and logged.
 func (r *Region) get(ctx context.Context, key string) ([]byte, error) {
-	r.refreshMarks(ctx)
+	r.refreshGens(ctx)
 	data, err := r.cfg.Backend.Get(ctx, r.fullKey(key))
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, nil
@@ -262,28 +272,40 @@ func (r *Region) get(ctx context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
-// readFlight is one backend read in progress; the goroutines that read the same
-// key at the same time share it.
+// readFlight is one backend read in progress; the goroutines that read the
+// same key at the same time share it.
 type readFlight struct {
-	done chan struct{} // closed once data and err are set
-	data []byte
-	err  error
+	done  chan struct{} // closed once data and err are set
+	epoch uint64        // the key's epoch when the read was issued
+	data  []byte
+	err   error
 }
 
 // getShared is get for a first read, shared between the goroutines of this
 // process that read key at the same moment: one asks the backend, the others
 // wait for its answer, so a hot key costs one round trip per burst of
-// readers rather than one per reader. Reads under the lock must see the
-// latest write and use get.
+// readers rather than one per reader. A reader never joins a read issued
+// before a write of key (or a region-wide invalidation) that completed in
+// this process: it would return what the write replaced. Reads under the
+// lock must see the latest write and use get.
 func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
+	epoch := r.epochs.of(key)
 	v, ok := r.reads.Load(key)
-	if !ok {
-		f := &readFlight{done: make(chan struct{})}
-		if v, ok = r.reads.LoadOrStore(key, f); !ok {
+	if !ok || v.(*readFlight).epoch != epoch {
+		f := &readFlight{done: make(chan struct{}), epoch: epoch}
+		if ok {
+			ok = !r.reads.CompareAndSwap(key, v, f)
+		} else {
+			v, ok = r.reads.LoadOrStore(key, f)
+		}
+		if !ok {
 			f.data, f.err = r.get(ctx, key)
 			r.reads.CompareAndDelete(key, f)
 			close(f.done)
 			return f.data, f.err
+		}
+		if v.(*readFlight).epoch != epoch {
+			return r.get(ctx, key) // raced with another reader: read alone
 		}
 	}
 	f := v.(*readFlight)
@@ -333,13 +355,14 @@ func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how
 }
 
 // getMulti reads the bytes of keys from a byte backend in one multi-get,
-// after refreshing the invalidation marks when due; a missing key gives nil.
+// after refreshing the invalidation generations when due; a missing key
+// gives nil.
 // err reports a backend failure, already counted and logged.
 func (r *Region) getMulti(ctx context.Context, keys []string) ([][]byte, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	r.refreshMarks(ctx)
+	r.refreshGens(ctx)
 	full := make([]string, len(keys))
 	for i, key := range keys {
 		full[i] = r.fullKey(key)
@@ -379,7 +402,7 @@ func (r *Region) decode(ctx context.Context, key string, data []byte, vt valueTy
 		}
 		return nil
 	}
-	return &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration}
+	return &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens}
 }
 
 // decodeError counts and logs an entry that cannot be decoded.
@@ -389,32 +412,33 @@ func (r *Region) decodeError(ctx context.Context, key string, err error) {
 		"region", r.name, "key", key, "err", err)
 }
 
-// saveMulti stores values[i] under keys[i], created at created with soft
-// expiration exp, and records the keys under the cached function fn, if any:
+// saveMulti stores values[i] under keys[i], stored now with soft
+// expiration exp, whose creation began under gens, and records the keys under the cached function fn, if any:
 // in the same round trip when the region is grouped, otherwise after the
 // write. Record failures are counted and logged; errors are the write's.
-func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, created int64, exp time.Duration, fn string) error {
+func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gens serializer.Gens, exp time.Duration, fn string) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	created := r.now() // expiry counts from the store, not the creation's start
 	ttl := r.cfg.hardTTL(exp)
 	if r.values != nil {
 		for i, key := range keys {
 			ns, k := r.localKey(key)
-			r.values.StoreEntry(ns, k, &backend.Entry{Value: values[i], Created: created, Expiration: exp}, ttl)
+			r.values.StoreEntry(ns, k, &backend.Entry{Value: values[i], Created: created, Expiration: exp, Gens: gens}, ttl)
 		}
 		r.record(ctx, fn, keys, exp)
 		return nil
 	}
 	items := make([]backend.Item, len(keys))
 	for i, key := range keys {
-		data, err := r.encode(values[i], serializer.Meta{Created: created, Expiration: exp})
+		data, err := r.encode(values[i], serializer.Meta{Created: created, Expiration: exp, Gens: gens})
 		if err != nil {
 			return fmt.Errorf("region %q: key %q: %w", r.name, key, err)
 		}
 		items[i] = backend.Item{Key: r.fullKey(key), Value: data, TTL: ttl}
 	}
-	if fn != "" && r.grouper != nil {
+	if fn != "" && r.grouper != nil && r.grouped != nil {
 		if err := r.grouper.SetMultiGrouped(ctx, items, r.grouped.Group(fn), keys, ttl); err != nil {
 			return r.backendError(ctx, "set and record", keys[0], err)
 		}

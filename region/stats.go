@@ -20,6 +20,11 @@ type Stats struct {
 	BackendErrors    uint64 // failed backend and locker calls
 	DecodeErrors     uint64 // entries that could not be decoded (treated as misses)
 	NotCached        uint64 // created values that ShouldCache rejected
+	// Superseded counts created values not stored because their key was
+	// written, deleted or invalidated — or created anew after a lost lock —
+	// while they were being created: the newer state stands. The values
+	// still go back to the callers that asked for them.
+	Superseded uint64
 }
 
 // counters holds the live counts. The two that every hit or stale read
@@ -30,6 +35,7 @@ type counters struct {
 	misses, regenerations                  atomic.Uint64
 	lockWaits, lockWaitTimeouts, locksLost atomic.Uint64
 	backendErrors, decodeErrors, notCached atomic.Uint64
+	superseded                             atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -44,6 +50,7 @@ func (c *counters) snapshot() Stats {
 		BackendErrors:    c.backendErrors.Load(),
 		DecodeErrors:     c.decodeErrors.Load(),
 		NotCached:        c.notCached.Load(),
+		Superseded:       c.superseded.Load(),
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/internal/fakeclock"
@@ -151,4 +153,39 @@ func TestPanicsInRegionGoroutinesAreRecovered(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A backend several processes share gets no in-process lock or registry by
+// default: the region asks for shared ones, or in-process ones on purpose.
+func TestSharedBackendNeedsSharedLockAndRegistry(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer client.Close()
+	store, err := redisstore.New(client, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := keyreg.NewMemory(keyreg.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		cfg  region.Config
+		want string
+	}{
+		{"no locker", region.Config{Backend: store, Registry: reg}, "Locker"},
+		{"no registry", region.Config{Backend: store, Locker: lock.NewLocal()}, "Registry"},
+	} {
+		if r, err := region.New("shared", tt.cfg); !errors.Is(err, region.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
+			if r != nil {
+				r.Close()
+			}
+			t.Errorf("%s: %v, want ErrInvalidConfig naming %s", tt.name, err, tt.want)
+		}
+	}
+	r, err := region.New("shared", region.Config{Backend: store, Locker: lock.NewLocal(), Registry: reg})
+	if err != nil {
+		t.Fatalf("in-process lock and registry chosen on purpose: %v", err)
+	}
+	r.Close()
 }

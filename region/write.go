@@ -29,7 +29,8 @@ func (r *Region) setMulti(ctx context.Context, keys []string, values []any, co c
 	if err := r.usable(ctx); err != nil {
 		return err
 	}
-	return r.saveMulti(ctx, keys, values, r.stamp(), r.expiration(co), co.fn)
+	defer r.epochs.bump(keys...)
+	return r.saveMulti(ctx, keys, values, r.stampGens(co.gen), r.expiration(co), co.fn)
 }
 
 // Delete removes key. Deleting a missing key is not an error. Errors wrap
@@ -46,5 +47,6 @@ func (r *Region) DeleteMulti(ctx context.Context, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	defer r.epochs.bump(keys...)
 	return r.remove(ctx, keys...)
 }

@@ -30,6 +30,9 @@ const MaxDecodedSize = 512 << 20
 //	7       8     Meta.Created, int64 Unix nanoseconds
 //	15      4     Meta.Type, the writer's type tag (0: unknown)
 //	19      1-10  Meta.Expiration, zig-zag varint nanoseconds
+//	...     1-10  Meta.Gens.Hard, uvarint
+//	...     1-10  Meta.Gens.Soft, uvarint
+//	...     1-10  Meta.Gens.Func, uvarint
 //	...           payload: the serializer's bytes, or an s2 block of them
 //
 // Version 1 (without Meta.Type) is no longer read: such entries are
@@ -45,8 +48,8 @@ const (
 	envCreatedOff  = 7
 	envTypeOff     = 15
 	envExpOff      = 19
-	envMinLen      = envExpOff + 1
-	envMaxHeader   = envExpOff + binary.MaxVarintLen64
+	envMinLen      = envExpOff + 4
+	envMaxHeader   = envExpOff + 4*binary.MaxVarintLen64
 
 	flagS2    = 1 << 0
 	knownFlag = flagS2
@@ -176,7 +179,10 @@ func appendHeader(dst []byte, flags byte, m Meta) []byte {
 	dst = append(dst, envMagic, envVersion, 0, 0, 0, 0, flags)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.Created))
 	dst = binary.BigEndian.AppendUint32(dst, m.Type)
-	return binary.AppendVarint(dst, int64(m.Expiration))
+	dst = binary.AppendVarint(dst, int64(m.Expiration))
+	dst = binary.AppendUvarint(dst, m.Gens.Hard)
+	dst = binary.AppendUvarint(dst, m.Gens.Soft)
+	return binary.AppendUvarint(dst, m.Gens.Func)
 }
 
 // sealEnvelope writes env's checksum and returns env.
@@ -205,16 +211,26 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 	if flags&^knownFlag != 0 {
 		return Meta{}, 0, nil, fmt.Errorf("%w: unknown envelope flags %#02x", ErrDecode, flags)
 	}
-	exp, n := binary.Varint(data[envExpOff:])
+	rest := data[envExpOff:]
+	exp, n := binary.Varint(rest)
 	if n <= 0 {
 		return Meta{}, 0, nil, fmt.Errorf("%w: envelope truncated or corrupt in its expiration", ErrDecode)
+	}
+	rest = rest[n:]
+	var gens [3]uint64
+	for i := range gens {
+		if gens[i], n = binary.Uvarint(rest); n <= 0 {
+			return Meta{}, 0, nil, fmt.Errorf("%w: envelope truncated or corrupt in its generations", ErrDecode)
+		}
+		rest = rest[n:]
 	}
 	m := Meta{
 		Created:    int64(binary.BigEndian.Uint64(data[envCreatedOff:])),
 		Type:       binary.BigEndian.Uint32(data[envTypeOff:]),
 		Expiration: time.Duration(exp),
+		Gens:       Gens{Hard: gens[0], Soft: gens[1], Func: gens[2]},
 	}
-	return m, flags, data[envExpOff+n:], nil
+	return m, flags, rest, nil
 }
 
 // DecodeMeta returns the metadata of the envelope in data without decoding

@@ -29,4 +29,17 @@ type Meta struct {
 	// zero when unknown. A reader expecting another type can tell, before
 	// decoding, that the bytes are not for it.
 	Type uint32
+	// Gens are the invalidation generations the value's creation began
+	// under; a reader that knows of later ones treats the value as retired.
+	Gens Gens
+}
+
+// Gens are the invalidation generations a value was created under: counters
+// that only move forward, kept by the cache, not clocks.
+type Gens struct {
+	// Hard and Soft count the region-wide invalidations of each kind.
+	Hard, Soft uint64
+	// Func counts the invalidations of every result of the cached function
+	// the value belongs to (zero for other values).
+	Func uint64
 }

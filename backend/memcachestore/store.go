@@ -94,6 +94,7 @@ type Store struct {
 var (
 	_ backend.Backend     = (*Store)(nil)
 	_ backend.Conditional = (*Store)(nil)
+	_ backend.Shared      = (*Store)(nil)
 )
 
 // New returns a Store on client, which may point at one server or a pool.
@@ -156,6 +157,10 @@ func NewServers(addrs ...string) (*Store, error) {
 }
 
 // Close closes the connections of the client NewServers made. On a Store
+// SharedBetweenProcesses reports true: every process with a client on the
+// same servers shares the store (see backend.Shared).
+func (s *Store) SharedBetweenProcesses() bool { return true }
+
 // made by New it does nothing: the caller owns that client.
 func (s *Store) Close() error {
 	if s.closer == nil {

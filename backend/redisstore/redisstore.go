@@ -48,6 +48,7 @@ var (
 	_ backend.Grouper            = (*Store)(nil)
 	_ backend.Conditional        = (*Store)(nil)
 	_ backend.ConditionalGrouper = (*Store)(nil)
+	_ backend.Shared             = (*Store)(nil)
 )
 
 // New returns a Store on client: a *redis.Client (single node or failover)
@@ -100,6 +101,10 @@ func Open(rawURL string, o Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// SharedBetweenProcesses reports true: every process with a client on the
+// same server shares the store (see backend.Shared).
+func (s *Store) SharedBetweenProcesses() bool { return true }
 
 // Client returns the client the store uses.
 func (s *Store) Client() redis.UniversalClient { return s.client }

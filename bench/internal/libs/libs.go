@@ -18,6 +18,7 @@ import (
 
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/bench/internal/fixture"
+	"github.com/corralcache/corral/keyreg/redisreg"
 	"github.com/corralcache/corral/lock/redislocker"
 	"github.com/corralcache/corral/region"
 )
@@ -92,7 +93,11 @@ func CorralRegion(client *redis.Client, ttl time.Duration) (*region.Region, erro
 	if err != nil {
 		return nil, err
 	}
-	return region.New("bench", region.Config{Backend: st, Locker: lk, Expiration: ttl})
+	reg, err := redisreg.New(client, redisreg.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return region.New("bench", region.Config{Backend: st, Locker: lk, Registry: reg, Expiration: ttl})
 }
 
 // rawRedis is the floor: GET and msgpack.Unmarshal, with a plain SET on a
