@@ -276,3 +276,49 @@ func TestRedisUndecodable(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisRoundTrips counts, on the wire, what a hit and a creation cost
+// once the scripts are loaded: a hit is one GET; a creation is the first
+// read, the lock, the shared generations, the leased re-read, the
+// conditional store (recording the key in the same round trip for a cached
+// function) and the release — one round trip more than before leases and
+// generations (5), for the generations.
+func TestRedisRoundTrips(t *testing.T) {
+	srv := servers.Redis(t)
+	c := redisClient(t, srv.Addr)
+	hook := &cmdCounter{}
+	c.AddHook(hook)
+	r := newRedisStack(t, c).region(t, "trips", region.Config{InvalidationRefresh: time.Hour})
+	ctx := t.Context()
+	f, err := region.Cache1(r, func(_ context.Context, id int) (int, error) { return id, nil }, region.Named("f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(context.Context) (string, error) { return "v", nil }
+	count := func(call func() error) int64 {
+		t.Helper()
+		before := hook.trips.Load()
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+		return hook.trips.Load() - before
+	}
+	// Warm up: load the scripts, read the generations once.
+	_ = count(func() error { _, err := region.GetOrCreate(ctx, r, "warm", create); return err })
+	_ = count(func() error { _, err := f.Call(ctx, 0); return err })
+
+	for _, tt := range []struct {
+		name string
+		call func() error
+		want int64
+	}{
+		{"creation", func() error { _, err := region.GetOrCreate(ctx, r, "k", create); return err }, 6},
+		{"hit", func() error { _, err := region.GetOrCreate(ctx, r, "k", create); return err }, 1},
+		{"cached function creation", func() error { _, err := f.Call(ctx, 1); return err }, 6},
+		{"cached function hit", func() error { _, err := f.Call(ctx, 1); return err }, 1},
+	} {
+		if got := count(tt.call); got != tt.want {
+			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
+		}
+	}
+}

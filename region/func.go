@@ -160,7 +160,7 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	}
 	// Refresh stores under a lease like any creation: a write or
 	// invalidation of the key while the function runs stands.
-	_, leased := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{})
+	_, leased := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{}, f.gen)
 	gens := f.r.stampGens(f.gen)
 	v, err := call(ctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
 	if err != nil {

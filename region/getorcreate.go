@@ -459,7 +459,7 @@ func (r *Region) obtain(ctx, wait context.Context, key string) (lock.Lock, error
 // of the key overtook the creation.
 func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt valueType, create creator, co callConfig, f *flight) (v any, created bool, err error) {
 	defer r.release(ctx, key, l)
-	entries, leased := r.loadForUpdate(ctx, []string{key}, vt)
+	entries, leased := r.loadForUpdate(ctx, []string{key}, vt, co.gen)
 	gens := r.stampGens(co.gen)
 	if e := entries[0]; r.freshnessOf(e, co.gen, r.now()) == fresh {
 		return e.Value, false, nil

@@ -188,13 +188,6 @@ func (r *Region) refreshGens(ctx context.Context) {
 		return
 	}
 	defer r.gens.refreshing.Store(false)
-	r.readGens(ctx, now)
-}
-
-// readGens reads the shared generation counters now, whatever their age:
-// a creation does, so that it is stamped with every invalidation completed
-// before it began, in any process.
-func (r *Region) readGens(ctx context.Context, now int64) {
 	keys := []string{r.markKey(Hard), r.markKey(Soft)}
 	views := []*genView{&r.gens.hard, &r.gens.soft}
 	r.fgens.Range(func(_, v any) bool {
@@ -202,8 +195,26 @@ func (r *Region) readGens(ctx context.Context, now int64) {
 		keys, views = append(keys, fg.key), append(views, &fg.genView)
 		return true
 	})
-	data, err := r.cfg.Backend.GetMulti(ctx, keys)
+	r.readGens(ctx, keys, views)
 	r.gens.checked.Store(now)
+}
+
+// readGensFor reads, whatever their age, the shared generations a creation
+// is stamped with — the region's, and fn's when not nil — so that it carries
+// every invalidation completed before it began, in any process.
+func (r *Region) readGensFor(ctx context.Context, fn *funcGen) {
+	keys := []string{r.markKey(Hard), r.markKey(Soft)}
+	views := []*genView{&r.gens.hard, &r.gens.soft}
+	if fn != nil {
+		keys, views = append(keys, fn.key), append(views, &fn.genView)
+	}
+	r.readGens(ctx, keys, views)
+}
+
+// readGens reads the counters under keys in one multi-get and raises
+// views[i] to the one under keys[i].
+func (r *Region) readGens(ctx context.Context, keys []string, views []*genView) {
+	data, err := r.cfg.Backend.GetMulti(ctx, keys)
 	if err != nil {
 		_ = r.backendError(ctx, "read invalidation generations", keys[0], err)
 		return

@@ -43,7 +43,7 @@ type lease []backend.Version
 // shared generations, so that a creation stamped after it carries every
 // invalidation completed before it, in any process (one round trip). A backend failure gives no entries and
 // a lease of zero versions: nothing will be stored over what is there.
-func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType) ([]*backend.Entry, lease) {
+func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType, fn *funcGen) ([]*backend.Entry, lease) {
 	entries := make([]*backend.Entry, len(keys))
 	if r.values != nil {
 		cvs, ok := r.values.(backend.ConditionalValueStore)
@@ -66,7 +66,7 @@ func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType)
 		entries, _ = r.loadMulti(ctx, keys, vt, reread, nil)
 		return entries, nil
 	}
-	r.readGens(ctx, r.now())
+	r.readGensFor(ctx, fn)
 	full := make([]string, len(keys))
 	for i, key := range keys {
 		full[i] = r.fullKey(key)

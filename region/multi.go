@@ -177,7 +177,7 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.Lock, vt valueType, create multiCreator, co callConfig) (map[string]any, error) {
 	defer r.releaseAll(ctx, keys, locks)
 	got := make(map[string]any, len(keys))
-	entries, leased := r.loadForUpdate(ctx, keys, vt)
+	entries, leased := r.loadForUpdate(ctx, keys, vt, co.gen)
 	gens := r.stampGens(co.gen)
 	now := r.now()
 	var todo []string
