@@ -36,7 +36,8 @@ type groupedBackend struct {
 	calls []groupedCall
 }
 
-func (b *groupedBackend) SetMultiGrouped(ctx context.Context, items []backend.Item, group string, members []string, ttl time.Duration) error {
+// note records a grouped call.
+func (b *groupedBackend) note(items []backend.Item, group string, members []string, ttl time.Duration) {
 	c := groupedCall{group: group, members: members, ttl: ttl}
 	for _, it := range items {
 		c.keys = append(c.keys, it.Key)
@@ -44,6 +45,10 @@ func (b *groupedBackend) SetMultiGrouped(ctx context.Context, items []backend.It
 	b.mu.Lock()
 	b.calls = append(b.calls, c)
 	b.mu.Unlock()
+}
+
+func (b *groupedBackend) SetMultiGrouped(ctx context.Context, items []backend.Item, group string, members []string, ttl time.Duration) error {
+	b.note(items, group, members, ttl)
 	if b.fail != nil {
 		return b.fail
 	}
@@ -60,13 +65,7 @@ func (b *groupedBackend) SetMultiGrouped(ctx context.Context, items []backend.It
 }
 
 func (b *groupedBackend) SetIfGrouped(ctx context.Context, items []backend.Item, versions []backend.Version, group string, members []string, ttl time.Duration) ([]bool, error) {
-	c := groupedCall{group: group, members: members, ttl: ttl}
-	for _, it := range items {
-		c.keys = append(c.keys, it.Key)
-	}
-	b.mu.Lock()
-	b.calls = append(b.calls, c)
-	b.mu.Unlock()
+	b.note(items, group, members, ttl)
 	if b.fail != nil {
 		return make([]bool, len(items)), b.fail
 	}
