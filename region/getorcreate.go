@@ -275,13 +275,13 @@ type flight struct {
 // is true for the caller that started it, which must land it. Finding a
 // flight under way takes no lock: under load, many stale readers join one.
 // A flight that started before a write of key (or a region-wide
-// invalidation) completed in this process is not joined: its value may be
-// what the write replaced. The caller starts a new flight in its place,
+// invalidation) completed in this process — one of an older epoch than the
+// caller's — is not joined: its value may be what the write replaced. The caller starts a new flight in its place,
 // which waits for the old one's lock and reads again.
 func (r *Region) join(key string) (f *flight, leader bool) {
 	epoch := r.epochs.of(key)
 	v, ok := r.flights.Load(key)
-	if ok && v.(*flight).epoch == epoch {
+	if ok && v.(*flight).epoch >= epoch {
 		return v.(*flight), false
 	}
 	f = &flight{done: make(chan struct{}), epoch: epoch}
@@ -293,7 +293,7 @@ func (r *Region) join(key string) (f *flight, leader bool) {
 		} else if r.flights.CompareAndSwap(key, v, f) {
 			return f, true
 		}
-		if v.(*flight).epoch == epoch {
+		if v.(*flight).epoch >= epoch {
 			return v.(*flight), false
 		}
 		v, ok = r.flights.Load(key)

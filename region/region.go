@@ -291,7 +291,7 @@ type readFlight struct {
 func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
 	epoch := r.epochs.of(key)
 	v, ok := r.reads.Load(key)
-	if !ok || v.(*readFlight).epoch != epoch {
+	if !ok || v.(*readFlight).epoch < epoch {
 		f := &readFlight{done: make(chan struct{}), epoch: epoch}
 		if ok {
 			ok = !r.reads.CompareAndSwap(key, v, f)
@@ -304,7 +304,7 @@ func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
 			close(f.done)
 			return f.data, f.err
 		}
-		if v.(*readFlight).epoch != epoch {
+		if v.(*readFlight).epoch < epoch {
 			return r.get(ctx, key) // raced with another reader: read alone
 		}
 	}
