@@ -93,40 +93,60 @@ type Grouper interface {
 	SetMultiGrouped(ctx context.Context, items []Item, group string, members []string, groupTTL time.Duration) error
 }
 
-// Version names one write of a key: a value, or a placeholder left by
-// [Conditional.GetForUpdate]. Every write of a key gives it a Version that
-// differs from every Version handed out before for that key, so a Version
-// read earlier matches only if nothing was written, deleted or expired since.
-// The zero Version is never handed out, and no conditional write with it
-// succeeds.
+// Version names one write of a key, or one lease on it: a value, a
+// placeholder left by [Conditional.GetForUpdate], or the lease GetForUpdate
+// took on either. Every write of a key and every lease gives it a Version
+// that differs from every Version handed out before for that key, so a
+// Version read earlier matches only if nothing was written, deleted, leased
+// or expired since. The zero Version is never handed out, and no
+// conditional write with it succeeds.
 type Version uint64
 
 // Conditional is implemented by byte backends that can store a value only if
 // its key is unchanged since it was read. A creator reads a key with
 // GetForUpdate, computes a value (slowly), and stores it with SetIf: if a Set,
-// a Delete, another SetIf or an expiry reached the key in between, the SetIf
-// fails and the newer write or invalidation stands. This is what keeps a
-// completed write or invalidation from being undone by a creator that read
-// before it.
+// a Delete, another SetIf, another GetForUpdate or an expiry reached the key
+// in between, the SetIf fails and the newer write, lease or invalidation
+// stands. This is what keeps a completed write or invalidation from being
+// undone by a creator that read before it.
+//
+// GetForUpdate takes a new lease: every Version handed out earlier for the
+// key stops matching, so of the creators that read a key for update, only
+// the last one can store. This fences creators that run under a lock with a
+// timeout: creator A takes the lock and reads, A's lock expires, creator B
+// takes the lock and reads; A's SetIf then fails even if it comes before
+// B's, and B's succeeds. A lease on a value leaves the value as it is for
+// readers — Get and GetMulti return the same bytes, and its TTL runs on —
+// and changes only its Version.
 //
 // Every successful write — Set, SetMulti, SetIf, and the writes of [Grouper]
-// and [ConditionalGrouper] — gives the key a new [Version]. Delete and
-// DeleteMulti remove a key's value or placeholder, so a Version read before
-// no longer matches.
+// and [ConditionalGrouper] — and every lease gives the key a new [Version].
+// Delete and DeleteMulti remove a key's value or placeholder, so a Version
+// read before no longer matches.
 //
 // A placeholder is what GetForUpdate leaves in a key that holds nothing, much
 // like a memcached lease: no reader sees it (Get, GetMulti and GetForUpdate
 // report the key missing), and it blocks no writer (a Set replaces it), but it
-// has a Version, so that a Set or Delete of the missing key, or the
-// placeholder's expiry, between the read and the SetIf makes the SetIf fail.
+// has a Version, so that a Set or Delete of the missing key, another lease,
+// or the placeholder's expiry, between the read and the SetIf makes the
+// SetIf fail.
 type Conditional interface {
 	// GetForUpdate reads keys as GetMulti does — one value per key, in the
-	// order of keys, nil for a missing key — and returns the Version of what
-	// each key holds now. A key that holds nothing gets a placeholder that
-	// lives for placeholderTTL, and its versions entry is the placeholder's;
-	// a key that already holds a placeholder gives a nil value and that
-	// placeholder's Version, and the placeholder is left as it is. A key named
-	// twice gets the same value and Version twice.
+	// order of keys, nil for a missing key — and takes a new lease on each
+	// key, atomically with its read: the Version it returns for a key is new,
+	// and every Version handed out earlier for the key stops matching. A key
+	// that holds a value keeps it exactly as it is for readers, TTL included
+	// (to the precision of the backend's expiry; see the backend's
+	// documentation), under the new Version. A key that holds nothing gets a
+	// placeholder that lives for placeholderTTL; a key that holds a
+	// placeholder gets a new one in its place, with the new Version and a
+	// lifetime of placeholderTTL; both give a nil value. A key named twice in
+	// one call is leased once, and gets the same value and Version twice.
+	//
+	// When calls overlap, the leases are ordered: the last lease taken is
+	// the one whose SetIf can store. A backend may hand a caller whose lease
+	// was overtaken while its call ran a Version that already no longer
+	// matches; it never hands two callers a Version that both can use.
 	//
 	// It returns an error wrapping ErrInvalidArgument when placeholderTTL is
 	// not positive. Other errors are the backend's, with no values; the
@@ -134,11 +154,12 @@ type Conditional interface {
 	// no reader notices.
 	GetForUpdate(ctx context.Context, keys []string, placeholderTTL time.Duration) (values [][]byte, versions []Version, err error)
 	// SetIf stores items[i] as Set would, but only if its key still holds
-	// what versions[i] names (a value or a placeholder); stored[i] reports
-	// whether it was stored. The check and the write are atomic per key.
-	// A key written, deleted or expired since it was read, and the zero
-	// Version, give false. Items with the same key and Version store at most
-	// one of them.
+	// what versions[i] names (a value or a placeholder, under the latest
+	// lease); stored[i] reports whether it was stored. The check and the
+	// write are atomic per key. A key written, deleted, leased again or
+	// expired since it was read, and the zero Version, give false. Items with
+	// the same key and Version store at most one of them. A SetIf that stores
+	// voids every other lease on the key.
 	//
 	// It returns an error wrapping ErrInvalidArgument when versions and
 	// items differ in length. On another error, stored reports the items
@@ -162,21 +183,28 @@ type ConditionalGrouper interface {
 }
 
 // ConditionalValueStore is [Conditional] for a [ValueStore]: it stores a
-// decoded entry only if its key is unchanged since it was read. StoreEntry
+// decoded entry only if its key is unchanged since it was read.
+// LoadEntryForUpdate takes a new lease, as [Conditional.GetForUpdate] does:
+// every Version handed out earlier for the key stops matching. StoreEntry
 // and StoreEntryIf give the key a new [Version]; DeleteEntry removes its
 // entry or placeholder. Placeholders are never returned by LoadEntry.
 type ConditionalValueStore interface {
 	// LoadEntryForUpdate returns the entry under (namespace, key), or nil,
-	// with the Version of what the key holds now. A key that holds nothing
-	// gets a placeholder that lives for placeholderTTL, whose Version it
-	// returns; a key that holds a placeholder returns nil and that
-	// placeholder's Version. A placeholderTTL that is not positive makes no
-	// placeholder: a key that holds nothing then returns the zero Version,
-	// with which StoreEntryIf never stores.
+	// and takes a new lease on the key, atomically with the read: the
+	// Version it returns is new, and every Version handed out earlier for
+	// the key stops matching. An entry stays exactly as it is for LoadEntry,
+	// TTL included, under the new Version. A key that holds nothing gets a
+	// placeholder that lives for placeholderTTL; a key that holds a
+	// placeholder gets a new one in its place, with the new Version and a
+	// lifetime of placeholderTTL. A placeholderTTL that is not positive makes
+	// no placeholder: a key that holds nothing then returns the zero
+	// Version, with which StoreEntryIf never stores, and a placeholder keeps
+	// its lifetime under the new Version.
 	LoadEntryForUpdate(namespace, key string, placeholderTTL time.Duration) (*Entry, Version)
 	// StoreEntryIf stores e under (namespace, key), as StoreEntry does, only
-	// if the key still holds what v names (an entry or a placeholder), and
-	// reports whether it did. The check and the write are atomic.
+	// if the key still holds what v names (an entry or a placeholder, under
+	// the latest lease), and reports whether it did. The check and the write
+	// are atomic.
 	StoreEntryIf(namespace, key string, e *Entry, ttl time.Duration, v Version) bool
 }
 

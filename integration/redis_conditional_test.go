@@ -84,6 +84,64 @@ func testRedisConditional(t *testing.T, newClient func(t *testing.T) redis.Unive
 		}
 	})
 
+	// Fencing across processes: creator A leases a key, then creator B; A's
+	// SetIf fails though it comes first. B's lease rewrote the version bytes
+	// of the value in place: the value and its TTL are as they were (no TTL
+	// stays no TTL), and a placeholder is replaced by one of the new TTL.
+	t.Run("Lease", func(t *testing.T) {
+		ctx := t.Context()
+		c := newClient(t)
+		a, b := newStore(t, newClient(t)), newStore(t, newClient(t))
+		for _, tc := range []struct {
+			name string
+			ttl  time.Duration // of the value; 0: none; -1: a placeholder
+		}{{"value", time.Minute}, {"forever", 0}, {"placeholder", -1}} {
+			k := "lease:" + tc.name
+			if tc.ttl >= 0 {
+				if err := a.Set(ctx, k, []byte("old"), tc.ttl); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, _, err := a.GetForUpdate(ctx, []string{k}, 3*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			before := c.Get(ctx, k).Val()
+			pttl := c.PTTL(ctx, k).Val()
+			_, va, err := a.GetForUpdate(ctx, []string{k}, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			values, vb, err := b.GetForUpdate(ctx, []string{k}, time.Minute)
+			if err != nil || va[0] == vb[0] {
+				t.Fatalf("%s: leases gave versions %v and %v, %v", tc.name, va, vb, err)
+			}
+			after := c.Get(ctx, k).Val()
+			newTTL := c.PTTL(ctx, k).Val()
+			switch {
+			case tc.ttl < 0:
+				if values[0] != nil || len(after) != 9 || after[0] != 0xF6 || newTTL <= 50*time.Second {
+					t.Fatalf("placeholder after a lease = %q, TTL %v; want a new placeholder of a minute", after, newTTL)
+				}
+			default:
+				if string(values[0]) != "old" || after[0] != before[0] || after[9:] != before[9:] || after[1:9] == before[1:9] {
+					t.Fatalf("%s after a lease = %q (was %q), read %q; want the same value under a new version", tc.name, after, before, values[0])
+				}
+				if tc.ttl == 0 && newTTL != -1 || tc.ttl > 0 && (newTTL > pttl || newTTL < pttl-time.Second) {
+					t.Fatalf("%s: TTL %v before the lease, %v after; want it kept", tc.name, pttl, newTTL)
+				}
+				if v, err := a.Get(ctx, k); err != nil || string(v) != "old" {
+					t.Fatalf("%s: Get after the lease = %q, %v", tc.name, v, err)
+				}
+			}
+			if stored, err := a.SetIf(ctx, items(k), va); err != nil || stored[0] {
+				t.Fatalf("%s: A's SetIf after B's lease = %v, %v; want not stored", tc.name, stored, err)
+			}
+			if stored, err := b.SetIf(ctx, items(k), vb); err != nil || !stored[0] {
+				t.Fatalf("%s: B's SetIf = %v, %v; want stored", tc.name, stored, err)
+			}
+		}
+	})
+
 	// Every string the store writes carries a 9-byte header: kind 0xF5 and
 	// a version before a value, 0xF6 and a version alone for a placeholder.
 	t.Run("WireFormat", func(t *testing.T) {

@@ -163,21 +163,49 @@ func (b *mapBackend) GetForUpdate(_ context.Context, keys []string, ttl time.Dur
 	defer b.mu.Unlock()
 	values := make([][]byte, len(keys))
 	versions := make([]backend.Version, len(keys))
+	leased := map[string]int{}
 	for i, k := range keys {
-		mv, ok := b.m[k]
-		if !b.liveLocked(mv, ok) || (mv.placeholder && b.flaw == "GetForUpdateReplacesPlaceholder") {
-			mv = mapValue{placeholder: true, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
-			if b.flaw == "PlaceholderNoTTL" {
-				mv.expires = time.Time{}
-			}
-			b.m[k] = mv
+		if j, dup := leased[k]; dup && b.flaw != "DuplicateKeyLeasedTwice" {
+			values[i], versions[i] = values[j], versions[j]
+			continue
 		}
+		leased[k] = i
+		mv, ok := b.m[k]
+		mv = b.leaseLocked(mv, ok, ttl)
+		b.m[k] = mv
 		if !mv.placeholder {
 			values[i] = append([]byte{}, mv.v...)
 		}
 		versions[i] = mv.version
 	}
 	return values, versions, nil
+}
+
+// leaseLocked returns what a key holding mv (ok: anything) holds after a lease with the
+// placeholder TTL ttl (positive): a value under a new version, or a new
+// placeholder.
+func (b *mapBackend) leaseLocked(mv mapValue, ok bool, ttl time.Duration) mapValue {
+	live := b.liveLocked(mv, ok)
+	switch {
+	case live && b.flaw == "LeaseKeepsVersion":
+		return mv
+	case live && mv.placeholder && b.flaw == "LeaseKeepsPlaceholder":
+		return mv
+	case live && mv.placeholder && b.flaw == "PlaceholderLeaseKeepsTTL":
+		mv.version = b.nextLocked()
+		return mv
+	case live && !mv.placeholder && b.flaw != "LeaseDropsValue":
+		mv.version = b.nextLocked()
+		if b.flaw == "LeaseResetsTTL" {
+			mv.expires = b.expiresLocked(time.Hour)
+		}
+		return mv
+	}
+	mv = mapValue{placeholder: true, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
+	if b.flaw == "PlaceholderNoTTL" {
+		mv.expires = time.Time{}
+	}
+	return mv
 }
 
 func (b *mapBackend) SetIf(_ context.Context, items []backend.Item, versions []backend.Version) ([]bool, error) {
@@ -245,13 +273,18 @@ func (b *mapBackend) LoadEntryForUpdate(ns, key string, ttl time.Duration) (*bac
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	mv, ok := b.entries[[2]string{ns, key}]
-	if !b.liveLocked(mv, ok) {
-		if ttl <= 0 {
-			return nil, 0
-		}
-		mv = mapValue{placeholder: true, version: b.nextLocked(), expires: b.expiresLocked(ttl)}
-		b.entries[[2]string{ns, key}] = mv
+	if !b.liveLocked(mv, ok) && ttl <= 0 {
+		return nil, 0
 	}
+	if b.flaw == "EntryLeaseKeepsVersion" && b.liveLocked(mv, ok) {
+		return mv.e, mv.version
+	}
+	if ttl <= 0 {
+		mv.version = b.nextLocked() // a placeholder keeps its expiry
+	} else {
+		mv = b.leaseLocked(mv, ok, ttl)
+	}
+	b.entries[[2]string{ns, key}] = mv
 	return mv.e, mv.version
 }
 
@@ -342,7 +375,12 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		{"TruncateKeys", "Keys"},
 		{"NegativeTTLKeeps", "NegativeTTL"},
 		{"PlaceholderVisible", "Conditional/Placeholder"},
-		{"GetForUpdateReplacesPlaceholder", "Conditional/Placeholder"},
+		{"LeaseKeepsVersion", "Conditional/Lease"},
+		{"LeaseKeepsPlaceholder", "Conditional/Placeholder"},
+		{"LeaseDropsValue", "Conditional/Lease"},
+		{"LeaseResetsTTL", "Conditional/Expiry"},
+		{"PlaceholderLeaseKeepsTTL", "Conditional/Expiry"},
+		{"DuplicateKeyLeasedTwice", "Conditional/Placeholder"},
 		{"SetIfIgnoresVersion", "Conditional/SetIfAfterSet"},
 		{"SetKeepsVersion", "Conditional/SetIfAfterSet"},
 		{"DeleteKeepsVersion", "Conditional/SetIfAfterDelete"},
@@ -351,6 +389,7 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		{"SetIfIgnoresTTL", "Conditional/Expiry"},
 		{"EntryPlaceholderVisible", "ConditionalValueStore/Placeholder"},
 		{"StoreEntryKeepsVersion", "ConditionalValueStore/StoreEntryIfAfterWrite"},
+		{"EntryLeaseKeepsVersion", "ConditionalValueStore/Lease"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.flaw, func(t *testing.T) {

@@ -36,6 +36,7 @@ func runConditional(t *testing.T, opts RunOptions, prefix string, newBackend fun
 	}{
 		{"InvalidArguments", testCondInvalid},
 		{"Placeholder", testCondPlaceholder},
+		{"Lease", testCondLease},
 		{"SetIfUnchanged", testCondUnchanged},
 		{"SetIfAfterSet", testCondAfterSet},
 		{"SetIfAfterDelete", testCondAfterDelete},
@@ -47,6 +48,7 @@ func runConditional(t *testing.T, opts RunOptions, prefix string, newBackend fun
 		{"Keys", testCondKeys},
 		{"Expiry", testCondExpiry},
 		{"ConcurrentGetForUpdate", testCondConcurrentGet},
+		{"ConcurrentLeases", testCondConcurrentLeases},
 		{"ConcurrentSetIf", testCondConcurrentSetIf},
 	}
 	for _, tc := range tests {
@@ -158,7 +160,9 @@ func testCondInvalid(t *testing.T, s *condSuite) {
 }
 
 // testCondPlaceholder: GetForUpdate of a missing key leaves a placeholder that
-// no read returns, whose version a second GetForUpdate returns unchanged.
+// no read returns, and leases a key named twice in one call once; a second
+// GetForUpdate replaces the placeholder by a new one, whose version alone a
+// SetIf can use.
 func testCondPlaceholder(t *testing.T, s *condSuite) {
 	k, present := s.key(t, "k"), s.key(t, "present")
 	s.set(t, present, []byte("P"), 0)
@@ -179,13 +183,94 @@ func testCondPlaceholder(t *testing.T, s *condSuite) {
 	s.mustGetMulti(t, []string{k, present}, [][]byte{nil, []byte("P")})
 
 	again, v := s.getOneForUpdate(t, k)
-	if again != nil || v != versions[0] {
-		t.Fatalf("GetForUpdate of a placeholder = %q, %d; want nil and the placeholder's version %d", again, v, versions[0])
-	}
-	if _, v := s.getOneForUpdate(t, present); v != versions[1] {
-		t.Fatalf("GetForUpdate of an unchanged value gave version %d, then %d", versions[1], v)
+	if again != nil || v == versions[0] {
+		t.Fatalf("GetForUpdate of a placeholder = %q, %d; want nil and a version other than the placeholder's %d", again, v, versions[0])
 	}
 	s.mustMiss(t, k)
+	s.setOneIf(t, k, []byte("first"), versions[0], false)
+	s.mustMiss(t, k)
+	s.setOneIf(t, k, []byte("second"), v, true)
+	s.mustGet(t, k, []byte("second"))
+}
+
+// testCondLease is the fencing the contract promises: creator A reads a key
+// for update; its lock expires and creator B reads the key for update. A's
+// SetIf then fails even when it comes before B's, and B's stores. A value
+// stays as it is for readers while it is leased.
+func testCondLease(t *testing.T, s *condSuite) {
+	for _, held := range []string{"Nothing", "Placeholder", "Value"} {
+		t.Run(held, func(t *testing.T) {
+			k := s.key(t, held)
+			var want []byte // what readers see before a SetIf
+			switch held {
+			case "Placeholder":
+				s.getOneForUpdate(t, k)
+			case "Value":
+				want = []byte("old")
+				s.set(t, k, want, time.Hour)
+			}
+			va, a := s.getOneForUpdate(t, k)
+			vb, b := s.getOneForUpdate(t, k)
+			if a == b {
+				t.Fatalf("two GetForUpdate of %q gave the same version %d", k, a)
+			}
+			for _, got := range [][]byte{va, vb} {
+				if (got == nil) != (want == nil) || !bytes.Equal(got, want) {
+					t.Fatalf("GetForUpdate = %q (nil %t), want %q (nil %t)", got, got == nil, want, want == nil)
+				}
+			}
+			if want == nil {
+				s.mustMiss(t, k)
+			} else {
+				s.mustGet(t, k, want)
+			}
+			s.mustGetMulti(t, []string{k}, [][]byte{want})
+
+			s.setOneIf(t, k, []byte("A"), a, false)
+			if want == nil {
+				s.mustMiss(t, k)
+			} else {
+				s.mustGet(t, k, want)
+			}
+			s.setOneIf(t, k, []byte("B"), b, true)
+			s.mustGet(t, k, []byte("B"))
+			s.setOneIf(t, k, []byte("A"), a, false)
+			s.mustGet(t, k, []byte("B"))
+		})
+	}
+	// Of leases taken one after another, only the last one's SetIf stores,
+	// whatever the order of the SetIfs.
+	t.Run("Chain", func(t *testing.T) {
+		const n = 5
+		k := s.key(t, "chain")
+		s.set(t, k, []byte("old"), time.Hour)
+		versions := make([]backend.Version, n)
+		for i := range versions {
+			_, versions[i] = s.getOneForUpdate(t, k)
+			for j := range i {
+				if versions[j] == versions[i] {
+					t.Fatalf("leases %d and %d share version %d", j, i, versions[i])
+				}
+			}
+		}
+		for i, v := range versions {
+			s.setOneIf(t, k, fmt.Appendf(nil, "lease%d", i), v, i == n-1)
+		}
+		s.mustGet(t, k, []byte(fmt.Sprintf("lease%d", n-1)))
+	})
+	// One GetForUpdate of several keys leases each of them.
+	t.Run("Multi", func(t *testing.T) {
+		k1, k2 := s.key(t, "multi1"), s.key(t, "multi2")
+		s.set(t, k2, []byte("two"), time.Hour)
+		_, first := s.getForUpdate(t, k1, k2)
+		_, second := s.getForUpdate(t, k2)
+		if second[0] == first[1] {
+			t.Fatalf("a second lease on %q kept version %d", k2, second[0])
+		}
+		items := []backend.Item{{Key: k1, Value: []byte("a")}, {Key: k2, Value: []byte("b")}}
+		s.setIf(t, items, first, true, false)
+		s.mustGetMulti(t, []string{k1, k2}, [][]byte{[]byte("a"), []byte("two")})
+	})
 }
 
 func testCondUnchanged(t *testing.T, s *condSuite) {
@@ -431,77 +516,186 @@ func testCondKeys(t *testing.T, s *condSuite) {
 	}
 }
 
+// expiryWaits are the least and the most time the Expiry subtests wait for
+// items of TTL ttl to be gone: the TTL plus a grace for servers that expire
+// on whole seconds, and keep placeholders a second longer than asked.
+func expiryWaits(ttl time.Duration) (least, most time.Duration) {
+	return ttl + 2*time.Second, ttl + 4*time.Second
+}
+
 // testCondExpiry: a placeholder expires after its TTL, and a SetIf with its
-// version then fails; a value stored by SetIf expires after its item's TTL.
+// version then fails; a value stored by SetIf expires after its item's TTL;
+// a lease keeps a value's TTL, and gives a placeholder it replaces the new
+// placeholder TTL.
 func testCondExpiry(t *testing.T, s *condSuite) {
 	ttl := s.opts.TTL
-	ph, short := s.key(t, "placeholder"), s.key(t, "short")
-	_, vs := s.getForUpdateTTL(t, ttl, ph, short)
-	s.setIf(t, []backend.Item{{Key: short, Value: []byte("s"), TTL: ttl}}, vs[1:], true)
+	ph, short, leased, renewed := s.key(t, "placeholder"), s.key(t, "short"), s.key(t, "leased"), s.key(t, "renewed")
+	_, vs := s.getForUpdateTTL(t, ttl, ph, short, renewed)
+	s.setIf(t, []backend.Item{{Key: short, Value: []byte("s"), TTL: ttl}}, vs[1:2], true)
 	s.mustGet(t, short, []byte("s"))
+	s.set(t, leased, []byte("l"), ttl)
+	if got, _ := s.getOneForUpdate(t, leased); !bytes.Equal(got, []byte("l")) {
+		t.Fatalf("GetForUpdate of a value with a TTL = %q, want l", got)
+	}
+	_, lv := s.getOneForUpdate(t, leased) // the live lease
+	s.mustGet(t, leased, []byte("l"))
+	_, rv := s.getOneForUpdate(t, renewed) // a placeholder of placeholderTTL
 
-	// Wait until the placeholder is gone — GetForUpdate then makes a new
-	// one — and the short value too, bounded by the TTL plus a grace for
-	// servers that expire on whole seconds.
+	// Wait until the short value and the leased one are gone, and long
+	// enough for the placeholder of ttl to be gone too.
 	const step = 100 * time.Millisecond
-	limit := ttl + 2*time.Second
-	var (
-		waited time.Duration
-		phGone bool
-		v      backend.Version
-	)
+	least, most := expiryWaits(ttl)
+	var waited time.Duration
 	for {
-		if !phGone {
-			_, vv := s.getForUpdateTTL(t, placeholderTTL, ph)
-			v, phGone = vv[0], vv[0] != vs[0]
-		}
-		_, err := s.b.Get(t.Context(), short)
-		if phGone && errors.Is(err, backend.ErrNotFound) {
+		_, errShort := s.b.Get(t.Context(), short)
+		_, errLeased := s.b.Get(t.Context(), leased)
+		gone := errors.Is(errShort, backend.ErrNotFound) && errors.Is(errLeased, backend.ErrNotFound)
+		if gone && waited >= least {
 			break
 		}
-		if waited >= limit {
-			t.Fatalf("after %v with TTL %v: placeholder gone %t, short value %v", waited, ttl, phGone, err)
+		if waited >= most {
+			t.Fatalf("after %v with TTL %v: short value %v, leased value %v (a lease must keep a value's TTL)", waited, ttl, errShort, errLeased)
 		}
 		s.opts.Sleep(step)
 		waited += step
 	}
 	s.setOneIf(t, ph, []byte("late"), vs[0], false)
 	s.mustMiss(t, ph)
+	s.setOneIf(t, leased, []byte("late"), lv, false)
+	s.mustMiss(t, leased)
+	// The placeholder the second lease made lives for its own TTL.
+	s.setOneIf(t, renewed, []byte("renewed"), rv, true)
+	s.mustGet(t, renewed, []byte("renewed"))
+	_, v := s.getOneForUpdate(t, ph)
 	s.setOneIf(t, ph, []byte("on time"), v, true)
 	s.mustGet(t, ph, []byte("on time"))
 }
 
-// testCondConcurrentGet: readers of one missing key at once share one
-// placeholder.
+// testCondConcurrentGet: readers of one key at once all get a value (nil for
+// a missing key, the value for a present one) and no error.
 func testCondConcurrentGet(t *testing.T, s *condSuite) {
 	const readers = 50
-	k := s.key(t, "k")
-	versions := make([]backend.Version, readers)
-	errs := make([]error, readers)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range readers {
-		wg.Go(func() {
-			<-start
-			values, vs, err := s.c.GetForUpdate(context.Background(), []string{k}, placeholderTTL)
-			switch {
-			case err != nil:
-				errs[i] = err
-			case len(vs) != 1 || len(values) != 1 || values[0] != nil:
-				errs[i] = fmt.Errorf("GetForUpdate = %q, %v", values, vs)
-			default:
-				versions[i] = vs[0]
+	for _, held := range []string{"Nothing", "Value"} {
+		t.Run(held, func(t *testing.T) {
+			k := s.key(t, held)
+			var want []byte
+			if held == "Value" {
+				want = []byte("v")
+				s.set(t, k, want, time.Hour)
+			}
+			errs := make([]error, readers)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range readers {
+				wg.Go(func() {
+					<-start
+					values, vs, err := s.c.GetForUpdate(context.Background(), []string{k}, placeholderTTL)
+					switch {
+					case err != nil:
+						errs[i] = err
+					case len(vs) != 1 || len(values) != 1 || vs[0] == 0 || !bytes.Equal(values[0], want) || (values[0] == nil) != (want == nil):
+						errs[i] = fmt.Errorf("GetForUpdate = %q, %v; want %q", values, vs, want)
+					}
+				})
+			}
+			close(start)
+			waitGroup(t, &wg)
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("reader %d: %v", i, err)
+				}
+			}
+			if want == nil {
+				s.mustMiss(t, k)
+			} else {
+				s.mustGet(t, k, want)
 			}
 		})
 	}
-	close(start)
-	waitGroup(t, &wg)
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("reader %d: %v", i, err)
-		}
-		if versions[i] != versions[0] {
-			t.Fatalf("reader %d got version %d, reader 0 version %d: want one placeholder", i, versions[i], versions[0])
+}
+
+// testCondConcurrentLeases: of goroutines that each read a key for update
+// and then SetIf it, exactly one stores: the one whose lease was taken
+// last. With the leases serialised (by a mutex, in a known order), it must
+// be the last of that order; with the leases at once, exactly one stores.
+func testCondConcurrentLeases(t *testing.T, s *condSuite) {
+	const goroutines = 30
+	for _, serial := range []bool{false, true} {
+		for _, held := range []string{"Nothing", "Placeholder", "Value"} {
+			name := held
+			if serial {
+				name = "Serialised" + held
+			}
+			t.Run(name, func(t *testing.T) {
+				k := s.key(t, name)
+				switch held {
+				case "Placeholder":
+					s.getOneForUpdate(t, k)
+				case "Value":
+					s.set(t, k, []byte("old"), time.Hour)
+				}
+				var (
+					mu    sync.Mutex // serialises the leases when serial is set
+					order []int      // the goroutines in the order of their leases
+				)
+				versions := make([]backend.Version, goroutines)
+				stored := make([]bool, goroutines)
+				errs := make([]error, goroutines)
+				start, leased := make(chan struct{}), make(chan struct{})
+				var reads, wg sync.WaitGroup
+				reads.Add(goroutines)
+				for i := range goroutines {
+					wg.Go(func() {
+						<-start
+						if serial {
+							mu.Lock()
+						}
+						_, vs, err := s.c.GetForUpdate(context.Background(), []string{k}, placeholderTTL)
+						if serial {
+							order = append(order, i)
+							mu.Unlock()
+						}
+						reads.Done()
+						if err != nil || len(vs) != 1 {
+							errs[i] = fmt.Errorf("GetForUpdate = %v, %v", vs, err)
+							return
+						}
+						versions[i] = vs[0]
+						<-leased // every lease is taken before any SetIf
+						item := backend.Item{Key: k, Value: fmt.Appendf(nil, "g%d", i)}
+						st, err := s.c.SetIf(context.Background(), []backend.Item{item}, vs)
+						if err != nil || len(st) != 1 {
+							errs[i] = fmt.Errorf("SetIf = %v, %v", st, err)
+							return
+						}
+						stored[i] = st[0]
+					})
+				}
+				close(start)
+				reads.Wait()
+				close(leased)
+				waitGroup(t, &wg)
+				winner := -1
+				for i := range goroutines {
+					if errs[i] != nil {
+						t.Fatalf("goroutine %d: %v", i, errs[i])
+					}
+					if !stored[i] {
+						continue
+					}
+					if winner >= 0 {
+						t.Fatalf("goroutines %d and %d both stored, with versions %d and %d", winner, i, versions[winner], versions[i])
+					}
+					winner = i
+				}
+				if winner < 0 {
+					t.Fatal("no goroutine stored: the last lease must")
+				}
+				if serial && winner != order[goroutines-1] {
+					t.Fatalf("goroutine %d stored, but goroutine %d took the last lease", winner, order[goroutines-1])
+				}
+				s.mustGet(t, k, fmt.Appendf(nil, "g%d", winner))
+			})
 		}
 	}
 }
@@ -602,12 +796,14 @@ func runConditionalValueStore(t *testing.T, opts RunOptions, prefix string, newB
 		fn   func(t *testing.T, s *entrySuite)
 	}{
 		{"Placeholder", testEntryPlaceholder},
+		{"Lease", testEntryLease},
 		{"StoreEntryIfUnchanged", testEntryUnchanged},
 		{"StoreEntryIfAfterWrite", testEntryAfterWrite},
 		{"StoreEntryIfAfterDeleteEntry", testEntryAfterDelete},
 		{"ZeroVersion", testEntryZeroVersion},
 		{"Expiry", testEntryExpiry},
 		{"Concurrent", testEntryConcurrent},
+		{"ConcurrentLeases", testEntryConcurrentLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -656,6 +852,9 @@ func (s *entrySuite) mustLoad(t *testing.T, k string, e *backend.Entry) {
 	}
 }
 
+// testEntryPlaceholder: LoadEntryForUpdate of a missing key leaves a
+// placeholder that LoadEntry does not return; a second LoadEntryForUpdate
+// replaces it by a new one, whose version alone StoreEntryIf can use.
 func testEntryPlaceholder(t *testing.T, s *entrySuite) {
 	k, present := s.key(t, "k"), s.key(t, "present")
 	p := &backend.Entry{Value: "P"}
@@ -665,15 +864,54 @@ func testEntryPlaceholder(t *testing.T, s *entrySuite) {
 		t.Fatalf("LoadEntryForUpdate of a missing key = %v, want nil", e)
 	}
 	s.mustLoad(t, k, nil)
-	if e, v2 := s.loadForUpdate(t, k); e != nil || v2 != v {
-		t.Fatalf("LoadEntryForUpdate of a placeholder = %v, %d; want nil and its version %d", e, v2, v)
+	e, v2 := s.loadForUpdate(t, k)
+	if e != nil || v2 == v {
+		t.Fatalf("LoadEntryForUpdate of a placeholder = %v, %d; want nil and a version other than the placeholder's %d", e, v2, v)
 	}
+	s.mustLoad(t, k, nil)
 	e, pv := s.loadForUpdate(t, present)
-	if e != p || pv == v {
-		t.Fatalf("LoadEntryForUpdate of a present key = %v, %d; want %v and a version not %d", e, pv, p, v)
+	if e != p || pv == v || pv == v2 {
+		t.Fatalf("LoadEntryForUpdate of a present key = %v, %d; want %v and a version of its own", e, pv, p)
 	}
-	if _, pv2 := s.loadForUpdate(t, present); pv2 != pv {
-		t.Fatalf("LoadEntryForUpdate of an unchanged entry gave version %d, then %d", pv, pv2)
+	s.storeIf(t, k, &backend.Entry{Value: "first"}, v, false)
+	s.mustLoad(t, k, nil)
+	second := &backend.Entry{Value: "second"}
+	s.storeIf(t, k, second, v2, true)
+	s.mustLoad(t, k, second)
+}
+
+// testEntryLease is testCondLease on a ValueStore: of two leases, only the
+// later one's StoreEntryIf stores, even when the earlier one's comes first,
+// and a leased entry stays as it is for LoadEntry.
+func testEntryLease(t *testing.T, s *entrySuite) {
+	for _, held := range []string{"Nothing", "Placeholder", "Entry"} {
+		t.Run(held, func(t *testing.T) {
+			k := s.key(t, held)
+			var want *backend.Entry
+			switch held {
+			case "Placeholder":
+				s.loadForUpdate(t, k)
+			case "Entry":
+				want = &backend.Entry{Value: "old"}
+				s.vs.StoreEntry(s.ns, k, want, time.Hour)
+			}
+			ea, a := s.loadForUpdate(t, k)
+			eb, b := s.loadForUpdate(t, k)
+			if a == b {
+				t.Fatalf("two LoadEntryForUpdate of %q gave the same version %d", k, a)
+			}
+			if ea != want || eb != want {
+				t.Fatalf("LoadEntryForUpdate = %v and %v, want %v", ea, eb, want)
+			}
+			s.mustLoad(t, k, want)
+			s.storeIf(t, k, &backend.Entry{Value: "A"}, a, false)
+			s.mustLoad(t, k, want)
+			eB := &backend.Entry{Value: "B"}
+			s.storeIf(t, k, eB, b, true)
+			s.mustLoad(t, k, eB)
+			s.storeIf(t, k, &backend.Entry{Value: "A"}, a, false)
+			s.mustLoad(t, k, eB)
+		})
 	}
 }
 
@@ -753,47 +991,60 @@ func testEntryZeroVersion(t *testing.T, s *entrySuite) {
 	}
 }
 
+// testEntryExpiry: a placeholder expires after its TTL, and StoreEntryIf
+// with its version then fails; an entry expires after its TTL, leased or
+// not; a lease gives a placeholder it replaces the new placeholder TTL.
 func testEntryExpiry(t *testing.T, s *entrySuite) {
 	ttl := s.opts.TTL
-	ph, short := s.key(t, "placeholder"), s.key(t, "short")
+	ph, short, leased, renewed := s.key(t, "placeholder"), s.key(t, "short"), s.key(t, "leased"), s.key(t, "renewed")
 	_, v := s.vs.LoadEntryForUpdate(s.ns, ph, ttl)
 	_, sv := s.vs.LoadEntryForUpdate(s.ns, short, ttl)
 	if !s.vs.StoreEntryIf(s.ns, short, &backend.Entry{Value: "s"}, ttl, sv) {
 		t.Fatal("StoreEntryIf over a fresh placeholder = false")
 	}
+	l := &backend.Entry{Value: "l"}
+	s.vs.StoreEntry(s.ns, leased, l, ttl)
+	if e, _ := s.loadForUpdate(t, leased); e != l {
+		t.Fatalf("LoadEntryForUpdate of an entry with a TTL = %v, want %v", e, l)
+	}
+	_, lv := s.loadForUpdate(t, leased)
+	s.vs.LoadEntryForUpdate(s.ns, renewed, ttl)
+	_, rv := s.loadForUpdate(t, renewed) // a placeholder of placeholderTTL
+
 	const step = 100 * time.Millisecond
-	limit := ttl + 2*time.Second
-	var (
-		waited time.Duration
-		phGone bool
-		v2     backend.Version
-	)
+	least, most := expiryWaits(ttl)
+	var waited time.Duration
 	for {
-		if !phGone {
-			_, v2 = s.loadForUpdate(t, ph)
-			phGone = v2 != v
-		}
 		_, shortHere := s.vs.LoadEntry(s.ns, short)
-		if phGone && !shortHere {
+		_, leasedHere := s.vs.LoadEntry(s.ns, leased)
+		if !shortHere && !leasedHere && waited >= least {
 			break
 		}
-		if waited >= limit {
-			t.Fatalf("after %v with TTL %v: placeholder gone %t, short entry present %t", waited, ttl, phGone, shortHere)
+		if waited >= most {
+			t.Fatalf("after %v with TTL %v: short entry present %t, leased entry present %t (a lease must keep an entry's TTL)", waited, ttl, shortHere, leasedHere)
 		}
 		s.opts.Sleep(step)
 		waited += step
 	}
 	s.storeIf(t, ph, &backend.Entry{Value: "late"}, v, false)
 	s.mustLoad(t, ph, nil)
+	s.storeIf(t, leased, &backend.Entry{Value: "late"}, lv, false)
+	s.mustLoad(t, leased, nil)
+	r := &backend.Entry{Value: "renewed"}
+	s.storeIf(t, renewed, r, rv, true)
+	s.mustLoad(t, renewed, r)
+	_, v2 := s.loadForUpdate(t, ph)
 	onTime := &backend.Entry{Value: "on time"}
 	s.storeIf(t, ph, onTime, v2, true)
 	s.mustLoad(t, ph, onTime)
 }
 
+// testEntryConcurrent: of many writers with one version, exactly one
+// stores its entry.
 func testEntryConcurrent(t *testing.T, s *entrySuite) {
 	const goroutines = 50
 	k := s.key(t, "k")
-	versions := make([]backend.Version, goroutines)
+	_, v := s.loadForUpdate(t, k)
 	stored := make([]bool, goroutines)
 	entries := make([]*backend.Entry, goroutines)
 	var (
@@ -804,21 +1055,7 @@ func testEntryConcurrent(t *testing.T, s *entrySuite) {
 		entries[i] = &backend.Entry{Value: i}
 		wg.Go(func() {
 			<-start
-			_, versions[i] = s.vs.LoadEntryForUpdate(s.ns, k, placeholderTTL)
-		})
-	}
-	close(start)
-	waitGroup(t, &wg)
-	for i, v := range versions {
-		if v == 0 || v != versions[0] {
-			t.Fatalf("reader %d got version %d, reader 0 version %d: want one placeholder", i, v, versions[0])
-		}
-	}
-	start = make(chan struct{})
-	for i := range goroutines {
-		wg.Go(func() {
-			<-start
-			stored[i] = s.vs.StoreEntryIf(s.ns, k, entries[i], 0, versions[0])
+			stored[i] = s.vs.StoreEntryIf(s.ns, k, entries[i], 0, v)
 		})
 	}
 	close(start)
@@ -829,12 +1066,85 @@ func testEntryConcurrent(t *testing.T, s *entrySuite) {
 			continue
 		}
 		if winner >= 0 {
-			t.Fatalf("writers %d and %d both stored with version %d", winner, i, versions[0])
+			t.Fatalf("writers %d and %d both stored with version %d", winner, i, v)
 		}
 		winner = i
 	}
 	if winner < 0 {
-		t.Fatalf("no writer stored with version %d", versions[0])
+		t.Fatalf("no writer stored with version %d", v)
 	}
 	s.mustLoad(t, k, entries[winner])
+}
+
+// testEntryConcurrentLeases is testCondConcurrentLeases on a ValueStore.
+func testEntryConcurrentLeases(t *testing.T, s *entrySuite) {
+	const goroutines = 50
+	for _, serial := range []bool{false, true} {
+		for _, held := range []string{"Nothing", "Placeholder", "Entry"} {
+			name := held
+			if serial {
+				name = "Serialised" + held
+			}
+			t.Run(name, func(t *testing.T) {
+				k := s.key(t, name)
+				switch held {
+				case "Placeholder":
+					s.loadForUpdate(t, k)
+				case "Entry":
+					s.vs.StoreEntry(s.ns, k, &backend.Entry{Value: "old"}, time.Hour)
+				}
+				var (
+					mu    sync.Mutex // serialises the leases when serial is set
+					order []int      // the goroutines in the order of their leases
+				)
+				versions := make([]backend.Version, goroutines)
+				stored := make([]bool, goroutines)
+				entries := make([]*backend.Entry, goroutines)
+				start, leased := make(chan struct{}), make(chan struct{})
+				var reads, wg sync.WaitGroup
+				reads.Add(goroutines)
+				for i := range goroutines {
+					entries[i] = &backend.Entry{Value: i}
+					wg.Go(func() {
+						<-start
+						if serial {
+							mu.Lock()
+						}
+						_, versions[i] = s.vs.LoadEntryForUpdate(s.ns, k, placeholderTTL)
+						if serial {
+							order = append(order, i)
+							mu.Unlock()
+						}
+						reads.Done()
+						<-leased
+						stored[i] = s.vs.StoreEntryIf(s.ns, k, entries[i], 0, versions[i])
+					})
+				}
+				close(start)
+				reads.Wait()
+				close(leased)
+				waitGroup(t, &wg)
+				winner := -1
+				for i, ok := range stored {
+					if versions[i] == 0 {
+						t.Fatalf("goroutine %d got the zero version", i)
+					}
+					if !ok {
+						continue
+					}
+					if winner >= 0 {
+						t.Fatalf("goroutines %d and %d both stored, with versions %d and %d", winner, i, versions[winner], versions[i])
+					}
+					winner = i
+				}
+				if winner < 0 {
+					t.Fatal("no goroutine stored: the last lease must")
+				}
+				if serial && winner != order[goroutines-1] {
+					t.Fatalf("goroutine %d stored, but goroutine %d took the last lease", winner, order[goroutines-1])
+				}
+				s.mustLoad(t, k, entries[winner])
+			})
+		}
+	}
 }

@@ -8,9 +8,13 @@
 // A backend that implements [backend.Conditional] is checked against that
 // contract too (subtests under "Conditional"): a SetIf succeeds only while
 // its key is unchanged since GetForUpdate, and fails after a Set, a Delete,
-// another SetIf or the expiry of a placeholder; placeholders are invisible to
-// reads; values round-trip; one call may store some keys and not others; and
-// of many concurrent SetIfs with one version exactly one wins. A backend that
+// another SetIf, another GetForUpdate (a new lease: the first reader's SetIf
+// fails even when it comes first) or the expiry of a placeholder; a lease
+// leaves a value as it is for readers, TTL included, and replaces a
+// placeholder; placeholders are invisible to reads; values round-trip; one
+// call may store some keys and not others; of many concurrent SetIfs with
+// one version exactly one wins; and of goroutines that each lease a key and
+// then SetIf it, exactly one stores, the last to lease. A backend that
 // implements [backend.ValueStore] and [backend.ConditionalValueStore] is
 // checked the same way for decoded entries (under "ConditionalValueStore").
 //

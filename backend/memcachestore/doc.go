@@ -20,16 +20,54 @@
 // item limit ([Options.MaxItemSize]) are refused before they are sent, with
 // an error wrapping [ErrTooLarge].
 //
+// # Wire format
+//
+// Every item the Store writes begins with a 17-byte header: a kind byte
+// (0xF5 for a value, 0xF6 for a placeholder), the deadline of the item's hard
+// TTL (Unix nanoseconds by [Options.Now], big-endian; zero for none) and a
+// lease tag (8 bytes). A value follows its header; a placeholder is the
+// header alone, with [PlaceholderFlags]. Get and GetMulti strip the header,
+// and report a placeholder — or an item without a header of ours, such as
+// one another client or a corral release before headers wrote — as missing.
+// [ItemOverhead] counts the header.
+//
 // # Conditional writes
 //
 // A Store implements [github.com/corralcache/corral/backend.Conditional] on
 // memcached's CAS values: a key's version is the CAS value of the item it
-// holds, which every write changes. [Store.GetForUpdate] reads with gets (one
-// round trip for keys that all hold something) and stores a placeholder in a
-// missing key with add — an empty item with [PlaceholderFlags], which Get and
-// GetMulti report as missing — then reads those keys again, since add
-// returns no CAS value. [Store.SetIf] is one cas per item. memcached started
-// with -C keeps no CAS values; GetForUpdate then fails with [ErrNoCAS].
+// holds, which every write changes. [Store.SetIf] is one cas per item.
+// memcached started with -C keeps no CAS values; GetForUpdate then fails
+// with [ErrNoCAS].
+//
+// [Store.GetForUpdate] takes a new lease on every key it reads, so that
+// every version handed out before for the key stops matching: it reads the
+// keys with one gets, writes each key once, and reads them again with one
+// gets — three round trips for any mix of hits and misses (the writes go in
+// parallel, [Options.Concurrency] at a time), at most seven when other
+// writes keep overtaking its own. A value is re-stored with cas: the same
+// bytes and flags under a new lease tag; a placeholder, or an item not
+// ours, is replaced with cas by a new placeholder; a missing key gets one
+// with add. No store command returns the CAS value it gave, so the second
+// gets takes the CAS value of the item that bears the lease's tag; a lease
+// that another lease or write overtook before that read gets the CAS value
+// its cas replaced, a version that no longer matches, as if the other lease
+// had come just after it.
+//
+// # TTL of a leased value
+//
+// memcached's text protocol does not report the TTL an item has left, and a
+// cas must give one, so the Store records each value's deadline in its
+// header and a lease re-stores the value with the time left to that
+// deadline, by the leaser's clock, rounded up to whole seconds as every TTL
+// is. A leased value thus expires at its deadline rounded up to the
+// second — the precision of any write on memcached — never later; a
+// deadline over 30 days away is sent as an absolute Unix time. Its limits:
+// the deadline is read by the writer's clock and the time left by the
+// leaser's, so clocks of different hosts that disagree by d move the
+// deadline by d; and a value whose deadline has passed by the leaser's
+// clock, which memcached may still hold for up to a second, is leased as a
+// missing key (replaced by a placeholder) rather than re-stored with a TTL
+// that would outlive its deadline. A value without a TTL stays without one.
 //
 // NOTE: CAS values count per server from its start. A server that restarts
 // while a creator holds a version, and hands the same CAS value to a new

@@ -29,10 +29,11 @@ var (
 const (
 	// DefaultMaxItemSize is memcached's default item limit (its -I flag).
 	DefaultMaxItemSize = 1 << 20
-	// ItemOverhead is the size, in bytes, that memcached adds to key and
-	// value in an item (header, CAS, flags, line end), rounded up. A value
+	// ItemOverhead is the size, in bytes, added to key and value in an item:
+	// memcached's (header, CAS, flags, line end, 64 bytes rounded up) and
+	// the Store's own header (17 bytes: kind, deadline, lease tag). A value
 	// fits when len(key)+len(value)+ItemOverhead <= MaxItemSize.
-	ItemOverhead = 64
+	ItemOverhead = 64 + headerLen
 	// DefaultTimeout is the socket timeout NewServers gives its client: a
 	// dead server costs a caller at most this long before the region falls
 	// through to the creator.
@@ -46,9 +47,9 @@ const (
 	// missing keys: "corp" in ASCII. Values are stored with flags 0; reads
 	// report an item with these flags as missing.
 	PlaceholderFlags = 0x636f7270
-	// maxAddAttempts bounds the rounds of GetForUpdate that store
-	// placeholders in keys that keep losing them before they are read.
-	maxAddAttempts = 3
+	// maxLeaseAttempts bounds the rounds of GetForUpdate for keys whose
+	// reads keep being overtaken by other writes before its own write.
+	maxLeaseAttempts = 3
 )
 
 // Client is the part of *memcache.Client a Store uses. Tests wrap a real
@@ -176,13 +177,30 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	it, err := s.client.Get(MangleKey(key))
-	if errors.Is(err, memcache.ErrCacheMiss) || err == nil && it.Flags == PlaceholderFlags {
+	if errors.Is(err, memcache.ErrCacheMiss) {
 		return nil, backend.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("memcachestore: get %q: %w", key, err)
 	}
-	return it.Value, nil
+	v, ok := valueOf(it)
+	if !ok {
+		return nil, backend.ErrNotFound
+	}
+	return v, nil
+}
+
+// valueOf returns the value it holds, never nil, or false for a
+// placeholder or an item without a header of ours.
+func valueOf(it *memcache.Item) ([]byte, bool) {
+	if it == nil || it.Flags == PlaceholderFlags {
+		return nil, false
+	}
+	h, v, ok := parse(it.Value)
+	if !ok || h.kind != kindValue {
+		return nil, false
+	}
+	return v, true
 }
 
 // GetMulti returns one value per key, in order, nil for a missing key or a
@@ -222,24 +240,33 @@ func mangleAll(keys []string) (mangled, unique []string) {
 }
 
 // fillValues sets out[i] to the value of items[mangled[i]], leaving nil for
-// a missing item or a placeholder. A key named twice gets a copy the second
-// time: callers own their values.
+// a missing item, a placeholder or an item not ours. A key named twice gets
+// a copy the second time: callers own their values.
 func fillValues(out [][]byte, mangled []string, items map[string]*memcache.Item) {
-	given := make(map[string]bool, len(items))
+	values := make(map[string][]byte, len(items))
+	for m, it := range items {
+		if v, ok := valueOf(it); ok {
+			values[m] = v
+		}
+	}
+	fillFrom(out, mangled, values)
+}
+
+// fillFrom sets out[i] to values[mangled[i]], nil for a key values lacks,
+// copying it for a key named twice.
+func fillFrom(out [][]byte, mangled []string, values map[string][]byte) {
+	given := make(map[string]bool, len(values))
 	for i, m := range mangled {
-		it, ok := items[m]
-		if !ok || it.Flags == PlaceholderFlags {
+		v, ok := values[m]
+		if !ok {
 			continue
 		}
 		if given[m] {
-			out[i] = append([]byte{}, it.Value...)
+			out[i] = append([]byte{}, v...)
 			continue
 		}
 		given[m] = true
-		out[i] = it.Value
-		if out[i] == nil {
-			out[i] = []byte{}
-		}
+		out[i] = v
 	}
 }
 
@@ -264,18 +291,17 @@ func (s *Store) set(key string, value []byte, ttl time.Duration) error {
 	return nil
 }
 
-// item returns the item of a write of value under key with ttl, or an error
-// wrapping ErrTooLarge.
+// item returns the item of a write of value under key with ttl, behind a
+// header with the TTL's deadline, or an error wrapping ErrTooLarge.
 func (s *Store) item(key string, value []byte, ttl time.Duration) (*memcache.Item, error) {
 	m := MangleKey(key)
 	if size := len(m) + len(value) + ItemOverhead; size > s.opts.MaxItemSize {
-		return nil, fmt.Errorf("memcachestore: value of %d bytes exceeds the item limit (%d bytes with key and header, limit %d): %w",
+		return nil, fmt.Errorf("memcachestore: value of %d bytes exceeds the item limit (%d bytes with key and headers, limit %d): %w",
 			len(value), size, s.opts.MaxItemSize, ErrTooLarge)
 	}
-	if value == nil {
-		value = []byte{}
-	}
-	return &memcache.Item{Key: m, Value: value, Expiration: Expiration(ttl, s.opts.Now())}, nil
+	now := s.opts.Now()
+	v := frame(header{kind: kindValue, deadline: deadline(ttl, now)}, value)
+	return &memcache.Item{Key: m, Value: v, Expiration: Expiration(ttl, now)}, nil
 }
 
 // writeError wraps the error of the command verb writing value under key.
@@ -297,21 +323,39 @@ func (s *Store) SetMulti(ctx context.Context, items []backend.Item) error {
 }
 
 // GetForUpdate returns one value per key, in order, nil for a missing key,
-// with the version of what each key holds now: its item's CAS value. It
-// reads all keys with one gets; in keys that hold nothing it stores a
-// placeholder — an empty item with [PlaceholderFlags] — with add
-// (Options.Concurrency at a time), and reads them again with one gets,
-// since add returns no CAS value: one round trip when every key holds
-// something, three otherwise. A placeholder lives at least placeholderTTL,
-// rounded up to whole seconds, and at most a second longer (memcached's
-// clock ticks in seconds). A key that keeps losing its placeholder before
-// it is read (deleted at once, every time) gives an error after three
-// rounds.
+// and takes a new lease on each key: the version it returns is the CAS value
+// of an item it wrote itself, so every version handed out before for the key
+// stops matching. It reads all keys with one gets, then writes each
+// distinct key once (Options.Concurrency commands at a time):
+//
+//   - a value: cas of the same bytes and flags under a new lease tag, with
+//     the TTL the value has left, computed from the deadline in its header
+//     (see the package documentation for its precision); a value past its
+//     deadline is taken for a missing key;
+//   - a placeholder, or an item not ours: cas of a new placeholder;
+//   - nothing: add of a placeholder.
+//
+// A placeholder is an empty item with [PlaceholderFlags] that lives at least
+// placeholderTTL, rounded up to whole seconds, and at most a second longer
+// (memcached's clock ticks in seconds). No store command returns the CAS
+// value it gave, so GetForUpdate then reads the keys again with one gets,
+// and takes the CAS value of an item that bears its lease tag.
+//
+// That is three round trips (a gets, the writes in parallel, a gets) for
+// any mix of hits and misses. A key written by someone else between the
+// read and the write (a cas conflict, or a lost add) is read and written
+// again, in at most three rounds in all: at most 7 round trips. A key whose
+// lease another lease or write overtook before it was read back gets a
+// version that no longer matches (the CAS value its cas replaced), as if
+// the other lease had come just after; so does a key still overtaken after
+// the last round. A key that keeps losing its added placeholder before it
+// is read gives an error after three rounds.
 //
 // It returns an error wrapping [backend.ErrInvalidArgument] when
 // placeholderTTL is not positive, and one wrapping ErrNoCAS when the server
-// hands out no CAS values. Other errors are the server's; the placeholders
-// stored before one stay until they expire, which no reader notices.
+// hands out no CAS values. Other errors are the server's; the leases taken
+// before one stand (values keep their bytes and TTL), which no reader
+// notices.
 func (s *Store) GetForUpdate(ctx context.Context, keys []string, placeholderTTL time.Duration) ([][]byte, []backend.Version, error) {
 	if placeholderTTL <= 0 {
 		return nil, nil, fmt.Errorf("memcachestore: placeholder TTL %v is not positive: %w", placeholderTTL, backend.ErrInvalidArgument)
@@ -325,55 +369,195 @@ func (s *Store) GetForUpdate(ctx context.Context, keys []string, placeholderTTL 
 		return nil, nil, err
 	}
 	mangled, unique := mangleAll(keys)
-	items, err := s.client.GetMulti(unique)
+	read, err := s.client.GetMulti(unique)
 	if err != nil {
 		return nil, nil, fmt.Errorf("memcachestore: get for update of %d keys: %w", len(keys), err)
 	}
-	if items == nil {
-		items = make(map[string]*memcache.Item)
+	leases := make([]lease, len(unique))
+	for j, m := range unique {
+		leases[j].key = m
+		if err := leases[j].readAs(read[m]); err != nil {
+			return nil, nil, err
+		}
 	}
 	// The placeholder must outlive placeholderTTL: memcached may drop an
 	// item of N seconds after N-1.
-	exp := Expiration(placeholderTTL+time.Second, s.opts.Now())
-	for attempt := 0; ; attempt++ {
-		var missing []string
-		for _, m := range unique {
-			if _, ok := items[m]; !ok {
-				missing = append(missing, m)
+	phTTL := placeholderTTL + time.Second
+	pending := make([]int, len(unique))
+	for j := range pending {
+		pending[j] = j
+	}
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt == maxLeaseAttempts {
+			var lost []string
+			for _, j := range pending {
+				l := &leases[j]
+				if l.dead == 0 {
+					lost = append(lost, l.key)
+					continue
+				}
+				// Overtaken in every round: the lease is void at once.
+				l.version, l.done = l.dead, true
 			}
-		}
-		if len(missing) == 0 {
+			if len(lost) > 0 {
+				return nil, nil, fmt.Errorf("memcachestore: get for update: %d keys lost their placeholders before they were read %d times", len(lost), attempt)
+			}
 			break
 		}
-		if attempt == maxAddAttempts {
-			return nil, nil, fmt.Errorf("memcachestore: get for update: %d keys lost their placeholders before they were read %d times", len(missing), attempt)
-		}
-		err := s.each(ctx, len(missing), func(i int) error {
-			err := s.client.Add(&memcache.Item{Key: missing[i], Value: []byte{}, Flags: PlaceholderFlags, Expiration: exp})
-			if err != nil && !errors.Is(err, memcache.ErrNotStored) { // not stored: the key holds something now
-				return fmt.Errorf("memcachestore: add placeholder %q: %w", missing[i], err)
-			}
-			return nil
+		err := s.each(ctx, len(pending), func(i int) error {
+			return s.writeLease(&leases[pending[i]], phTTL)
 		})
 		if err != nil {
 			return nil, nil, err
 		}
-		again, err := s.client.GetMulti(missing)
-		if err != nil {
-			return nil, nil, fmt.Errorf("memcachestore: get for update of %d keys: %w", len(missing), err)
+		again := make([]string, len(pending))
+		for i, j := range pending {
+			again[i] = leases[j].key
 		}
-		for m, it := range again {
-			items[m] = it
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		got, err := s.client.GetMulti(again)
+		if err != nil {
+			return nil, nil, fmt.Errorf("memcachestore: get for update of %d keys: %w", len(again), err)
+		}
+		next := pending[:0]
+		for _, j := range pending {
+			l := &leases[j]
+			if err := l.readBack(got[l.key]); err != nil {
+				return nil, nil, err
+			}
+			if !l.done {
+				next = append(next, j)
+			}
+		}
+		pending = next
+	}
+	byKey := make(map[string]*lease, len(leases))
+	leased := make(map[string][]byte, len(leases))
+	for j := range leases {
+		l := &leases[j]
+		byKey[l.key] = l
+		if l.value != nil {
+			leased[l.key] = l.value
 		}
 	}
 	for i, m := range mangled {
-		if items[m].CasID == 0 {
-			return nil, nil, fmt.Errorf("memcachestore: get for update %q: %w", keys[i], ErrNoCAS)
-		}
-		versions[i] = backend.Version(items[m].CasID)
+		versions[i] = backend.Version(byKey[m].version)
 	}
-	fillValues(values, mangled, items)
+	fillFrom(values, mangled, leased)
 	return values, versions, nil
+}
+
+// lease is the state of GetForUpdate for one key.
+type lease struct {
+	key string // mangled
+	// cur is the item last read, nil for a missing key.
+	cur *memcache.Item
+	// wrote tells that the write of the current round succeeded, with tag.
+	wrote bool
+	tag   uint64
+	// value is the value the lease keeps, or nil for a placeholder.
+	value []byte
+	// dead is a CAS value the key held and no longer does (a write replaced
+	// it), or zero: the version of a lease that was overtaken.
+	dead uint64
+	// version is the lease's, once done.
+	version uint64
+	done    bool
+}
+
+// readAs makes it the item the next write of l starts from.
+func (l *lease) readAs(it *memcache.Item) error {
+	if it != nil && it.CasID == 0 {
+		return fmt.Errorf("memcachestore: get for update %q: %w", l.key, ErrNoCAS)
+	}
+	l.cur = it
+	return nil
+}
+
+// writeLease writes l's key once: the value it holds under a new tag, or a
+// new placeholder that lives for phTTL. A cas conflict or a lost add leaves
+// l.wrote false, for another round; other errors are returned.
+func (s *Store) writeLease(l *lease, phTTL time.Duration) error {
+	now := s.opts.Now()
+	l.tag, l.wrote, l.value = newTag(), false, nil
+	it := &memcache.Item{Key: l.key}
+	if l.cur != nil {
+		it.CasID = l.cur.CasID
+		if payload, exp, ok := liveValue(l.cur, now); ok {
+			h, _, _ := parse(l.cur.Value)
+			h.tag = l.tag
+			it.Value, it.Flags, it.Expiration = frame(h, payload), l.cur.Flags, exp
+			l.value = payload
+		}
+	}
+	if it.Value == nil {
+		it.Value = appendHeader(make([]byte, 0, headerLen), header{kind: kindPlaceholder, deadline: deadline(phTTL, now), tag: l.tag})
+		it.Flags, it.Expiration = PlaceholderFlags, Expiration(phTTL, now)
+	}
+	var err error
+	if l.cur == nil {
+		err = s.client.Add(it)
+	} else {
+		err = s.client.CompareAndSwap(it)
+	}
+	switch {
+	case err == nil:
+		l.wrote = true
+	case errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCacheMiss):
+		// Written, deleted or created since it was read: read it again.
+		if l.cur != nil {
+			l.dead = l.cur.CasID
+		}
+	default:
+		return fmt.Errorf("memcachestore: lease %q: %w", l.key, err)
+	}
+	return nil
+}
+
+// liveValue returns the value of it, a value of ours whose deadline has not
+// passed at now, with the expiration that keeps its deadline.
+func liveValue(it *memcache.Item, now time.Time) (payload []byte, exp int32, ok bool) {
+	payload, ok = valueOf(it)
+	if !ok {
+		return nil, 0, false
+	}
+	h, _, _ := parse(it.Value)
+	if h.deadline == 0 {
+		return payload, 0, true
+	}
+	left := time.Duration(h.deadline - now.UnixNano())
+	if left <= 0 {
+		return nil, 0, false
+	}
+	return payload, Expiration(left, now), true
+}
+
+// readBack settles l from the item its key holds after the round's write.
+func (l *lease) readBack(it *memcache.Item) error {
+	if !l.wrote {
+		return l.readAs(it)
+	}
+	if it != nil {
+		if h, _, ok := parse(it.Value); ok && h.tag == l.tag {
+			if it.CasID == 0 {
+				return fmt.Errorf("memcachestore: get for update %q: %w", l.key, ErrNoCAS)
+			}
+			l.version, l.done = it.CasID, true
+			return nil
+		}
+	}
+	// Another write came after this lease's.
+	if l.cur != nil {
+		// The item this lease's cas replaced is gone: its CAS value is a
+		// version that no longer matches.
+		l.version, l.done = l.cur.CasID, true
+		return nil
+	}
+	// An added placeholder has no such version: try again.
+	l.value = nil
+	return l.readAs(it)
 }
 
 // SetIf stores items[i], as Set does, only if its key still holds the item

@@ -27,6 +27,7 @@ type fakeClient struct {
 	fail  error  // returned by every call when set
 	calls int    // GetMulti calls
 	adds  int    // Add calls
+	cases int    // CompareAndSwap calls
 }
 
 func newFake() *fakeClient { return &fakeClient{items: make(map[string]memcache.Item)} }
@@ -111,6 +112,7 @@ func (f *fakeClient) Add(it *memcache.Item) error {
 func (f *fakeClient) CompareAndSwap(it *memcache.Item) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.cases++
 	if err := f.check(it.Key); err != nil {
 		return err
 	}
@@ -334,40 +336,56 @@ func TestStaleSetRejected(t *testing.T) {
 	}
 }
 
-// TestGetForUpdateCommands: a hit is one gets; a miss adds a placeholder
-// under the mangled key, with PlaceholderFlags and a second more than the
-// TTL, and reads it again.
+// TestGetForUpdateCommands: a lease is a gets, one write per distinct key
+// (a cas of the same value under a new tag, with the value's remaining TTL,
+// or an add of a placeholder under the mangled key, with PlaceholderFlags
+// and a second more than the TTL), and a gets that finds the tag.
 func TestGetForUpdateCommands(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
-	s := newStore(t, f, memcachestore.Options{})
-	if err := s.Set(ctx, "hit", []byte("v"), 0); err != nil {
+	now := time.Unix(1_700_000_000, 0)
+	s := newStore(t, f, memcachestore.Options{Now: func() time.Time { return now }})
+	if err := s.Set(ctx, "hit", []byte("v"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	before := f.items["hit"]
+	now = now.Add(10*time.Minute + 30*time.Second + 500*time.Millisecond)
 	values, versions, err := s.GetForUpdate(ctx, []string{"hit", "hit"}, time.Minute)
 	if err != nil || string(values[0]) != "v" || string(values[1]) != "v" || versions[0] != versions[1] {
 		t.Fatalf("GetForUpdate of a hit = %q, %v, %v", values, versions, err)
 	}
-	if f.calls != 1 || f.adds != 0 {
-		t.Fatalf("a hit took %d gets and %d adds, want 1 and 0", f.calls, f.adds)
+	if f.calls != 2 || f.adds != 0 || f.cases != 1 {
+		t.Fatalf("a hit took %d gets, %d adds and %d cas, want 2, 0 and 1", f.calls, f.adds, f.cases)
 	}
 	values[0][0] = 'X'
 	if string(values[1]) != "v" {
 		t.Fatal("a key named twice shares one slice")
 	}
+	after := f.items["hit"]
+	if backend.Version(after.CasID) != versions[0] || after.CasID == before.CasID {
+		t.Fatalf("version %d, want the CAS value %d of the re-stored item (was %d)", versions[0], after.CasID, before.CasID)
+	}
+	// Same value, flags and deadline; the TTL left: 49m29.5s, rounded up.
+	if !bytes.Equal(after.Value[:9], before.Value[:9]) || !bytes.Equal(after.Value[17:], before.Value[17:]) ||
+		bytes.Equal(after.Value[9:17], before.Value[9:17]) || after.Flags != before.Flags || after.Expiration != 49*60+30 {
+		t.Fatalf("re-stored item %+v, was %+v; want the same value and deadline under a new tag, expiration 2970", after, before)
+	}
+	if v, err := s.Get(ctx, "hit"); err != nil || string(v) != "v" {
+		t.Fatalf("Get after a lease = %q, %v", v, err)
+	}
 
-	f.calls = 0
+	f.calls, f.cases = 0, 0
 	miss := "a missing key " + strings.Repeat("x", 300)
 	values, versions, err = s.GetForUpdate(ctx, []string{miss, "hit", miss}, 1500*time.Millisecond)
-	if err != nil || values[0] != nil || values[2] != nil || versions[0] != versions[2] {
+	if err != nil || values[0] != nil || values[2] != nil || versions[0] != versions[2] || string(values[1]) != "v" {
 		t.Fatalf("GetForUpdate of a miss = %q, %v, %v", values, versions, err)
 	}
-	if f.calls != 2 || f.adds != 1 {
-		t.Fatalf("a miss took %d gets and %d adds, want 2 and 1", f.calls, f.adds)
+	if f.calls != 2 || f.adds != 1 || f.cases != 1 {
+		t.Fatalf("a miss and a hit took %d gets, %d adds and %d cas, want 2, 1 and 1", f.calls, f.adds, f.cases)
 	}
 	it, ok := f.items[memcachestore.MangleKey(miss)]
-	if !ok || it.Flags != memcachestore.PlaceholderFlags || len(it.Value) != 0 || it.Expiration != 3 {
-		t.Fatalf("placeholder item %+v, %t; want empty, PlaceholderFlags, expiration 3 (1.5s rounded up, plus 1)", it, ok)
+	if !ok || it.Flags != memcachestore.PlaceholderFlags || len(it.Value) != 17 || it.Value[0] != 0xF6 || it.Expiration != 3 {
+		t.Fatalf("placeholder item %+v, %t; want a header alone, PlaceholderFlags, expiration 3 (1.5s rounded up, plus 1)", it, ok)
 	}
 	if backend.Version(it.CasID) != versions[0] {
 		t.Fatalf("version %d, want the placeholder's CAS value %d", versions[0], it.CasID)
@@ -379,13 +397,98 @@ func TestGetForUpdateCommands(t *testing.T) {
 	if vs, err := s.GetMulti(ctx, []string{miss}); err != nil || vs[0] != nil {
 		t.Fatalf("GetMulti of a placeholder = %q, %v", vs, err)
 	}
-	// SetIf replaces it by a value with flags 0.
+	// A second lease replaces it by a new placeholder.
+	_, again, err := s.GetForUpdate(ctx, []string{miss}, time.Minute)
+	if it := f.items[memcachestore.MangleKey(miss)]; err != nil || again[0] == versions[0] || it.Expiration != 61 {
+		t.Fatalf("second lease of a placeholder = %v, %v, item %+v; want a new version, expiration 61", again, err, it)
+	}
 	stored, err := s.SetIf(ctx, []backend.Item{{Key: miss, Value: []byte("v"), TTL: time.Hour}}, versions[:1])
+	if err != nil || stored[0] {
+		t.Fatalf("SetIf with the first lease = %v, %v; want not stored", stored, err)
+	}
+	// SetIf replaces it by a value with flags 0.
+	stored, err = s.SetIf(ctx, []backend.Item{{Key: miss, Value: []byte("v"), TTL: time.Hour}}, again)
 	if err != nil || !stored[0] {
 		t.Fatalf("SetIf = %v, %v", stored, err)
 	}
-	if it := f.items[memcachestore.MangleKey(miss)]; it.Flags != 0 || string(it.Value) != "v" || it.Expiration != 3600 {
+	if it := f.items[memcachestore.MangleKey(miss)]; it.Flags != 0 || string(it.Value[17:]) != "v" || it.Value[0] != 0xF5 || it.Expiration != 3600 {
 		t.Fatalf("stored item %+v", it)
+	}
+}
+
+// TestLeaseTTL: a lease keeps a value's deadline; a value whose deadline has
+// passed (memcached may keep it up to a second longer) is leased as a
+// missing key; a value without a TTL keeps none.
+func TestLeaseTTL(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	now := time.Unix(1_700_000_000, 0)
+	s := newStore(t, f, memcachestore.Options{Now: func() time.Time { return now }})
+	for k, ttl := range map[string]time.Duration{"forever": 0, "short": 2 * time.Second, "long": 40 * 24 * time.Hour} {
+		if err := s.Set(ctx, k, []byte(k), ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(2 * time.Second)
+	values, _, err := s.GetForUpdate(ctx, []string{"forever", "short", "long"}, time.Minute)
+	if err != nil || string(values[0]) != "forever" || values[1] != nil || string(values[2]) != "long" {
+		t.Fatalf("GetForUpdate = %q, %v; want the short value, at its deadline, missing", values, err)
+	}
+	if it := f.items["forever"]; it.Expiration != 0 {
+		t.Fatalf("a value without TTL was re-stored with expiration %d", it.Expiration)
+	}
+	if it := f.items["short"]; it.Flags != memcachestore.PlaceholderFlags {
+		t.Fatalf("a value past its deadline became %+v, want a placeholder", it)
+	}
+	// Over 30 days: memcached's absolute Unix time, of the same deadline.
+	if it, want := f.items["long"], int32(time.Unix(1_700_000_000, 0).Add(40*24*time.Hour).Unix()); it.Expiration != want {
+		t.Fatalf("a value of 40 days re-stored with expiration %d, want %d", it.Expiration, want)
+	}
+}
+
+// overtakingClient lets another lease's cas land between every cas it
+// sends and the gets that follows, as a concurrent GetForUpdate can.
+type overtakingClient struct {
+	*fakeClient
+	other *memcachestore.Store
+	armed bool
+}
+
+func (c *overtakingClient) CompareAndSwap(it *memcache.Item) error {
+	if err := c.fakeClient.CompareAndSwap(it); err != nil {
+		return err
+	}
+	if c.armed {
+		c.armed = false
+		if _, _, err := c.other.GetForUpdate(context.Background(), []string{it.Key}, time.Minute); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestLeaseOvertaken: a lease whose write another lease overtakes before it
+// is read back gets a version that no longer matches, and the other lease
+// stores.
+func TestLeaseOvertaken(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	other := newStore(t, f, memcachestore.Options{})
+	c := &overtakingClient{fakeClient: f, other: other}
+	s := newStore(t, c, memcachestore.Options{})
+	if err := s.Set(ctx, "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.armed = true
+	values, mine, err := s.GetForUpdate(ctx, []string{"k"}, time.Minute)
+	if err != nil || string(values[0]) != "v" {
+		t.Fatalf("GetForUpdate = %q, %v", values, err)
+	}
+	if backend.Version(f.items["k"].CasID) == mine[0] {
+		t.Fatalf("an overtaken lease got the live version %d", mine[0])
+	}
+	if stored, err := s.SetIf(ctx, []backend.Item{{Key: "k", Value: []byte("mine")}}, mine); err != nil || stored[0] {
+		t.Fatalf("SetIf of the overtaken lease = %v, %v; want not stored", stored, err)
 	}
 }
 

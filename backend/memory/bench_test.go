@@ -152,3 +152,21 @@ func BenchmarkGet(b *testing.B) {
 		return err == nil
 	})
 }
+
+// BenchmarkLoadEntryForUpdate takes a lease on a present entry: what a
+// creator pays to read a key before it recomputes it.
+func BenchmarkLoadEntryForUpdate(b *testing.B) {
+	m, err := memory.New(memory.Options{MaxEntries: 10 * benchKeys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	keys := benchKeyNames()
+	for _, k := range keys {
+		m.StoreEntry("region:", k, &backend.Entry{Value: k}, time.Hour)
+	}
+	runGets(b, func(i int) bool {
+		e, _ := m.LoadEntryForUpdate("region:", keys[i], time.Minute)
+		return e != nil
+	})
+}

@@ -99,25 +99,39 @@ const (
 
 // item is what the cache holds for a key: encoded bytes, a decoded entry or
 // a placeholder, with its version and the hard TTL otter's expiry calculator
-// reads. An item is never modified once stored; a write stores a new one.
+// reads. Only the version of a stored item changes; a write stores a new
+// item.
 type item struct {
 	entry *backend.Entry
 	value []byte
 	// expireAfter is the hard TTL; math.MaxInt64 means never.
 	expireAfter time.Duration
-	// version names this write of the key, for the conditional methods.
-	version backend.Version
+	// version names the latest lease on the item, or its write if no lease
+	// was taken: a lease (GetForUpdate, LoadEntryForUpdate) replaces it by a
+	// new one with a compare-and-swap, without otter's lock of the key. A
+	// conditional write that matches it swaps it to retired, under that lock,
+	// before it replaces the item, so that no lease is taken on an item a
+	// conditional write has consumed: a leaser that finds it retired takes
+	// its lease under the lock, on what replaced it.
+	version atomic.Uint64
 	// kind tells a decoded entry from a byte value, so that the byte methods
 	// and the ValueStore methods never see each other's values, and both
 	// from a placeholder, which neither returns.
 	kind kind
 }
 
+// retired is the version of an item a conditional write has consumed. It is
+// never handed out, like the zero Version it equals.
+const retired = 0
+
 // Backend is an in-process, bounded store of byte values and decoded
 // entries. Every method is safe for concurrent use. Create one with [New].
 //
 // It implements [backend.Conditional] and [backend.ConditionalValueStore]:
-// every write gives its key the next value of a counter as its version, and a
+// every write and every lease gives its key the next value of a counter as
+// its version. A lease on a value or an entry swaps the version of the item
+// in place (the item, its value and its expiry stay as they are, and a hit
+// does not allocate); a lease on a placeholder replaces it by a new one. A
 // conditional write compares and replaces the key's item under otter's lock
 // of the key (Compute). A placeholder, an eviction victim like any item, is
 // never returned by Get, GetMulti or LoadEntry.
@@ -128,8 +142,8 @@ type item struct {
 // [Options.Serialize]). The methods never block, so they ignore their ctx.
 type Backend struct {
 	cache *otter.Cache[key, *item]
-	// versions counts the writes, so that each write gets a version no
-	// earlier write of any key had.
+	// versions counts the writes and leases, so that each gets a version no
+	// earlier write or lease of any key had.
 	versions atomic.Uint64
 	// coarse is the clock Close stops, or nil.
 	coarse    *otter.CoarseClock
@@ -279,10 +293,16 @@ func (b *Backend) set(k string, value []byte, ttl time.Duration) {
 func (b *Backend) newBytes(value []byte, ttl time.Duration) *item {
 	// append to a non-nil empty slice: an empty value stays present.
 	v := append(make([]byte, 0, len(value)), value...)
-	return &item{value: v, kind: kindBytes, version: b.nextVersion(), expireAfter: expireAfter(ttl)}
+	return b.versioned(&item{value: v, kind: kindBytes, expireAfter: expireAfter(ttl)})
 }
 
-// nextVersion returns a version that no earlier write had.
+// versioned gives it, not yet stored, a new version, and returns it.
+func (b *Backend) versioned(it *item) *item {
+	it.version.Store(uint64(b.nextVersion()))
+	return it
+}
+
+// nextVersion returns a version that no earlier write or lease had.
 func (b *Backend) nextVersion() backend.Version {
 	return backend.Version(b.versions.Add(1))
 }
@@ -342,7 +362,7 @@ func (b *Backend) StoreEntry(namespace, k string, e *backend.Entry, ttl time.Dur
 // newEntry returns the item of a write of e with ttl (not negative), with a
 // new version.
 func (b *Backend) newEntry(e *backend.Entry, ttl time.Duration) *item {
-	return &item{entry: e, kind: kindEntry, version: b.nextVersion(), expireAfter: expireAfter(ttl)}
+	return b.versioned(&item{entry: e, kind: kindEntry, expireAfter: expireAfter(ttl)})
 }
 
 // DeleteEntry removes the entry or placeholder under (namespace, key).
@@ -352,10 +372,13 @@ func (b *Backend) DeleteEntry(namespace, k string) {
 }
 
 // GetForUpdate returns a copy of the value under each key, in the order of
-// keys, nil for a missing one, and the version of what each key holds now.
-// A key that holds nothing gets a placeholder that lives for placeholderTTL;
-// a key that holds a placeholder, or a decoded entry of the ValueStore
-// methods, gives a nil value and that item's version. It returns an error
+// keys, nil for a missing one, and takes a new lease on each key: the
+// version it returns for a key is new, and every version handed out before
+// for that key stops matching. A value, or a decoded entry of the
+// ValueStore methods (which gives a nil value), stays as it is, expiry
+// included, under a new version; a key that holds nothing, or a placeholder,
+// gets a new placeholder that lives for placeholderTTL. A key named twice is
+// leased once and gets the same value and version twice. It returns an error
 // wrapping [backend.ErrInvalidArgument] when placeholderTTL is not positive,
 // and no other error.
 func (b *Backend) GetForUpdate(_ context.Context, keys []string, placeholderTTL time.Duration) ([][]byte, []backend.Version, error) {
@@ -364,23 +387,81 @@ func (b *Backend) GetForUpdate(_ context.Context, keys []string, placeholderTTL 
 	}
 	values := make([][]byte, len(keys))
 	versions := make([]backend.Version, len(keys))
+	var first map[string]int // the first index of each key, when there are several
+	if len(keys) > 1 {
+		first = make(map[string]int, len(keys))
+	}
 	for i, k := range keys {
-		it := b.loadForUpdate(key{key: k}, placeholderTTL)
-		if it.kind == kindBytes {
+		if first != nil {
+			if j, dup := first[k]; dup {
+				values[i], versions[i] = bytes.Clone(values[j]), versions[j]
+				continue
+			}
+			first[k] = i
+		}
+		it, v := b.lease(key{key: k}, placeholderTTL)
+		if it != nil && it.kind == kindBytes {
 			values[i] = bytes.Clone(it.value)
 		}
-		versions[i] = it.version
+		versions[i] = v
 	}
 	return values, versions, nil
 }
 
-// loadForUpdate returns the item under k, after storing a placeholder that
-// lives for ttl (positive) if k holds nothing.
-func (b *Backend) loadForUpdate(k key, ttl time.Duration) *item {
-	it, _ := b.cache.ComputeIfAbsent(k, func() (*item, bool) {
-		return &item{kind: kindPlaceholder, version: b.nextVersion(), expireAfter: ttl}, false
+// lease takes a new lease on k: it returns the item under k, or nil, with a
+// version that no earlier write or lease had, now the item's. A value or an
+// entry keeps its place and expiry and gets the new version. A key that
+// holds nothing or a placeholder gets a new placeholder that lives for ttl;
+// when ttl is not positive it makes none: a missing key then gives nil and
+// the zero version, and a placeholder keeps its expiry and gets the new
+// version.
+//
+// A hit takes the lease with a compare-and-swap of the item's version, which
+// allocates nothing and takes no lock; the other cases, and an item a
+// conditional write retired meanwhile, take it under otter's lock of the key.
+func (b *Backend) lease(k key, ttl time.Duration) (*item, backend.Version) {
+	it, ok := b.cache.GetIfPresent(k)
+	if !ok && ttl <= 0 {
+		return nil, 0
+	}
+	if ok && (it.kind != kindPlaceholder || ttl <= 0) {
+		v := b.nextVersion()
+		for {
+			cur := it.version.Load()
+			if cur == retired {
+				break
+			}
+			if it.version.CompareAndSwap(cur, uint64(v)) {
+				return it, v
+			}
+		}
+	}
+	return b.leaseLocked(k, ttl)
+}
+
+// leaseLocked is lease under otter's lock of k.
+func (b *Backend) leaseLocked(k key, ttl time.Duration) (*item, backend.Version) {
+	var (
+		got *item
+		v   backend.Version
+	)
+	b.cache.Compute(k, func(old *item, found bool) (*item, otter.ComputeOp) {
+		switch {
+		case found && (old.kind != kindPlaceholder || ttl <= 0):
+			// Under the lock no item is retired: the write that retires one
+			// replaces it in the same critical section. A concurrent lease
+			// that swaps the version after this one is the later lease.
+			got, v = old, b.nextVersion()
+			old.version.Store(uint64(v))
+			return old, otter.CancelOp
+		case ttl <= 0:
+			return old, otter.CancelOp
+		}
+		got = b.versioned(&item{kind: kindPlaceholder, expireAfter: ttl})
+		v = backend.Version(got.version.Load())
+		return got, otter.WriteOp
 	})
-	return it
+	return got, v
 }
 
 // SetIf stores a copy of items[i], as Set does, only if its key still holds
@@ -403,26 +484,22 @@ func (b *Backend) SetIf(_ context.Context, items []backend.Item, versions []back
 	return stored, nil
 }
 
-// LoadEntryForUpdate returns the entry under (namespace, key), or nil, with
-// the version of what the key holds now. A key that holds nothing gets a
-// placeholder that lives for placeholderTTL; a key that holds a placeholder,
-// or a value of the byte methods, returns nil and that item's version. A
-// placeholderTTL that is not positive makes no placeholder: a key that holds
-// nothing then returns the zero version, with which StoreEntryIf never
-// stores. A hit does not allocate.
+// LoadEntryForUpdate returns the entry under (namespace, key), or nil, and
+// takes a new lease on the key: the version it returns is new, and every
+// version handed out before for the key stops matching. An entry, or a value
+// of the byte methods (which returns nil), stays as it is, expiry included,
+// under the new version; a key that holds nothing, or a placeholder, gets a
+// new placeholder that lives for placeholderTTL. A placeholderTTL that is
+// not positive makes no placeholder: a key that holds nothing then returns
+// the zero version, with which StoreEntryIf never stores, and a placeholder
+// keeps its expiry under the new version. A lease on a present entry does
+// not allocate.
 func (b *Backend) LoadEntryForUpdate(namespace, k string, placeholderTTL time.Duration) (*backend.Entry, backend.Version) {
-	kk := key{ns: namespace, key: k}
-	it, ok := b.cache.GetIfPresent(kk)
-	if !ok {
-		if placeholderTTL <= 0 {
-			return nil, 0
-		}
-		it = b.loadForUpdate(kk, placeholderTTL)
+	it, v := b.lease(key{ns: namespace, key: k}, placeholderTTL)
+	if it == nil || it.kind != kindEntry {
+		return nil, v
 	}
-	if it.kind != kindEntry {
-		return nil, it.version
-	}
-	return it.entry, it.version
+	return it.entry, v
 }
 
 // StoreEntryIf stores e under (namespace, key), as StoreEntry does, only if
@@ -438,16 +515,17 @@ func (b *Backend) StoreEntryIf(namespace, k string, e *backend.Entry, ttl time.D
 }
 
 // storeIf replaces the item under k by n if the item's version is v, or
-// removes it if n is nil (a negative TTL), and reports whether it did. n is
-// made before the bucket lock is taken, so that copying a value does not
-// hold it.
+// removes it if n is nil (a negative TTL), and reports whether it did. The
+// item is retired before it is replaced, so that a lease that finds it
+// afterwards takes its lease on n. n is made before the bucket lock is
+// taken, so that copying a value does not hold it.
 func (b *Backend) storeIf(k key, v backend.Version, n *item) bool {
 	if v == 0 {
 		return false
 	}
 	stored := false
 	b.cache.Compute(k, func(old *item, found bool) (*item, otter.ComputeOp) {
-		if !found || old.version != v {
+		if !found || !old.version.CompareAndSwap(uint64(v), retired) {
 			return old, otter.CancelOp
 		}
 		stored = true

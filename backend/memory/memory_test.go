@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -458,20 +460,27 @@ func TestConditionalNegativeTTLRemoves(t *testing.T) {
 }
 
 // TestConditionalAcrossKinds: the byte methods and the ValueStore methods
-// never return each other's values, but a conditional write of either sees
-// the version of whatever the key holds.
+// never return each other's values, but a lease of either is a lease on
+// whatever the key holds, and voids the leases of the other.
 func TestConditionalAcrossKinds(t *testing.T) {
 	ctx := t.Context()
 	b := newBackend(t, memory.Options{})
-	b.StoreEntry("", "k", &backend.Entry{Value: 1}, 0)
+	entry := &backend.Entry{Value: 1}
+	b.StoreEntry("", "k", entry, 0)
 	values, versions, err := b.GetForUpdate(ctx, []string{"k"}, time.Minute)
 	if err != nil || values[0] != nil || versions[0] == 0 {
-		t.Fatalf("GetForUpdate of an entry = %q, %v, %v; want nil and the entry's version", values, versions, err)
+		t.Fatalf("GetForUpdate of an entry = %q, %v, %v; want nil and a version", values, versions, err)
 	}
-	if e, v := b.LoadEntryForUpdate("", "k", time.Minute); e == nil || v != versions[0] {
-		t.Fatalf("LoadEntryForUpdate = %v, %d; want the entry and version %d", e, v, versions[0])
+	e, v := b.LoadEntryForUpdate("", "k", time.Minute)
+	if e != entry || v == versions[0] || v == 0 {
+		t.Fatalf("LoadEntryForUpdate = %v, %d; want the entry and a version not %d", e, v, versions[0])
 	}
 	stored, err := b.SetIf(ctx, []backend.Item{{Key: "k", Value: []byte("bytes")}}, versions)
+	if err != nil || stored[0] {
+		t.Fatalf("SetIf with the version LoadEntryForUpdate voided = %v, %v; want not stored", stored, err)
+	}
+	versions[0] = v
+	stored, err = b.SetIf(ctx, []backend.Item{{Key: "k", Value: []byte("bytes")}}, versions)
 	if err != nil || !stored[0] {
 		t.Fatalf("SetIf over the entry = %v, %v", stored, err)
 	}
@@ -480,5 +489,99 @@ func TestConditionalAcrossKinds(t *testing.T) {
 	}
 	if e, v := b.LoadEntryForUpdate("", "k", time.Minute); e != nil || v == versions[0] || v == 0 {
 		t.Fatalf("LoadEntryForUpdate of a byte value = %v, %d; want nil and a new version", e, v)
+	}
+}
+
+// TestLeaseKeepsExpiry: a lease on a value or an entry changes its version
+// only — it expires when it would have without the lease, to the nanosecond
+// — while a lease on a placeholder replaces it by one of the new TTL.
+func TestLeaseKeepsExpiry(t *testing.T) {
+	ctx := t.Context()
+	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
+	b := newBackend(t, memory.Options{Clock: clk})
+	if err := b.Set(ctx, "bytes", []byte("v"), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	entry := &backend.Entry{Value: 1}
+	b.StoreEntry("ns", "entry", entry, 10*time.Second)
+	b.LoadEntryForUpdate("ns", "placeholder", 10*time.Second)
+
+	clk.Advance(6 * time.Second)
+	values, versions, err := b.GetForUpdate(ctx, []string{"bytes"}, time.Hour)
+	if err != nil || string(values[0]) != "v" {
+		t.Fatalf("GetForUpdate = %q, %v", values, err)
+	}
+	if e, _ := b.LoadEntryForUpdate("ns", "entry", time.Hour); e != entry {
+		t.Fatalf("LoadEntryForUpdate = %v, want %v", e, entry)
+	}
+	_, pv := b.LoadEntryForUpdate("ns", "placeholder", 10*time.Second)
+
+	clk.Advance(4*time.Second - 1)
+	if v, err := b.Get(ctx, "bytes"); err != nil || string(v) != "v" {
+		t.Fatalf("Get 1ns before the TTL = %q, %v", v, err)
+	}
+	if e, ok := b.LoadEntry("ns", "entry"); !ok || e != entry {
+		t.Fatalf("LoadEntry 1ns before the TTL = %v, %t", e, ok)
+	}
+	clk.Advance(1)
+	if _, err := b.Get(ctx, "bytes"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get at the TTL = %v, want backend.ErrNotFound: the lease extended the value", err)
+	}
+	if _, ok := b.LoadEntry("ns", "entry"); ok {
+		t.Fatal("LoadEntry at the TTL found the entry: the lease extended it")
+	}
+	if stored, _ := b.SetIf(ctx, []backend.Item{{Key: "bytes", Value: []byte("late")}}, versions); stored[0] {
+		t.Fatal("SetIf of an expired value stored")
+	}
+	// The placeholder the second lease made lives 10s from that lease.
+	if !b.StoreEntryIf("ns", "placeholder", entry, 0, pv) {
+		t.Fatal("StoreEntryIf over the renewed placeholder = false")
+	}
+}
+
+// TestLeaseRacesStoreIf: leases taken without the key's lock (a
+// compare-and-swap of the item's version) and conditional writes under it
+// agree on one order. Each round, goroutines lease a key at once and then
+// SetIf it at once: exactly one stores. Between rounds, a SetIf that stored
+// retires the item that leases of the next round may still find.
+func TestLeaseRacesStoreIf(t *testing.T) {
+	ctx := t.Context()
+	b := newBackend(t, memory.Options{})
+	const goroutines, rounds = 8, 300
+	if err := b.Set(ctx, "k", []byte("old"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for round := range rounds {
+		var (
+			leases, wg sync.WaitGroup
+			stored     atomic.Int32
+			leased     = make(chan struct{})
+		)
+		leases.Add(goroutines)
+		for i := range goroutines {
+			wg.Go(func() {
+				_, vs, err := b.GetForUpdate(ctx, []string{"k"}, time.Minute)
+				leases.Done()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				<-leased
+				st, err := b.SetIf(ctx, []backend.Item{{Key: "k", Value: fmt.Appendf(nil, "%d", i)}}, vs)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if st[0] {
+					stored.Add(1)
+				}
+			})
+		}
+		leases.Wait()
+		close(leased)
+		wg.Wait()
+		if n := stored.Load(); n != 1 {
+			t.Fatalf("round %d: %d SetIfs stored, want exactly 1 (the last lease's)", round, n)
+		}
 	}
 }

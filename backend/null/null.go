@@ -45,6 +45,9 @@ func (*Backend) DeleteMulti(context.Context, []string) error { return nil }
 
 // GetForUpdate returns one nil value per key, each with Version 1: every key
 // is missing, and the placeholder it would get is dropped like every write.
+// Every lease is thus void as soon as it is taken — Version 1 never matches,
+// since SetIf never stores — so handing it out again to every caller keeps
+// the lease contract of [backend.Conditional].
 // It returns an error wrapping [backend.ErrInvalidArgument] when
 // placeholderTTL is not positive, and no other error.
 func (*Backend) GetForUpdate(_ context.Context, keys []string, placeholderTTL time.Duration) ([][]byte, []backend.Version, error) {

@@ -13,17 +13,18 @@ import (
 	"github.com/corralcache/corral/keyreg/redisreg"
 )
 
-// getForUpdateScript returns what KEYS[1] holds, header included, after
-// storing the placeholder ARGV[1] (a header alone) with the TTL ARGV[2], in
-// milliseconds, if the key holds nothing of ours. 245 and 246 are kindValue
-// and kindPlaceholder.
+// getForUpdateScript takes a lease on KEYS[1] with the version in ARGV[1],
+// the header of a placeholder (kind and version): if the key holds a value
+// of ours, it overwrites the value's 8 version bytes in place (SETRANGE at
+// offset 1, which keeps the value and its TTL) and returns the value as it
+// was read, old header included; otherwise — a placeholder, nothing, or a
+// string not ours — it stores the placeholder ARGV[1] with the TTL ARGV[2],
+// in milliseconds, and returns it. 245 is kindValue.
 var getForUpdateScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v and #v >= 9 then
-	local kind = string.byte(v, 1)
-	if kind == 245 or kind == 246 then
-		return v
-	end
+if v and #v >= 9 and string.byte(v, 1) == 245 then
+	redis.call('SETRANGE', KEYS[1], 1, string.sub(ARGV[1], 2))
+	return v
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]
@@ -61,13 +62,17 @@ type scriptCall struct {
 }
 
 // GetForUpdate returns the value under each key, in the order of keys, nil
-// for a missing one, with the version of what each key holds now. A key
-// that holds nothing (or a string the Store did not write) gets a
-// placeholder that expires after placeholderTTL (at least a millisecond); a
-// key that holds a placeholder gives nil and its version. One script run per
-// key, all in one pipeline: one round trip, also on a Cluster. It returns an
-// error wrapping [backend.ErrInvalidArgument] when placeholderTTL is not
-// positive; other errors are Redis errors, wrapped.
+// for a missing one, and takes a new lease on each key: it draws a new
+// random version per key, and every version handed out before for the key
+// stops matching. A value keeps its bytes and its TTL: the script rewrites
+// the 8 version bytes of its header in place (SETRANGE, O(1)). A key that
+// holds nothing, a placeholder, or a string the Store did not write gets a
+// new placeholder that expires after placeholderTTL (at least a
+// millisecond). A key named twice is leased once. One script run per
+// distinct key, all in one pipeline: one round trip, also on a Cluster.
+// It returns an error wrapping [backend.ErrInvalidArgument] when
+// placeholderTTL is not positive; other errors are Redis errors, wrapped,
+// and the leases taken before one stand.
 func (s *Store) GetForUpdate(ctx context.Context, keys []string, placeholderTTL time.Duration) ([][]byte, []backend.Version, error) {
 	if placeholderTTL <= 0 {
 		return nil, nil, fmt.Errorf("redisstore: placeholder TTL %v is not positive: %w", placeholderTTL, backend.ErrInvalidArgument)
@@ -78,27 +83,48 @@ func (s *Store) GetForUpdate(ctx context.Context, keys []string, placeholderTTL 
 		return values, versions, nil
 	}
 	ms := pxTTL(placeholderTTL).Milliseconds()
-	calls := make([]scriptCall, len(keys))
+	calls := make([]scriptCall, 0, len(keys))
+	call := make([]int, len(keys)) // the index in calls of each key's run
+	first := make(map[string]int, len(keys))
 	for i, k := range keys {
+		if j, dup := first[k]; dup {
+			call[i] = j
+			continue
+		}
+		first[k], call[i] = len(calls), len(calls)
 		ph := appendHeader(make([]byte, 0, headerLen), kindPlaceholder, newVersion())
-		calls[i] = scriptCall{key: k, args: []any{ph, ms}}
+		calls = append(calls, scriptCall{key: k, args: []any{ph, ms}})
 	}
 	cmds, err := s.evalEach(ctx, getForUpdateScript, calls, false, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redisstore: get for update of %d keys: %w", len(keys), err)
+		return nil, nil, fmt.Errorf("redisstore: get for update of %d keys: %w", len(calls), err)
 	}
-	for i, c := range cmds {
+	leased := make([][]byte, len(calls))
+	leasedVersions := make([]backend.Version, len(calls))
+	for j, c := range cmds {
 		raw, err := c.Text()
 		if err != nil {
-			return nil, nil, fmt.Errorf("redisstore: get for update %q: %w", keys[i], err)
+			return nil, nil, fmt.Errorf("redisstore: get for update %q: %w", calls[j].key, err)
 		}
-		kind, v, value, ok := parse(raw)
+		kind, _, value, ok := parse(raw)
 		if !ok {
-			return nil, nil, fmt.Errorf("redisstore: get for update %q: reply of %d bytes has no header", keys[i], len(raw))
+			return nil, nil, fmt.Errorf("redisstore: get for update %q: reply of %d bytes has no header", calls[j].key, len(raw))
 		}
-		versions[i] = v
+		// The version is the one this call drew, now in the key's header.
+		_, leasedVersions[j], _, _ = parse(calls[j].args[0].([]byte))
 		if kind == kindValue {
-			values[i] = append(make([]byte, 0, len(value)), value...) // never nil
+			leased[j] = append(make([]byte, 0, len(value)), value...) // never nil
+		}
+	}
+	given := make([]bool, len(calls))
+	for i, j := range call {
+		versions[i] = leasedVersions[j]
+		switch {
+		case leased[j] == nil:
+		case given[j]:
+			values[i] = append([]byte{}, leased[j]...) // callers own their values
+		default:
+			values[i], given[j] = leased[j], true
 		}
 	}
 	return values, versions, nil

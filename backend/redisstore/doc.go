@@ -23,8 +23,12 @@
 // Each write draws a random 64-bit version. [Store.GetForUpdate] and
 // [Store.SetIf] ([backend.Conditional]) are Lua scripts on one key each, sent
 // as one pipeline for all keys: one round trip on a single node or a
-// Cluster. GetForUpdate returns the key's string, or stores and returns a
-// placeholder (SET PX) when the key holds nothing of ours. SetIf compares
+// Cluster. GetForUpdate takes a new lease on each key with a version it
+// draws: on a value it rewrites the header's 8 version bytes in place
+// (SETRANGE at offset 1: O(1), the value and its TTL untouched) and returns
+// the value; on a placeholder, or a key that holds nothing of ours, it
+// stores a new placeholder (SET PX) of the placeholder TTL. Every version
+// handed out before for the key then stops matching. SetIf compares
 // the 9 header bytes (GETRANGE, without reading the value) with the version
 // it was given and writes only on a match. Scripts go by digest (EVALSHA);
 // after a server restart or SCRIPT FLUSH the calls that failed for it are
