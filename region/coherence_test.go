@@ -155,7 +155,7 @@ func (l *stealableLocker) steal(ctx context.Context, key string) error {
 // refused whichever stores first.
 func TestCreatorThatLostItsLockDoesNotStore(t *testing.T) {
 	for _, m := range modes {
-		for _, order := range []string{"second stores first"} {
+		for _, order := range []string{"second stores first", "first stores first"} {
 			t.Run(m.name+"/"+order, func(t *testing.T) {
 				ctx := context.Background()
 				locker := &stealableLocker{Local: lock.NewLocal(), held: map[string]lock.Lock{}}
