@@ -7,7 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/corralcache/corral/backend/memcachestore"
 	"github.com/corralcache/corral/integration/internal/servers"
+	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/keyreg/memcachereg"
 	"github.com/corralcache/corral/region"
 )
@@ -17,6 +22,13 @@ import (
 type deployment struct {
 	name      string
 	newRegion func(t *testing.T, name string, cfg region.Config) *region.Region
+	// newRegionWith is newRegion with the process's registry passed
+	// through wrap, to fault it.
+	newRegionWith func(t *testing.T, name string, cfg region.Config, wrap func(keyreg.Registry) keyreg.Registry) *region.Region
+	// expireLock deletes the item of a lock (a region's LockKey) from the
+	// servers behind its holder's back, as an expiry would, and reports
+	// whether there was one.
+	expireLock func(t *testing.T, lockKey string) bool
 }
 
 // sharedDeployments starts a Redis, a three-master Redis Cluster and a
@@ -26,16 +38,54 @@ func sharedDeployments(t *testing.T) []deployment {
 	srv := servers.Redis(t)
 	cl := servers.RedisCluster(t, 3)
 	mc := mcServer(t)
+	onRedis := func(name string, client func(t *testing.T) redis.UniversalClient) deployment {
+		with := func(t *testing.T, name string, cfg region.Config, wrap func(keyreg.Registry) keyreg.Registry) *region.Region {
+			s := newRedisStack(t, client(t))
+			if wrap != nil {
+				cfg.Registry = wrap(s.reg)
+			}
+			return s.region(t, name, cfg)
+		}
+		return deployment{
+			name: name,
+			newRegion: func(t *testing.T, name string, cfg region.Config) *region.Region {
+				return with(t, name, cfg, nil)
+			},
+			newRegionWith: with,
+			expireLock: func(t *testing.T, lockKey string) bool {
+				n, err := client(t).Del(t.Context(), lockKey).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n == 1
+			},
+		}
+	}
+	with := func(t *testing.T, name string, cfg region.Config, wrap func(keyreg.Registry) keyreg.Registry) *region.Region {
+		s := newMCStack(t, memcachereg.Options{CacheFor: -1}, mc.Addr)
+		if wrap != nil {
+			cfg.Registry = wrap(s.reg)
+		}
+		return s.region(t, name, cfg)
+	}
 	return []deployment{
-		{"redis", func(t *testing.T, name string, cfg region.Config) *region.Region {
-			return newRedisStack(t, redisClient(t, srv.Addr)).region(t, name, cfg)
-		}},
-		{"cluster", func(t *testing.T, name string, cfg region.Config) *region.Region {
-			return newRedisStack(t, clusterClient(t, cl.Addrs())).region(t, name, cfg)
-		}},
-		{"memcached", func(t *testing.T, name string, cfg region.Config) *region.Region {
-			return newMCStack(t, memcachereg.Options{CacheFor: -1}, mc.Addr).region(t, name, cfg)
-		}},
+		onRedis("redis", func(t *testing.T) redis.UniversalClient { return redisClient(t, srv.Addr) }),
+		onRedis("cluster", func(t *testing.T) redis.UniversalClient { return clusterClient(t, cl.Addrs()) }),
+		{
+			name: "memcached",
+			newRegion: func(t *testing.T, name string, cfg region.Config) *region.Region {
+				return with(t, name, cfg, nil)
+			},
+			newRegionWith: with,
+			expireLock: func(t *testing.T, lockKey string) bool {
+				// memcachelocker keeps a lock in the item its key mangles to.
+				err := mcClient(t, mc.Addr).Delete(memcachestore.MangleKey(lockKey))
+				if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+					t.Fatal(err)
+				}
+				return err == nil
+			},
+		},
 	}
 }
 

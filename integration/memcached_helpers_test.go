@@ -64,10 +64,13 @@ func newMCStack(t *testing.T, regOpts memcachereg.Options, addrs ...string) *mcS
 }
 
 // region returns a region named name on the stack, closed when the test
-// ends; cfg's Backend, Locker and Registry are filled in.
+// ends; cfg's Backend and Locker are filled in, and its Registry when nil.
 func (s *mcStack) region(t *testing.T, name string, cfg region.Config) *region.Region {
 	t.Helper()
-	cfg.Backend, cfg.Locker, cfg.Registry = s.store, s.locker, s.reg
+	cfg.Backend, cfg.Locker = s.store, s.locker
+	if cfg.Registry == nil {
+		cfg.Registry = s.reg
+	}
 	r, err := region.New(name, cfg)
 	if err != nil {
 		t.Fatal(err)

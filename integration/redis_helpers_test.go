@@ -74,11 +74,14 @@ func newRedisStack(t testing.TB, c redis.UniversalClient) *redisStack {
 }
 
 // region returns a region named name on the stack, closed when the test
-// ends; cfg's Backend, Locker and Registry are filled in, and its Logger
+// ends; cfg's Backend and Locker are filled in, and its Registry and Logger
 // when nil.
 func (s *redisStack) region(t testing.TB, name string, cfg region.Config) *region.Region {
 	t.Helper()
-	cfg.Backend, cfg.Locker, cfg.Registry = s.store, s.locker, s.reg
+	cfg.Backend, cfg.Locker = s.store, s.locker
+	if cfg.Registry == nil {
+		cfg.Registry = s.reg
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
