@@ -173,18 +173,20 @@ func TestCoherenceWriteDuringCreation(t *testing.T) {
 		// key refuses it, an invalidation by generation lets it be stored
 		// and retires it.
 		superseded uint64
+		// skew is how far B's clock is from A's (and C's).
+		skew time.Duration
 	}{
 		{"Invalidate", func(ctx context.Context, _ *region.Region, fb *fn, db *fakeDB) error {
 			db.write("k")
 			return fb.Invalidate(ctx, "k")
-		}, false, 1},
+		}, false, 1, 0},
 		{"InvalidateAll", func(ctx context.Context, _ *region.Region, fb *fn, db *fakeDB) error {
 			db.write("k")
 			return fb.InvalidateAll(ctx)
-		}, false, 0},
+		}, false, 0, 0},
 		{"write-through Set", func(ctx context.Context, _ *region.Region, fb *fn, db *fakeDB) error {
 			return fb.Set(ctx, "k", db.write("k"))
-		}, true, 1},
+		}, true, 1, 0},
 		{"region Delete", func(ctx context.Context, b *region.Region, fb *fn, db *fakeDB) error {
 			db.write("k")
 			key, _, err := fb.Key(ctx, "k")
@@ -192,11 +194,15 @@ func TestCoherenceWriteDuringCreation(t *testing.T) {
 				return err
 			}
 			return b.Delete(ctx, key)
-		}, false, 1},
+		}, false, 1, 0},
 		{"region-wide Hard", func(ctx context.Context, b *region.Region, _ *fn, db *fakeDB) error {
 			db.write("k")
 			return b.Invalidate(ctx, region.Hard)
-		}, false, 0},
+		}, false, 0, 0},
+		{"region-wide Hard by a clock a second behind", func(ctx context.Context, b *region.Region, _ *fn, db *fakeDB) error {
+			db.write("k")
+			return b.Invalidate(ctx, region.Hard)
+		}, false, 0, -time.Second},
 	}
 	for _, d := range sharedDeployments(t) {
 		t.Run(d.name, func(t *testing.T) {
@@ -216,7 +222,7 @@ func TestCoherenceWriteDuringCreation(t *testing.T) {
 						return f
 					}
 					a := startProcess(t, d, name, coherenceStart, region.Config{})
-					b := startProcess(t, d, name, coherenceStart, region.Config{})
+					b := startProcess(t, d, name, coherenceStart.Add(w.skew), region.Config{})
 					g := newGate(t)
 					held := g.creator(db, "k")
 					fa := cache(a, func(ctx context.Context, _ string) (int, error) { return held(ctx) })
@@ -329,7 +335,7 @@ func TestCoherenceLostLock(t *testing.T) {
 // TestCoherenceClockSkew: invalidation counts generations, not clocks. A
 // process an hour slow and one an hour fast (A's clock is right) retire
 // each other's values, a process started later agrees, and values written
-// after the invalidation stand.
+// after the invalidation stand, and expire on their writer's clock.
 func TestCoherenceClockSkew(t *testing.T) {
 	skews := []struct {
 		name                string
@@ -386,6 +392,18 @@ func TestCoherenceClockSkew(t *testing.T) {
 							if err != nil || !found || v != "after" {
 								t.Fatalf("Get in %s = %q (found %t), %v; want the value written after the invalidation", p.who, v, found, err)
 							}
+						}
+						// And it expires on the writer's clock, however far
+						// the invalidator's is ahead.
+						if err := writer.r.Set(ctx, "k", "expiring", region.WithExpiration(time.Minute)); err != nil {
+							t.Fatal(err)
+						}
+						writer.clock.Advance(time.Minute)
+						if v, found, err := region.Get[string](ctx, writer.r, "k"); err != nil || found {
+							t.Fatalf("Get in the writer a minute after a one-minute Set = %q (found %t), %v; want it stale", v, found, err)
+						}
+						if v, found, err := region.Get[string](ctx, writer.r, "k", region.IgnoreExpiration()); err != nil || !found || v != "expiring" {
+							t.Fatalf("Get in the writer ignoring expiration = %q (found %t), %v; want the stale value", v, found, err)
 						}
 					})
 				}
