@@ -554,3 +554,59 @@ func TestCoherenceSlowCreator(t *testing.T) {
 		})
 	}
 }
+
+// TestCoherenceSetAfterRemoteInvalidation: a Set made right after another
+// process's invalidation, before this process's next refresh of the
+// generations, is fresh everywhere: it is as new as the write.
+func TestCoherenceSetAfterRemoteInvalidation(t *testing.T) {
+	for _, d := range sharedDeployments(t) {
+		t.Run(d.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), hangGuard)
+			defer cancel()
+			a := startProcess(t, d, "set-after", coherenceStart, region.Config{})
+			b := startProcess(t, d, "set-after", coherenceStart, region.Config{})
+			_, _, _ = region.Get[string](ctx, b.r, "x") // B has read the generations
+			if err := a.r.Invalidate(ctx, region.Hard); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.r.Set(ctx, "k", "written after the invalidation"); err != nil {
+				t.Fatal(err)
+			}
+			c := startProcess(t, d, "set-after", coherenceStart, region.Config{})
+			for _, p := range []struct {
+				who string
+				r   *region.Region
+			}{{"A", a.r}, {"B", b.r}, {"C", c.r}} {
+				if v, found, err := region.Get[string](ctx, p.r, "k"); err != nil || !found || v != "written after the invalidation" {
+					t.Fatalf("%s reads %q (found %t), %v; want the value set after the invalidation", p.who, v, found, err)
+				}
+			}
+		})
+	}
+}
+
+// TestCoherenceClockSteppedBack: a process whose clock is stepped back still
+// reads the generations again within InvalidationRefresh, and so sees
+// another process's invalidation.
+func TestCoherenceClockSteppedBack(t *testing.T) {
+	for _, d := range sharedDeployments(t) {
+		t.Run(d.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), hangGuard)
+			defer cancel()
+			a := startProcess(t, d, "stepped", coherenceStart, region.Config{})
+			b := startProcess(t, d, "stepped", coherenceStart, region.Config{})
+			if err := b.r.Set(ctx, "k", "v"); err != nil {
+				t.Fatal(err)
+			}
+			_, _, _ = region.Get[string](ctx, b.r, "k")
+			b.clock.Advance(-time.Hour) // an NTP step
+			if err := a.r.Invalidate(ctx, region.Hard); err != nil {
+				t.Fatal(err)
+			}
+			b.clock.Advance(coherenceRefresh)
+			if v, found, err := region.Get[string](ctx, b.r, "k"); err != nil || found {
+				t.Fatalf("B reads %q (found %t), %v after A's Hard invalidation; want a miss", v, found, err)
+			}
+		})
+	}
+}

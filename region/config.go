@@ -115,7 +115,9 @@ type Config struct {
 	FailClosed bool
 	// InvalidationRefresh is how stale a process's view of region-wide
 	// invalidation may be on a backend that stores bytes (shared between
-	// processes): the marks are read again at most this often. Default:
+	// processes): the generations are read again at most this often, as
+	// Clock measures time (a clock stepped back makes them due at once).
+	// Default:
 	// DefaultInvalidationRefresh. In-process backends see invalidation at once.
 	InvalidationRefresh time.Duration
 

@@ -183,7 +183,9 @@ func decodeGen(data []byte) (uint64, bool) {
 // refreshes; the others go on with the view they have.
 func (r *Region) refreshGens(ctx context.Context) {
 	now := r.now()
-	if now-r.gens.checked.Load() < int64(r.cfg.InvalidationRefresh) ||
+	// A clock stepped back (age below zero) makes the refresh due at once,
+	// rather than delay it by the step.
+	if age := now - r.gens.checked.Load(); age >= 0 && age < int64(r.cfg.InvalidationRefresh) ||
 		!r.gens.refreshing.CompareAndSwap(false, true) {
 		return
 	}

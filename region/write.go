@@ -30,6 +30,12 @@ func (r *Region) setMulti(ctx context.Context, keys []string, values []any, co c
 		return err
 	}
 	defer r.epochs.bump(keys...)
+	if r.values == nil {
+		// A written value is as new as the write: stamp it with every
+		// invalidation completed before it, in any process, or processes
+		// that know of one would treat it as retired.
+		r.readGensFor(ctx, co.gen)
+	}
 	return r.saveMulti(ctx, keys, values, r.stampGens(co.gen), r.expiration(co), co.fn)
 }
 
