@@ -328,6 +328,10 @@ func (c *Cache) create(ctx context.Context, target, _ string) (*response, error)
 		return x.place(ctx, p, x.fetch(ctx, nil))
 	case slotRefresh:
 		resp := x.fetch(ctx, p.old)
+		if errorStatuses[resp.Status] && x.c.staleIfError(p.old) {
+			// The stale response will be served: keep it.
+			return nil, &notStored{resp: resp, origin: p}
+		}
 		if resp.Status == http.StatusNotModified {
 			p.notModified = true
 			resp = p.old.merge(resp)
@@ -555,7 +559,7 @@ func (x *exchange) revalidate(w http.ResponseWriter, idx *response, vk string, o
 	}
 	mine := rv.origin == rp
 	switch {
-	case rv.failed && x.now()-old.Received+old.InitialAge-int64(pol.lifetime) <= int64(pol.sie) && pol.sie > 0:
+	case rv.failed && x.c.staleIfError(old):
 		// stale-if-error: the stale response is better than the error.
 		x.cl.finish()
 		x.write(w, old, Stale, true)
@@ -579,6 +583,13 @@ func (x *exchange) revalidate(w http.ResponseWriter, idx *response, vk string, o
 }
 
 func (x *exchange) now() int64 { return x.c.now() }
+
+// staleIfError tells whether a stale response may stand in for an error
+// (RFC 5861 §4).
+func (c *Cache) staleIfError(old *response) bool {
+	pol := c.policy(old)
+	return pol.sie > 0 && old.age(c.now())-pol.lifetime <= pol.sie
+}
 
 // write answers the request with resp: with 304 when the request is
 // conditional and resp satisfies it, and with an Age when it comes from the
