@@ -646,15 +646,15 @@ func (c *Cache) bypass(w http.ResponseWriter, req *http.Request, next http.Handl
 }
 
 // InvalidateURL removes the cached responses of route for rawURL (a path
-// with an optional query, or an absolute URL whose host is ignored), in every
-// process that shares the region's backend and key registry. The URL is
-// canonicalised as requests are, so parameter order and ignored parameters
-// do not matter. An empty method removes both the GET and the HEAD
-// responses. With Options.Vary, every header variant recorded in the key
-// registry is removed, which needs a registry that can list keys.
+// with an optional query, or an absolute URL whose host is ignored: every
+// host's responses go), in every process that shares the region's backend
+// and key registry. The URL is canonicalised as requests are, so parameter
+// order and ignored parameters do not matter. An empty method removes both
+// the GET and the HEAD responses. Every variant goes with the URL's index,
+// without listing keys.
 //
-// Errors wrap ErrInvalidURL or keyreg.ErrNotListable, or come from the
-// region (region.ErrBackend, region.ErrClosed).
+// Errors wrap ErrInvalidURL, or come from the region (region.ErrBackend,
+// region.ErrClosed).
 func (c *Cache) InvalidateURL(ctx context.Context, route, method, rawURL string) error {
 	parse := url.Parse
 	if strings.HasPrefix(rawURL, "/") {
