@@ -109,6 +109,28 @@ func startWebapp(t *testing.T, bin, name, redisAddr string) *webappInstance {
 
 var webappClient = &http.Client{Timeout: 15 * time.Second}
 
+// webappHost is the Host every request names, as a load balancer in front of
+// the instances would pass it: the Host is part of a cached response's key.
+const webappHost = "webapp.test"
+
+// webappDo sends a request for target to the instance, naming webappHost.
+func (in *webappInstance) do(t *testing.T, method, target, contentType string, body io.Reader) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, in.url+target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = webappHost
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := webappClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s through %s: %v", method, in.name, err)
+	}
+	return resp
+}
+
 // webappReply is what a GET returned.
 type webappReply struct {
 	status  int
@@ -120,10 +142,7 @@ type webappReply struct {
 func (in *webappInstance) get(t *testing.T, username string) webappReply {
 	t.Helper()
 	start := time.Now()
-	resp, err := webappClient.Get(in.url + "/email?username=" + url.QueryEscape(username))
-	if err != nil {
-		t.Fatalf("GET through %s: %v", in.name, err)
-	}
+	resp := in.do(t, http.MethodGet, "/email?username="+url.QueryEscape(username), "", nil)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -134,10 +153,7 @@ func (in *webappInstance) get(t *testing.T, username string) webappReply {
 
 func (in *webappInstance) post(t *testing.T, contentType, body string) {
 	t.Helper()
-	resp, err := webappClient.Post(in.url+"/email", contentType, strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("POST through %s: %v", in.name, err)
-	}
+	resp := in.do(t, http.MethodPost, "/email", contentType, strings.NewReader(body))
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
