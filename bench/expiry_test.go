@@ -16,6 +16,7 @@ import (
 	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/bench/internal/fixture"
+	"github.com/corralcache/corral/keyreg/redisreg"
 	"github.com/corralcache/corral/lock/redislocker"
 	"github.com/corralcache/corral/region"
 )
@@ -212,7 +213,11 @@ func corralRedisBackground(b *testing.B, c *counter, ttl time.Duration) getFunc 
 	if err != nil {
 		b.Fatal(err)
 	}
-	return corralOn(b, c, region.Config{Backend: st, Locker: lk, Expiration: ttl, BackgroundRegeneration: true})
+	reg, err := redisreg.New(client, redisreg.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return corralOn(b, c, region.Config{Backend: st, Locker: lk, Registry: reg, Expiration: ttl, BackgroundRegeneration: true})
 }
 
 // corralOn is a region configured by cfg, closed when b ends.

@@ -1,25 +1,82 @@
 // Package httpcache is net/http middleware that caches whole GET and HEAD
-// responses in a corral region and drops them when the data behind them
-// changes.
+// responses in a corral region as an RFC 9111 shared cache, and drops them
+// when the data behind them changes.
 //
 // A [Cache] wraps handlers by route: [Cache.Handler] caches the responses of
-// one route, keyed by method, path and canonical query (parameters sorted,
-// cache busters such as "_dc" left out, chosen request headers folded in).
-// The route name is the identity under which the region's key registry files
-// every URL cached for the route, so a write handler can drop one URL with
-// [Cache.InvalidateURL] or the whole route with [Cache.InvalidateRoute], in
-// every process that shares the region's backend and registry.
+// one route. The route name is the identity under which the region's key
+// registry files the route's entries, so a write handler can drop one URL
+// with [Cache.InvalidateURL] or the whole route with [Cache.InvalidateRoute],
+// in every process that shares the region's backend and registry.
 //
-// Cold URLs are protected from stampedes by the region's dogpile lock: many
-// concurrent requests for a URL that is not cached run the handler once and
-// share its response. Only responses with a cacheable status (200 by
-// default) are stored, and never those marked Cache-Control no-store or
-// private, or that set cookies: such responses go to the request that
-// produced them, and concurrent requests that were waiting for them run the
-// handler themselves.
+// # What is stored, and for whom
 //
-// Each cached response carries an X-Cache header: MISS when this request ran
-// the handler, HIT when it was served from the cache (or shared another
-// request's run), STALE when the served response is older than
-// [Options.Expiration] while another request regenerates it.
+// Secure by default:
+//   - A request with Authorization is answered from the cache, and its
+//     response stored, only when the response allows it (Cache-Control
+//     public, s-maxage or must-revalidate; RFC 9111 §3.5). A request with a
+//     Cookie is treated the same unless
+//     Options.UnsafeShareResponsesToRequestsWithCookies is set.
+//   - Responses with Cache-Control private or no-store, that set cookies,
+//     with Vary: *, with status 206 or 304, or to a request with no-store,
+//     are never stored.
+//   - A response is stored when it has explicit freshness (s-maxage,
+//     max-age, Expires) or public, or a status cacheable by default (RFC
+//     9110 §15.1), which then gets the heuristic lifetime
+//     Options.Expiration. Options.Statuses, when set, restricts this.
+//   - The request's Host is always part of the key, with the values of the
+//     request headers the response names in Vary and of Options.Vary.
+//
+// # Keys and invalidation
+//
+// Each URL (method, path and canonical query: parameters sorted, ignored
+// ones such as "_dc" left out) has an index entry: a random nonce and the
+// names of the headers its responses vary on. Responses are stored under
+// the nonce, the host and those headers' values, so a request computes its
+// variant's key from the index before reading it. Deleting the index makes
+// every variant unreachable at once without listing keys, so InvalidateURL
+// works on every registry, memcached's included; the orphans leave with
+// their expiration. An unsafe request (POST, PUT, PATCH, DELETE, ...) that
+// the handler answers with 2xx or 3xx deletes the indexes of its URL and of
+// its Location and Content-Location on the same host, in every route of
+// the Cache, before its status is sent (RFC 9111 §4.4).
+//
+// # Freshness
+//
+// A stored response keeps its own timing: when it was received and its
+// corrected initial age (RFC 9111 §4.2.3, from Date and Age). Its freshness
+// lifetime comes from s-maxage, else max-age, else Expires − Date, else the
+// heuristic; every response served from storage carries an Age. The region's
+// own expiration of the route's entries is Options.Retention, how long a
+// response is kept to be revalidated or served stale: the region cannot be
+// told the lifetime before the handler has run, and HTTP staleness calls for
+// revalidation rather than the region's stale serving.
+//
+// A stale response, or one a request's no-cache, max-age or min-fresh
+// refuses, is revalidated: the handler gets a conditional request with its
+// ETag and Last-Modified; a 304 refreshes the stored header and the stored
+// response is served (REVALIDATED); anything else replaces it. Requests of
+// this process that find the same stale response share one revalidation. A
+// stale response is served (STALE) only as the response allows: within
+// stale-while-revalidate while another request of the process revalidates
+// it, within stale-if-error when the handler answers 500, 502, 503 or 504,
+// or within a request's max-stale; never under must-revalidate,
+// proxy-revalidate, s-maxage or no-cache. Conditional requests
+// (If-None-Match, If-Modified-Since) are answered with 304 from a usable
+// stored 200; the handler never sees them on a miss.
+//
+// # Stampedes
+//
+// Cold URLs are protected by the region's dogpile lock: concurrent requests
+// for a URL that is not cached run the handler once. Only stored responses
+// are shared with the requests that waited: a response that is not stored
+// (an error, a private one, one to a request with Authorization) goes to its
+// own request, and each waiter runs the handler itself.
+//
+// Informational (1xx) responses such as 103 Early Hints go to the client of
+// the request the handler runs for.
+//
+// Each response carries an X-Cache header: MISS when this request ran the
+// handler, HIT when it was served from storage (or shared another request's
+// run), REVALIDATED when the handler confirmed the stored response with 304,
+// STALE when a stale response was served.
 package httpcache

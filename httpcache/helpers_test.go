@@ -59,6 +59,9 @@ func newEnv(t *testing.T, serialize bool, o httpcache.Options) *env {
 	if o.Logger == nil {
 		o.Logger = quiet
 	}
+	if o.Clock == nil {
+		o.Clock = clock
+	}
 	c, err := httpcache.New(r, o)
 	if err != nil {
 		t.Fatal(err)

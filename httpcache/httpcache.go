@@ -2,11 +2,14 @@ package httpcache
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,62 +29,104 @@ var (
 
 // Cache states reported in the status header (see Options.StatusHeader).
 const (
-	Hit   = "HIT"   // served from the cache, or shared with a concurrent request that ran the handler
-	Miss  = "MISS"  // this request ran the handler, or the response could not be cached
-	Stale = "STALE" // a stale response, served while another request regenerates it
+	Hit         = "HIT"         // served from the cache, or shared with a concurrent request that ran the handler
+	Miss        = "MISS"        // this request ran the handler, or the response could not be cached
+	Stale       = "STALE"       // a stale response, served as stale-while-revalidate, stale-if-error or max-stale allow
+	Revalidated = "REVALIDATED" // a stored response the handler confirmed with 304 Not Modified
 )
 
 // DefaultStatusHeader is the response header that reports the cache state.
 const DefaultStatusHeader = "X-Cache"
 
-// Options configures a Cache. The zero value caches 200 responses to GET
-// and HEAD, keyed by method, path and every query parameter.
+// Defaults of Options.
+const (
+	// DefaultExpiration is the heuristic freshness lifetime of responses
+	// that state none.
+	DefaultExpiration = time.Minute
+	// DefaultRetention is how long a stored response is kept after it was
+	// stored or revalidated.
+	DefaultRetention = 24 * time.Hour
+)
+
+// Options configures a Cache. The zero value is a shared cache of GET and
+// HEAD responses, keyed by method, path, every query parameter, host and
+// the request headers the responses Vary on.
 type Options struct {
 	// IgnoreParams lists query parameters left out of the key, such as the
 	// cache buster "_dc": URLs that differ only in them share one entry. The
 	// handler still sees them.
 	IgnoreParams []string
 	// Vary lists request headers whose values are part of the key, such as
-	// Accept-Language: requests that differ in them get their own entries.
+	// Accept-Language, in addition to those each response names in its
+	// Vary header.
 	Vary []string
-	// Statuses lists the status codes of responses that are stored.
-	// Default: 200 only. Other responses go to their requester (and to
-	// concurrent requests for the same URL that waited for them) but are
-	// not stored.
+	// Statuses, when set, lists the only status codes of responses that
+	// are stored; a listed status may be stored with the heuristic lifetime.
+	// Default: any status with explicit freshness (or public), and those
+	// cacheable by default (RFC 9110 §15.1) with the heuristic lifetime.
 	Statuses []int
-	// Expiration is the soft expiration of cached responses, in place of the
-	// region's Config.Expiration when positive.
+	// Expiration is the heuristic freshness lifetime: that of a response
+	// without explicit freshness (Cache-Control s-maxage or max-age,
+	// Expires) whose status is cacheable by default. Default:
+	// DefaultExpiration.
 	Expiration time.Duration
+	// Retention is how long a stored response stays in the region after it
+	// was stored or revalidated, fresh or stale, so that it can be
+	// revalidated or served stale: it is the region's soft expiration of
+	// the route's entries. Default: DefaultRetention.
+	Retention time.Duration
 	// MaxBodyBytes is the size of the largest body stored; larger responses
 	// are served but not stored. Zero: no limit. The whole response is
 	// buffered in memory either way.
 	MaxBodyBytes int
-	// StatusHeader names the response header that reports HIT, MISS or
-	// STALE. Default: DefaultStatusHeader.
+	// StatusHeader names the response header that reports HIT, MISS, STALE
+	// or REVALIDATED. Default: DefaultStatusHeader.
 	StatusHeader string
+	// UnsafeShareResponsesToRequestsWithCookies makes requests that carry a
+	// Cookie header cacheable like any other. By default such a request is
+	// treated as one with Authorization: it is answered from the cache, and
+	// its response stored, only when the response says it may be shared
+	// (Cache-Control public, s-maxage or must-revalidate). Set it only when
+	// no handler behind the cache reads cookies, or they vary per user and
+	// every response says so with Vary: Cookie.
+	UnsafeShareResponsesToRequestsWithCookies bool
+	// Clock tells the time for ages and freshness. Default: the system
+	// clock.
+	Clock region.Clock
 	// Logger receives the region errors that made a request bypass the
 	// cache, at Warn level. Default: slog.Default().
 	Logger *slog.Logger
 }
 
 // routeFunc is the cached function behind one route: its arguments are the
-// canonical target ("GET /path?query") and variant (the Vary headers); its
-// name in the key registry is "http:" and the route's name.
+// canonical target ("GET /path?query") and a secondary key (see keys.go);
+// its name in the key registry is "http:" and the route's name.
 type routeFunc = region.Func2[string, string, *response]
 
 // Cache is HTTP middleware that caches responses in a region. Create it with
 // New; it is safe for concurrent use.
 type Cache struct {
-	r        *region.Region
-	opts     Options
-	keys     keyer
-	statuses statusSet
-	header   string
-	log      *slog.Logger
+	r         *region.Region
+	opts      Options
+	keys      keyer
+	statuses  statusSet
+	header    string
+	log       *slog.Logger
+	clock     region.Clock
+	heuristic time.Duration
+
+	// revalidating holds the keys of stale responses a request of this
+	// process is revalidating, so that stale-while-revalidate serves the
+	// others at once.
+	revalidating sync.Map
 
 	mu     sync.Mutex            // protects routes
 	routes map[string]*routeFunc // cached functions by route name
 }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // New returns a Cache that stores responses in r. Errors wrap
 // ErrInvalidOptions.
@@ -94,11 +139,13 @@ func New(r *region.Region, o Options) (*Cache, error) {
 		return invalid("region is nil")
 	case o.Expiration < 0:
 		return invalid("Expiration %v is negative", o.Expiration)
+	case o.Retention < 0:
+		return invalid("Retention %v is negative", o.Retention)
 	case o.MaxBodyBytes < 0:
 		return invalid("MaxBodyBytes %d is negative", o.MaxBodyBytes)
 	}
 	for _, s := range o.Statuses {
-		if s < 200 || s > 599 {
+		if s < 200 || s > 599 || s == http.StatusPartialContent || s == http.StatusNotModified {
 			return invalid("status %d cannot be cached", s)
 		}
 	}
@@ -108,19 +155,30 @@ func New(r *region.Region, o Options) (*Cache, error) {
 		}
 	}
 	c := &Cache{
-		r:        r,
-		opts:     o,
-		keys:     newKeyer(o),
-		statuses: newStatusSet(o.Statuses),
-		header:   o.StatusHeader,
-		log:      o.Logger,
-		routes:   make(map[string]*routeFunc),
+		r:         r,
+		opts:      o,
+		keys:      newKeyer(o),
+		statuses:  newStatusSet(o.Statuses),
+		header:    o.StatusHeader,
+		log:       o.Logger,
+		clock:     o.Clock,
+		heuristic: o.Expiration,
+		routes:    make(map[string]*routeFunc),
 	}
 	if c.header == "" {
 		c.header = DefaultStatusHeader
 	}
 	if c.log == nil {
 		c.log = slog.Default()
+	}
+	if c.clock == nil {
+		c.clock = systemClock{}
+	}
+	if c.heuristic == 0 {
+		c.heuristic = DefaultExpiration
+	}
+	if c.opts.Retention == 0 {
+		c.opts.Retention = DefaultRetention
 	}
 	return c, nil
 }
@@ -137,11 +195,7 @@ func (c *Cache) route(name string) (*routeFunc, error) {
 	if f, ok := c.routes[name]; ok {
 		return f, nil
 	}
-	opts := []region.FuncOption{region.Named(FuncName(name))}
-	if c.opts.Expiration > 0 {
-		opts = append(opts, region.Expires(c.opts.Expiration))
-	}
-	f, err := region.Cache2(c.r, c.create, opts...)
+	f, err := region.Cache2(c.r, c.create, region.Named(FuncName(name)), region.Expires(c.opts.Retention))
 	if err != nil {
 		return nil, err
 	}
@@ -149,78 +203,260 @@ func (c *Cache) route(name string) (*routeFunc, error) {
 	return f, nil
 }
 
+func (c *Cache) now() int64 { return c.clock.Now().UnixNano() }
+
 // Handler returns next wrapped so that its GET and HEAD responses are cached
 // under route, a name that groups URLs for InvalidateRoute and must be the
-// same in every process sharing the cache. Other methods go to next
-// untouched. Several handlers may share a route.
+// same in every process sharing the cache. Several handlers may share a
+// route.
+//
+// A request with another method goes to next; when it is unsafe (not
+// OPTIONS or TRACE) and next answers it with a 2xx or 3xx status, the
+// responses stored for its URL, and for the URLs of its Location and
+// Content-Location on the same host, are invalidated in every route of the
+// Cache before the status is sent.
 //
 // On a miss next runs in a goroutine the region owns, with the request's
 // context values but not its cancellation, so that a client that goes away
 // does not cancel the work other requests wait for.
-//
-// NOTE: on a region with Config.BackgroundRegeneration, the request that
-// finds a stale response gets it at once and next runs afterwards, with that
-// request's URL, header and context values, once the request has ended.
 func (c *Cache) Handler(route string, next http.Handler) http.Handler {
+	_, _ = c.route(route) // known to unsafe methods from now on; errors come back when serving
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		switch req.Method {
+		case http.MethodGet, http.MethodHead:
+			c.serve(w, req, route, next)
+		case http.MethodOptions, http.MethodTrace:
 			next.ServeHTTP(w, req)
-			return
+		default:
+			c.unsafe(w, req, next)
 		}
-		c.serve(w, req, route, next)
 	})
 }
+
+// slot tells the creator which entry a call is for.
+type slot int
+
+const (
+	slotIndex   slot = iota // the URL's index: create it, and store the response
+	slotVariant             // a response under an index
+	slotReval               // a revalidation flight: revalidate, share the result in-process
+	slotRefresh             // the conditional request of a revalidation
+)
 
 // pending is the request a cached function call is made for. It travels to
 // the creator in the context, since a cached function's arguments are its
 // key.
 type pending struct {
-	req  *http.Request
-	next http.Handler
+	x    *exchange
+	slot slot
+	idx  *response // the index, for slotVariant, slotReval and slotRefresh
+	vk   string    // the variant's key, for slotReval
+	old  *response // the stale response, for slotReval and slotRefresh
+	// resp is the response the handler gave for this call when the region
+	// returns something else (an index).
+	resp *response
+	// notModified is set by slotRefresh when the handler answered 304.
+	notModified bool
 }
 
 type pendingKey struct{}
 
+// exchange is one GET or HEAD request through the cache.
+type exchange struct {
+	c          *Cache
+	f          *routeFunc
+	req        *http.Request
+	next       http.Handler
+	rd         directives // the request's Cache-Control
+	restricted bool       // Authorization, or Cookie: only shareable responses may be used
+	target     string
+	cl         *client
+}
+
 // notStored is the error a creator returns for a response that must not be
 // stored: returning an error keeps the region from storing it, and carries
-// the response to the caller.
+// the response to the request it was made for. Requests that waited for
+// it run the handler themselves: only stored responses are shared.
 type notStored struct {
 	resp   *response
-	origin *pending // the request the handler ran for
-	// private responses go to origin alone; others may also go to the
-	// requests that waited for the same URL.
-	private bool
+	origin *pending // the call the handler ran for
 }
 
 func (e *notStored) Error() string {
 	return "httpcache: response with status " + strconv.Itoa(e.resp.Status) + " not stored"
 }
 
+// revalidated is the error a revalidation flight returns to share its
+// outcome with the requests of this process that found the same stale
+// response: the error keeps the region from storing anything under the
+// flight's key.
+type revalidated struct {
+	resp   *response // the response to serve (stored when stored is set)
+	stored bool
+	origin *pending
+	failed bool // the handler answered with an error status
+	// notModified is set when the handler confirmed the stale response.
+	notModified bool
+}
+
+func (e *revalidated) Error() string { return "httpcache: revalidated" }
+
 // errNoRequest is returned by a route's cached function called without a
 // request, which cannot happen through Handler.
 var errNoRequest = errors.New("httpcache: cached function called outside a request")
 
-// create runs the handler of the request in ctx and returns its response,
-// or a *notStored error carrying it when it must not be stored.
-func (c *Cache) create(ctx context.Context, _, _ string) (*response, error) {
+// create runs the handler for the call in ctx (see slot).
+func (c *Cache) create(ctx context.Context, target, _ string) (*response, error) {
 	p, ok := ctx.Value(pendingKey{}).(*pending)
 	if !ok {
 		return nil, errNoRequest
 	}
-	rec := newRecorder()
-	p.next.ServeHTTP(rec, p.req.WithContext(ctx))
-	resp := rec.result(p.req.Method == http.MethodHead)
-	switch {
-	case private(resp.Header):
-		return nil, &notStored{resp: resp, origin: p, private: true}
-	case !c.statuses[resp.Status], c.opts.MaxBodyBytes > 0 && len(resp.Body) > c.opts.MaxBodyBytes:
+	x := p.x
+	switch p.slot {
+	case slotIndex:
+		resp := x.fetch(ctx, nil)
+		p.resp = resp
+		names, star := c.keys.varyNames(resp.Header)
+		idx := &response{Nonce: newNonce(), Vary: names, Received: resp.Received}
+		if !star && c.storable(x, resp) {
+			if err := x.f.Set(ctx, target, variant(idx, x.req.Host, x.req.Header), resp); err != nil {
+				c.log.WarnContext(ctx, "httpcache: response not stored", "url", x.req.URL.String(), "err", err)
+			}
+		}
+		return idx, nil
+	case slotVariant:
+		return x.place(ctx, p, x.fetch(ctx, nil))
+	case slotRefresh:
+		resp := x.fetch(ctx, p.old)
+		if errorStatuses[resp.Status] && x.c.staleIfError(p.old) {
+			// The stale response will be served: keep it.
+			return nil, &notStored{resp: resp, origin: p}
+		}
+		if resp.Status == http.StatusNotModified {
+			p.notModified = true
+			resp = p.old.merge(resp)
+		}
+		return x.place(ctx, p, resp)
+	case slotReval:
+		rp := &pending{x: x, slot: slotRefresh, idx: p.idx, old: p.old}
+		resp, err := x.f.Refresh(context.WithValue(ctx, pendingKey{}, rp), target, p.vk)
+		rv := &revalidated{resp: resp, stored: err == nil, origin: p, notModified: rp.notModified}
+		var ns *notStored
+		switch {
+		case errors.As(err, &ns):
+			rv.resp = ns.resp
+		case err != nil:
+			return nil, err
+		}
+		rv.failed = errorStatuses[rv.resp.Status]
+		return nil, rv
+	}
+	return nil, errNoRequest
+}
+
+// place returns a response to be stored under the variant key of p, or a
+// *notStored error. A response whose Vary differs from its index's makes
+// the index obsolete: it is dropped, and the next request makes another.
+func (x *exchange) place(ctx context.Context, p *pending, resp *response) (*response, error) {
+	names, star := x.c.keys.varyNames(resp.Header)
+	if !star && !slices.Equal(names, p.idx.Vary) {
+		if err := x.f.Invalidate(ctx, x.target, ""); err != nil {
+			x.c.log.WarnContext(ctx, "httpcache: obsolete index not dropped", "url", x.req.URL.String(), "err", err)
+		}
+		return nil, &notStored{resp: resp, origin: p}
+	}
+	if star || !x.c.storable(x, resp) {
 		return nil, &notStored{resp: resp, origin: p}
 	}
 	return resp, nil
 }
 
+// fetch runs the handler for the exchange's request, without its
+// conditional header fields; with old, as a conditional request for old's
+// validators. The response comes back with its timing, and a Date.
+func (x *exchange) fetch(ctx context.Context, old *response) *response {
+	req := x.req.Clone(ctx)
+	for _, name := range conditionalFields {
+		req.Header.Del(name)
+	}
+	if old != nil {
+		if etag := old.Header.Get("Etag"); etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		if lm := old.Header.Get("Last-Modified"); lm != "" {
+			req.Header.Set("If-Modified-Since", lm)
+		}
+	}
+	rec := newRecorder(x.cl)
+	requested := x.c.now()
+	x.next.ServeHTTP(rec, req)
+	resp := rec.result(x.req.Method == http.MethodHead)
+	resp.Received = x.c.now()
+	resp.InitialAge = int64(initialAge(resp.Header, requested, resp.Received))
+	resp.Header.Del("Age")
+	if _, ok := resp.Header["Date"]; !ok {
+		resp.Header.Set("Date", time.Unix(0, resp.Received).UTC().Format(http.TimeFormat))
+	}
+	return resp
+}
+
+// storable tells whether a response to the exchange's request may be
+// stored (RFC 9111 §3, §3.5).
+func (c *Cache) storable(x *exchange, resp *response) bool {
+	d := parseDirectives(resp.Header)
+	switch {
+	case resp.Status < 200 || resp.Status == http.StatusPartialContent || resp.Status == http.StatusNotModified:
+		return false
+	case c.statuses != nil && !c.statuses[resp.Status]:
+		return false
+	case x.rd.has("no-store"), d.has("no-store"), d.has("private"):
+		return false
+	case len(resp.Header.Values("Set-Cookie")) > 0:
+		return false
+	case x.restricted && !shareable(d):
+		return false
+	case c.opts.MaxBodyBytes > 0 && len(resp.Body) > c.opts.MaxBodyBytes:
+		return false
+	}
+	return explicitFreshness(resp.Header, d) || d.has("public") || c.heuristicStatus(resp.Status)
+}
+
+func (c *Cache) heuristicStatus(s int) bool {
+	if c.statuses != nil {
+		return c.statuses[s]
+	}
+	return heuristicStatuses[s]
+}
+
+// shareable tells whether a response may be used for requests with
+// Authorization (RFC 9111 §3.5).
+func shareable(d directives) bool {
+	return d.has("public") || d.has("s-maxage") || d.has("must-revalidate")
+}
+
+// policy reads a stored response's freshness.
+func (c *Cache) policy(resp *response) policy {
+	h := time.Duration(0)
+	if c.heuristicStatus(resp.Status) || parseDirectives(resp.Header).has("public") {
+		h = c.heuristic
+	}
+	return policyOf(resp, h)
+}
+
+func newNonce() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 func (c *Cache) serve(w http.ResponseWriter, req *http.Request, route string, next http.Handler) {
-	isHead := req.Method == http.MethodHead
+	if req.Header.Get("Range") != "" {
+		// Ranges are not combined from stored responses: the handler
+		// answers them.
+		w.Header().Set(c.header, Miss)
+		next.ServeHTTP(w, req)
+		return
+	}
 	target, err := c.keys.target(req.Method, req.URL)
 	if err != nil {
 		c.bypass(w, req, next, err)
@@ -231,42 +467,174 @@ func (c *Cache) serve(w http.ResponseWriter, req *http.Request, route string, ne
 		c.bypass(w, req, next, err)
 		return
 	}
-	p := &pending{req: req, next: next}
-	ctx := context.WithValue(req.Context(), pendingKey{}, p)
-	var outcome region.Outcome
-	resp, err := f.Call(ctx, target, c.keys.variant(req.Header), region.ReportOutcome(&outcome))
-	if err == nil {
-		state := Hit
-		switch outcome {
-		case region.OutcomeCreated:
-			state = Miss
-		case region.OutcomeStale:
-			state = Stale
-		}
-		w.Header().Set(c.header, state)
-		resp.writeTo(w, isHead)
+	_, auth := req.Header["Authorization"]
+	_, cookie := req.Header["Cookie"]
+	x := &exchange{
+		c: c, f: f, req: req, next: next, target: target,
+		rd:         requestDirectives(req.Header),
+		restricted: auth || cookie && !c.opts.UnsafeShareResponsesToRequestsWithCookies,
+		cl:         &client{w: w},
+	}
+	x.serve(w)
+}
+
+// call makes a call of the route's function for p, reporting its outcome.
+func (x *exchange) call(p *pending, second string) (*response, region.Outcome, error) {
+	ctx := context.WithValue(x.req.Context(), pendingKey{}, p)
+	var o region.Outcome
+	resp, err := x.f.Call(ctx, x.target, second, region.ReportOutcome(&o))
+	return resp, o, err
+}
+
+func (x *exchange) serve(w http.ResponseWriter) {
+	ip := &pending{x: x, slot: slotIndex}
+	idx, _, err := x.call(ip, "")
+	if err == nil && ip.resp != nil {
+		// This request made the index, and so ran the handler.
+		x.cl.finish()
+		x.write(w, ip.resp, Miss, false)
 		return
 	}
+	if err != nil {
+		x.failed(w, ip, err)
+		return
+	}
+	if idx.Nonce == "" {
+		x.failed(w, ip, errors.New("httpcache: index without nonce"))
+		return
+	}
+	vk := variant(idx, x.req.Host, x.req.Header)
+	vp := &pending{x: x, slot: slotVariant, idx: idx}
+	resp, outcome, err := x.call(vp, vk)
+	if err != nil {
+		x.failed(w, vp, err)
+		return
+	}
+	if outcome == region.OutcomeCreated {
+		x.cl.finish()
+		x.write(w, resp, Miss, false)
+		return
+	}
+	pol := x.c.policy(resp)
+	if x.restricted && !shareable(pol.d) {
+		x.pass(w)
+		return
+	}
+	age := resp.age(x.c.now())
+	state := Hit
+	if outcome == region.OutcomeStale {
+		state = Stale // the region's: Retention passed, or a soft invalidation
+	}
+	switch usage(pol, age, x.rd) {
+	case useFresh:
+		x.cl.finish()
+		x.write(w, resp, state, true)
+		return
+	case useStale:
+		x.cl.finish()
+		x.write(w, resp, Stale, true)
+		return
+	case useSWR:
+		key := x.target + "\x00" + vk
+		if _, busy := x.c.revalidating.LoadOrStore(key, struct{}{}); busy {
+			x.cl.finish()
+			x.write(w, resp, Stale, true)
+			return
+		}
+		defer x.c.revalidating.Delete(key)
+	}
+	x.revalidate(w, idx, vk, resp, pol)
+}
+
+// revalidate validates a stored response with the handler, once for every
+// request of this process that found it stale, and answers with what comes
+// of it.
+func (x *exchange) revalidate(w http.ResponseWriter, idx *response, vk string, old *response, pol policy) {
+	rp := &pending{x: x, slot: slotReval, idx: idx, vk: vk, old: old}
+	_, _, err := x.call(rp, "r\n"+vk+"\n"+strconv.FormatInt(old.Received, 10))
+	var rv *revalidated
+	if !errors.As(err, &rv) {
+		x.failed(w, rp, err)
+		return
+	}
+	mine := rv.origin == rp
+	switch {
+	case rv.failed && x.c.staleIfError(old):
+		// stale-if-error: the stale response is better than the error.
+		x.cl.finish()
+		x.write(w, old, Stale, true)
+	case rv.stored:
+		state := Hit
+		if mine {
+			state = Miss
+			if rv.notModified {
+				state = Revalidated
+			}
+		}
+		x.cl.finish()
+		x.write(w, rv.resp, state, true)
+	case mine:
+		x.cl.finish()
+		x.write(w, rv.resp, Miss, false)
+	default:
+		// Another request's response, not stored: make our own.
+		x.pass(w)
+	}
+}
+
+func (x *exchange) now() int64 { return x.c.now() }
+
+// staleIfError tells whether a stale response may stand in for an error
+// (RFC 5861 §4).
+func (c *Cache) staleIfError(old *response) bool {
+	pol := c.policy(old)
+	return pol.sie > 0 && old.age(c.now())-pol.lifetime <= pol.sie
+}
+
+// write answers the request with resp: with 304 when the request is
+// conditional and resp satisfies it, and with an Age when it comes from the
+// cache.
+func (x *exchange) write(w http.ResponseWriter, resp *response, state string, stored bool) {
+	h := w.Header()
+	h.Set(x.c.header, state)
+	if stored {
+		h.Set("Age", strconv.FormatInt(int64(resp.age(x.now())/time.Second), 10))
+	}
+	if resp.Status == http.StatusOK && resp.matches(x.req.Header) {
+		resp.writeNotModified(w)
+		return
+	}
+	resp.writeTo(w, x.req.Method == http.MethodHead)
+}
+
+// pass runs the handler for this request alone: nothing is stored.
+func (x *exchange) pass(w http.ResponseWriter) {
+	x.cl.finish()
+	w.Header().Set(x.c.header, Miss)
+	x.next.ServeHTTP(w, x.req)
+}
+
+// failed answers a request whose call returned err.
+func (x *exchange) failed(w http.ResponseWriter, p *pending, err error) {
+	x.cl.finish()
 	var ns *notStored
 	var pe *region.PanicError
 	switch {
-	case errors.As(err, &ns) && (ns.origin == p || !ns.private):
-		w.Header().Set(c.header, Miss)
-		ns.resp.writeTo(w, isHead)
+	case errors.As(err, &ns) && ns.origin == p:
+		x.write(w, ns.resp, Miss, false)
 	case errors.As(err, &ns):
-		// Another request's private response: make our own.
-		w.Header().Set(c.header, Miss)
-		next.ServeHTTP(w, req)
+		// Another request's response, not stored: make our own.
+		x.pass(w)
 	case errors.Is(err, http.ErrAbortHandler):
 		// The handler aborted: abort this response too, quietly.
 		panic(http.ErrAbortHandler)
 	case errors.As(err, &pe):
 		// The handler panicked: let net/http handle it as it would have.
 		panic(pe)
-	case req.Context().Err() != nil:
+	case x.req.Context().Err() != nil:
 		// The client went away while waiting; nobody reads the response.
 	default:
-		c.bypass(w, req, next, err)
+		x.c.bypass(w, x.req, x.next, err)
 	}
 }
 
@@ -278,15 +646,15 @@ func (c *Cache) bypass(w http.ResponseWriter, req *http.Request, next http.Handl
 }
 
 // InvalidateURL removes the cached responses of route for rawURL (a path
-// with an optional query, or an absolute URL whose host is ignored), in every
-// process that shares the region's backend and key registry. The URL is
-// canonicalised as requests are, so parameter order and ignored parameters
-// do not matter. An empty method removes both the GET and the HEAD
-// responses. With Options.Vary, every header variant recorded in the key
-// registry is removed, which needs a registry that can list keys.
+// with an optional query, or an absolute URL whose host is ignored: every
+// host's responses go), in every process that shares the region's backend
+// and key registry. The URL is canonicalised as requests are, so parameter
+// order and ignored parameters do not matter. An empty method removes both
+// the GET and the HEAD responses. Every variant goes with the URL's index,
+// without listing keys.
 //
-// Errors wrap ErrInvalidURL or keyreg.ErrNotListable, or come from the
-// region (region.ErrBackend, region.ErrClosed).
+// Errors wrap ErrInvalidURL, or come from the region (region.ErrBackend,
+// region.ErrClosed).
 func (c *Cache) InvalidateURL(ctx context.Context, route, method, rawURL string) error {
 	parse := url.Parse
 	if strings.HasPrefix(rawURL, "/") {
@@ -316,14 +684,11 @@ func (c *Cache) InvalidateURL(ctx context.Context, route, method, rawURL string)
 	return nil
 }
 
-// invalidate removes every variant of target: with Vary headers, each
-// combination of their values has its own entry, the target being the
-// route function's first argument.
+// invalidate removes every response stored for target, whatever its
+// variant: deleting the URL's index leaves them unreachable (they are keyed
+// under its nonce), which needs no listing of keys.
 func (c *Cache) invalidate(ctx context.Context, f *routeFunc, target string) error {
-	if len(c.keys.vary) == 0 {
-		return f.Invalidate(ctx, target, "")
-	}
-	return f.InvalidateFirst(ctx, target)
+	return f.Invalidate(ctx, target, "")
 }
 
 // InvalidateRoute removes every cached response of route, in every process

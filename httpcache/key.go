@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -52,19 +53,49 @@ func (k keyer) target(method string, u *url.URL) (string, error) {
 	return b.String(), nil
 }
 
-// variant returns the values of the Vary headers of h, one "Name: v1, v2"
-// line each, in the order of Options.Vary. It is empty when no header is
-// configured.
-func (k keyer) variant(h http.Header) string {
-	if len(k.vary) == 0 {
-		return ""
+// varyNames returns the canonical names of the request headers a response
+// varies on: those of its Vary header and of Options.Vary, sorted, without
+// duplicates. star is true for "Vary: *", which matches no other request.
+func (k keyer) varyNames(h http.Header) (names []string, star bool) {
+	names = slices.Clone(k.vary)
+	for _, line := range h.Values("Vary") {
+		for name := range strings.SplitSeq(line, ",") {
+			name = strings.TrimSpace(name)
+			switch {
+			case name == "*":
+				star = true
+			case name != "":
+				names = append(names, http.CanonicalHeaderKey(name))
+			}
+		}
 	}
+	slices.Sort(names)
+	return slices.Compact(names), star
+}
+
+// variant returns the secondary key of a request under the index idx: the
+// index's nonce, the request's host (net/http keeps it out of the header
+// map) and the values of the index's Vary headers, one "Name: v1, v2" line
+// each. The nonce makes every variant of an index unreachable once the
+// index is gone.
+func variant(idx *response, host string, h http.Header) string {
 	var b strings.Builder
-	for _, name := range k.vary {
+	b.WriteString("v\n")
+	b.WriteString(idx.Nonce)
+	b.WriteString("\nHost: ")
+	b.WriteString(strings.ToLower(host))
+	b.WriteByte('\n')
+	for _, name := range idx.Vary {
 		b.WriteString(name)
 		b.WriteString(": ")
 		// Header values cannot hold a newline, so lines stay apart.
-		b.WriteString(strings.Join(h.Values(name), ", "))
+		vals := h.Values(name)
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strings.TrimSpace(v))
+		}
 		b.WriteByte('\n')
 	}
 	return b.String()

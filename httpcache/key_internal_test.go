@@ -10,15 +10,21 @@ import (
 
 func TestVariant(t *testing.T) {
 	k := newKeyer(Options{Vary: []string{"accept-language", "X-Tenant"}})
+	resp := http.Header{"Vary": {"accept-encoding, X-Tenant", "Accept-Language"}}
+	names, star := k.varyNames(resp)
+	if want := []string{"Accept-Encoding", "Accept-Language", "X-Tenant"}; !slices.Equal(names, want) || star {
+		t.Fatalf("varyNames = %q, %v; want %q", names, star, want)
+	}
+	if _, star := k.varyNames(http.Header{"Vary": {"Accept, *"}}); !star {
+		t.Fatal("Vary: * not seen")
+	}
 	h := http.Header{}
 	h.Add("Accept-Language", "en")
 	h.Add("Accept-Language", "fr")
 	h.Set("X-Other", "ignored")
-	if got, want := k.variant(h), "Accept-Language: en, fr\nX-Tenant: \n"; got != want {
+	idx := &response{Nonce: "n1", Vary: []string{"Accept-Language", "X-Tenant"}}
+	if got, want := variant(idx, "Example.COM", h), "v\nn1\nHost: example.com\nAccept-Language: en, fr\nX-Tenant: \n"; got != want {
 		t.Fatalf("variant = %q, want %q", got, want)
-	}
-	if got := newKeyer(Options{}).variant(h); got != "" {
-		t.Fatalf("variant without Vary = %q, want empty", got)
 	}
 }
 

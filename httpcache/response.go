@@ -6,14 +6,30 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
-// response is what the cache stores for a URL. Its fields are exported so
-// that byte backends can serialize it (msgpack by default).
+// response is what the cache stores under a key: a response, or the index
+// of a URL (Nonce set). Its fields are exported so that byte backends can
+// serialize it (msgpack by default).
 type response struct {
 	Status int         `msgpack:"s" json:"s"`
 	Header http.Header `msgpack:"h" json:"h"`
 	Body   []byte      `msgpack:"b" json:"b"`
+	// Received is when the response was received, and InitialAge its
+	// corrected initial age (RFC 9111 §4.2.3), in nanoseconds as the
+	// Cache's clock tells them. The stored header holds no Age: it is
+	// computed from these on every use.
+	Received   int64 `msgpack:"t,omitempty" json:"t,omitempty"`
+	InitialAge int64 `msgpack:"a,omitempty" json:"a,omitempty"`
+	// Nonce marks an index: the entry of a URL that names the variants of
+	// its responses. Variants are keyed under the nonce, so deleting the
+	// index makes them all unreachable at once (see keys.go).
+	Nonce string `msgpack:"n,omitempty" json:"n,omitempty"`
+	// Vary lists, in an index, the canonical names of the request headers
+	// the URL's responses vary on (the response's Vary and Options.Vary),
+	// sorted.
+	Vary []string `msgpack:"v,omitempty" json:"v,omitempty"`
 }
 
 // writeTo sends the response to w, replacing any header of the same name w
@@ -30,14 +46,88 @@ func (resp *response) writeTo(w http.ResponseWriter, isHead bool) {
 	}
 }
 
+// withHeader returns a shallow copy of resp with a header of its own.
+func (resp *response) withHeader() *response {
+	c := *resp
+	c.Header = resp.Header.Clone()
+	return &c
+}
+
+// notModifiedFields are the fields a 304 answer carries from the selected
+// response (RFC 9110 §15.4.5).
+var notModifiedFields = []string{"Cache-Control", "Content-Location", "Date", "Etag", "Expires", "Vary", "Last-Modified"}
+
+// writeNotModified answers a conditional request with 304 on resp's behalf.
+func (resp *response) writeNotModified(w http.ResponseWriter) {
+	h := w.Header()
+	for _, name := range notModifiedFields {
+		if v, ok := resp.Header[name]; ok {
+			h[name] = slices.Clone(v)
+		}
+	}
+	w.WriteHeader(http.StatusNotModified)
+}
+
+// unmergeable are the header fields a 304 does not update in the stored
+// response (RFC 9111 §3.2).
+var unmergeable = map[string]bool{"Content-Length": true, "Content-Encoding": true, "Transfer-Encoding": true, "Content-Range": true, "Age": true}
+
+// merge returns the stored response updated by the header of a 304 that
+// validated it (RFC 9111 §4.3.4), received as fresh says.
+func (resp *response) merge(nm *response) *response {
+	out := resp.withHeader()
+	for name, v := range nm.Header {
+		if !unmergeable[name] {
+			out.Header[name] = slices.Clone(v)
+		}
+	}
+	out.Received, out.InitialAge = nm.Received, nm.InitialAge
+	return out
+}
+
+// matches tells whether the conditional request header h is satisfied by
+// resp's validators, so that it may be answered 304 (RFC 9110 §13.1.2,
+// §13.1.3; RFC 9111 §4.3.2). If-None-Match takes precedence over
+// If-Modified-Since.
+func (resp *response) matches(h http.Header) bool {
+	if inm := h.Values("If-None-Match"); len(inm) > 0 {
+		etag := strings.TrimPrefix(resp.Header.Get("Etag"), "W/")
+		for _, line := range inm {
+			for tag := range strings.SplitSeq(line, ",") {
+				tag = strings.TrimSpace(tag)
+				if tag == "*" || (etag != "" && strings.TrimPrefix(tag, "W/") == etag) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	ims, ok := httpDate(h.Get("If-Modified-Since"))
+	if !ok {
+		return false
+	}
+	lm, ok := httpDate(resp.Header.Get("Last-Modified"))
+	if !ok {
+		lm, ok = httpDate(resp.Header.Get("Date"))
+	}
+	return ok && !lm.After(ims)
+}
+
+// conditionalFields are the request fields that make a request
+// conditional; the cache leaves them out of the requests it makes for
+// itself, and answers them from what it stores.
+var conditionalFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"}
+
 // recorder is the http.ResponseWriter a cached handler writes to. It keeps
 // the status, a snapshot of the header taken when the status is written (as
-// net/http ignores later header changes) and the body.
+// net/http ignores later header changes) and the body. Informational (1xx)
+// responses go straight to the client of the request the handler runs for.
 type recorder struct {
 	header http.Header
 	status int // 0 until written
 	sent   http.Header
 	body   bytes.Buffer
+	early  *client // receives 1xx responses; may be nil
 }
 
 var (
@@ -45,15 +135,21 @@ var (
 	_ http.Flusher        = (*recorder)(nil)
 )
 
-func newRecorder() *recorder { return &recorder{header: make(http.Header)} }
+func newRecorder(early *client) *recorder { return &recorder{header: make(http.Header), early: early} }
 
 // Header returns the header map the handler fills.
 func (rec *recorder) Header() http.Header { return rec.header }
 
-// WriteHeader records the first final status; informational (1xx) statuses
-// are not recorded.
+// WriteHeader records the first final status; an informational (1xx) one
+// is passed on to the client, if it still waits.
 func (rec *recorder) WriteHeader(status int) {
-	if rec.status != 0 || (status >= 100 && status < 200) {
+	if rec.status != 0 {
+		return
+	}
+	if status >= 100 && status < 200 {
+		if rec.early != nil && status != http.StatusContinue && status != http.StatusSwitchingProtocols {
+			rec.early.informational(status, rec.header)
+		}
 		return
 	}
 	rec.status = status
@@ -88,23 +184,42 @@ func (rec *recorder) result(isHead bool) *response {
 	return resp
 }
 
-// private reports whether a response is meant for its requester alone: it
-// may not be stored, nor shared with other requests that waited for it.
-// That is the case for Cache-Control no-store and private, and for responses
-// that set cookies.
-func private(h http.Header) bool {
-	if len(h.Values("Set-Cookie")) > 0 {
-		return true
+// client is the ResponseWriter of a request, for the 1xx responses a
+// handler run on its behalf (perhaps in another goroutine) sends before
+// the request is answered.
+type client struct {
+	mu   sync.Mutex // protects w and done
+	w    http.ResponseWriter
+	done bool // the request has been answered: w is no longer usable
+}
+
+// informational sends a 1xx response with header h, unless the request has
+// been answered.
+func (c *client) informational(status int, h http.Header) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
 	}
-	for _, line := range h.Values("Cache-Control") {
-		for d := range strings.SplitSeq(line, ",") {
-			name, _, _ := strings.Cut(strings.TrimSpace(d), "=")
-			if strings.EqualFold(name, "no-store") || strings.EqualFold(name, "private") {
-				return true
-			}
-		}
+	wh := c.w.Header()
+	saved := wh.Clone()
+	for name, v := range h {
+		wh[name] = slices.Clone(v)
 	}
-	return false
+	c.w.WriteHeader(status)
+	// The final response carries its own header.
+	clear(wh)
+	for name, v := range saved {
+		wh[name] = v
+	}
+}
+
+// finish marks the request answered; informational responses sent later
+// are dropped. It must be called before the final response is written.
+func (c *client) finish() {
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
 }
 
 // statusSet is a set of status codes.
@@ -112,7 +227,7 @@ type statusSet map[int]bool
 
 func newStatusSet(codes []int) statusSet {
 	if len(codes) == 0 {
-		codes = []int{http.StatusOK}
+		return nil
 	}
 	s := make(statusSet, len(codes))
 	for _, c := range codes {

@@ -31,13 +31,13 @@
 // # Keys
 //
 // Every key a region writes is built in one layout that no caller's key can
-// reach into: values, locks and region-wide invalidation marks each have a
+// reach into: values, locks and invalidation generations each have a
 // suffix of their own, and the namespace ([Config.Namespace], the region's
 // name by default) is length-prefixed, so no namespace extends another:
 //
 //	value                c1:{<len(ns)>:<ns>:<key>}:v    c1:{5:users:user:42}:v
 //	dogpile lock         c1:{<len(ns)>:<ns>:<key>}:l    c1:{5:users:user:42}:l
-//	invalidation marks   c1:{<len(ns)>:<ns>}:g:hard     c1:{5:users}:g:soft
+//	region generations   c1:{<len(ns)>:<ns>}:g:hard     c1:{5:users}:g:soft
 //	function generation  c1:{<len(ns)>:<ns>:<len(fn)>:<fn>}:f
 //
 // A value and its lock share a Redis Cluster hash tag. [Region.BackendKey]

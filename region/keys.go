@@ -22,7 +22,7 @@ import (
 // Decoding a key: the suffix is what follows the last '}' (no suffix holds
 // one); the length prefix says where the namespace ends; the rest, up to the
 // last '}', is the user's key. So two different (namespace, key) pairs never
-// give one key, and a value key is never a lock or a mark, whatever bytes the
+// give one key, and a value key is never a lock or a generation, whatever bytes the
 // key holds. A value and its lock share the hash tag, hence the Cluster hash
 // slot, so one script can check and write both. "c1" is the layout's
 // version: keys written by an older layout are simply not found.

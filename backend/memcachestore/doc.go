@@ -69,9 +69,38 @@
 // missing key (replaced by a placeholder) rather than re-stored with a TTL
 // that would outlive its deadline. A value without a TTL stays without one.
 //
+// # Failover in a pool
+//
+// A client from [NewClient] keeps gomemcache's fixed key selection: while a
+// server of a pool is down, every call on one of its keys fails (the region
+// falls through to the creator each time). A [Pool] (which [NewServers]
+// uses) takes a server out of key selection after [PoolOptions.Failures]
+// consecutive I/O failures, so its keys are served by the other servers
+// (stand-ins) and miss only once; after [PoolOptions.Cooldown] it probes the
+// server, and when it answers, flushes it, puts it back (its keys move back
+// and miss once more), and deletes from the stand-ins the keys they held
+// for it. The effect on consistency, within one process:
+//
+//   - an entry the server held from before it went out is never served
+//     after it comes back: the flush drops it, with the leases, locks and
+//     generation counters it held (a lost generation restarts past the
+//     clock, as after an eviction);
+//   - an entry a stand-in held for it is never served after an
+//     invalidation made once the server is back, even if the server fails
+//     again: the stand-in's copy is deleted one [PoolOptions.Timeout] after
+//     the switch back (a stand-in out itself by then is flushed when it
+//     returns);
+//   - invalidations made while the server is out go to the stand-in, where
+//     the keys are read.
+//
+// Between processes it holds for processes that see the same outage; see
+// the WARNING on [Pool] for one that does not.
+//
 // NOTE: CAS values count per server from its start. A server that restarts
 // while a creator holds a version, and hands the same CAS value to a new
 // write of the same key before the creator's SetIf, would let that SetIf
-// through; so would a pool whose server list changes under a key. Both need
-// a restart or a reconfiguration within the time one value is created.
+// through; so would a pool whose server list changes under a key, or a
+// Pool that takes a server out or back in while the value is created, if
+// the two servers' CAS counters met. Each needs a restart, a reconfiguration
+// or a failover within the time one value is created.
 package memcachestore

@@ -125,7 +125,9 @@ func New(client Client, o Options) (*Store, error) {
 
 // NewClient returns a gomemcache client for the servers at addrs
 // ("host:port"), with the socket timeout DefaultTimeout and
-// DefaultMaxIdleConns idle connections per server. Errors wrap
+// DefaultMaxIdleConns idle connections per server, and gomemcache's fixed
+// key selection: the keys of a dead server of a pool keep failing until it
+// is back. [NewPool] makes a client that fails over. Errors wrap
 // ErrInvalidOptions.
 func NewClient(addrs ...string) (*memcache.Client, error) {
 	if len(addrs) == 0 {
@@ -141,28 +143,32 @@ func NewClient(addrs ...string) (*memcache.Client, error) {
 	return c, nil
 }
 
-// NewServers returns a Store with default Options on a client of its own
-// for the servers at addrs (see NewClient); Close closes that client's
-// connections. Errors wrap ErrInvalidOptions.
+// NewServers returns a Store with default Options on a [Pool] of its own,
+// with default PoolOptions, for the servers at addrs: a server that fails
+// is taken out of key selection for a cooldown (see Pool for the effect on
+// consistency). Close closes the Pool. A locker and a registry should use
+// the same client: build the Pool yourself and give its Client to New and
+// to them. Errors wrap ErrInvalidOptions.
 func NewServers(addrs ...string) (*Store, error) {
-	c, err := NewClient(addrs...)
+	p, err := NewPool(PoolOptions{}, addrs...)
 	if err != nil {
 		return nil, err
 	}
-	s, err := New(c, Options{})
+	s, err := New(p.Client(), Options{})
 	if err != nil {
+		_ = p.Close()
 		return nil, err
 	}
-	s.closer = c.Close
+	s.closer = p.Close
 	return s, nil
 }
 
-// Close closes the connections of the client NewServers made. On a Store
 // SharedBetweenProcesses reports true: every process with a client on the
 // same servers shares the store (see backend.Shared).
 func (s *Store) SharedBetweenProcesses() bool { return true }
 
-// made by New it does nothing: the caller owns that client.
+// Close closes the Pool NewServers made. On a Store made by New it does
+// nothing: the caller owns that client.
 func (s *Store) Close() error {
 	if s.closer == nil {
 		return nil

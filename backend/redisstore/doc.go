@@ -43,15 +43,23 @@
 // Store and its registry a redisreg.Registry sharing the same Redis.
 //
 // Connection options, TLS, AUTH and ACL users are go-redis's: build the
-// client yourself and pass it to [New], or give a redis:// or rediss:// URL
-// to [Open].
+// client yourself and pass it to [New], or give a redis://, rediss:// or
+// unix:// URL to [Open] (or [NewClient]), which takes go-redis's query
+// options plus dialer_retries, dialer_retry_timeout, ca_file, cert_file and
+// key_file (mutual TLS) and skip_verify, rejects a malformed URL, and never
+// puts the URL's user or password in an error ([RedactURL] does the same
+// for your logs).
 //
 // # When Redis is down
 //
 // A region falls through to its creator while Redis is unreachable, so the
 // time each failed call takes is what callers wait on top of the creator.
+// A client from a URL ([Open], [NewClient]) fails fast by default: dial,
+// read and write timeouts of 200ms, one retry and one dial attempt, unless
+// the URL sets them (a first call on a port where nothing listens falls
+// through in about 0.1 s, against 8.5 s with go-redis's defaults).
 // go-redis retries a failed dial several times with a pause between tries by
-// default; for a cache, fail fast instead: set short DialTimeout,
+// default; for a client you build, fail fast instead: set short DialTimeout,
 // ReadTimeout and WriteTimeout (e.g. 200ms) and DialerRetries: 1 (and
 // MaxRetries: 1) in the client's options. The client reconnects by itself
 // when Redis comes back.

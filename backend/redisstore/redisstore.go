@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -68,30 +67,14 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	return &Store{client: client, single: single, batch: o.BatchSize, owned: o.CloseClient}, nil
 }
 
-// Open returns a Store on a client it makes from rawURL, which it closes on
-// Close. A redis:// (or rediss:// for TLS, or unix://) URL gives a single
-// node client configured by redis.ParseURL (user, password, database,
-// timeouts in the query); a URL with one or more addr=host:port query
-// parameters gives a Cluster client configured by redis.ParseClusterURL.
-// Errors wrap ErrInvalidOptions.
+// Open returns a Store on a client it makes from rawURL with [NewClient]
+// (go-redis's URL options, TLS files, and fail-fast defaults), which it
+// closes on Close. Errors wrap ErrInvalidOptions and never contain the
+// URL's user or password.
 func Open(rawURL string, o Options) (*Store, error) {
-	u, err := url.Parse(rawURL)
+	client, err := NewClient(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-	}
-	var client redis.UniversalClient
-	if u.Query().Has("addr") {
-		co, err := redis.ParseClusterURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-		}
-		client = redis.NewClusterClient(co)
-	} else {
-		so, err := redis.ParseURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-		}
-		client = redis.NewClient(so)
+		return nil, err
 	}
 	o.CloseClient = true
 	s, err := New(client, o)

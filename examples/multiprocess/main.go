@@ -9,6 +9,9 @@
 //
 //	redis-server --port 6379 &
 //	go run ./examples/multiprocess -redis 127.0.0.1:6379
+//
+// -redis also takes a full URL (redis://user:pass@host:port/db?options, see
+// redisstore.NewClient); the password never appears in the output.
 package main
 
 import (
@@ -27,11 +30,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/examples/webapp/emailapp"
 )
 
 func main() {
-	redisAddr := flag.String("redis", "", "address of a running Redis server, e.g. 127.0.0.1:6379 (required)")
+	redisAddr := flag.String("redis", "", "a running Redis server: host:port or a URL, e.g. 127.0.0.1:6379 or redis://user:pass@127.0.0.1:6379/0 (required)")
 	delay := flag.Duration("delay", time.Second, "how long a store lookup takes")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
@@ -49,19 +53,26 @@ func main() {
 type instance struct {
 	name   string
 	url    string
-	client *redis.Client
+	client redis.UniversalClient
 	app    *emailapp.App
 	srv    *http.Server
 }
 
 func start(ctx context.Context, name, redisAddr string, delay time.Duration) (*instance, error) {
-	client := redis.NewClient(&redis.Options{Addr: redisAddr})
+	rawURL := redisAddr
+	if !strings.Contains(rawURL, "://") {
+		rawURL = "redis://" + rawURL
+	}
+	client, err := redisstore.NewClient(rawURL) // its errors never show the password
+	if err != nil {
+		return nil, err
+	}
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	err := client.Ping(pctx).Err()
+	err = client.Ping(pctx).Err()
 	cancel()
 	if err != nil {
 		client.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s (%v): start one with redis-server", redisAddr, err)
+		return nil, fmt.Errorf("cannot reach Redis at %s (%v): start one with redis-server", redisstore.RedactURL(rawURL), err)
 	}
 	app, err := emailapp.New(ctx, emailapp.Config{Name: name, Delay: delay, Redis: client})
 	if err != nil {

@@ -16,6 +16,11 @@
 //	go run ./examples/webapp -redis 127.0.0.1:6379 -addr 127.0.0.1:8080
 //	go run ./examples/webapp -redis 127.0.0.1:6379 -addr 127.0.0.1:8081
 //
+// -redis also takes a full URL, with a user, a password, a database and
+// redisstore.NewClient's options (the password never appears in the logs):
+//
+//	go run ./examples/webapp -redis 'redis://user:pass@127.0.0.1:6379/0?read_timeout=500ms'
+//
 // Then:
 //
 //	curl -i 'http://127.0.0.1:8080/email?username=alice'
@@ -31,19 +36,20 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/examples/webapp/emailapp"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on (loopback by default)")
-	redisAddr := flag.String("redis", "", "address of a Redis server to share the cache with other instances, e.g. 127.0.0.1:6379 (default: in-memory)")
+	redisAddr := flag.String("redis", "", "Redis server to share the cache with other instances: host:port or a URL, e.g. 127.0.0.1:6379 or redis://user:pass@127.0.0.1:6379/0 (default: in-memory)")
 	delay := flag.Duration("delay", 2*time.Second, "how long a store lookup takes")
 	name := flag.String("name", "", "label for this instance's log lines")
 	flag.Parse()
@@ -64,16 +70,20 @@ func run(addr, redisAddr string, delay time.Duration, name string) error {
 	cfg := emailapp.Config{Delay: delay}
 	where := "in this process's memory"
 	if redisAddr != "" {
-		client := redis.NewClient(&redis.Options{Addr: redisAddr})
+		rawURL := redisURL(redisAddr)
+		client, err := redisstore.NewClient(rawURL)
+		if err != nil {
+			return err // redisstore's errors never show the password
+		}
 		defer client.Close()
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := client.Ping(pctx).Err()
+		err = client.Ping(pctx).Err()
 		cancel()
 		if err != nil {
-			return fmt.Errorf("cannot reach Redis at %s (%v); start one with: redis-server --port %s", redisAddr, err, portOf(redisAddr))
+			return fmt.Errorf("cannot reach Redis at %s (%v); start one with: redis-server --port %s", redisstore.RedactURL(rawURL), err, portOf(rawURL))
 		}
 		cfg.Redis = client
-		where = "in Redis at " + redisAddr
+		where = "in Redis at " + redisstore.RedactURL(rawURL)
 	}
 	app, err := emailapp.New(ctx, cfg)
 	if err != nil {
@@ -109,9 +119,19 @@ func run(addr, redisAddr string, delay time.Duration, name string) error {
 	return nil
 }
 
-func portOf(addr string) string {
-	if _, port, err := net.SplitHostPort(addr); err == nil {
-		return port
+// redisURL returns the URL of a -redis flag: a URL as is, host:port as
+// redis://host:port.
+func redisURL(flag string) string {
+	if strings.Contains(flag, "://") {
+		return flag
+	}
+	return "redis://" + flag
+}
+
+// portOf returns the port of a Redis URL, 6379 by default.
+func portOf(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.Port() != "" {
+		return u.Port()
 	}
 	return "6379"
 }

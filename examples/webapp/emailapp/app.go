@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		_ = a.Close()
 		return nil, err
 	}
-	if a.pages, err = httpcache.New(r, httpcache.Options{IgnoreParams: []string{"_dc"}}); err != nil {
+	if a.pages, err = httpcache.New(r, httpcache.Options{IgnoreParams: []string{"_dc"}, Expiration: cfg.Expiration}); err != nil {
 		_ = a.Close()
 		return nil, err
 	}

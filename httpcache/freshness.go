@@ -1,0 +1,138 @@
+package httpcache
+
+import (
+	"net/http"
+	"time"
+)
+
+// heuristicStatuses are the statuses cacheable by default (RFC 9110 §15.1),
+// 206 left out since the cache does not combine ranges.
+var heuristicStatuses = map[int]bool{
+	200: true, 203: true, 204: true, 300: true, 301: true, 308: true,
+	404: true, 405: true, 410: true, 414: true, 501: true,
+}
+
+// errorStatuses are the statuses that let stale-if-error serve a stale
+// response (RFC 5861 §4).
+var errorStatuses = map[int]bool{500: true, 502: true, 503: true, 504: true}
+
+// policy is what the response's own headers say about reusing it.
+type policy struct {
+	d        directives
+	lifetime time.Duration // freshness lifetime (RFC 9111 §4.2.1)
+	// strict forbids serving it stale (must-revalidate, proxy-revalidate,
+	// s-maxage, no-cache).
+	strict bool
+	swr    time.Duration // stale-while-revalidate
+	sie    time.Duration // stale-if-error
+}
+
+// policyOf reads a stored response's freshness. heuristic is the lifetime
+// given to a response without explicit freshness whose status is cacheable
+// by default (or that is public).
+func policyOf(resp *response, heuristic time.Duration) policy {
+	d := parseDirectives(resp.Header)
+	p := policy{d: d}
+	switch s, smax := d.seconds("s-maxage"); {
+	case smax:
+		p.lifetime = s
+	default:
+		if m, ok := d.seconds("max-age"); ok {
+			p.lifetime = m
+		} else if exp, ok := resp.Header["Expires"]; ok {
+			// An Expires that does not parse is in the past.
+			if e, ok := httpDate(first(exp)); ok {
+				date, ok := httpDate(resp.Header.Get("Date"))
+				if !ok {
+					date = time.Unix(0, resp.Received)
+				}
+				p.lifetime = max(e.Sub(date), 0)
+			}
+		} else if heuristicStatuses[resp.Status] || d.has("public") {
+			p.lifetime = heuristic
+		}
+	}
+	if d.has("no-cache") {
+		p.lifetime = 0
+	}
+	p.strict = d.has("must-revalidate") || d.has("proxy-revalidate") || d.has("s-maxage") || d.has("no-cache")
+	if !p.strict {
+		p.swr, _ = d.seconds("stale-while-revalidate")
+		p.sie, _ = d.seconds("stale-if-error")
+	}
+	return p
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// explicitFreshness reports whether a response states its own freshness.
+func explicitFreshness(h http.Header, d directives) bool {
+	_, exp := h["Expires"]
+	return exp || d.has("max-age") || d.has("s-maxage")
+}
+
+// initialAge is the corrected initial age of a response (RFC 9111 §4.2.3):
+// the larger of its apparent age (from Date) and its Age header plus the
+// time the handler took.
+func initialAge(h http.Header, requested, received int64) time.Duration {
+	apparent := time.Duration(0)
+	if date, ok := httpDate(h.Get("Date")); ok {
+		apparent = max(time.Duration(received-date.UnixNano()), 0)
+	}
+	corrected := time.Duration(received - requested)
+	if a, ok := (directives{"age": h.Get("Age")}).seconds("age"); ok {
+		corrected += a
+	}
+	return max(apparent, corrected)
+}
+
+// age is a stored response's current age at now (RFC 9111 §4.2.3).
+func (resp *response) age(now int64) time.Duration {
+	return time.Duration(resp.InitialAge) + max(time.Duration(now-resp.Received), 0)
+}
+
+// use is what a request may do with a stored response.
+type use int
+
+const (
+	useFresh    use = iota // serve it
+	useStale               // serve it stale, as the request allows (max-stale)
+	useSWR                 // serve it stale while one request revalidates it
+	useValidate            // validate it with the origin first
+)
+
+// usage decides how a request with directives rd may use a stored response
+// whose policy is p, at age a.
+func usage(p policy, a time.Duration, rd directives) use {
+	fresh := p.lifetime > a
+	if rd.has("no-cache") {
+		return useValidate
+	}
+	if m, ok := rd.seconds("max-age"); ok && a > m {
+		return useValidate
+	}
+	if mf, ok := rd.seconds("min-fresh"); ok && p.lifetime-a < mf {
+		return useValidate
+	}
+	if fresh {
+		return useFresh
+	}
+	if p.strict {
+		return useValidate
+	}
+	staleness := a - p.lifetime
+	if ms, ok := rd["max-stale"]; ok {
+		if n, ok := rd.seconds("max-stale"); ms == "" || ok && staleness <= n {
+			return useStale
+		}
+	}
+	if staleness < p.swr {
+		return useSWR
+	}
+	return useValidate
+}

@@ -1,0 +1,542 @@
+package httpcache_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/corralcache/corral/httpcache"
+	"github.com/corralcache/corral/keyreg"
+	"github.com/corralcache/corral/region"
+)
+
+// step is one request of an RFC case, and what must come back.
+type step struct {
+	advance time.Duration // the clock moves on first
+	method  string        // default GET
+	path    string        // default /r
+	host    string        // default: the server's
+	header  []string      // request header, name and value pairs
+	status  int           // default 200
+	state   string        // X-Cache
+	body    string        // "" for HEAD and 304
+	calls   int64         // origin calls so far
+	want    map[string]string
+}
+
+// origin is a handler whose responses carry the header its case gives for
+// the call; it answers "#n" for its n-th call, and 304 to a request whose
+// If-None-Match holds the ETag it sends.
+type origin struct {
+	calls  atomic.Int64
+	header func(n int64, r *http.Request) map[string]string
+	status func(n int64) int
+	e      *env
+}
+
+func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := o.calls.Add(1)
+	var h map[string]string
+	if o.header != nil {
+		h = o.header(n, r)
+	}
+	for k, v := range h {
+		if v == "$now" {
+			v = o.e.clock.Now().UTC().Format(http.TimeFormat)
+		}
+		w.Header().Set(k, v)
+	}
+	if etag := h["ETag"]; etag != "" && r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	status := 200
+	if o.status != nil {
+		status = o.status(n)
+	}
+	if r.Method == http.MethodPost {
+		status = 201
+		if o.status != nil {
+			status = o.status(n)
+		}
+	}
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "#%d", n)
+}
+
+func fixed(h map[string]string) func(int64, *http.Request) map[string]string {
+	return func(int64, *http.Request) map[string]string { return h }
+}
+
+type rfcCase struct {
+	name   string
+	opts   httpcache.Options
+	header func(n int64, r *http.Request) map[string]string
+	status func(n int64) int
+	steps  []step
+}
+
+func runRFC(t *testing.T, cases []rfcCase) {
+	t.Helper()
+	for _, m := range modes {
+		for _, tc := range cases {
+			t.Run(m.name+"/"+tc.name, func(t *testing.T) {
+				e := newEnv(t, m.serialize, tc.opts)
+				o := &origin{header: tc.header, status: tc.status, e: e}
+				srv := httptest.NewServer(e.c.Handler("rfc", o))
+				defer srv.Close()
+				client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				for i, s := range tc.steps {
+					e.clock.Advance(s.advance)
+					method, path := s.method, s.path
+					if method == "" {
+						method = "GET"
+					}
+					if path == "" {
+						path = "/r"
+					}
+					req, _ := http.NewRequest(method, srv.URL+path, nil)
+					if s.host != "" {
+						req.Host = s.host
+					}
+					for j := 0; j+1 < len(s.header); j += 2 {
+						req.Header.Add(s.header[j], s.header[j+1])
+					}
+					resp, err := client.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					status := s.status
+					if status == 0 {
+						status = 200
+					}
+					got := fmt.Sprintf("%d %s %q calls=%d", resp.StatusCode, resp.Header.Get("X-Cache"), body, o.calls.Load())
+					want := fmt.Sprintf("%d %s %q calls=%d", status, s.state, s.body, s.calls)
+					if got != want {
+						t.Fatalf("step %d (%s %s %v): got %s, want %s", i, method, path, s.header, got, want)
+					}
+					for k, v := range s.want {
+						if g := resp.Header.Get(k); g != v {
+							t.Fatalf("step %d: %s = %q, want %q", i, k, g, v)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestAuthorization: RFC 9111 §3.5; cookies likewise unless opted in.
+func TestAuthorization(t *testing.T) {
+	auth := []string{"Authorization", "Bearer alice"}
+	runRFC(t, []rfcCase{
+		{name: "response to Authorization not stored", header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{header: auth, state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+			{state: "HIT", body: "#2", calls: 2},
+		}},
+		{name: "stored response not used for Authorization", header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{header: auth, state: "MISS", body: "#2", calls: 2},
+			{header: []string{"Authorization", "Bearer bob"}, state: "MISS", body: "#3", calls: 3},
+		}},
+		{name: "public allows", header: fixed(map[string]string{"Cache-Control": "public, max-age=60"}), steps: []step{
+			{header: auth, state: "MISS", body: "#1", calls: 1},
+			{state: "HIT", body: "#1", calls: 1},
+			{header: []string{"Authorization", "Bearer bob"}, state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "s-maxage allows", header: fixed(map[string]string{"Cache-Control": "s-maxage=60"}), steps: []step{
+			{header: auth, state: "MISS", body: "#1", calls: 1},
+			{state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "must-revalidate allows", header: fixed(map[string]string{"Cache-Control": "must-revalidate, max-age=60"}), steps: []step{
+			{header: auth, state: "MISS", body: "#1", calls: 1},
+			{state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "cookie request not stored", header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{header: []string{"Cookie", "s=alice"}, state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+			{header: []string{"Cookie", "s=bob"}, state: "MISS", body: "#3", calls: 3},
+		}},
+		{name: "cookie request opted in", opts: httpcache.Options{UnsafeShareResponsesToRequestsWithCookies: true}, header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{header: []string{"Cookie", "s=alice"}, state: "MISS", body: "#1", calls: 1},
+			{state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "private never stored", header: fixed(map[string]string{"Cache-Control": "private, max-age=60"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "no-store never stored", header: fixed(map[string]string{"Cache-Control": "no-store, public, max-age=60"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "request no-store", header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{header: []string{"Cache-Control", "no-store"}, state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "host is part of the key", header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{host: "a.example", state: "MISS", body: "#1", calls: 1},
+			{host: "b.example", state: "MISS", body: "#2", calls: 2},
+			{host: "A.example", state: "HIT", body: "#1", calls: 2},
+		}},
+	})
+}
+
+// TestFreshness: RFC 9111 §4.2, §5.2; RFC 5861.
+func TestFreshness(t *testing.T) {
+	runRFC(t, []rfcCase{
+		{name: "max-age", header: fixed(map[string]string{"Cache-Control": "max-age=10"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 9 * time.Second, state: "HIT", body: "#1", calls: 1},
+			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "s-maxage over max-age", header: fixed(map[string]string{"Cache-Control": "max-age=1, s-maxage=30"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 20 * time.Second, state: "HIT", body: "#1", calls: 1},
+			{advance: 11 * time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "max-age over Expires", header: func(int64, *http.Request) map[string]string {
+			return map[string]string{"Cache-Control": "max-age=30", "Expires": "Thu, 01 Jan 1970 00:00:00 GMT"}
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 20 * time.Second, state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "Expires minus Date", header: func(n int64, r *http.Request) map[string]string {
+			return map[string]string{"Date": "Tue, 14 Nov 2023 22:13:20 GMT", "Expires": "Tue, 14 Nov 2023 22:13:30 GMT"}
+		}, opts: httpcache.Options{Expiration: time.Hour}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 9 * time.Second, state: "HIT", body: "#1", calls: 1},
+			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "invalid Expires is stale", header: fixed(map[string]string{"Expires": "0"}), opts: httpcache.Options{Expiration: time.Hour}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "Age counted", header: fixed(map[string]string{"Cache-Control": "max-age=10", "Age": "8"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "9"}},
+			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "heuristic for 200", opts: httpcache.Options{Expiration: time.Minute}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 59 * time.Second, state: "HIT", body: "#1", calls: 1},
+			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "no heuristic for 302", opts: httpcache.Options{Expiration: time.Minute}, status: func(int64) int { return 302 }, steps: []step{
+			{status: 302, state: "MISS", body: "#1", calls: 1},
+			{status: 302, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "explicit freshness stores 500", header: fixed(map[string]string{"Cache-Control": "max-age=60"}), status: func(int64) int { return 500 }, steps: []step{
+			{status: 500, state: "MISS", body: "#1", calls: 1},
+			{status: 500, state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "no-cache revalidates every time", header: fixed(map[string]string{"Cache-Control": "no-cache", "ETag": `"v1"`}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "REVALIDATED", body: "#1", calls: 2},
+			{state: "REVALIDATED", body: "#1", calls: 3},
+		}},
+		{name: "request max-age=0 validates", header: fixed(map[string]string{"Cache-Control": "max-age=60", "ETag": `"v1"`}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: time.Second, header: []string{"Cache-Control", "max-age=0"}, state: "REVALIDATED", body: "#1", calls: 2},
+			{state: "HIT", body: "#1", calls: 2},
+		}},
+		{name: "request no-cache validates", header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Pragma", "no-cache"}, state: "MISS", body: "#2", calls: 2},
+			{state: "HIT", body: "#2", calls: 2},
+		}},
+		{name: "request max-stale", header: fixed(map[string]string{"Cache-Control": "max-age=1"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 5 * time.Second, header: []string{"Cache-Control", "max-stale=10"}, state: "STALE", body: "#1", calls: 1},
+		}},
+		{name: "must-revalidate refuses max-stale", header: fixed(map[string]string{"Cache-Control": "max-age=1, must-revalidate"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 5 * time.Second, header: []string{"Cache-Control", "max-stale=10"}, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "proxy-revalidate refuses max-stale", header: fixed(map[string]string{"Cache-Control": "max-age=1, proxy-revalidate"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 5 * time.Second, header: []string{"Cache-Control", "max-stale"}, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "stale-if-error", header: fixed(map[string]string{"Cache-Control": "max-age=1, stale-if-error=60"}), status: func(n int64) int {
+			if n > 1 {
+				return 503
+			}
+			return 200
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 30 * time.Second, state: "STALE", body: "#1", calls: 2},
+			{advance: 60 * time.Second, status: 503, state: "MISS", body: "#3", calls: 3},
+		}},
+		{name: "stale-if-error refused by must-revalidate", header: fixed(map[string]string{"Cache-Control": "max-age=1, must-revalidate, stale-if-error=60"}), status: func(n int64) int {
+			if n > 1 {
+				return 503
+			}
+			return 200
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 30 * time.Second, status: 503, state: "MISS", body: "#2", calls: 2},
+		}},
+	})
+}
+
+// TestVaryRFC: RFC 9111 §4.1.
+func TestVaryRFC(t *testing.T) {
+	echo := func(n int64, r *http.Request) map[string]string {
+		return map[string]string{"Cache-Control": "max-age=60", "Vary": "Accept-Encoding", "X-Enc": r.Header.Get("Accept-Encoding")}
+	}
+	runRFC(t, []rfcCase{
+		{name: "response Vary selects variants", header: echo, steps: []step{
+			{header: []string{"Accept-Encoding", "gzip"}, state: "MISS", body: "#1", calls: 1, want: map[string]string{"X-Enc": "gzip"}},
+			{header: []string{"Accept-Encoding", "identity"}, state: "MISS", body: "#2", calls: 2, want: map[string]string{"X-Enc": "identity"}},
+			{header: []string{"Accept-Encoding", "gzip"}, state: "HIT", body: "#1", calls: 2},
+			{header: []string{"Accept-Encoding", "identity"}, state: "HIT", body: "#2", calls: 2},
+			{header: []string{"Accept-Encoding", "br"}, state: "MISS", body: "#3", calls: 3},
+		}},
+		{name: "Vary star never reused", header: fixed(map[string]string{"Cache-Control": "max-age=60", "Vary": "*"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "Options.Vary as an extra", opts: httpcache.Options{Vary: []string{"X-Tenant"}}, header: echo, steps: []step{
+			{header: []string{"Accept-Encoding", "gzip", "X-Tenant", "a"}, state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Accept-Encoding", "gzip", "X-Tenant", "b"}, state: "MISS", body: "#2", calls: 2},
+			{header: []string{"Accept-Encoding", "gzip", "X-Tenant", "a"}, state: "HIT", body: "#1", calls: 2},
+		}},
+	})
+}
+
+// TestAge: RFC 9111 §5.1, and Date kept (RFC 9110 §6.6.1).
+func TestAge(t *testing.T) {
+	runRFC(t, []rfcCase{
+		{name: "Age generated, Date preserved", header: fixed(map[string]string{"Cache-Control": "max-age=60", "Date": "$now"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 7 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "7", "Date": "Tue, 14 Nov 2023 22:13:20 GMT"}},
+		}},
+		{name: "apparent age from an old Date", header: fixed(map[string]string{"Cache-Control": "max-age=60", "Date": "Tue, 14 Nov 2023 22:12:50 GMT"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
+			{advance: 31 * time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+	})
+}
+
+// TestConditional: RFC 9111 §4.3.
+func TestConditional(t *testing.T) {
+	lm := "Tue, 14 Nov 2023 20:00:00 GMT"
+	runRFC(t, []rfcCase{
+		{name: "If-None-Match answered from a fresh response", header: fixed(map[string]string{"Cache-Control": "max-age=60", "ETag": `"v1"`}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{header: []string{"If-None-Match", `"v0", "v1"`}, status: 304, state: "HIT", calls: 1, want: map[string]string{"ETag": `"v1"`}},
+			{header: []string{"If-None-Match", `"v2"`}, state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "If-None-Match on a miss", header: fixed(map[string]string{"Cache-Control": "max-age=60", "ETag": `"v1"`}), steps: []step{
+			{header: []string{"If-None-Match", `"v1"`}, status: 304, state: "MISS", calls: 1},
+			{state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "If-Modified-Since", header: fixed(map[string]string{"Cache-Control": "max-age=60", "Last-Modified": lm}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{header: []string{"If-Modified-Since", "Tue, 14 Nov 2023 21:00:00 GMT"}, status: 304, state: "HIT", calls: 1},
+			{header: []string{"If-Modified-Since", "Tue, 14 Nov 2023 19:00:00 GMT"}, state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "stale response revalidated, headers refreshed", header: func(n int64, r *http.Request) map[string]string {
+			return map[string]string{"Cache-Control": "max-age=10", "ETag": `"v1"`, "X-Call": fmt.Sprint(n)}
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"X-Call": "1"}},
+			{advance: 11 * time.Second, state: "REVALIDATED", body: "#1", calls: 2, want: map[string]string{"X-Call": "2", "Age": "0"}},
+			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 2, want: map[string]string{"X-Call": "2", "Age": "5"}},
+		}},
+		{name: "revalidation with a new response", header: func(n int64, r *http.Request) map[string]string {
+			return map[string]string{"Cache-Control": "max-age=10", "ETag": fmt.Sprintf(`"v%d"`, n)}
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 11 * time.Second, state: "MISS", body: "#2", calls: 2},
+			{state: "HIT", body: "#2", calls: 2},
+		}},
+	})
+}
+
+// TestUnsafeMethods: RFC 9111 §4.4.
+func TestUnsafeMethods(t *testing.T) {
+	loc := func(n int64, r *http.Request) map[string]string {
+		if r.Method == http.MethodPost {
+			return map[string]string{"Location": "/other", "Content-Location": "http://elsewhere.example/r2"}
+		}
+		return map[string]string{"Cache-Control": "max-age=60"}
+	}
+	runRFC(t, []rfcCase{
+		{name: "POST invalidates its URL", header: loc, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{path: "/other", state: "MISS", body: "#2", calls: 2},
+			{path: "/r2", state: "MISS", body: "#3", calls: 3},
+			{method: "POST", status: 201, body: "#4", calls: 4},
+			{state: "MISS", body: "#5", calls: 5},
+			{path: "/other", state: "MISS", body: "#6", calls: 6},
+			{path: "/r2", state: "HIT", body: "#3", calls: 6}, // another host
+		}},
+		{name: "failed POST invalidates nothing", header: loc, status: func(n int64) int {
+			if n == 2 {
+				return 500
+			}
+			return 200
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{method: "POST", status: 500, body: "#2", calls: 2},
+			{state: "HIT", body: "#1", calls: 2},
+		}},
+		{name: "DELETE invalidates", header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{method: "DELETE", body: "#2", calls: 2},
+			{state: "MISS", body: "#3", calls: 3},
+		}},
+	})
+}
+
+// unlisted is a registry that cannot list keys, as memcached's.
+type unlisted struct{ keyreg.Registry }
+
+func (unlisted) Keys(context.Context, string) ([]string, error) { return nil, keyreg.ErrNotListable }
+
+// TestInvalidateURLWithoutListing checks that InvalidateURL drops every
+// variant of a URL on a registry that cannot list keys.
+func TestInvalidateURLWithoutListing(t *testing.T) {
+	e := newEnv(t, true, httpcache.Options{})
+	cfg := e.cfg
+	cfg.Registry = unlisted{cfg.Registry}
+	cfg.Namespace = "unlisted"
+	r, err := region.New("unlisted", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c, err := httpcache.New(r, httpcache.Options{Logger: quiet, Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &counting{fn: func(w http.ResponseWriter, r *http.Request, n int64) {
+		w.Header().Set("Vary", "Accept-Language")
+		fmt.Fprintf(w, "%s %d", r.Header.Get("Accept-Language"), n)
+	}}
+	srv := c.Handler("v", h)
+	expect(t, do(t, srv, "GET", "/v", "Accept-Language", "en"), httpcache.Miss, "en 1")
+	expect(t, do(t, srv, "GET", "/v", "Accept-Language", "fr"), httpcache.Miss, "fr 2")
+	expect(t, do(t, srv, "GET", "/v", "Accept-Language", "fr"), httpcache.Hit, "fr 2")
+	if err := c.InvalidateURL(context.Background(), "v", "", "/v"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, do(t, srv, "GET", "/v", "Accept-Language", "fr"), httpcache.Miss, "fr 3")
+	expect(t, do(t, srv, "GET", "/v", "Accept-Language", "en"), httpcache.Miss, "en 4")
+}
+
+// TestConditionalNotSharedWithWaiters checks that a request waiting for
+// another's conditional request gets the full stored response, not the 304
+// the other gets.
+func TestConditionalNotSharedWithWaiters(t *testing.T) {
+	e := newEnv(t, false, httpcache.Options{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := &counting{fn: func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n == 1 {
+			close(entered)
+			<-release
+		}
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Cache-Control", "max-age=60")
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		fmt.Fprintf(w, "body %d", n)
+	}}
+	srv := e.c.Handler("c", h)
+	cond, plain := make(chan *httptest.ResponseRecorder), make(chan *httptest.ResponseRecorder)
+	go func() { cond <- do(t, srv, "GET", "/c", "If-None-Match", `"v1"`) }()
+	<-entered
+	waits := e.r.Stats().LockWaits
+	go func() { plain <- do(t, srv, "GET", "/c") }()
+	waitFor(t, "the plain request to wait", func() bool { return e.r.Stats().LockWaits > waits })
+	close(release)
+	if w := <-cond; w.Code != http.StatusNotModified {
+		t.Errorf("conditional request: %d, want 304", w.Code)
+	}
+	if w := <-plain; w.Code != http.StatusOK || w.Body.String() != "body 1" {
+		t.Errorf("waiter: %d %q, want 200 and the stored body", w.Code, w.Body.String())
+	}
+	if n := h.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
+}
+
+// TestAuthorizedNotSharedWithWaiters checks that a request waiting for the
+// response to another's request with Authorization runs the handler itself.
+func TestAuthorizedNotSharedWithWaiters(t *testing.T) {
+	e := newEnv(t, false, httpcache.Options{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := &counting{fn: func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n == 1 {
+			close(entered)
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(w, "for %q", r.Header.Get("Authorization"))
+	}}
+	srv := e.c.Handler("a", h)
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- do(t, srv, "GET", "/a", "Authorization", "alice") }()
+	<-entered
+	waits := e.r.Stats().LockWaits
+	go func() { done <- do(t, srv, "GET", "/a") }()
+	waitFor(t, "the anonymous request to wait", func() bool { return e.r.Stats().LockWaits > waits })
+	close(release)
+	got := map[string]bool{}
+	for range 2 {
+		got[(<-done).Body.String()] = true
+	}
+	if !got[`for "alice"`] || !got[`for ""`] {
+		t.Fatalf("bodies %v, want one for alice and one anonymous", got)
+	}
+}
+
+// TestEarlyHints checks that 1xx responses reach the client.
+func TestEarlyHints(t *testing.T) {
+	e := newEnv(t, false, httpcache.Options{})
+	h := &counting{fn: func(w http.ResponseWriter, r *http.Request, n int64) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		fmt.Fprintf(w, "#%d", n)
+	}}
+	srv := httptest.NewServer(e.c.Handler("eh", h))
+	defer srv.Close()
+	var hints atomic.Int64
+	var link atomic.Value
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			if code == http.StatusEarlyHints {
+				hints.Add(1)
+				link.Store(strings.Join(h["Link"], ","))
+			}
+			return nil
+		},
+	})
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/eh", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if hints.Load() != 1 || link.Load() != "</style.css>; rel=preload" || string(body) != "#1" {
+		t.Fatalf("hints %d link %v body %q; want 1 hint with the Link and #1", hints.Load(), link.Load(), body)
+	}
+	if resp.Header.Get("Link") != "" {
+		t.Fatalf("final response carries the hint's Link")
+	}
+}

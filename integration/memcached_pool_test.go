@@ -1,0 +1,353 @@
+package integration_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/corralcache/corral/backend/memcachestore"
+	"github.com/corralcache/corral/keyreg/memcachereg"
+	"github.com/corralcache/corral/lock/memcachelocker"
+	"github.com/corralcache/corral/region"
+)
+
+// poolGate is a TCP relay in front of one memcached: Cut closes its
+// listener and every relayed connection (the server, untouched, keeps its
+// items: a partition, not a restart) and Heal listens again on the same
+// address.
+type poolGate struct {
+	t      *testing.T
+	Addr   string
+	target string
+
+	mu    sync.Mutex // protects ln and conns
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func newPoolGate(t *testing.T, target string) *poolGate {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &poolGate{t: t, Addr: ln.Addr().String(), target: target, conns: map[net.Conn]struct{}{}}
+	g.serve(ln)
+	t.Cleanup(func() { g.Cut(); g.wg.Wait() })
+	return g
+}
+
+func (g *poolGate) serve(ln net.Listener) {
+	g.mu.Lock()
+	g.ln = ln
+	g.mu.Unlock()
+	g.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", g.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			g.mu.Lock()
+			g.conns[c], g.conns[s] = struct{}{}, struct{}{}
+			g.mu.Unlock()
+			for _, pair := range [][2]net.Conn{{c, s}, {s, c}} {
+				g.wg.Go(func() {
+					_, _ = io.Copy(pair[0], pair[1])
+					pair[0].Close()
+					pair[1].Close()
+				})
+			}
+		}
+	})
+}
+
+// Cut refuses new connections and drops the open ones.
+func (g *poolGate) Cut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln != nil {
+		g.ln.Close()
+		g.ln = nil
+	}
+	for c := range g.conns {
+		c.Close()
+		delete(g.conns, c)
+	}
+}
+
+// Heal accepts connections again, on the same address.
+func (g *poolGate) Heal() {
+	g.t.Helper()
+	ln, err := net.Listen("tcp", g.Addr)
+	if err != nil {
+		g.t.Fatalf("listen again on %s: %v", g.Addr, err)
+	}
+	g.serve(ln)
+}
+
+// mcStat reads one counter of memcached's stats from the server at addr.
+func mcStat(t *testing.T, addr, name string) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("stats\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(c)
+	for sc.Scan() && sc.Text() != "END" {
+		if f := strings.Fields(sc.Text()); len(f) == 3 && f[1] == name {
+			n, _ := strconv.Atoi(f[2])
+			return n
+		}
+	}
+	t.Fatalf("stat %s not in the stats of %s: %v", name, addr, sc.Err())
+	return 0
+}
+
+// poolDB is a versioned fake database: an invalidation bumps a key's
+// version, then deletes its entry; floor is the version every read that
+// begins after the invalidation completed must see at least.
+type poolDB struct {
+	mu      sync.Mutex // protects version, floor and created
+	version map[string]int
+	floor   map[string]int
+	created map[string]int
+}
+
+func newPoolDB() *poolDB {
+	return &poolDB{version: map[string]int{}, floor: map[string]int{}, created: map[string]int{}}
+}
+
+func (db *poolDB) create(_ context.Context, keys []string) ([]string, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		db.created[k]++
+		out[i] = fmt.Sprintf("%s@%d", k, db.version[k])
+	}
+	return out, nil
+}
+
+func (db *poolDB) creations(keys []string) int {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	n := 0
+	for _, k := range keys {
+		n += db.created[k]
+	}
+	return n
+}
+
+// invalidate bumps key's version and deletes its entry; once it returns,
+// the new version is the floor.
+func (db *poolDB) invalidate(t *testing.T, ctx context.Context, r *region.Region, key string) {
+	t.Helper()
+	db.mu.Lock()
+	db.version[key]++
+	v := db.version[key]
+	db.mu.Unlock()
+	if err := r.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete(%s) = %v", key, err)
+	}
+	db.mu.Lock()
+	db.floor[key] = v
+	db.mu.Unlock()
+}
+
+// check fails the test for a value older than its key's floor, read by a
+// call that began after the floor was set.
+func (db *poolDB) check(t *testing.T, keys, got []string) {
+	t.Helper()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for i, k := range keys {
+		var v int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(got[i], k), "@%d", &v); err != nil {
+			t.Fatalf("value %q of %s: %v", got[i], k, err)
+		}
+		if v < db.floor[k] {
+			t.Fatalf("%s served version %d after an invalidation to %d completed", k, v, db.floor[k])
+		}
+	}
+}
+
+// TestMemcachedPoolFailover runs a pool of two memcached, the second behind
+// a gate that partitions it (it keeps its items), and checks that its keys
+// are served by the other server while it is out, that no value older than
+// a completed invalidation is served — neither an entry it held from before
+// the partition once it is back, nor a stand-in's copy once it fails again
+// — and that no call fails.
+func TestMemcachedPoolFailover(t *testing.T) {
+	live, hidden := mcServer(t), mcServer(t)
+	gate := newPoolGate(t, hidden.Addr)
+	const cooldown = 300 * time.Millisecond
+	pool, err := memcachestore.NewPool(memcachestore.PoolOptions{Timeout: 500 * time.Millisecond, Cooldown: cooldown}, live.Addr, gate.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pool.Close() })
+	store, err := memcachestore.New(pool.Client(), memcachestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker, err := memcachelocker.New(pool.Client(), memcachelocker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := memcachereg.New(pool.Client(), memcachereg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := region.New("pool", region.Config{Backend: store, Locker: locker, Registry: reg, Expiration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	ctx := mcCtx(t, 15*time.Second)
+	db := newPoolDB()
+
+	keys := pickKeys(t, pool, r, gate.Addr)
+	moved := keys[4:] // the keys of the gated server
+
+	failed := 0
+	read := func() []string {
+		t.Helper()
+		got, err := region.GetOrCreateMulti(ctx, r, keys, db.create)
+		if err != nil {
+			failed++
+			t.Errorf("GetOrCreateMulti = %v", err)
+			return nil
+		}
+		db.check(t, keys, got)
+		return got
+	}
+	read()
+	read()
+	if n := db.creations(keys); n != 8 {
+		t.Fatalf("%d creations for 8 keys read twice, want 8", n)
+	}
+	// The entry the gated server holds from before the partition.
+	db.invalidate(t, ctx, r, moved[0])
+	read()
+
+	gate.Cut()
+	var outAt time.Time
+	for i := 0; len(pool.Out()) == 0; i++ {
+		if i == 50 {
+			t.Fatal("the gated server was not taken out after 50 calls")
+		}
+		read()
+	}
+	outAt = time.Now()
+	t.Logf("server out after %d creations of its keys", db.creations(moved)-5)
+
+	// While it is out: hits on the live server, one creation per moved key.
+	const calls = 100
+	before, hitsBefore := db.creations(moved), mcStat(t, live.Addr, "get_hits")
+	for range calls {
+		read()
+	}
+	created := db.creations(moved) - before
+	hits := mcStat(t, live.Addr, "get_hits") - hitsBefore
+	ratio := 1 - float64(created)/float64(calls*len(moved))
+	t.Logf("out for %v: %d calls of 8 keys, %d creations of the %d moved keys: %.1f%% of their lookups hit the live server (its get_hits grew by %d)",
+		time.Since(outAt).Round(time.Millisecond), calls, created, len(moved), 100*ratio, hits)
+	if ratio < 0.95 {
+		t.Errorf("%.1f%% of the moved keys' lookups were hits, want ≥ 95%%", 100*ratio)
+	}
+	// An invalidation while it is out reaches the stand-in.
+	db.invalidate(t, ctx, r, moved[0])
+	db.invalidate(t, ctx, r, moved[1])
+	read()
+
+	gate.Heal()
+	deadline := time.Now().Add(5 * cooldown)
+	for len(pool.Out()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the gated server did not come back within 5 cooldowns")
+		}
+		read()
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Back and flushed: moved[0]'s entry from before the partition is gone.
+	read()
+	read()
+
+	// The stand-in's copies are deleted once the server is back: a second
+	// outage does not serve them after the invalidations made in between.
+	raw := mcClient(t, live.Addr)
+	deadline = time.Now().Add(2 * time.Second)
+	for {
+		_, err := raw.Get(memcachestore.MangleKey(r.BackendKey(moved[1])))
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stand-in still holds %s's copy after the server came back: %v", moved[1], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, k := range moved {
+		db.invalidate(t, ctx, r, k)
+	}
+	read()
+	gate.Cut()
+	for i := 0; len(pool.Out()) == 0; i++ {
+		if i == 50 {
+			t.Fatal("the gated server was not taken out again after 50 calls")
+		}
+		read()
+	}
+	for range 10 {
+		read()
+	}
+	if failed > 0 {
+		t.Errorf("%d calls failed", failed)
+	}
+}
+
+// pickKeys returns 8 keys of r: 4 on other servers, then 4 on the server
+// at addr.
+func pickKeys(t *testing.T, pool *memcachestore.Pool, r *region.Region, addr string) []string {
+	t.Helper()
+	var on, off []string
+	for i := 0; len(on) < 4 || len(off) < 4; i++ {
+		if i == 1000 {
+			t.Fatal("no 4 keys on each server in 1000")
+		}
+		k := "k" + strconv.Itoa(i)
+		a, err := pool.PickServer(memcachestore.MangleKey(r.BackendKey(k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.String() == addr {
+			if len(on) < 4 {
+				on = append(on, k)
+			}
+		} else if len(off) < 4 {
+			off = append(off, k)
+		}
+	}
+	return append(off, on...)
+}
