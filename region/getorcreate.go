@@ -284,6 +284,10 @@ type flight struct {
 	// began is set when the creator is about to run: a caller that joins
 	// before then gets a value whose creation began after its call did.
 	began atomic.Bool
+	// stale is set when the flight ends with its leader's stale value (see
+	// serveStale): no answer for a caller that found the key missing, as
+	// that read may predate a write this caller saw complete.
+	stale bool
 }
 
 // join returns the flight for key, starting one when there is none; leader
@@ -329,6 +333,10 @@ type superseded struct{ value any }
 
 func (*superseded) Error() string { return "region: creation overtaken by a write of its key" }
 
+// errStaleFlight is what wait returns to a caller that joined a flight whose
+// leader served its stale value instead of creating (see flight.stale).
+var errStaleFlight = errors.New("region: flight ended with a stale value")
+
 // wait returns the flight's result, or ctx.Err() as soon as ctx is done.
 // leader tells whether the caller started the flight, for the outcome. A
 // caller that joined a creation whose value was superseded gets a
@@ -339,6 +347,9 @@ func (*superseded) Error() string { return "region: creation overtaken by a writ
 func wait(ctx context.Context, f *flight, leader, late bool) (any, Outcome, error) {
 	select {
 	case <-f.done:
+		if f.stale && !leader {
+			return nil, 0, errStaleFlight
+		}
 		if f.created && leader {
 			return f.value, OutcomeCreated, f.err
 		}
@@ -391,6 +402,7 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 		if !errors.Is(err, lock.ErrNotObtained) {
 			_ = r.backendError(ctx, "try lock", key, err)
 		}
+		f.stale = true // e was read before the flight began, maybe before a write
 		r.land(key, f, e.Value, false, nil)
 		r.stats.staleServed.Add(1)
 		return e.Value, OutcomeStale, nil
@@ -414,12 +426,19 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 
 // createMissing handles a missing entry (or a stale one under BlockOnStale):
 // one caller of this process waits for the lock and creates; the others of
-// this process wait for its result.
+// this process wait for its result. A caller that joined a stale-serving
+// caller's flight, which ended without creating, tries again: the stale
+// value was read before that flight began, perhaps before a write this
+// caller saw complete.
 func (r *Region) createMissing(ctx context.Context, key string, vt valueType, create creator, co callConfig) (any, Outcome, error) {
 	f, leader := r.join(key)
-	if !leader {
+	for !leader {
 		r.stats.lockWaits.Add(1)
-		return wait(ctx, f, false, f.began.Load())
+		v, outcome, err := wait(ctx, f, false, f.began.Load())
+		if !errors.Is(err, errStaleFlight) {
+			return v, outcome, err
+		}
+		f, leader = r.join(key)
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
 		r.fly(ctx, key, f, func() (any, bool, error) {
