@@ -17,6 +17,14 @@ var ErrNotFound = errors.New("backend: not found")
 // TTL that is not positive, or slices of different lengths.
 var ErrInvalidArgument = errors.New("backend: invalid argument")
 
+// ErrTooLarge is wrapped by the error of a write whose value the backend
+// cannot hold (memcached's item size limit, say), returned before anything
+// is sent. It is not a fault of the backend: a region counts such a value as
+// not cached, not as a backend error, and does not let it open its circuit
+// breaker. Backends wrap it, possibly under a sentinel of their own; a
+// multi-item write that wraps it may have stored the other items.
+var ErrTooLarge = errors.New("backend: value too large")
+
 // Item is one key/value pair of a multi-set.
 type Item struct {
 	Key   string

@@ -110,16 +110,29 @@ func TestMemcachedFailOpenAndRecovery(t *testing.T) {
 	if st := r.Stats(); st.BackendErrors == 0 {
 		t.Errorf("BackendErrors = 0 with the server down")
 	}
+	if st := r.Stats(); st.BreakerState != region.BreakerOpen {
+		t.Errorf("breaker %v after 5 failed calls, want open", st.BreakerState)
+	}
 	srv.Start() // empty again
-	if v, err := region.GetOrCreate(ctx, r, "k", create); err != nil || v != 7 {
-		t.Fatalf("GetOrCreate after the restart = %d, %v; want 7", v, err)
+	// The breaker lets a probe through within BreakerCooldown; once it
+	// succeeds, the value created next is cached.
+	eventually(t, 5*time.Second, "caching to resume after the restart", func() bool {
+		a, err := region.GetOrCreate(ctx, r, "k", create)
+		if err != nil {
+			t.Fatalf("GetOrCreate after the restart: %v", err)
+		}
+		b, err := region.GetOrCreate(ctx, r, "k", create)
+		if err != nil {
+			t.Fatalf("GetOrCreate after the restart: %v", err)
+		}
+		return a == b
+	})
+	before, n := r.Stats().BackendErrors, calls.Load()
+	if v, err := region.GetOrCreate(ctx, r, "k", create); err != nil || v != int(n) {
+		t.Fatalf("GetOrCreate after recovery = %d, %v; want the cached %d", v, err, n)
 	}
-	before := r.Stats().BackendErrors
-	if v, err := region.GetOrCreate(ctx, r, "k", create); err != nil || v != 7 {
-		t.Fatalf("GetOrCreate after the restart = %d, %v; want the cached 7", v, err)
-	}
-	if st := r.Stats(); st.BackendErrors != before || calls.Load() != 7 {
-		t.Errorf("caching did not resume: %d creator calls, %d backend errors after recovery", calls.Load(), st.BackendErrors-before)
+	if st := r.Stats(); st.BackendErrors != before || calls.Load() != n || st.BreakerState != region.BreakerClosed {
+		t.Errorf("caching did not resume: %d creator calls, %d backend errors after recovery, breaker %v", calls.Load()-n, st.BackendErrors-before, st.BreakerState)
 	}
 }
 

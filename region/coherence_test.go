@@ -453,3 +453,77 @@ func TestSlowCreatorYieldsHits(t *testing.T) {
 		})
 	}
 }
+
+// busyLocker is a lock.Locker whose key is held elsewhere (another
+// process): TryObtain of it is held until the test opens the gate, then
+// refused; Obtain waits for the lock like any.
+type busyLocker struct {
+	*lock.Local
+	key     string
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (l *busyLocker) TryObtain(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
+	if key == l.key {
+		l.entered <- struct{}{}
+		<-l.open
+	}
+	return l.Local.TryObtain(ctx, key, ttl)
+}
+
+// A caller that begins after its process's own Delete completed must not be
+// handed a value read before it: here the stale value of a caller whose
+// read began before the Delete, which leads the key's flight after it and
+// lands it with that stale value because another process holds the lock.
+// The late caller found the key missing and joined that flight; it must get
+// a value created after the Delete.
+func TestStaleReadBeforeOwnDeleteIsNotShared(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	gb := &getGate{Backend: newMemory(t, true), entered: make(chan struct{}, 1), open: make(chan struct{})}
+	locker := &busyLocker{Local: lock.NewLocal(), entered: make(chan struct{}, 10), open: make(chan struct{})}
+	r := newRegion(t, region.Config{Backend: gb, Locker: locker, Clock: clock, Expiration: time.Minute, LockWait: 5 * time.Second})
+	gb.key, locker.key = r.BackendKey("k"), r.LockKey("k")
+	if err := r.Set(ctx, "k", "old"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute) // stale
+	// Another process holds k's lock.
+	other, err := locker.Local.TryObtain(ctx, locker.key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := make(chan string)
+	go func() {
+		v, _ := region.GetOrCreate(ctx, r, "k", func(context.Context) (string, error) { return "created", nil })
+		stale <- v
+	}()
+	<-gb.entered // its read found the stale "old" and is held
+	if err := r.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	close(gb.open)
+	<-locker.entered // it leads k's flight and tries the lock
+	late := make(chan string)
+	go func() {
+		v, err := region.GetOrCreate(ctx, r, "k", func(context.Context) (string, error) { return "after", nil })
+		if err != nil {
+			v = err.Error()
+		}
+		late <- v
+	}()
+	waitFor(t, "the late caller to join the flight", func() bool { return r.Stats().LockWaits == 1 })
+	close(locker.open) // refused: the stale caller serves "old"
+	if v := <-stale; v != "old" {
+		t.Fatalf("the stale caller got %q, want the stale %q", v, "old")
+	}
+	if err := other.Release(ctx); err != nil { // the other process stored nothing
+		t.Fatal(err)
+	}
+	var v string
+	within(t, 5*time.Second, "the late caller", func() { v = <-late })
+	if v != "after" {
+		t.Fatalf("a caller arriving after the Delete got %q, want a value created after it", v)
+	}
+}

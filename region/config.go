@@ -113,6 +113,17 @@ type Config struct {
 	// FailClosed returns backend read errors to callers instead of falling
 	// through to the creator.
 	FailClosed bool
+	// BreakerThreshold is how many consecutive backend failures open the
+	// circuit breaker of a backend that stores bytes: while it is open,
+	// calls skip the backend without touching the network (see
+	// ErrBreakerOpen). Default: DefaultBreakerThreshold; negative: no
+	// breaker. Regions on the same backend pointer share one breaker, set
+	// by the first of them.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker waits before it lets one
+	// call probe the backend; the probe's success closes it. Default:
+	// DefaultBreakerCooldown. Negative is invalid.
+	BreakerCooldown time.Duration
 	// InvalidationRefresh is how stale a process's view of region-wide
 	// invalidation may be on a backend that stores bytes (shared between
 	// processes): the generations are read again at most this often, as
@@ -152,6 +163,8 @@ func (c Config) withDefaults(name string) (Config, error) {
 		return invalid("LockWait %v is under MinLockWait (%v)", c.LockWait, MinLockWait)
 	case c.InvalidationRefresh < 0:
 		return invalid("InvalidationRefresh %v is negative", c.InvalidationRefresh)
+	case c.BreakerCooldown < 0:
+		return invalid("BreakerCooldown %v is negative", c.BreakerCooldown)
 	case c.CompressAbove < 0:
 		return invalid("CompressAbove %d is negative", c.CompressAbove)
 	case c.Stale != ServeStale && c.Stale != BlockOnStale:
@@ -204,6 +217,12 @@ func (c Config) withDefaults(name string) (Config, error) {
 	}
 	if c.InvalidationRefresh == 0 {
 		c.InvalidationRefresh = DefaultInvalidationRefresh
+	}
+	if c.BreakerThreshold == 0 {
+		c.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if c.BreakerCooldown == 0 {
+		c.BreakerCooldown = DefaultBreakerCooldown
 	}
 	if c.Registry == nil {
 		reg, err := keyreg.NewMemory(keyreg.MemoryOptions{})

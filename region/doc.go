@@ -65,7 +65,13 @@
 // So is a value written as another Go type than the one asked for (the
 // envelope carries a tag of the writer's type). A backend error makes the
 // region fall through to the creator (fail-open), counted and logged, unless
-// [Config.FailClosed] is set. A configuration the region cannot use is an
+// [Config.FailClosed] is set. Once a call sees the backend fail, it skips
+// the rest of the backend (and takes the in-process lock), storing nothing;
+// after [Config.BreakerThreshold] consecutive failures the backend's circuit
+// breaker opens and calls skip it without touching the network until a
+// probe succeeds ([ErrBreakerOpen], [Stats].BreakerState). A value the
+// backend refuses as too large is returned, not cached, and counted in
+// [Stats].NotCached. A configuration the region cannot use is an
 // error from [New], never a panic; a panic in code the region calls from its
 // own goroutines (a creator, ShouldCache, the serializer, the locker, the
 // logger) reaches the callers as an error or is logged, and the lock is

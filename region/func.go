@@ -160,7 +160,8 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	}
 	// Refresh stores under a lease like any creation: a write or
 	// invalidation of the key while the function runs stands.
-	_, leased := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{}, f.gen)
+	// After a backend failure the value is returned, not stored.
+	_, leased, faulted := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{}, f.gen)
 	gens := f.r.stampGens(f.gen)
 	v, err := call(ctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
 	if err != nil {
@@ -168,7 +169,9 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 		return zero, err
 	}
 	f.r.stats.regenerations.Add(1)
-	f.r.store(ctx, []string{key}, []any{v}, leased, gens, makeCallConfig(f.opts))
+	if !faulted {
+		f.r.store(ctx, []string{key}, []any{v}, leased, gens, makeCallConfig(f.opts))
+	}
 	return typed[V](v, nil)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/corralcache/corral/backend"
@@ -215,18 +216,29 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 	if !first.done {
 		e, err = r.load(ctx, key, vt, firstRead)
 	}
-	if err != nil && r.cfg.FailClosed {
-		return nil, err
+	if err != nil {
+		if r.cfg.FailClosed {
+			return nil, err
+		}
+		co.faulted = true
 	}
 	v, outcome, err := r.answer(ctx, key, e, vt, create, co)
 	if sup := (*superseded)(nil); errors.As(err, &sup) {
 		// The creation this call waited for was overtaken by a write of
 		// the key, perhaps one that completed before this call began (in
-		// another process): read again rather than hand out what the write
-		// replaced. Once; then the creation's value will do.
-		e, err = r.load(ctx, key, vt, reread)
-		if err != nil && r.cfg.FailClosed {
-			return nil, err
+		// another process), or could not take a lease: read again rather
+		// than hand out what the write replaced. Once; then the creation's
+		// value will do. A call that saw the backend fail does not ask it
+		// again: it is answered by a creation that begins after it did.
+		e, err = nil, nil
+		if !co.faulted {
+			e, err = r.load(ctx, key, vt, reread)
+		}
+		if err != nil {
+			if r.cfg.FailClosed {
+				return nil, err
+			}
+			co.faulted = true
 		}
 		if v, outcome, err = r.answer(ctx, key, e, vt, create, co); errors.As(err, &sup) {
 			v, outcome, err = sup.value, OutcomeShared, nil
@@ -266,9 +278,16 @@ type flight struct {
 	value   any
 	created bool // the value comes from this flight's creator
 	// superseded is set when the created value was not stored: a write of
-	// the key overtook the creation.
-	superseded bool
-	err        error
+	// the key overtook the creation, or (faulted) the backend failed.
+	superseded, faulted bool
+	err                 error
+	// began is set when the creator is about to run: a caller that joins
+	// before then gets a value whose creation began after its call did.
+	began atomic.Bool
+	// stale is set when the flight ends with its leader's stale value (see
+	// serveStale): no answer for a caller that found the key missing, as
+	// that read may predate a write this caller saw complete.
+	stale bool
 }
 
 // join returns the flight for key, starting one when there is none; leader
@@ -314,17 +333,27 @@ type superseded struct{ value any }
 
 func (*superseded) Error() string { return "region: creation overtaken by a write of its key" }
 
+// errStaleFlight is what wait returns to a caller that joined a flight whose
+// leader served its stale value instead of creating (see flight.stale).
+var errStaleFlight = errors.New("region: flight ended with a stale value")
+
 // wait returns the flight's result, or ctx.Err() as soon as ctx is done.
 // leader tells whether the caller started the flight, for the outcome. A
 // caller that joined a creation whose value was superseded gets a
-// *superseded error instead of the value.
-func wait(ctx context.Context, f *flight, leader bool) (any, Outcome, error) {
+// *superseded error instead of the value — unless the value was not stored
+// only because the backend failed and the caller joined before the creator
+// began (late is false): then the value is as new as any the caller could
+// create itself, with no backend to read.
+func wait(ctx context.Context, f *flight, leader, late bool) (any, Outcome, error) {
 	select {
 	case <-f.done:
+		if f.stale && !leader {
+			return nil, 0, errStaleFlight
+		}
 		if f.created && leader {
 			return f.value, OutcomeCreated, f.err
 		}
-		if f.superseded && f.err == nil {
+		if f.superseded && f.err == nil && (late || !f.faulted) {
 			return nil, 0, &superseded{value: f.value}
 		}
 		return f.value, OutcomeShared, f.err
@@ -373,6 +402,7 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 		if !errors.Is(err, lock.ErrNotObtained) {
 			_ = r.backendError(ctx, "try lock", key, err)
 		}
+		f.stale = true // e was read before the flight began, maybe before a write
 		r.land(key, f, e.Value, false, nil)
 		r.stats.staleServed.Add(1)
 		return e.Value, OutcomeStale, nil
@@ -391,22 +421,29 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 		r.stats.staleServed.Add(1)
 		return e.Value, OutcomeStale, nil
 	}
-	return wait(ctx, f, true)
+	return wait(ctx, f, true, false)
 }
 
 // createMissing handles a missing entry (or a stale one under BlockOnStale):
 // one caller of this process waits for the lock and creates; the others of
-// this process wait for its result.
+// this process wait for its result. A caller that joined a stale-serving
+// caller's flight, which ended without creating, tries again: the stale
+// value was read before that flight began, perhaps before a write this
+// caller saw complete.
 func (r *Region) createMissing(ctx context.Context, key string, vt valueType, create creator, co callConfig) (any, Outcome, error) {
 	f, leader := r.join(key)
-	if !leader {
+	for !leader {
 		r.stats.lockWaits.Add(1)
-		return wait(ctx, f, false)
+		v, outcome, err := wait(ctx, f, false, f.began.Load())
+		if !errors.Is(err, errStaleFlight) {
+			return v, outcome, err
+		}
+		f, leader = r.join(key)
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
 		r.fly(ctx, key, f, func() (any, bool, error) {
 			wctx, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
-			l, err := r.obtain(ctx, wctx, key)
+			l, faulted, err := r.obtain(ctx, wctx, key, co.faulted)
 			cancel()
 			if err != nil {
 				if r.closed.Load() {
@@ -414,6 +451,7 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 				}
 				return nil, false, err
 			}
+			co.faulted = faulted
 			return r.regenerate(ctx, key, l, vt, create, co, f)
 		})
 	})
@@ -421,33 +459,44 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 		r.land(key, f, nil, false, ErrClosed)
 		return nil, 0, ErrClosed
 	}
-	return wait(ctx, f, true)
+	return wait(ctx, f, true, false)
 }
 
 // obtain takes key's lock, waiting while wait (ctx bounded by
-// Config.LockWait) allows. A locker failure on a fail-open region gives a nil
-// lock and no error: the caller creates without the lock rather than fail.
-func (r *Region) obtain(ctx, wait context.Context, key string) (lock.Lock, error) {
-	l, err := r.cfg.Locker.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
-	if errors.Is(err, lock.ErrNotObtained) {
-		r.stats.lockWaits.Add(1)
-		l, err = r.cfg.Locker.Obtain(wait, r.lockKey(key), r.cfg.LockTTL)
+// Config.LockWait) allows. faulted in says the call already saw the backend
+// fail; faulted out says it has now (the locker failed). A faulted call
+// takes the in-process lock instead of the distributed one, so this process
+// still creates a key once at a time; a fail-closed region returns the
+// locker's failure instead.
+func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l lock.Lock, _ bool, err error) {
+	lk := r.cfg.Locker
+	if faulted {
+		lk = r.local
 	}
-	switch {
-	case err == nil:
-		return l, nil
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case wait.Err() != nil:
-		r.stats.lockWaitTimeouts.Add(1)
-		r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
-		return nil, fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
+	for {
+		l, err = lk.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
+		if errors.Is(err, lock.ErrNotObtained) {
+			r.stats.lockWaits.Add(1)
+			l, err = lk.Obtain(wait, r.lockKey(key), r.cfg.LockTTL)
+		}
+		switch {
+		case err == nil:
+			return l, faulted, nil
+		case ctx.Err() != nil:
+			return nil, faulted, ctx.Err()
+		case wait.Err() != nil:
+			r.stats.lockWaitTimeouts.Add(1)
+			r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
+			return nil, faulted, fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
+		case lk == r.local:
+			return nil, true, nil // cannot happen with a valid TTL; create unlocked
+		}
+		err = r.backendError(ctx, "lock", key, err)
+		if r.cfg.FailClosed {
+			return nil, true, err
+		}
+		lk, faulted = r.local, true
 	}
-	err = r.backendError(ctx, "lock", key, err)
-	if r.cfg.FailClosed {
-		return nil, err
-	}
-	return nil, nil
 }
 
 // regenerate runs with key's lock held (l may be nil on a fail-open region
@@ -457,20 +506,38 @@ func (r *Region) obtain(ctx, wait context.Context, key string) (lock.Lock, error
 //
 // It marks f superseded when the value could not be stored because a write
 // of the key overtook the creation.
+//
+// A call that saw the backend fail (co.faulted, or the re-read fails)
+// skips the re-read and the store: the value goes back to the callers,
+// uncached, and f is marked superseded and faulted, so that a caller that
+// joined the creation after it began reads again (see wait) rather than
+// take a value whose creation may predate a write that caller saw
+// complete.
 func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt valueType, create creator, co callConfig, f *flight) (v any, created bool, err error) {
-	defer r.release(ctx, key, l)
-	entries, leased := r.loadForUpdate(ctx, []string{key}, vt, co.gen)
+	var entries []*backend.Entry
+	var leased lease
+	if !co.faulted {
+		entries, leased, co.faulted = r.loadForUpdate(ctx, []string{key}, vt, co.gen)
+	}
+	defer func() { r.releaseAfter(ctx, []string{key}, []lock.Lock{l}, co.faulted) }()
 	gens := r.stampGens(co.gen)
-	if e := entries[0]; r.freshnessOf(e, co.gen, r.now()) == fresh {
-		return e.Value, false, nil
+	if !co.faulted {
+		if e := entries[0]; r.freshnessOf(e, co.gen, r.now()) == fresh {
+			return e.Value, false, nil
+		}
 	}
 	stop := r.keepalive(ctx, l)
+	f.began.Store(true)
 	v, err = call(ctx, create)
 	stop()
 	if err != nil {
 		return nil, false, err
 	}
 	r.stats.regenerations.Add(1)
+	if co.faulted {
+		f.superseded, f.faulted = true, true
+		return v, true, nil
+	}
 	f.superseded = r.store(ctx, []string{key}, []any{v}, leased, gens, co)
 	return v, true, nil
 }
@@ -505,7 +572,7 @@ func (r *Region) store(ctx context.Context, keys []string, values []any, l lease
 		return false
 	}
 	n, err := r.storeLeased(ctx, keys, values, l, gens, r.expiration(co), co.fn)
-	if err != nil {
+	if err != nil && !errors.Is(err, backend.ErrTooLarge) { // logged already
 		r.warn(ctx, "corral: created value not stored", "region", r.name, "err", err)
 	}
 	return n > 0
@@ -532,6 +599,17 @@ func call(ctx context.Context, create creator) (v any, err error) {
 		}
 	}()
 	return create(ctx)
+}
+
+// releaseAfter releases locks[i], taken for keys[i]. After a backend
+// failure the release goes to a goroutine the region owns, so that the
+// callers do not wait for a distributed locker that may time out too; the
+// lock expires by its TTL if the release fails.
+func (r *Region) releaseAfter(ctx context.Context, keys []string, locks []lock.Lock, faulted bool) {
+	if faulted && r.goOwned(ctx, func(ctx context.Context) { r.releaseAll(ctx, keys, locks) }) {
+		return
+	}
+	r.releaseAll(ctx, keys, locks)
 }
 
 // release frees l, if held, counting a lock that was lost meanwhile.

@@ -62,7 +62,20 @@ type gens struct {
 	// backend; refreshing lets one reader at a time do that.
 	checked    atomic.Int64
 	refreshing atomic.Bool
+	// failing is set while the last refresh failed: the view may be older
+	// than Config.InvalidationRefresh, so reads must not trust the backend
+	// until a refresh succeeds. The next attempt is not before retryAt (in
+	// monotonic time: the backoff is about the network, not the region's
+	// clock); backoff is the wait that set it, doubled at each failure.
+	failing          atomic.Bool
+	retryAt, backoff atomic.Int64
 }
+
+// Bounds of the wait between refresh attempts after a failure.
+const (
+	minRefreshBackoff = 50 * time.Millisecond
+	maxRefreshBackoff = 5 * time.Second
+)
 
 func (g *gens) of(how Invalidation) *genView {
 	if how == Soft {
@@ -110,7 +123,12 @@ func (r *Region) Invalidate(ctx context.Context, how Invalidation) error {
 // read and the write are not atomic: two concurrent bumps may count once,
 // which retires the same entries.
 func (r *Region) bump(ctx context.Context, key string, view *genView) error {
+	if err := r.admit(ctx); err != nil {
+		view.gen.Add(1) // the invalidation holds in this process at least
+		return err
+	}
 	next, err := r.bumpShared(ctx, key, view.gen.Load())
+	r.settle(ctx, err)
 	if err != nil {
 		// The invalidation holds in this process at least.
 		view.gen.Add(1)
@@ -181,13 +199,35 @@ func decodeGen(data []byte) (uint64, bool) {
 // cached functions') from a byte backend when the local view is older than
 // Config.InvalidationRefresh, in one multi-get. One caller at a time
 // refreshes; the others go on with the view they have.
-func (r *Region) refreshGens(ctx context.Context) {
+//
+// A refresh that fails is retried after a backoff (minRefreshBackoff,
+// doubling up to Config.BreakerCooldown or maxRefreshBackoff, whichever is
+// shorter), not at the next call; one the open breaker refused is retried
+// when the breaker lets a probe through. Until one
+// succeeds the view may be older than the bound, so the callers get an
+// error (the refresh's, or r.gensErr without touching the network) and
+// must not serve what the backend holds: they skip it, as for any backend
+// failure.
+func (r *Region) refreshGens(ctx context.Context) error {
 	now := r.now()
 	// A clock stepped back (age below zero) makes the refresh due at once,
 	// rather than delay it by the step.
-	if age := now - r.gens.checked.Load(); age >= 0 && age < int64(r.cfg.InvalidationRefresh) ||
-		!r.gens.refreshing.CompareAndSwap(false, true) {
-		return
+	if age := now - r.gens.checked.Load(); age >= 0 && age < int64(r.cfg.InvalidationRefresh) {
+		return nil
+	}
+	failing := r.gens.failing.Load()
+	if failing {
+		if r.gens.retryAt.Load() > monotonic() {
+			r.stats.backendSkipped.Add(1)
+			return r.gensErr
+		}
+	}
+	if !r.gens.refreshing.CompareAndSwap(false, true) {
+		if failing { // another caller is retrying; the view is not to be trusted yet
+			r.stats.backendSkipped.Add(1)
+			return r.gensErr
+		}
+		return nil
 	}
 	defer r.gens.refreshing.Store(false)
 	keys := []string{r.markKey(Hard), r.markKey(Soft)}
@@ -197,35 +237,57 @@ func (r *Region) refreshGens(ctx context.Context) {
 		keys, views = append(keys, fg.key), append(views, &fg.genView)
 		return true
 	})
-	r.readGens(ctx, keys, views)
+	if err := r.readGens(ctx, keys, views); err != nil {
+		switch {
+		case errors.Is(err, ErrBreakerOpen):
+			// Not asked: the breaker paces the attempts, and its probe may
+			// be the next refresh.
+			r.gens.failing.Store(true)
+		case ctx.Err() == nil: // the backend's failure, not the caller giving up
+			ceiling := min(int64(maxRefreshBackoff), int64(r.cfg.BreakerCooldown))
+			b := min(max(2*r.gens.backoff.Load(), int64(minRefreshBackoff)), ceiling)
+			r.gens.backoff.Store(b)
+			r.gens.retryAt.Store(monotonic() + b)
+			r.gens.failing.Store(true)
+		}
+		return err
+	}
 	r.gens.checked.Store(now)
+	r.gens.backoff.Store(0)
+	r.gens.failing.Store(false)
+	return nil
 }
 
 // readGensFor reads, whatever their age, the shared generations a creation
 // is stamped with — the region's, and fn's when not nil — so that it carries
 // every invalidation completed before it began, in any process.
-func (r *Region) readGensFor(ctx context.Context, fn *funcGen) {
+func (r *Region) readGensFor(ctx context.Context, fn *funcGen) error {
 	keys := []string{r.markKey(Hard), r.markKey(Soft)}
 	views := []*genView{&r.gens.hard, &r.gens.soft}
 	if fn != nil {
 		keys, views = append(keys, fn.key), append(views, &fn.genView)
 	}
-	r.readGens(ctx, keys, views)
+	return r.readGens(ctx, keys, views)
 }
 
 // readGens reads the counters under keys in one multi-get and raises
-// views[i] to the one under keys[i].
-func (r *Region) readGens(ctx context.Context, keys []string, views []*genView) {
+// views[i] to the one under keys[i]. err reports a backend failure, already
+// counted and logged, or a backend skipped (ErrBreakerOpen).
+func (r *Region) readGens(ctx context.Context, keys []string, views []*genView) error {
+	if err := r.admit(ctx); err != nil {
+		return err
+	}
 	data, err := r.cfg.Backend.GetMulti(ctx, keys)
+	r.settle(ctx, err)
 	if err != nil {
-		_ = r.backendError(ctx, "read invalidation generations", keys[0], err)
-		return
+		return r.backendError(ctx, "read invalidation generations", keys[0], err)
 	}
 	for i, d := range data {
 		if g, ok := decodeGen(d); ok && i < len(views) {
 			views[i].raise(g)
 		}
 	}
+	return nil
 }
 
 // markKey is the backend key of the region-wide generation of kind how.

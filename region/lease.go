@@ -2,6 +2,7 @@ package region
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,15 +42,18 @@ type lease []backend.Version
 // loadForUpdate reads keys again under their locks, as loadMulti does with
 // reread, and takes a lease on each. On a byte backend it first reads the
 // shared generations, so that a creation stamped after it carries every
-// invalidation completed before it, in any process (one round trip). A backend failure gives no entries and
-// a lease of zero versions: nothing will be stored over what is there.
-func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType, fn *funcGen) ([]*backend.Entry, lease) {
+// invalidation completed before it, in any process (one round trip).
+//
+// A backend failure (or a backend skipped) gives faulted, no entries and a
+// lease of zero versions: nothing will be stored over what is there, and
+// the caller skips the backend for the rest of its call.
+func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType, fn *funcGen) (_ []*backend.Entry, _ lease, faulted bool) {
 	entries := make([]*backend.Entry, len(keys))
 	if r.values != nil {
 		cvs, ok := r.values.(backend.ConditionalValueStore)
 		if !ok {
 			entries, _ = r.loadMulti(ctx, keys, vt, reread, nil)
-			return entries, nil
+			return entries, nil, false
 		}
 		versions := make(lease, len(keys))
 		for i, key := range keys {
@@ -59,32 +63,41 @@ func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType,
 				entries[i] = r.checkType(key, e, vt, reread)
 			}
 		}
-		return entries, versions
+		return entries, versions, false
 	}
 	c, ok := r.cfg.Backend.(backend.Conditional)
 	if !ok {
-		entries, _ = r.loadMulti(ctx, keys, vt, reread, nil)
-		return entries, nil
+		entries, err := r.loadMulti(ctx, keys, vt, reread, nil)
+		if err != nil {
+			return make([]*backend.Entry, len(keys)), make(lease, len(keys)), true
+		}
+		return entries, nil, false
 	}
-	r.readGensFor(ctx, fn)
+	if err := r.readGensFor(ctx, fn); err != nil {
+		return entries, make(lease, len(keys)), true
+	}
+	if err := r.admit(ctx); err != nil {
+		return entries, make(lease, len(keys)), true
+	}
 	full := make([]string, len(keys))
 	for i, key := range keys {
 		full[i] = r.fullKey(key)
 	}
 	data, versions, err := c.GetForUpdate(ctx, full, r.leaseTTL())
+	r.settle(ctx, err)
 	if err == nil && (len(data) != len(keys) || len(versions) != len(keys)) {
 		err = fmt.Errorf("backend returned %d values and %d versions for %d keys", len(data), len(versions), len(keys))
 	}
 	if err != nil {
 		_ = r.backendError(ctx, "get for update", keys[0], err)
-		return entries, make(lease, len(keys))
+		return entries, make(lease, len(keys)), true
 	}
 	for i, d := range data {
 		if d != nil {
 			entries[i] = r.decode(ctx, keys[i], d, vt, reread)
 		}
 	}
-	return entries, lease(versions)
+	return entries, lease(versions), false
 }
 
 // storeLeased writes created values whose keys are leased by l (see
@@ -135,6 +148,9 @@ func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l
 		items[j] = backend.Item{Key: r.fullKey(keys[i]), Value: data, TTL: ttl}
 		versions[j], members[j] = l[i], keys[i]
 	}
+	if err := r.admit(ctx); err != nil {
+		return superseded, err
+	}
 	var ok []bool
 	grouped := false
 	if cg, isCG := r.cfg.Backend.(backend.ConditionalGrouper); fn != "" && r.grouped != nil && isCG {
@@ -143,15 +159,25 @@ func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l
 	} else {
 		ok, err = r.cfg.Backend.(backend.Conditional).SetIf(ctx, items, versions)
 	}
-	if err != nil {
+	r.settle(ctx, err)
+	if err != nil && !errors.Is(err, backend.ErrTooLarge) {
 		return superseded, r.backendError(ctx, "conditional set", members[0], err)
 	}
+	var refused []string
 	for j, key := range members {
-		if j < len(ok) && ok[j] {
+		switch {
+		case j < len(ok) && ok[j]:
 			stored = append(stored, key)
-		} else {
+		case err != nil:
+			// Too large, or not stored beside one that was: not
+			// superseded, not cached.
+			refused = append(refused, key)
+		default:
 			superseded++
 		}
+	}
+	if len(refused) > 0 {
+		_ = r.notStoredTooLarge(ctx, refused, err)
 	}
 	if !grouped {
 		r.record(ctx, fn, stored, exp)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/lock"
 )
 
@@ -32,6 +33,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 	// The first read, typed: when every value is fresh, it is the answer,
 	// decoded straight into the result; otherwise its bytes go to the core.
 	var first map[string][]byte
+	co := makeCallConfig(opts)
 	if r.values == nil && len(keys) > 0 {
 		data, err := r.getMulti(ctx, keys)
 		switch {
@@ -39,6 +41,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 			return nil, err
 		case err != nil:
 			first = map[string][]byte{} // fail-open: all missing
+			co.faulted = true
 		default:
 			if out, ok := decodeFresh[T](r, data, funcGenOf(opts)); ok {
 				r.stats.hits.Add(uint64(len(keys)))
@@ -62,7 +65,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 			out[i] = v
 		}
 		return out, nil
-	}, makeCallConfig(opts), first)
+	}, co, first)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +100,11 @@ func decodeFresh[T any](r *Region, data [][]byte, fn *funcGen) ([]T, bool) {
 func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueType, create multiCreator, co callConfig, first map[string][]byte) (map[string]any, error) {
 	uniq := slices.Compact(slices.Sorted(slices.Values(keys)))
 	entries, err := r.loadMulti(ctx, uniq, vt, firstRead, first)
-	if err != nil && r.cfg.FailClosed {
-		return nil, err
+	if err != nil {
+		if r.cfg.FailClosed {
+			return nil, err
+		}
+		co.faulted = true
 	}
 	got := make(map[string]any, len(uniq))
 	var regen, missing []string
@@ -149,7 +155,8 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 		wait, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
 		defer cancel()
 		for _, key := range missing {
-			l, err := r.obtain(ctx, wait, key)
+			l, faulted, err := r.obtain(ctx, wait, key, co.faulted)
+			co.faulted = faulted
 			if err != nil {
 				r.releaseAll(ctx, regen, locks)
 				return nil, err
@@ -173,11 +180,15 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 // createLocked runs with the locks of keys held (locks[i] for keys[i], nil
 // where a fail-open region went on without one): it reads keys again, creates
 // the ones still not fresh with one call of create, stores them and releases
-// every lock.
+// every lock. A call that saw the backend fail (co.faulted, or the re-read
+// fails) creates every key and stores none.
 func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.Lock, vt valueType, create multiCreator, co callConfig) (map[string]any, error) {
-	defer r.releaseAll(ctx, keys, locks)
 	got := make(map[string]any, len(keys))
-	entries, leased := r.loadForUpdate(ctx, keys, vt, co.gen)
+	entries, leased := make([]*backend.Entry, len(keys)), lease(nil)
+	if !co.faulted {
+		entries, leased, co.faulted = r.loadForUpdate(ctx, keys, vt, co.gen)
+	}
+	defer func() { r.releaseAfter(ctx, keys, locks, co.faulted) }()
 	gens := r.stampGens(co.gen)
 	now := r.now()
 	var todo []string
@@ -205,7 +216,9 @@ func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.L
 		return nil, fmt.Errorf("%w: %d values for %d keys", ErrCreatorResult, len(values), len(todo))
 	}
 	r.stats.regenerations.Add(uint64(len(todo)))
-	r.store(ctx, todo, values, todoLease, gens, co)
+	if !co.faulted {
+		r.store(ctx, todo, values, todoLease, gens, co)
+	}
 	for i, key := range todo {
 		got[key] = values[i]
 	}

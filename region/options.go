@@ -31,6 +31,10 @@ type callConfig struct {
 	gen *funcGen
 	// outcome, when set, receives how the call was answered.
 	outcome *Outcome
+	// faulted is set once the call saw the backend fail (or skipped it):
+	// every later step that would reach the backend or the distributed
+	// lock is skipped, and nothing is stored (see breaker.go).
+	faulted bool
 }
 
 func makeCallConfig(opts []CallOption) callConfig {

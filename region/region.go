@@ -11,6 +11,7 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/keyreg"
+	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/serializer"
 )
 
@@ -29,6 +30,21 @@ type Region struct {
 	// direct is true when a lookup in values needs no key building: the
 	// namespace and key go to the store as they are.
 	direct bool
+
+	// brk is the backend's circuit breaker (see breaker.go), nil on a
+	// backend that keeps values; brkRef is the region's hold on it.
+	brk    *breaker
+	brkRef *breakerRef
+	// skipErr is returned by calls that skip the backend (breaker open),
+	// gensErr by those that skip it because the generations are unreadable;
+	// both made once, so skipping allocates nothing.
+	skipErr, gensErr error
+	// local is the in-process lock a creation falls back on when the
+	// distributed one is unreachable or the backend failed in its call.
+	local lock.Locker
+	// tooLarge remembers keys whose values were too large to store, so each
+	// is logged once (see toolarge.go).
+	tooLarge tooLargeLog
 
 	sys   *coarseClock // cfg.Clock when it is the default clock, else nil
 	owned io.Closer    // the default backend, which Close closes
@@ -81,6 +97,14 @@ func New(name string, c Config) (*Region, error) {
 			r.grouped = g
 		}
 	}
+	r.skipErr = fmt.Errorf("%w: region %q: %w", ErrBackend, name, ErrBreakerOpen)
+	r.gensErr = fmt.Errorf("%w: region %q: invalidation generations unreadable lately: %w", ErrBackend, name, ErrBreakerOpen)
+	if l, ok := c.Locker.(*lock.Local); ok {
+		r.local = l
+	} else {
+		r.local = lock.NewLocal()
+	}
+	r.useBreaker()
 	r.base, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
@@ -89,7 +113,11 @@ func New(name string, c Config) (*Region, error) {
 func (r *Region) Name() string { return r.name }
 
 // Stats returns the region's counters.
-func (r *Region) Stats() Stats { return r.stats.snapshot() }
+func (r *Region) Stats() Stats {
+	s := r.stats.snapshot()
+	s.BreakerState, s.BreakerTrips = r.breakerState()
+	return s
+}
 
 // Close stops the region's background regenerations and its clock, and waits
 // for them to end. Later calls return ErrClosed. Close does not close a
@@ -104,6 +132,9 @@ func (r *Region) Close() error {
 	}
 	r.cancel()
 	r.wg.Wait()
+	if r.brkRef != nil {
+		r.brkRef.release()
+	}
 	if r.sys != nil {
 		r.sys.Stop()
 	}
@@ -256,10 +287,18 @@ func (r *Region) load(ctx context.Context, key string, vt valueType, how read) (
 
 // get reads key's bytes from a byte backend, after refreshing the shared
 // invalidation generations when they are due. A missing key gives nil and no
-// error; err reports a backend failure, already counted and logged.
+// error; err reports a backend failure, already counted and logged, or a
+// backend skipped (ErrBreakerOpen): the generations could not be refreshed,
+// or the breaker is open.
 func (r *Region) get(ctx context.Context, key string) ([]byte, error) {
-	r.refreshGens(ctx)
+	if err := r.refreshGens(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.admit(ctx); err != nil {
+		return nil, err
+	}
 	data, err := r.cfg.Backend.Get(ctx, r.fullKey(key))
+	r.settle(ctx, err)
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, nil
 	}
@@ -362,12 +401,18 @@ func (r *Region) getMulti(ctx context.Context, keys []string) ([][]byte, error) 
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	r.refreshGens(ctx)
+	if err := r.refreshGens(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.admit(ctx); err != nil {
+		return nil, err
+	}
 	full := make([]string, len(keys))
 	for i, key := range keys {
 		full[i] = r.fullKey(key)
 	}
 	data, err := r.cfg.Backend.GetMulti(ctx, full)
+	r.settle(ctx, err)
 	if err == nil && len(data) != len(keys) {
 		err = fmt.Errorf("backend returned %d values for %d keys", len(data), len(keys))
 	}
@@ -438,14 +483,21 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 		}
 		items[i] = backend.Item{Key: r.fullKey(key), Value: data, TTL: ttl}
 	}
+	if err := r.admit(ctx); err != nil {
+		return err
+	}
 	if fn != "" && r.grouper != nil && r.grouped != nil {
-		if err := r.grouper.SetMultiGrouped(ctx, items, r.grouped.Group(fn), keys, ttl); err != nil {
-			return r.backendError(ctx, "set and record", keys[0], err)
+		err := r.grouper.SetMultiGrouped(ctx, items, r.grouped.Group(fn), keys, ttl)
+		r.settle(ctx, err)
+		if err != nil {
+			return r.writeError(ctx, "set and record", keys, err)
 		}
 		return nil
 	}
-	if err := r.cfg.Backend.SetMulti(ctx, items); err != nil {
-		return r.backendError(ctx, "set", keys[0], err)
+	err := r.cfg.Backend.SetMulti(ctx, items)
+	r.settle(ctx, err)
+	if err != nil {
+		return r.writeError(ctx, "set", keys, err)
 	}
 	r.record(ctx, fn, keys, exp)
 	return nil
@@ -460,6 +512,9 @@ func (r *Region) remove(ctx context.Context, keys ...string) error {
 		}
 		return nil
 	}
+	if err := r.admit(ctx); err != nil {
+		return err
+	}
 	var err error
 	if len(keys) == 1 {
 		err = r.cfg.Backend.Delete(ctx, r.fullKey(keys[0]))
@@ -470,10 +525,21 @@ func (r *Region) remove(ctx context.Context, keys ...string) error {
 		}
 		err = r.cfg.Backend.DeleteMulti(ctx, full)
 	}
+	r.settle(ctx, err)
 	if err != nil {
 		return r.backendError(ctx, "delete", keys[0], err)
 	}
 	return nil
+}
+
+// writeError is backendError for a write of keys, except that values too
+// large for the backend are counted as not cached and logged once per key
+// (see toolarge.go).
+func (r *Region) writeError(ctx context.Context, op string, keys []string, err error) error {
+	if errors.Is(err, backend.ErrTooLarge) {
+		return r.notStoredTooLarge(ctx, keys, err)
+	}
+	return r.backendError(ctx, op, keys[0], err)
 }
 
 // backendError counts and logs a failed backend or locker call and returns

@@ -3,6 +3,7 @@ package region
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"runtime/debug"
 
@@ -35,8 +36,13 @@ func panicked(p any) *PanicError {
 // warn logs at Warn level. A logger whose handler panics loses the line, not
 // the process.
 func (r *Region) warn(ctx context.Context, msg string, args ...any) {
+	r.log(ctx, slog.LevelWarn, msg, args...)
+}
+
+// log logs at level, as warn does.
+func (r *Region) log(ctx context.Context, level slog.Level, msg string, args ...any) {
 	defer func() { _ = recover() }()
-	r.cfg.Logger.WarnContext(ctx, msg, args...)
+	r.cfg.Logger.Log(ctx, level, msg, args...)
 }
 
 // encode is the codec's Encode, with a panic of the serializer as an error.

@@ -19,12 +19,21 @@ type Stats struct {
 	LocksLost        uint64 // locks that expired or were taken over while held
 	BackendErrors    uint64 // failed backend and locker calls
 	DecodeErrors     uint64 // entries that could not be decoded (treated as misses)
-	NotCached        uint64 // created values that ShouldCache rejected
+	NotCached        uint64 // created values not stored: ShouldCache rejected them, or the backend refused them as too large
 	// Superseded counts created values not stored because their key was
 	// written, deleted or invalidated — or created anew after a lost lock —
 	// while they were being created: the newer state stands. The values
 	// still go back to the callers that asked for them.
 	Superseded uint64
+	// BackendSkipped counts backend calls not made because the backend's
+	// circuit breaker was open, or the invalidation generations could not
+	// be read lately (see Config.BreakerThreshold).
+	BackendSkipped uint64
+	// BreakerState is the state of the backend's circuit breaker now;
+	// BreakerTrips counts the times it opened. Regions on the same backend
+	// share the breaker, so they report the same state and trips.
+	BreakerState BreakerState
+	BreakerTrips uint64
 }
 
 // counters holds the live counts. The two that every hit or stale read
@@ -35,7 +44,7 @@ type counters struct {
 	misses, regenerations                  atomic.Uint64
 	lockWaits, lockWaitTimeouts, locksLost atomic.Uint64
 	backendErrors, decodeErrors, notCached atomic.Uint64
-	superseded                             atomic.Uint64
+	superseded, backendSkipped             atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -51,6 +60,7 @@ func (c *counters) snapshot() Stats {
 		DecodeErrors:     c.decodeErrors.Load(),
 		NotCached:        c.notCached.Load(),
 		Superseded:       c.superseded.Load(),
+		BackendSkipped:   c.backendSkipped.Load(),
 	}
 }
 

@@ -9,7 +9,10 @@ import (
 // Set stores value under key, created now, with the region's expiration or
 // the one WithExpiration gives. On an in-process backend that keeps values
 // the value itself is stored, so read it back as the same type. Errors wrap
-// ErrBackend or ErrClosed, or report a value the serializer cannot encode.
+// ErrBackend (with ErrBreakerOpen when the backend was skipped) or
+// ErrClosed, wrap backend.ErrTooLarge for a value the backend cannot hold
+// (counted in Stats.NotCached), or report a value the serializer cannot
+// encode.
 func (r *Region) Set(ctx context.Context, key string, value any, opts ...CallOption) error {
 	return r.setMulti(ctx, []string{key}, []any{value}, makeCallConfig(opts))
 }
@@ -33,8 +36,11 @@ func (r *Region) setMulti(ctx context.Context, keys []string, values []any, co c
 	if r.values == nil {
 		// A written value is as new as the write: stamp it with every
 		// invalidation completed before it, in any process, or processes
-		// that know of one would treat it as retired.
-		r.readGensFor(ctx, co.gen)
+		// that know of one would treat it as retired. A backend that
+		// cannot be read will not be written either: fail fast.
+		if err := r.readGensFor(ctx, co.gen); err != nil {
+			return err
+		}
 	}
 	return r.saveMulti(ctx, keys, values, r.stampGens(co.gen), r.expiration(co), co.fn)
 }

@@ -1,0 +1,326 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/corralcache/corral/backend"
+)
+
+// Circuit breaker.
+//
+// A backend that is down costs every call that asks it a timeout. Two things
+// keep a fail-open region fast while it is:
+//
+//   - Within a call: once a backend step fails (a timeout, a refused
+//     connection — not a miss), the call skips every later step that would
+//     reach the backend or the distributed lock (no lock, no generation read,
+//     no leased read, no store) and goes to the creator under the in-process
+//     lock (fail-open) or returns ErrBackend (fail-closed). Nothing is
+//     stored: a creation that took no lease stores nothing.
+//   - Across calls: a breaker per backend counts consecutive failures; at
+//     Config.BreakerThreshold it opens, and calls skip the backend without
+//     touching the network. After Config.BreakerCooldown it lets one call
+//     through (half-open): its success closes the breaker, its failure
+//     opens it again for another cooldown.
+//
+// Regions that use the same backend value — the same pointer — share its
+// breaker: they see one server, so one set of failures. The breakers are
+// kept in a registry of this package keyed by that pointer and counted by
+// the regions using them; a region's Close (or, for a region never closed,
+// the garbage collector) drops its count, and the last one removes the
+// breaker. Backends that are not pointers get a breaker per region. A shared
+// breaker takes its threshold and cooldown from the first region that made
+// it.
+//
+// Only backends that store bytes have a breaker: an in-process ValueStore
+// does not fail, and its hit path must stay a map lookup.
+
+// BreakerState is the state of a backend's circuit breaker.
+type BreakerState int32
+
+const (
+	// BreakerClosed: calls use the backend.
+	BreakerClosed BreakerState = iota
+	// BreakerOpen: calls skip the backend until the cooldown ends.
+	BreakerOpen
+	// BreakerHalfOpen: one call probes the backend; the others skip it.
+	BreakerHalfOpen
+)
+
+// String names the state.
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half-open"
+	}
+	return "unknown"
+}
+
+// Breaker defaults, applied by New to zero fields of Config.
+const (
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = 500 * time.Millisecond
+)
+
+// transition is a change of a breaker's state, for the log.
+type transition int8
+
+const (
+	noTransition transition = iota
+	tripped                 // closed → open
+	probing                 // open → half-open
+	reopened                // half-open → open: the probe failed
+	recovered               // half-open (or open) → closed
+)
+
+// breaker is a circuit breaker. Its state is read without a lock on every
+// call; transitions take mu.
+type breaker struct {
+	threshold int32
+	cooldown  int64        // nanoseconds
+	now       func() int64 // monotonic nanoseconds; tests replace it
+
+	state atomic.Int32  // a BreakerState
+	fails atomic.Int32  // consecutive failures while closed
+	trips atomic.Uint64 // closed → open transitions
+
+	mu sync.Mutex // serialises transitions; protects since
+	// since is when the breaker opened, or when the half-open probe was
+	// let through: a probe whose outcome never comes (its caller gave up)
+	// is replaced after a cooldown.
+	since int64
+}
+
+var monoStart = time.Now()
+
+func monotonic() int64 { return int64(time.Since(monoStart)) }
+
+func newBreaker(threshold int, cooldown time.Duration) *breaker {
+	return &breaker{threshold: int32(threshold), cooldown: int64(cooldown), now: monotonic}
+}
+
+// allow reports whether a call may use the backend. Closed: yes. Open:
+// no, until the cooldown has passed; then the breaker turns half-open and
+// this call is its probe. Half-open: no, unless the probe has been out for
+// a cooldown without an outcome, in which case this call probes instead.
+func (b *breaker) allow() (bool, transition) {
+	s := BreakerState(b.state.Load())
+	if s == BreakerClosed {
+		return true, noTransition
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now-b.since < b.cooldown {
+		return BreakerState(b.state.Load()) == BreakerClosed, noTransition
+	}
+	switch BreakerState(b.state.Load()) {
+	case BreakerClosed:
+		return true, noTransition
+	case BreakerOpen:
+		b.state.Store(int32(BreakerHalfOpen))
+		b.since = now
+		return true, probing
+	default: // half-open, its probe lost
+		b.since = now
+		return true, noTransition
+	}
+}
+
+// done records the outcome of a call that allow let through: failed when
+// the backend failed, false when it answered.
+func (b *breaker) done(failed bool) transition {
+	s := BreakerState(b.state.Load())
+	if !failed {
+		switch {
+		case s == BreakerClosed:
+			if b.fails.Load() != 0 { // no write on the common path
+				b.fails.Store(0)
+			}
+			return noTransition
+		case s == BreakerHalfOpen:
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if BreakerState(b.state.Load()) != BreakerHalfOpen {
+				return noTransition
+			}
+			b.fails.Store(0)
+			b.state.Store(int32(BreakerClosed))
+			return recovered
+		}
+		return noTransition // open: a late answer to a call let in before; wait for the probe
+	}
+	switch s {
+	case BreakerClosed:
+		if b.fails.Add(1) < b.threshold {
+			return noTransition
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if BreakerState(b.state.Load()) != BreakerClosed {
+			return noTransition
+		}
+		b.state.Store(int32(BreakerOpen))
+		b.since = b.now()
+		b.fails.Store(0)
+		b.trips.Add(1)
+		return tripped
+	case BreakerHalfOpen:
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if BreakerState(b.state.Load()) != BreakerHalfOpen {
+			return noTransition
+		}
+		b.state.Store(int32(BreakerOpen))
+		b.since = b.now()
+		return reopened
+	}
+	return noTransition
+}
+
+// breakers is the registry of shared breakers, keyed by backend pointer.
+// An entry lives while a region holds a reference to it.
+var breakers struct {
+	mu sync.Mutex // protects m
+	m  map[any]*sharedBreaker
+}
+
+type sharedBreaker struct {
+	b    *breaker
+	refs int
+}
+
+// breakerRef is one region's hold on a breaker; release drops it, once.
+type breakerRef struct {
+	b        *breaker
+	key      any // the registry key; nil for a breaker of its own
+	released atomic.Bool
+}
+
+// acquireBreaker returns a hold on the breaker of be: the shared one when
+// be is a pointer, otherwise one of its own.
+func acquireBreaker(be backend.Backend, threshold int, cooldown time.Duration) *breakerRef {
+	if reflect.TypeOf(be).Kind() != reflect.Pointer {
+		return &breakerRef{b: newBreaker(threshold, cooldown)}
+	}
+	breakers.mu.Lock()
+	defer breakers.mu.Unlock()
+	if breakers.m == nil {
+		breakers.m = make(map[any]*sharedBreaker)
+	}
+	sb := breakers.m[be]
+	if sb == nil {
+		sb = &sharedBreaker{b: newBreaker(threshold, cooldown)}
+		breakers.m[be] = sb
+	}
+	sb.refs++
+	return &breakerRef{b: sb.b, key: be}
+}
+
+// release drops the hold; the last one removes the breaker from the
+// registry. Calls after the first do nothing.
+func (h *breakerRef) release() {
+	if h.key == nil || h.released.Swap(true) {
+		return
+	}
+	breakers.mu.Lock()
+	defer breakers.mu.Unlock()
+	if sb := breakers.m[h.key]; sb != nil {
+		if sb.refs--; sb.refs == 0 {
+			delete(breakers.m, h.key)
+		}
+	}
+}
+
+// sharedBreakers returns how many backends have a shared breaker, for tests.
+func sharedBreakers() int {
+	breakers.mu.Lock()
+	defer breakers.mu.Unlock()
+	return len(breakers.m)
+}
+
+// ErrBreakerOpen is wrapped, with ErrBackend, by the errors of calls that
+// skipped the backend because its circuit breaker is open (or half-open
+// with its probe out), or because the invalidation generations could not
+// be read lately; see Config.BreakerThreshold.
+var ErrBreakerOpen = errors.New("region: backend circuit open")
+
+// useBreaker gives the region its breaker, when it has a byte backend and
+// the breaker is not disabled.
+func (r *Region) useBreaker() {
+	if r.values != nil || r.cfg.BreakerThreshold < 0 {
+		return
+	}
+	ref := acquireBreaker(r.cfg.Backend, r.cfg.BreakerThreshold, r.cfg.BreakerCooldown)
+	r.brk = ref.b
+	r.brkRef = ref
+	// A region dropped without Close gives its hold back when collected.
+	runtime.AddCleanup(r, func(h *breakerRef) { h.release() }, ref)
+}
+
+// admit reports whether this call may ask the backend: nil, or r.skipErr
+// (counted in Stats.BackendSkipped) while the breaker is open.
+func (r *Region) admit(ctx context.Context) error {
+	if r.brk == nil {
+		return nil
+	}
+	ok, t := r.brk.allow()
+	r.logTransition(ctx, t)
+	if !ok {
+		r.stats.backendSkipped.Add(1)
+		return r.skipErr
+	}
+	return nil
+}
+
+// settle records the outcome of a backend call admit let through. A miss,
+// a value too large to store, an invalid argument or the caller's own
+// cancellation says nothing about the backend's health; a success closes a
+// half-open breaker.
+func (r *Region) settle(ctx context.Context, err error) {
+	if r.brk == nil {
+		return
+	}
+	switch {
+	case err == nil || errors.Is(err, backend.ErrNotFound):
+		r.logTransition(ctx, r.brk.done(false))
+	case errors.Is(err, backend.ErrTooLarge), errors.Is(err, backend.ErrInvalidArgument), ctx.Err() != nil:
+	default:
+		r.logTransition(ctx, r.brk.done(true))
+	}
+}
+
+// logTransition logs a change of the breaker's state, once: by the call
+// that made it.
+func (r *Region) logTransition(ctx context.Context, t transition) {
+	switch t {
+	case tripped:
+		r.log(ctx, slog.LevelWarn, "corral: backend circuit open: calls skip the backend until a probe succeeds",
+			"region", r.name, "failures", r.brk.threshold, "cooldown", time.Duration(r.brk.cooldown))
+	case probing:
+		r.log(ctx, slog.LevelDebug, "corral: backend circuit half-open: one call probes the backend", "region", r.name)
+	case reopened:
+		r.log(ctx, slog.LevelDebug, "corral: backend circuit open again: the probe failed", "region", r.name)
+	case recovered:
+		r.log(ctx, slog.LevelWarn, "corral: backend circuit closed: the backend answers again", "region", r.name)
+	}
+}
+
+// breakerState is the breaker's state, for Stats.
+func (r *Region) breakerState() (BreakerState, uint64) {
+	if r.brk == nil {
+		return BreakerClosed, 0
+	}
+	return BreakerState(r.brk.state.Load()), r.brk.trips.Load()
+}

@@ -1,0 +1,4 @@
+package region
+
+// SharedBreakers is sharedBreakers, for the tests of package region_test.
+var SharedBreakers = sharedBreakers
