@@ -32,8 +32,8 @@ func TestMemcachedTooLargeValueIsReturnedNotStored(t *testing.T) {
 	if err != nil || len(got) != len(big) {
 		t.Fatalf("GetOrCreate of a value over the item limit = %d bytes, %v; want the created value", len(got), err)
 	}
-	if st := r.Stats(); st.BackendErrors != 1 {
-		t.Errorf("BackendErrors = %d, want 1 (the refused set)", st.BackendErrors)
+	if st := r.Stats(); st.BackendErrors != 0 || st.NotCached != 1 || st.BreakerTrips != 0 {
+		t.Errorf("stats %+v: want the refused set counted as not cached (1), not as a backend error, and no breaker trip", st)
 	}
 	if _, found, err := region.Get[[]byte](ctx, r, "k"); found || err != nil {
 		t.Errorf("Get after a refused set = found %t, %v; want a miss", found, err)

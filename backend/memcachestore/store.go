@@ -16,7 +16,9 @@ import (
 var (
 	// ErrTooLarge is wrapped by the error Set and SetMulti return for a value
 	// that would exceed the server's item limit ([Options.MaxItemSize]).
-	ErrTooLarge = errors.New("memcachestore: item too large")
+	// It wraps backend.ErrTooLarge, so a region counts such a value as not
+	// cached rather than as a backend failure.
+	ErrTooLarge = fmt.Errorf("memcachestore: item too large: %w", backend.ErrTooLarge)
 	// ErrInvalidOptions is wrapped by the errors New and NewServers return
 	// for a configuration they cannot use.
 	ErrInvalidOptions = errors.New("memcachestore: invalid options")
