@@ -610,3 +610,56 @@ func TestCoherenceClockSteppedBack(t *testing.T) {
 		})
 	}
 }
+
+// TestCoherenceHardInvalidationDuringStaleRegeneration: a caller arriving
+// after a Hard invalidation is not handed the retired value by a
+// stale-serving regeneration that began before it, on each backend.
+func TestCoherenceHardInvalidationDuringStaleRegeneration(t *testing.T) {
+	for _, d := range sharedDeployments(t) {
+		t.Run(d.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), hangGuard)
+			defer cancel()
+			a := startProcess(t, d, "stale-flight", coherenceStart, region.Config{Expiration: time.Minute})
+			if err := a.r.Set(ctx, "k", "v1"); err != nil {
+				t.Fatal(err)
+			}
+			a.clock.Advance(2 * time.Minute) // stale
+			entered, open := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			t.Cleanup(func() { once.Do(func() { close(open) }) })
+			leader := make(chan string, 1)
+			go func() {
+				v, _ := region.GetOrCreate(ctx, a.r, "k", func(context.Context) (string, error) {
+					close(entered)
+					<-open
+					return "regenerated from before", nil
+				})
+				leader <- v
+			}()
+			await(t, "the regeneration to start", entered)
+			if err := a.r.Invalidate(ctx, region.Hard); err != nil {
+				t.Fatal(err)
+			}
+			late := make(chan string, 1)
+			go func() {
+				v, err := region.GetOrCreate(ctx, a.r, "k", func(context.Context) (string, error) { return "after", nil })
+				if err != nil {
+					v = err.Error()
+				}
+				late <- v
+			}()
+			deadline := time.Now().Add(hangGuard)
+			for a.r.Stats().LockWaits < 1 { // the late caller waits: for the lock, or (the bug) on the old flight
+				if time.Now().After(deadline) {
+					t.Fatal("the late caller never waited")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			once.Do(func() { close(open) })
+			await(t, "the regeneration", leader)
+			if v := await(t, "the late caller", late); v != "after" {
+				t.Fatalf("a caller arriving after the Hard invalidation got %q, want a value created after it", v)
+			}
+		})
+	}
+}
