@@ -137,16 +137,15 @@ func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l
 		r.record(ctx, fn, stored, exp)
 		return superseded, nil
 	}
-	items := make([]backend.Item, len(held))
 	versions := make([]backend.Version, len(held))
 	members := make([]string, len(held))
+	heldValues := make([]any, len(held))
 	for j, i := range held {
-		data, err := r.encode(values[i], serializer.Meta{Created: created, Expiration: exp, Gens: gens})
-		if err != nil {
-			return superseded, fmt.Errorf("region %q: key %q: %w", r.name, keys[i], err)
-		}
-		items[j] = backend.Item{Key: r.fullKey(keys[i]), Value: data, TTL: ttl}
-		versions[j], members[j] = l[i], keys[i]
+		versions[j], members[j], heldValues[j] = l[i], keys[i], values[i]
+	}
+	items, err := r.encodeItems(members, heldValues, serializer.Meta{Created: created, Expiration: exp, Gens: gens}, ttl)
+	if err != nil {
+		return superseded, err
 	}
 	if err := r.admit(ctx); err != nil {
 		return superseded, err

@@ -475,13 +475,9 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 		r.record(ctx, fn, keys, exp)
 		return nil
 	}
-	items := make([]backend.Item, len(keys))
-	for i, key := range keys {
-		data, err := r.encode(values[i], serializer.Meta{Created: created, Expiration: exp, Gens: gens})
-		if err != nil {
-			return fmt.Errorf("region %q: key %q: %w", r.name, key, err)
-		}
-		items[i] = backend.Item{Key: r.fullKey(key), Value: data, TTL: ttl}
+	items, err := r.encodeItems(keys, values, serializer.Meta{Created: created, Expiration: exp, Gens: gens}, ttl)
+	if err != nil {
+		return err
 	}
 	if err := r.admit(ctx); err != nil {
 		return err
@@ -494,13 +490,27 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 		}
 		return nil
 	}
-	err := r.cfg.Backend.SetMulti(ctx, items)
+	err = r.cfg.Backend.SetMulti(ctx, items)
 	r.settle(ctx, err)
 	if err != nil {
 		return r.writeError(ctx, "set", keys, err)
 	}
 	r.record(ctx, fn, keys, exp)
 	return nil
+}
+
+// encodeItems encodes values[i] with m into the backend item of keys[i],
+// which the backend drops after ttl.
+func (r *Region) encodeItems(keys []string, values []any, m serializer.Meta, ttl time.Duration) ([]backend.Item, error) {
+	items := make([]backend.Item, len(keys))
+	for i, key := range keys {
+		data, err := r.encode(values[i], m)
+		if err != nil {
+			return nil, fmt.Errorf("region %q: key %q: %w", r.name, key, err)
+		}
+		items[i] = backend.Item{Key: r.fullKey(key), Value: data, TTL: ttl}
+	}
+	return items, nil
 }
 
 // remove deletes keys from the backend.
