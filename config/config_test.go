@@ -292,3 +292,32 @@ func TestOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEExample loads the YAML example of the README, so that it stays
+// true. Open connects to nothing, so no server is needed.
+func TestREADMEExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n# corral.yaml\n")
+	if !ok {
+		t.Fatal("README has no corral.yaml example")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	got := map[string]region.Config{}
+	rs, err := config.Parse("README.md", []byte(example), config.Options{
+		Environ:   []string{"REDIS_PASSWORD=pw"},
+		Configure: func(name string, c *region.Config) error { got[name] = *c; return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if _, ok := got["users"].Backend.(*redisstore.Store); !ok {
+		t.Errorf("users on %T, want Redis", got["users"].Backend)
+	}
+	if s := got["sessions"]; s.Namespace != "sess" || !s.BackgroundRegeneration || s.CompressAbove != 1024 {
+		t.Errorf("sessions %+v", s)
+	}
+}
