@@ -321,3 +321,35 @@ func TestREADMEExample(t *testing.T) {
 		t.Errorf("sessions %+v", s)
 	}
 }
+
+// TestFileAnchors checks YAML anchors, aliases and merge keys: merged
+// fields apply, the mapping's own fields win.
+func TestFileAnchors(t *testing.T) {
+	const file = `
+x-common: &common
+  expiration: 5m
+  lock_wait: 2s
+regions:
+  users:
+    <<: *common
+    lock_wait: 9s
+  orders: *common
+`
+	got := map[string]region.Config{}
+	_, err := config.Parse("corral.yaml", []byte(file), config.Options{Environ: []string{}})
+	if err == nil || !strings.Contains(err.Error(), "corral.yaml:2: x-common: unknown key") {
+		t.Fatalf("an unknown top-level key holding the anchor: %v", err)
+	}
+	file2 := strings.Replace(file, "x-common: &common", "defaults: &common", 1)
+	rs, err := config.Parse("corral.yaml", []byte(file2), config.Options{Environ: []string{}, Configure: func(n string, c *region.Config) error { got[n] = *c; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if u := got["users"]; u.Expiration != 5*time.Minute || u.LockWait != 9*time.Second {
+		t.Errorf("users: expiration %v, lock_wait %v; want 5m from the merge, its own 9s", u.Expiration, u.LockWait)
+	}
+	if o := got["orders"]; o.Expiration != 5*time.Minute || o.LockWait != 2*time.Second {
+		t.Errorf("orders: expiration %v, lock_wait %v", o.Expiration, o.LockWait)
+	}
+}

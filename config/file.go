@@ -331,7 +331,7 @@ func parse(filename string, data []byte) ([]*regionSpec, error) {
 			}
 		}
 		own := map[string]value{}
-		if !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+		if v = resolve(v); !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
 			var err error
 			if own, err = parseFields(filename, "regions."+name, v); err != nil {
 				return nil, err
@@ -351,13 +351,42 @@ func parse(filename string, data []byte) ([]*regionSpec, error) {
 
 // parseFields reads a mapping of region fields, at path.
 func parseFields(filename, path string, n *yaml.Node) (map[string]value, error) {
+	return parseFieldsDepth(filename, path, n, 0)
+}
+
+// parseFieldsDepth is parseFields within depth YAML merges ("<<: *anchor",
+// whose fields the mapping's own replace).
+func parseFieldsDepth(filename, path string, n *yaml.Node, depth int) (map[string]value, error) {
+	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		return nil, (position{filename, n.Line, ""}).errorf(path, "want a mapping of fields (%s)", strings.Join(fieldNames(), ", "))
 	}
+	if depth > 8 {
+		return nil, (position{filename, n.Line, ""}).errorf(path, "merges (<<) nested too deep")
+	}
 	out := map[string]value{}
+	merged := map[string]value{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+		k, v := n.Content[i], resolve(n.Content[i+1])
 		at := position{filename, k.Line, ""}
+		if k.Tag == "!!merge" {
+			srcs := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				srcs = v.Content
+			}
+			for _, src := range srcs {
+				m, err := parseFieldsDepth(filename, path, src, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				for f, val := range m {
+					if _, set := merged[f]; !set {
+						merged[f] = val
+					}
+				}
+			}
+			continue
+		}
 		field := path + "." + k.Value
 		if _, known := fields[k.Value]; !known && k.Value != "url" {
 			return nil, at.errorf(field, "unknown field (known: %s)", strings.Join(fieldNames(), ", "))
@@ -370,7 +399,20 @@ func parseFields(filename, path string, n *yaml.Node) (map[string]value, error) 
 		}
 		out[k.Value] = value{text: v.Value, at: position{filename, v.Line, ""}}
 	}
+	for f, val := range merged {
+		if _, own := out[f]; !own {
+			out[f] = val
+		}
+	}
 	return out, nil
+}
+
+// resolve follows YAML aliases (*anchor) to the node they name.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
+		n = n.Alias
+	}
+	return n
 }
 
 // envName is a region's (or field's) name as it appears in environment
