@@ -119,6 +119,16 @@ func TestCLI(t *testing.T) {
 				info.Size == 0 || info.Serializer != "msgpack" || info.Expiration != "1m0s" {
 				t.Fatalf("inspect: exit %d, %q, %v", code, out, err)
 			}
+			// The same entry, named by the function and JSON arguments:
+			// the way to find it on memcached, whose keys cannot be listed.
+			code, out, _ = c.run("--json", "inspect", "users", "users.load", "42", `"alice"`)
+			var byArgs struct {
+				Key     string `json:"key"`
+				Present bool   `json:"present"`
+			}
+			if err := json.Unmarshal([]byte(out), &byArgs); err != nil || code != 0 || !byArgs.Present || byArgs.Key != aliceKey {
+				t.Fatalf("inspect by function and arguments: exit %d, %q, %v; want key %q", code, out, err, aliceKey)
+			}
 			if code, out, _ := c.run("inspect", "users", "no-such-key"); code != 1 || !strings.Contains(out, "false") {
 				t.Fatalf("inspect of a missing key: exit %d, %q", code, out)
 			}

@@ -9,6 +9,7 @@
 //
 //	corral [flags] ping
 //	corral [flags] inspect <region> <key>
+//	corral [flags] inspect <region> <function> <arg ...>
 //	corral [flags] keys <region> <function>
 //	corral [flags] invalidate <region> [--hard|--soft]
 //	corral [flags] invalidate <region> <function> [arg ...]
@@ -23,9 +24,10 @@
 // (--hard, the default: read as missing; --soft: stale, served while one
 // caller regenerates). invalidate <region> <function> retires every result
 // of the cached function (what Func.InvalidateAll does); with arguments,
-// only the result for them (Func.Invalidate). <function> is the name the
-// function was cached under (region.Named). Each argument is one JSON
-// value, and derives the same key as the Go value the program passed:
+// only the result for them (Func.Invalidate). inspect <region> <function>
+// <arg ...> inspects that result. <function> is the name the function was
+// cached under (region.Named). Each argument is one JSON value, and derives
+// the same key as the Go value the program passed:
 //
 //	42, -7           a signed integer of any size (int, int64, int32 …)
 //	{"$uint": 42}    an unsigned integer (uint, uint64 …)

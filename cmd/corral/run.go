@@ -29,6 +29,7 @@ const (
 const usage = `usage:
   corral [flags] ping
   corral [flags] inspect <region> <key>
+  corral [flags] inspect <region> <function> <arg ...>      (each arg one JSON value)
   corral [flags] keys <region> <function>
   corral [flags] invalidate <region> [--hard|--soft]
   corral [flags] invalidate <region> <function> [arg ...]   (each arg one JSON value)
@@ -170,8 +171,8 @@ func checkUsage(o options, pos []string) error {
 			return usagef("ping takes no arguments")
 		}
 	case "inspect":
-		if n != 2 {
-			return usagef("inspect takes <region> <key>")
+		if n < 2 || n > 5 {
+			return usagef("inspect takes <region> <key>, or <region> <function> <arg ...> (one to three JSON values)")
 		}
 	case "keys":
 		if n != 2 {
@@ -208,7 +209,7 @@ func (c *cmd) dispatch(ctx context.Context, pos []string) (int, error) {
 	case "ping":
 		return c.ping(ctx)
 	case "inspect":
-		return c.inspect(ctx, pos[1], pos[2])
+		return c.inspect(ctx, pos[1], pos[2], pos[3:])
 	case "keys":
 		return c.keys(ctx, pos[1], pos[2])
 	default: // invalidate
@@ -279,10 +280,28 @@ type inspectResult struct {
 	Compressed bool       `json:"compressed"`
 }
 
-func (c *cmd) inspect(ctx context.Context, name, key string) (int, error) {
+// inspect prints what the backend holds under key or, with raw arguments,
+// under the key of the result of the cached function called key for them.
+func (c *cmd) inspect(ctx context.Context, name, key string, raw []string) (int, error) {
+	var args []any
+	if len(raw) > 0 {
+		var err error
+		if args, err = parseJSONArgs(raw); err != nil {
+			return exitUsage, err
+		}
+	}
 	r, err := c.regions.Region(name)
 	if err != nil {
 		return exitNotFound, err
+	}
+	if len(args) > 0 {
+		one, err := resultOf(r, key, args)
+		if err != nil {
+			return exitNotFound, err
+		}
+		if key, _, err = one.key(ctx); err != nil {
+			return exitNotFound, err
+		}
 	}
 	info, err := r.Inspect(ctx, key)
 	if err != nil {
@@ -381,26 +400,75 @@ func (c *cmd) invalidateRegion(ctx context.Context, name string) (int, error) {
 		fmt.Sprintf("invalidated region %s (%s)\n", name, word))
 }
 
-func (c *cmd) invalidateFunc(ctx context.Context, name, fn string, raw []string) (int, error) {
+// parseArgs decodes the JSON arguments of a cached function.
+func parseJSONArgs(raw []string) ([]any, error) {
 	args := make([]any, len(raw))
 	for i, a := range raw {
 		v, err := parseArg(a)
 		if err != nil {
-			return exitUsage, usagef("argument %d (%s): %v", i+1, a, err)
+			return nil, usagef("argument %d (%s): %v", i+1, a, err)
 		}
 		args[i] = v
+	}
+	return args, nil
+}
+
+// result is one result of a cached function: its key, and how to
+// invalidate it.
+type result struct {
+	key        func(context.Context) (string, bool, error)
+	invalidate func(context.Context) error
+}
+
+// resultOf returns the result of the cached function called fn in r for
+// args (one to three); the handle derives keys as the program's Cache1,
+// Cache2 or Cache3 did, and never calls anything.
+func resultOf(r *region.Region, fn string, args []any) (result, error) {
+	named := region.Named(fn)
+	switch len(args) {
+	case 1:
+		f, err := region.Cache1(r, func(ctx context.Context, _ any) (any, error) { return noCall(ctx) }, named)
+		if err != nil {
+			return result{}, err
+		}
+		return result{
+			key:        func(ctx context.Context) (string, bool, error) { return f.Key(ctx, args[0]) },
+			invalidate: func(ctx context.Context) error { return f.Invalidate(ctx, args[0]) },
+		}, nil
+	case 2:
+		f, err := region.Cache2(r, func(ctx context.Context, _, _ any) (any, error) { return noCall(ctx) }, named)
+		if err != nil {
+			return result{}, err
+		}
+		return result{
+			key:        func(ctx context.Context) (string, bool, error) { return f.Key(ctx, args[0], args[1]) },
+			invalidate: func(ctx context.Context) error { return f.Invalidate(ctx, args[0], args[1]) },
+		}, nil
+	case 3:
+		f, err := region.Cache3(r, func(ctx context.Context, _, _, _ any) (any, error) { return noCall(ctx) }, named)
+		if err != nil {
+			return result{}, err
+		}
+		return result{
+			key:        func(ctx context.Context) (string, bool, error) { return f.Key(ctx, args[0], args[1], args[2]) },
+			invalidate: func(ctx context.Context) error { return f.Invalidate(ctx, args[0], args[1], args[2]) },
+		}, nil
+	}
+	return result{}, usagef("a cached function takes one to three arguments, not %d", len(args))
+}
+
+func (c *cmd) invalidateFunc(ctx context.Context, name, fn string, raw []string) (int, error) {
+	args, err := parseJSONArgs(raw)
+	if err != nil {
+		return exitUsage, err
 	}
 	r, err := c.regions.Region(name)
 	if err != nil {
 		return exitNotFound, err
 	}
 	res := invalidateResult{Region: name, Function: fn, Args: args}
-	call := func(ctx context.Context) (any, error) { return noCall(ctx) }
-	var key string
-	var recorded bool
-	switch len(args) {
-	case 0:
-		f, err := region.Cache1(r, func(ctx context.Context, _ any) (any, error) { return call(ctx) }, region.Named(fn))
+	if len(args) == 0 {
+		f, err := region.Cache1(r, func(ctx context.Context, _ any) (any, error) { return noCall(ctx) }, region.Named(fn))
 		if err != nil {
 			return exitNotFound, err
 		}
@@ -409,36 +477,17 @@ func (c *cmd) invalidateFunc(ctx context.Context, name, fn string, raw []string)
 		}
 		res.How, res.Completed = "all", true
 		return exitOK, c.output(res, fmt.Sprintf("invalidated every result of %s in region %s\n", fn, name))
-	case 1:
-		f, err := region.Cache1(r, func(ctx context.Context, _ any) (any, error) { return call(ctx) }, region.Named(fn))
-		if err == nil {
-			if key, recorded, err = f.Key(ctx, args[0]); err == nil {
-				err = f.Invalidate(ctx, args[0])
-			}
-		}
-		if err != nil {
-			return exitNotFound, err
-		}
-	case 2:
-		f, err := region.Cache2(r, func(ctx context.Context, _, _ any) (any, error) { return call(ctx) }, region.Named(fn))
-		if err == nil {
-			if key, recorded, err = f.Key(ctx, args[0], args[1]); err == nil {
-				err = f.Invalidate(ctx, args[0], args[1])
-			}
-		}
-		if err != nil {
-			return exitNotFound, err
-		}
-	case 3:
-		f, err := region.Cache3(r, func(ctx context.Context, _, _, _ any) (any, error) { return call(ctx) }, region.Named(fn))
-		if err == nil {
-			if key, recorded, err = f.Key(ctx, args[0], args[1], args[2]); err == nil {
-				err = f.Invalidate(ctx, args[0], args[1], args[2])
-			}
-		}
-		if err != nil {
-			return exitNotFound, err
-		}
+	}
+	one, err := resultOf(r, fn, args)
+	if err != nil {
+		return exitNotFound, err
+	}
+	key, recorded, err := one.key(ctx)
+	if err != nil {
+		return exitNotFound, err
+	}
+	if err := one.invalidate(ctx); err != nil {
+		return exitNotFound, err
 	}
 	res.Key, res.Recorded, res.How, res.Completed = key, &recorded, "one", true
 	return exitOK, c.output(res, fmt.Sprintf("invalidated %s(%s) in region %s: key %s (recorded: %v)\n", fn, strings.Join(raw, ", "), name, key, recorded))

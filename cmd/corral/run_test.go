@@ -77,7 +77,7 @@ func TestUsage(t *testing.T) {
 		{}, {"frobnicate"}, {"ping", "extra"}, {"inspect", "users"}, {"keys", "users"},
 		{"invalidate"}, {"invalidate", "users", "--hard", "--soft"}, {"invalidate", "users", "f", "1", "--hard"},
 		{"invalidate", "users", "f", "1", "2", "3", "4"}, {"--bogus", "ping"}, {"ping", "--timeout", "soon"},
-		{"ping", "--config"}, {"inspect", "users", "k", "--soft"}, {"--help"},
+		{"ping", "--config"}, {"inspect", "users", "k", "--soft"}, {"--help"}, {"inspect", "users", "f", "1", "2", "3", "4"},
 	} {
 		code, _, stderr := runCLI(t, append([]string{"--config", "/nonexistent.yaml"}, args...)...)
 		if code != exitUsage || !strings.Contains(stderr, "usage:") {
