@@ -1,0 +1,209 @@
+package integration_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corralcache/corral/config"
+	"github.com/corralcache/corral/integration/internal/servers"
+	"github.com/corralcache/corral/region"
+)
+
+// buildCLI builds cmd/corral into a directory of the test.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "corral")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/corralcache/corral/cmd/corral").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build cmd/corral: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// cli runs the corral binary with the config file and env, and returns its
+// exit status and output.
+type cli struct {
+	t    *testing.T
+	bin  string
+	file string
+	env  []string
+}
+
+func (c cli) run(args ...string) (int, string, string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, append([]string{"--config", c.file}, args...)...)
+	cmd.Env = append(os.Environ(), c.env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("corral %q: %v", args, err)
+	}
+	return code, out.String(), errb.String()
+}
+
+// TestCLI runs the corral binary against a region on Redis (password from
+// the environment) and on memcached that this test process uses as an
+// application would: it inspects an entry the application stored, lists
+// a cached function's keys, invalidates one result from JSON arguments,
+// every result, and the whole region (soft, then hard), and checks what
+// the application sees after each; and the exit statuses.
+func TestCLI(t *testing.T) {
+	bin := buildCLI(t)
+	redisSrv := servers.Redis(t, "--requirepass", configSecret)
+	mc := servers.Memcached(t)
+	for _, sc := range []struct {
+		name, url string
+		listable  bool
+	}{
+		{"redis", "redis://:${PW}@" + redisSrv.Addr, true},
+		{"memcached", "memcached://" + mc.Addr, false},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			env := []string{"PW=" + configSecret}
+			file := writeConfig(t, sc.url)
+			c := cli{t: t, bin: bin, file: file, env: env}
+			ctx := mcCtx(t, time.Minute)
+
+			app, err := config.Load(file, config.Options{Environ: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Close()
+			users, _ := app.Region("users")
+			load := func(_ context.Context, id int, name string) (string, error) { return name + "@v1", nil }
+			f, err := region.Cache2(users, load, region.Named("users.load"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"alice", "bob"} {
+				if _, err := f.Call(ctx, 42, name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			aliceKey, _, err := f.Key(ctx, 42, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			code, out, stderr := c.run("ping")
+			if code != 0 || !strings.Contains(out, "ok") || strings.Contains(out+stderr, configSecret) {
+				t.Fatalf("ping: exit %d, %q, %q", code, out, stderr)
+			}
+
+			code, out, _ = c.run("--json", "inspect", "users", aliceKey)
+			var info struct {
+				Present    bool   `json:"present"`
+				State      string `json:"state"`
+				Size       int    `json:"size"`
+				Serializer string `json:"serializer"`
+				Expiration string `json:"expiration"`
+			}
+			if err := json.Unmarshal([]byte(out), &info); err != nil || code != 0 || !info.Present || info.State != "fresh" ||
+				info.Size == 0 || info.Serializer != "msgpack" || info.Expiration != "1m0s" {
+				t.Fatalf("inspect: exit %d, %q, %v", code, out, err)
+			}
+			// The same entry, named by the function and JSON arguments:
+			// the way to find it on memcached, whose keys cannot be listed.
+			code, out, _ = c.run("--json", "inspect", "users", "users.load", "42", `"alice"`)
+			var byArgs struct {
+				Key     string `json:"key"`
+				Present bool   `json:"present"`
+			}
+			if err := json.Unmarshal([]byte(out), &byArgs); err != nil || code != 0 || !byArgs.Present || byArgs.Key != aliceKey {
+				t.Fatalf("inspect by function and arguments: exit %d, %q, %v; want key %q", code, out, err, aliceKey)
+			}
+			if code, out, _ := c.run("inspect", "users", "no-such-key"); code != 1 || !strings.Contains(out, "false") {
+				t.Fatalf("inspect of a missing key: exit %d, %q", code, out)
+			}
+
+			code, out, stderr = c.run("--json", "keys", "users", "users.load")
+			if sc.listable {
+				var keys []string
+				if err := json.Unmarshal([]byte(out), &keys); err != nil || code != 0 || len(keys) != 2 || !strings.Contains(out, aliceKey) {
+					t.Fatalf("keys: exit %d, %q, %v", code, out, err)
+				}
+			} else if code != 1 || !strings.Contains(stderr, "cannot list") {
+				t.Fatalf("keys on memcached: exit %d, %q; want 1 and why", code, stderr)
+			}
+
+			// One result, named by JSON arguments.
+			if code, out, stderr := c.run("invalidate", "users", "users.load", "42", `"alice"`); code != 0 || !strings.Contains(out, "recorded: true") {
+				t.Fatalf("invalidate one: exit %d, %q, %q", code, out, stderr)
+			}
+			if _, found, err := f.Get(ctx, 42, "alice"); err != nil || found {
+				t.Fatalf("alice after the CLI invalidated her: found %v, %v", found, err)
+			}
+			if _, found, err := f.Get(ctx, 42, "bob"); err != nil || !found {
+				t.Fatalf("bob, not invalidated: found %v, %v", found, err)
+			}
+
+			// The whole region, soft then hard: Inspect reads the
+			// generations afresh, so the application's view is checked at
+			// once.
+			if code, _, stderr := c.run("invalidate", "users", "--soft"); code != 0 {
+				t.Fatalf("invalidate --soft: exit %d, %q", code, stderr)
+			}
+			bobKey, _, _ := f.Key(ctx, 42, "bob")
+			if in, err := users.Inspect(ctx, bobKey); err != nil || in.State != "stale" {
+				t.Fatalf("bob after --soft: %+v, %v", in, err)
+			}
+			if code, _, stderr := c.run("invalidate", "users"); code != 0 { // --hard is the default
+				t.Fatalf("invalidate: exit %d, %q", code, stderr)
+			}
+			if in, err := users.Inspect(ctx, bobKey); err != nil || in.State != "invalidated" {
+				t.Fatalf("bob after a hard invalidation: %+v, %v", in, err)
+			}
+			if code, out, _ := c.run("--json", "inspect", "users", bobKey); code != 0 || !strings.Contains(out, `"invalidated"`) {
+				t.Fatalf("CLI inspect after a hard invalidation: exit %d, %q", code, out)
+			}
+
+			// Every result of the function: created after the hard
+			// invalidation, retired by InvalidateAll.
+			if _, err := f.Call(ctx, 7, "carol"); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, stderr := c.run("invalidate", "users", "users.load"); code != 0 || !strings.Contains(out, "every result") {
+				t.Fatalf("invalidate all: exit %d, %q, %q", code, out, stderr)
+			}
+			deadline := time.After(10 * time.Second) // InvalidationRefresh is 20ms in the file
+			for {
+				_, found, err := f.Get(ctx, 7, "carol")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !found {
+					break
+				}
+				select {
+				case <-deadline:
+					t.Fatal("carol still cached 10s after the CLI's InvalidateAll")
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+
+			if code, _, stderr := c.run("invalidate", "orders"); code != 1 || !strings.Contains(stderr, "unknown region") {
+				t.Fatalf("unknown region: exit %d, %q", code, stderr)
+			}
+			if code, _, _ := c.run("invalidate"); code != 2 {
+				t.Fatalf("usage: exit %d, want 2", code)
+			}
+		})
+	}
+}

@@ -1,0 +1,47 @@
+package serializer_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/corralcache/corral/serializer"
+)
+
+func TestInspectEnvelope(t *testing.T) {
+	meta := serializer.Meta{Created: 1234, Expiration: time.Minute, Type: 7, Gens: serializer.Gens{Hard: 1, Soft: 2, Func: 3}}
+	for _, tc := range []struct {
+		name          string
+		compressAbove int
+		value         string
+		compressed    bool
+	}{
+		{"plain", 0, "hello", false},
+		{"compressed", 16, string(bytes.Repeat([]byte("abcd"), 200)), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := serializer.NewCodec(serializer.NewMsgPack(), serializer.CodecOptions{CompressAbove: tc.compressAbove})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := c.Encode(tc.value, meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := serializer.InspectEnvelope(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Meta != meta || info.Compressed != tc.compressed || info.Size != len(env) {
+				t.Fatalf("InspectEnvelope = %+v, want meta %+v, compressed %v, size %d", info, meta, tc.compressed, len(env))
+			}
+			if info.PayloadSize <= 0 || info.PayloadSize >= len(env) {
+				t.Fatalf("PayloadSize %d of a %d-byte envelope", info.PayloadSize, len(env))
+			}
+		})
+	}
+	if _, err := serializer.InspectEnvelope([]byte("not an envelope")); !errors.Is(err, serializer.ErrDecode) {
+		t.Fatalf("foreign bytes: err %v, want ErrDecode", err)
+	}
+}
