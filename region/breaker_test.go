@@ -262,7 +262,7 @@ func TestBreaker(t *testing.T) {
 			b, logs := newFaulty(t), newLogCount()
 			r := newRegion(t, region.Config{
 				Backend: b, Locker: lock.NewLocal(), FailClosed: failClosed,
-				BreakerThreshold: 3, BreakerCooldown: 50 * time.Millisecond,
+				BreakerThreshold: 3, BreakerCooldown: time.Second, // long enough that the 100 calls below all fall inside it, even under -race on a loaded machine
 				InvalidationRefresh: time.Hour, Logger: slog.New(logs),
 			})
 			if _, err := region.GetOrCreate(ctx, r, "warm", constant(1)); err != nil {
