@@ -253,7 +253,8 @@ type pending struct {
 	vk   string    // the variant's key, for slotReval
 	old  *response // the stale response, for slotReval and slotRefresh
 	// resp is the response the handler gave for this call when the region
-	// returns something else (an index).
+	// returns something else: an index, or the stored copy of resp without
+	// the fields that are for this request only.
 	resp *response
 	// notModified is set by slotRefresh when the handler answered 304.
 	notModified bool
@@ -319,7 +320,7 @@ func (c *Cache) create(ctx context.Context, target, _ string) (*response, error)
 		names, star := c.keys.varyNames(resp.Header)
 		idx := &response{Nonce: newNonce(), Vary: names, Received: resp.Received}
 		if !star && c.storable(x, resp) {
-			if err := x.f.Set(ctx, target, variant(idx, x.req.Host, x.req.Header), resp); err != nil {
+			if err := x.f.Set(ctx, target, variant(idx, x.req.Host, x.req.Header), forStorage(resp)); err != nil {
 				c.log.WarnContext(ctx, "httpcache: response not stored", "url", x.req.URL.String(), "err", err)
 			}
 		}
@@ -328,7 +329,13 @@ func (c *Cache) create(ctx context.Context, target, _ string) (*response, error)
 		return x.place(ctx, p, x.fetch(ctx, nil))
 	case slotRefresh:
 		resp := x.fetch(ctx, p.old)
-		if errorStatuses[resp.Status] && x.c.staleIfError(p.old) {
+		if resp.Status == http.StatusNotModified && !p.old.selects(resp) {
+			// The 304 names another response than the one asked about:
+			// it updates nothing (RFC 9111 §4.3.4); ask for the
+			// response itself.
+			resp = x.fetch(ctx, nil)
+		}
+		if errorStatuses[resp.Status] && x.c.staleIfError(p.old, x.rd) {
 			// The stale response will be served: keep it.
 			return nil, &notStored{resp: resp, origin: p}
 		}
@@ -368,7 +375,8 @@ func (x *exchange) place(ctx context.Context, p *pending, resp *response) (*resp
 	if star || !x.c.storable(x, resp) {
 		return nil, &notStored{resp: resp, origin: p}
 	}
-	return resp, nil
+	p.resp = resp
+	return forStorage(resp), nil
 }
 
 // fetch runs the handler for the exchange's request, without its
@@ -392,7 +400,8 @@ func (x *exchange) fetch(ctx context.Context, old *response) *response {
 	x.next.ServeHTTP(rec, req)
 	resp := rec.result(x.req.Method == http.MethodHead)
 	resp.Received = x.c.now()
-	resp.InitialAge = int64(initialAge(resp.Header, requested, resp.Received))
+	age, valid := initialAge(resp.Header, requested, resp.Received)
+	resp.InitialAge, resp.Invalid = int64(age), !valid
 	resp.Header.Del("Age")
 	if _, ok := resp.Header["Date"]; !ok {
 		resp.Header.Set("Date", time.Unix(0, resp.Received).UTC().Format(http.TimeFormat))
@@ -409,7 +418,16 @@ func (c *Cache) storable(x *exchange, resp *response) bool {
 		return false
 	case c.statuses != nil && !c.statuses[resp.Status]:
 		return false
-	case x.rd.has("no-store"), d.has("no-store"), d.has("private"):
+	case d.has("must-understand") && http.StatusText(resp.Status) == "":
+		// A status this cache does not know the caching rules of
+		// (RFC 9111 §5.2.2.3).
+		return false
+	case x.rd.has("no-store"), d.has("private"):
+		// A qualified private="…" too: RFC 9111 §5.2.2.7 lets a cache
+		// treat it as unqualified, the safe reading for a shared cache.
+		return false
+	case d.has("no-store") && !d.has("must-understand"):
+		// must-understand with a known status overrides no-store.
 		return false
 	case len(resp.Header.Values("Set-Cookie")) > 0:
 		return false
@@ -419,6 +437,24 @@ func (c *Cache) storable(x *exchange, resp *response) bool {
 		return false
 	}
 	return explicitFreshness(resp.Header, d) || d.has("public") || c.heuristicStatus(resp.Status)
+}
+
+// forStorage returns resp without the header fields a qualified
+// no-cache="…" directive names (RFC 9111 §5.2.2.4): they go to the request
+// the response was made for, and are not reused without revalidation (a
+// 304 that carries them puts them back). It returns resp itself when there
+// are none.
+func forStorage(resp *response) *response {
+	d := parseDirectives(resp.Header)
+	if !d.has("no-cache") || d.unqualified("no-cache") {
+		return resp
+	}
+	drop := d.fields("no-cache")
+	out := resp.withHeader()
+	for _, name := range drop {
+		out.Header.Del(name)
+	}
+	return out
 }
 
 func (c *Cache) heuristicStatus(s int) bool {
@@ -440,7 +476,7 @@ func (c *Cache) policy(resp *response) policy {
 	if c.heuristicStatus(resp.Status) || parseDirectives(resp.Header).has("public") {
 		h = c.heuristic
 	}
-	return policyOf(resp, h)
+	return policyOf(resp, h, c.opts.Retention)
 }
 
 func newNonce() string {
@@ -450,13 +486,6 @@ func newNonce() string {
 }
 
 func (c *Cache) serve(w http.ResponseWriter, req *http.Request, route string, next http.Handler) {
-	if req.Header.Get("Range") != "" {
-		// Ranges are not combined from stored responses: the handler
-		// answers them.
-		w.Header().Set(c.header, Miss)
-		next.ServeHTTP(w, req)
-		return
-	}
 	target, err := c.keys.target(req.Method, req.URL)
 	if err != nil {
 		c.bypass(w, req, next, err)
@@ -475,7 +504,78 @@ func (c *Cache) serve(w http.ResponseWriter, req *http.Request, route string, ne
 		restricted: auth || cookie && !c.opts.UnsafeShareResponsesToRequestsWithCookies,
 		cl:         &client{w: w},
 	}
-	x.serve(w)
+	if x.fromStore(w) {
+		return
+	}
+	switch {
+	case x.rd.has("only-if-cached"):
+		// Nothing stored may answer: 504 (RFC 9111 §5.2.1.7).
+		w.Header().Set(c.header, Miss)
+		http.Error(w, "httpcache: not cached (only-if-cached)", http.StatusGatewayTimeout)
+	case req.Header.Get("Range") != "":
+		// A range of nothing stored: the handler answers it, and nothing
+		// is stored (ranges are not combined).
+		x.pass(w)
+	default:
+		x.serve(w)
+	}
+}
+
+// fromStore answers, without going to the handler, a request that a stored
+// response can answer but that the regular path would not serve from the
+// store: a HEAD request with a fresh stored GET response (RFC 9110 §9.3.2),
+// a range of a fresh stored response, and a request with only-if-cached.
+// It reports whether it answered. Lookups that fail are misses.
+func (x *exchange) fromStore(w http.ResponseWriter) bool {
+	ranged := x.req.Header.Get("Range") != ""
+	if !ranged && !x.rd.has("only-if-cached") && x.req.Method != http.MethodHead {
+		return false
+	}
+	if ranged && (x.req.Method != http.MethodGet || x.req.Header.Get("If-Range") != "") {
+		return false
+	}
+	targets := []string{x.target}
+	if x.req.Method == http.MethodHead {
+		// The GET response first: it is the one a HEAD most often finds.
+		get, err := x.c.keys.target(http.MethodGet, x.req.URL)
+		if err != nil {
+			return false
+		}
+		targets = []string{get, x.target}
+	}
+	for _, target := range targets {
+		if resp, state := x.lookup(target); resp != nil {
+			x.cl.finish()
+			x.write(w, resp, state, true)
+			return true
+		}
+	}
+	return false
+}
+
+// lookup returns the response stored for target that the request may use
+// as it is, with its cache state, or nil: it never runs the handler.
+func (x *exchange) lookup(target string) (*response, string) {
+	ctx := x.req.Context()
+	idx, found, err := x.f.Get(ctx, target, "")
+	if err != nil || !found || idx.Nonce == "" {
+		return nil, ""
+	}
+	resp, found, err := x.f.Get(ctx, target, variant(idx, x.req.Host, x.req.Header))
+	if err != nil || !found {
+		return nil, ""
+	}
+	pol := x.c.policy(resp)
+	if x.restricted && !shareable(pol.d) {
+		return nil, ""
+	}
+	switch usage(pol, resp.age(x.now()), x.rd) {
+	case useFresh:
+		return resp, Hit
+	case useStale:
+		return resp, Stale
+	}
+	return nil, ""
 }
 
 // call makes a call of the route's function for p, reporting its outcome.
@@ -511,6 +611,9 @@ func (x *exchange) serve(w http.ResponseWriter) {
 		return
 	}
 	if outcome == region.OutcomeCreated {
+		if vp.resp != nil {
+			resp = vp.resp
+		}
 		x.cl.finish()
 		x.write(w, resp, Miss, false)
 		return
@@ -559,7 +662,7 @@ func (x *exchange) revalidate(w http.ResponseWriter, idx *response, vk string, o
 	}
 	mine := rv.origin == rp
 	switch {
-	case rv.failed && x.c.staleIfError(old):
+	case rv.failed && x.c.staleIfError(old, x.rd):
 		// stale-if-error: the stale response is better than the error.
 		x.cl.finish()
 		x.write(w, old, Stale, true)
@@ -586,9 +689,16 @@ func (x *exchange) now() int64 { return x.c.now() }
 
 // staleIfError tells whether a stale response may stand in for an error
 // (RFC 5861 §4).
-func (c *Cache) staleIfError(old *response) bool {
+// The request's own stale-if-error allows it too, unless the response
+// forbids serving it stale.
+func (c *Cache) staleIfError(old *response, rd directives) bool {
 	pol := c.policy(old)
-	return pol.sie > 0 && old.age(c.now())-pol.lifetime <= pol.sie
+	staleness := old.age(c.now()) - pol.lifetime
+	if pol.sie > 0 && staleness <= pol.sie {
+		return true
+	}
+	n, ok := rd.seconds("stale-if-error")
+	return ok && !pol.strict && staleness <= n
 }
 
 // write answers the request with resp: with 304 when the request is
@@ -597,11 +707,17 @@ func (c *Cache) staleIfError(old *response) bool {
 func (x *exchange) write(w http.ResponseWriter, resp *response, state string, stored bool) {
 	h := w.Header()
 	h.Set(x.c.header, state)
-	if stored {
-		h.Set("Age", strconv.FormatInt(int64(resp.age(x.now())/time.Second), 10))
+	// A response from the store carries its age (RFC 9111 §5.1); so does
+	// one passed on that was already a second old, as its Age said.
+	if age := resp.age(x.now()); stored || age >= time.Second {
+		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
 	}
 	if resp.Status == http.StatusOK && resp.matches(x.req.Header) {
 		resp.writeNotModified(w)
+		return
+	}
+	if stored && resp.Status == http.StatusOK && x.req.Header.Get("Range") != "" {
+		resp.writeRange(w, x.req)
 		return
 	}
 	resp.writeTo(w, x.req.Method == http.MethodHead)
