@@ -41,7 +41,7 @@ const DefaultStatusHeader = "X-Cache"
 // Defaults of Options.
 const (
 	// DefaultExpiration is the heuristic freshness lifetime of responses
-	// that state none.
+	// that state none and have no Last-Modified.
 	DefaultExpiration = time.Minute
 	// DefaultRetention is how long a stored response is kept after it was
 	// stored or revalidated.
@@ -67,8 +67,9 @@ type Options struct {
 	Statuses []int
 	// Expiration is the heuristic freshness lifetime: that of a response
 	// without explicit freshness (Cache-Control s-maxage or max-age,
-	// Expires) whose status is cacheable by default. Default:
-	// DefaultExpiration.
+	// Expires) or Last-Modified whose status is cacheable by default. One
+	// with a Last-Modified is fresh for a tenth of the time since then, at
+	// most Retention (RFC 9111 §4.2.2). Default: DefaultExpiration.
 	Expiration time.Duration
 	// Retention is how long a stored response stays in the region after it
 	// was stored or revalidated, fresh or stale, so that it can be
