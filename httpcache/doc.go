@@ -38,7 +38,12 @@
 // variant's key from the index before reading it. Deleting the index makes
 // every variant unreachable at once without listing keys, so InvalidateURL
 // works on every registry, memcached's included; the orphans leave with
-// their expiration. An unsafe request (POST, PUT, PATCH, DELETE, ...) that
+// their expiration. A hit costs one backend read: the Cache remembers the
+// index it last read for each URL and reads the index and the response
+// under that index's variant key together (one multi-get); the response is
+// used only when the index read with it is the same (same nonce), so a
+// deleted or replaced index is seen at once, and otherwise the index is
+// read first, as on a miss. An unsafe request (POST, PUT, PATCH, DELETE, ...) that
 // the handler answers with 2xx or 3xx deletes the indexes of its URL and of
 // its Location and Content-Location on the same host, in every route of
 // the Cache, before its status is sent (RFC 9111 §4.4).

@@ -121,8 +121,46 @@ type Cache struct {
 	// others at once.
 	revalidating sync.Map
 
+	// known holds the index last read for each URL, to read a hit's index
+	// and response in one round trip (see exchange.readBoth).
+	known knownIndexes
+
 	mu     sync.Mutex            // protects routes
 	routes map[string]*routeFunc // cached functions by route name
+}
+
+// maxKnownIndexes bounds knownIndexes: past it, an arbitrary entry makes
+// room. A URL without one costs one more round trip on its next hit.
+const maxKnownIndexes = 10_000
+
+// knownIndexes remembers the index this process last read for each URL of
+// each route. It is only a hint of the variant key to read beside the
+// index: what is served is always checked against the index read with it.
+type knownIndexes struct {
+	mu sync.Mutex           // protects m
+	m  map[string]*response // by route, "\n" and target
+}
+
+func (k *knownIndexes) lookup(route, target string) *response {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.m[route+"\n"+target]
+}
+
+func (k *knownIndexes) remember(route, target string, idx *response) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = make(map[string]*response)
+	}
+	key := route + "\n" + target
+	if _, ok := k.m[key]; !ok && len(k.m) >= maxKnownIndexes {
+		for old := range k.m {
+			delete(k.m, old)
+			break
+		}
+	}
+	k.m[key] = idx
 }
 
 type systemClock struct{}
@@ -267,6 +305,7 @@ type pendingKey struct{}
 type exchange struct {
 	c          *Cache
 	f          *routeFunc
+	route      string
 	req        *http.Request
 	next       http.Handler
 	rd         directives // the request's Cache-Control
@@ -500,7 +539,7 @@ func (c *Cache) serve(w http.ResponseWriter, req *http.Request, route string, ne
 	_, auth := req.Header["Authorization"]
 	_, cookie := req.Header["Cookie"]
 	x := &exchange{
-		c: c, f: f, req: req, next: next, target: target,
+		c: c, f: f, route: route, req: req, next: next, target: target,
 		rd:         requestDirectives(req.Header),
 		restricted: auth || cookie && !c.opts.UnsafeShareResponsesToRequestsWithCookies,
 		cl:         &client{w: w},
@@ -588,8 +627,15 @@ func (x *exchange) call(p *pending, second string) (*response, region.Outcome, e
 }
 
 func (x *exchange) serve(w http.ResponseWriter) {
+	if idx, vk, resp := x.readBoth(); resp != nil {
+		x.use(w, idx, vk, resp, region.OutcomeHit)
+		return
+	}
 	ip := &pending{x: x, slot: slotIndex}
 	idx, _, err := x.call(ip, "")
+	if err == nil && idx.Nonce != "" {
+		x.c.known.remember(x.route, x.target, idx)
+	}
 	if err == nil && ip.resp != nil {
 		// This request made the index, and so ran the handler.
 		x.cl.finish()
@@ -619,6 +665,33 @@ func (x *exchange) serve(w http.ResponseWriter) {
 		x.write(w, resp, Miss, false)
 		return
 	}
+	x.use(w, idx, vk, resp, outcome)
+}
+
+// readBoth reads, in one round trip, the URL's index and the response
+// stored under the variant key the index this process last read for the
+// URL gives: a hit costs one backend read instead of two. It returns the
+// response only when the index read is that same index (same nonce), so an
+// invalidation that deleted or replaced it is seen as on the regular path;
+// and only when both are fresh for the region. Otherwise the caller takes
+// the regular path, which reads the index first.
+func (x *exchange) readBoth() (idx *response, vk string, resp *response) {
+	last := x.c.known.lookup(x.route, x.target)
+	if last == nil {
+		return nil, "", nil
+	}
+	vk = variant(last, x.req.Host, x.req.Header)
+	got, found, err := x.f.GetMulti(x.req.Context(), x.target, "", vk)
+	if err != nil || !found[0] || !found[1] || got[0].Nonce != last.Nonce {
+		return nil, "", nil
+	}
+	return got[0], vk, got[1]
+}
+
+// use answers the request with resp, the response stored under the variant
+// key vk of the index idx, as its freshness and the request allow:
+// revalidating it first when it must be.
+func (x *exchange) use(w http.ResponseWriter, idx *response, vk string, resp *response, outcome region.Outcome) {
 	pol := x.c.policy(resp)
 	if x.restricted && !shareable(pol.d) {
 		x.pass(w)
