@@ -70,8 +70,10 @@
 // is asked again without a condition (RFC 9111 §4.3.4). Anything else
 // replaces the stored response. Requests of this process that find the
 // same stale response share one revalidation. A stale response is served
-// (STALE) only as the response allows: within stale-while-revalidate while
-// another request of the process revalidates it, within stale-if-error (the
+// (STALE) only as the response allows: within stale-while-revalidate, while
+// a goroutine of the Cache revalidates it in the background (one per
+// response and process, under the region's lock; [Cache.Close] stops them),
+// within stale-if-error (the
 // response's or the request's) when the handler answers 500, 502, 503 or
 // 504, or within a request's max-stale; never under must-revalidate,
 // proxy-revalidate, s-maxage or no-cache. Conditional requests

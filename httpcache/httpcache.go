@@ -121,6 +121,14 @@ type Cache struct {
 	// others at once.
 	revalidating sync.Map
 
+	// Background revalidations: bgCtx is cancelled by Close, which then
+	// waits for bgWG.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+	bgMu     sync.Mutex // protects bgClosed, and orders bgWG.Add before Close's Wait
+	bgClosed bool
+
 	// known holds the index last read for each URL, to read a hit's index
 	// and response in one round trip (see exchange.readBoth).
 	known knownIndexes
@@ -204,6 +212,7 @@ func New(r *region.Region, o Options) (*Cache, error) {
 		heuristic: o.Expiration,
 		routes:    make(map[string]*routeFunc),
 	}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	if c.header == "" {
 		c.header = DefaultStatusHeader
 	}
@@ -718,9 +727,67 @@ func (x *exchange) use(w http.ResponseWriter, idx *response, vk string, resp *re
 			x.write(w, resp, Stale, true)
 			return
 		}
+		if x.c.background(x, key, idx, vk, resp) {
+			x.cl.finish()
+			x.write(w, resp, Stale, true)
+			return
+		}
+		// The Cache is closed: revalidate in the request.
 		defer x.c.revalidating.Delete(key)
 	}
 	x.revalidate(w, idx, vk, resp, pol)
+}
+
+// background revalidates old, the stale response under the variant key vk
+// of idx, in a goroutine of the Cache (which Close waits for), so that the
+// request that found it stale within stale-while-revalidate is answered at
+// once, as the others are (RFC 5861 §3). The revalidation is a call of the
+// route's cached function like any other: under the region's lock, shared
+// with every request of every process that revalidates the same response.
+// It reports false, having started nothing, once the Cache is closed. key,
+// already in c.revalidating, is dropped when the revalidation ends.
+func (c *Cache) background(x *exchange, key string, idx *response, vk string, old *response) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.bgClosed {
+		return false
+	}
+	c.bgWG.Add(1)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(x.req.Context()))
+	stop := context.AfterFunc(c.bgCtx, cancel)
+	// The request is answered before the revalidation ends: it gets a
+	// copy of its own, and its client no 1xx response.
+	bx := *x
+	bx.req = x.req.Clone(ctx)
+	bx.cl = &client{done: true}
+	go func() {
+		defer c.bgWG.Done()
+		defer c.revalidating.Delete(key)
+		defer cancel()
+		defer stop()
+		rp := &pending{x: &bx, slot: slotReval, idx: idx, vk: vk, old: old}
+		_, _, err := bx.call(rp, "r\n"+vk+"\n"+strconv.FormatInt(old.Received, 10))
+		var rv *revalidated
+		if !errors.As(err, &rv) && ctx.Err() == nil {
+			c.log.WarnContext(ctx, "httpcache: background revalidation failed", "url", bx.req.URL.String(), "err", err)
+		}
+	}()
+	return true
+}
+
+// Close stops the revalidations running in the background
+// (stale-while-revalidate) and waits for their goroutines; a handler one of
+// them started finishes in the region's goroutine, and its response is
+// stored as the region allows. Requests served after Close revalidate
+// stale responses themselves. Close does not close the region; it returns
+// nil.
+func (c *Cache) Close() error {
+	c.bgMu.Lock()
+	c.bgClosed = true
+	c.bgMu.Unlock()
+	c.bgCancel()
+	c.bgWG.Wait()
+	return nil
 }
 
 // revalidate validates a stored response with the handler, once for every
