@@ -316,6 +316,14 @@ func TestVaryRFC(t *testing.T) {
 			{header: []string{"Accept-Encoding", "identity"}, state: "HIT", body: "#2", calls: 2},
 			{header: []string{"Accept-Encoding", "br"}, state: "MISS", body: "#3", calls: 3},
 		}},
+		{name: "whitespace around list members ignored", header: echo, steps: []step{
+			{header: []string{"Accept-Encoding", "gzip,br"}, state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Accept-Encoding", " gzip , br "}, state: "HIT", body: "#1", calls: 1},
+			{header: []string{"Accept-Encoding", "gzip", "Accept-Encoding", "br"}, state: "HIT", body: "#1", calls: 1},
+			{header: []string{"Accept-Encoding", "br,gzip"}, state: "MISS", body: "#2", calls: 2},
+			{header: []string{"Accept-Encoding", `"gzip, br"`}, state: "MISS", body: "#3", calls: 3},
+			{header: []string{"Accept-Encoding", `"gzip,br"`}, state: "MISS", body: "#4", calls: 4},
+		}},
 		{name: "Vary star never reused", header: fixed(map[string]string{"Cache-Control": "max-age=60", "Vary": "*"}), steps: []step{
 			{state: "MISS", body: "#1", calls: 1},
 			{state: "MISS", body: "#2", calls: 2},
