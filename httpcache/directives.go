@@ -66,6 +66,25 @@ func (d directives) has(name string) bool {
 	return ok
 }
 
+// unqualified reports whether the directive is present without a list of
+// field names, as no-cache and private may carry one (RFC 9111 §5.2.2.4,
+// §5.2.2.7).
+func (d directives) unqualified(name string) bool {
+	arg, ok := d[name]
+	return ok && strings.TrimSpace(arg) == ""
+}
+
+// fields returns the field names a qualified directive lists, canonical.
+func (d directives) fields(name string) []string {
+	var names []string
+	for f := range strings.SplitSeq(d[name], ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			names = append(names, http.CanonicalHeaderKey(f))
+		}
+	}
+	return names
+}
+
 // seconds returns a delta-seconds argument. A malformed one is treated as
 // absent (ok false), except that an overflowing one saturates. A negative
 // or fractional one is malformed.

@@ -16,12 +16,15 @@
 //     public, s-maxage or must-revalidate; RFC 9111 §3.5). A request with a
 //     Cookie is treated the same unless
 //     Options.UnsafeShareResponsesToRequestsWithCookies is set.
-//   - Responses with Cache-Control private or no-store, that set cookies,
-//     with Vary: *, with status 206 or 304, or to a request with no-store,
-//     are never stored.
+//   - Responses with Cache-Control private (private="…" too, read as
+//     unqualified) or no-store, that set cookies, with Vary: *, with status
+//     206 or 304, with must-understand and a status this cache does not
+//     know, or to a request with no-store, are never stored. A
+//     no-cache="X-A" response is stored without X-A.
 //   - A response is stored when it has explicit freshness (s-maxage,
 //     max-age, Expires) or public, or a status cacheable by default (RFC
-//     9110 §15.1), which then gets the heuristic lifetime
+//     9110 §15.1), which then gets a heuristic lifetime: a tenth of the
+//     time since its Last-Modified (at most Options.Retention), or else
 //     Options.Expiration. Options.Statuses, when set, restricts this.
 //   - The request's Host is always part of the key, with the values of the
 //     request headers the response names in Vary and of Options.Vary.
@@ -35,7 +38,12 @@
 // variant's key from the index before reading it. Deleting the index makes
 // every variant unreachable at once without listing keys, so InvalidateURL
 // works on every registry, memcached's included; the orphans leave with
-// their expiration. An unsafe request (POST, PUT, PATCH, DELETE, ...) that
+// their expiration. A hit costs one backend read: the Cache remembers the
+// index it last read for each URL and reads the index and the response
+// under that index's variant key together (one multi-get); the response is
+// used only when the index read with it is the same (same nonce), so a
+// deleted or replaced index is seen at once, and otherwise the index is
+// read first, as on a miss. An unsafe request (POST, PUT, PATCH, DELETE, ...) that
 // the handler answers with 2xx or 3xx deletes the indexes of its URL and of
 // its Location and Content-Location on the same host, in every route of
 // the Cache, before its status is sent (RFC 9111 §4.4).
@@ -45,7 +53,9 @@
 // A stored response keeps its own timing: when it was received and its
 // corrected initial age (RFC 9111 §4.2.3, from Date and Age). Its freshness
 // lifetime comes from s-maxage, else max-age, else Expires − Date, else the
-// heuristic; every response served from storage carries an Age. The region's
+// heuristic. A malformed max-age or s-maxage, or an Age that is not one
+// number, makes the response stale. Every response served from storage
+// carries an Age, as does one passed on that is a second old. The region's
 // own expiration of the route's entries is Options.Retention, how long a
 // response is kept to be revalidated or served stale: the region cannot be
 // told the lifetime before the handler has run, and HTTP staleness calls for
@@ -53,16 +63,31 @@
 //
 // A stale response, or one a request's no-cache, max-age or min-fresh
 // refuses, is revalidated: the handler gets a conditional request with its
-// ETag and Last-Modified; a 304 refreshes the stored header and the stored
-// response is served (REVALIDATED); anything else replaces it. Requests of
-// this process that find the same stale response share one revalidation. A
-// stale response is served (STALE) only as the response allows: within
-// stale-while-revalidate while another request of the process revalidates
-// it, within stale-if-error when the handler answers 500, 502, 503 or 504,
-// or within a request's max-stale; never under must-revalidate,
+// ETag and Last-Modified; a 304 refreshes the stored header (not the fields
+// that describe the body) and the stored response is served (REVALIDATED),
+// but only when the 304's ETag, or else its Last-Modified, is the stored
+// response's: one naming another response updates nothing, and the handler
+// is asked again without a condition (RFC 9111 §4.3.4). Anything else
+// replaces the stored response. Requests of this process that find the
+// same stale response share one revalidation. A stale response is served
+// (STALE) only as the response allows: within stale-while-revalidate, while
+// a goroutine of the Cache revalidates it in the background (one per
+// response and process, under the region's lock; [Cache.Close] stops them),
+// within stale-if-error (the
+// response's or the request's) when the handler answers 500, 502, 503 or
+// 504, or within a request's max-stale; never under must-revalidate,
 // proxy-revalidate, s-maxage or no-cache. Conditional requests
 // (If-None-Match, If-Modified-Since) are answered with 304 from a usable
 // stored 200; the handler never sees them on a miss.
+//
+// # Answered from storage alone
+//
+// A HEAD request is answered from a fresh stored GET response of its URL
+// when there is one. A request for a single byte range of a fresh stored
+// 200 gets 206 (or 416) from it; other ranges, ranges with If-Range, and
+// ranges of nothing stored go to the handler, and are not stored. A request
+// with only-if-cached that nothing stored may answer gets 504 Gateway
+// Timeout without reaching the handler.
 //
 // # Stampedes
 //

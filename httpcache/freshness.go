@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -28,18 +29,27 @@ type policy struct {
 }
 
 // policyOf reads a stored response's freshness. heuristic is the lifetime
-// given to a response without explicit freshness whose status is cacheable
-// by default (or that is public).
-func policyOf(resp *response, heuristic time.Duration) policy {
+// given to a response without explicit freshness or Last-Modified whose
+// status is cacheable by default (or that is public); one with a
+// Last-Modified gets a tenth of the time since then (RFC 9111 §4.2.2), at
+// most maxHeuristic. Freshness information that does not parse (a
+// malformed max-age or s-maxage, a malformed Age recorded in
+// resp.Invalid) makes the response stale (RFC 9111 §4.2.1, §5.1).
+func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
 	d := parseDirectives(resp.Header)
 	p := policy{d: d}
 	switch s, smax := d.seconds("s-maxage"); {
 	case smax:
 		p.lifetime = s
+	case d.has("s-maxage"), d.has("max-age"):
+		// Present but malformed (a negative, quoted or fractional
+		// value, or s-maxage with a valid max-age beside it): stale.
+		p.lifetime, _ = d.seconds("max-age")
+		if d.has("s-maxage") {
+			p.lifetime = 0
+		}
 	default:
-		if m, ok := d.seconds("max-age"); ok {
-			p.lifetime = m
-		} else if exp, ok := resp.Header["Expires"]; ok {
+		if exp, ok := resp.Header["Expires"]; ok {
 			// An Expires that does not parse is in the past.
 			if e, ok := httpDate(first(exp)); ok {
 				date, ok := httpDate(resp.Header.Get("Date"))
@@ -50,12 +60,19 @@ func policyOf(resp *response, heuristic time.Duration) policy {
 			}
 		} else if heuristicStatuses[resp.Status] || d.has("public") {
 			p.lifetime = heuristic
+			if lm, ok := httpDate(resp.Header.Get("Last-Modified")); ok {
+				date, ok := httpDate(resp.Header.Get("Date"))
+				if !ok {
+					date = time.Unix(0, resp.Received)
+				}
+				p.lifetime = min(max(date.Sub(lm)/10, 0), maxHeuristic)
+			}
 		}
 	}
-	if d.has("no-cache") {
+	if resp.Invalid || d.unqualified("no-cache") {
 		p.lifetime = 0
 	}
-	p.strict = d.has("must-revalidate") || d.has("proxy-revalidate") || d.has("s-maxage") || d.has("no-cache")
+	p.strict = d.has("must-revalidate") || d.has("proxy-revalidate") || d.has("s-maxage") || d.unqualified("no-cache")
 	if !p.strict {
 		p.swr, _ = d.seconds("stale-while-revalidate")
 		p.sie, _ = d.seconds("stale-if-error")
@@ -78,17 +95,26 @@ func explicitFreshness(h http.Header, d directives) bool {
 
 // initialAge is the corrected initial age of a response (RFC 9111 §4.2.3):
 // the larger of its apparent age (from Date) and its Age header plus the
-// time the handler took.
-func initialAge(h http.Header, requested, received int64) time.Duration {
+// time the handler took. valid is false when the response has an Age that
+// is not a single delta-seconds value (a list, a parameter, a sign, a
+// fraction): the response is then stale (RFC 9111 §5.1), and the Age is
+// left out of the result.
+func initialAge(h http.Header, requested, received int64) (age time.Duration, valid bool) {
 	apparent := time.Duration(0)
 	if date, ok := httpDate(h.Get("Date")); ok {
 		apparent = max(time.Duration(received-date.UnixNano()), 0)
 	}
 	corrected := time.Duration(received - requested)
-	if a, ok := (directives{"age": h.Get("Age")}).seconds("age"); ok {
-		corrected += a
+	valid = true
+	if lines, ok := h["Age"]; ok {
+		a, ok := (directives{"age": strings.TrimSpace(lines[0])}).seconds("age")
+		if len(lines) > 1 || !ok {
+			valid = false
+		} else {
+			corrected += a
+		}
 	}
-	return max(apparent, corrected)
+	return max(apparent, corrected), valid
 }
 
 // age is a stored response's current age at now (RFC 9111 §4.2.3).

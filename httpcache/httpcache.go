@@ -41,7 +41,7 @@ const DefaultStatusHeader = "X-Cache"
 // Defaults of Options.
 const (
 	// DefaultExpiration is the heuristic freshness lifetime of responses
-	// that state none.
+	// that state none and have no Last-Modified.
 	DefaultExpiration = time.Minute
 	// DefaultRetention is how long a stored response is kept after it was
 	// stored or revalidated.
@@ -67,8 +67,9 @@ type Options struct {
 	Statuses []int
 	// Expiration is the heuristic freshness lifetime: that of a response
 	// without explicit freshness (Cache-Control s-maxage or max-age,
-	// Expires) whose status is cacheable by default. Default:
-	// DefaultExpiration.
+	// Expires) or Last-Modified whose status is cacheable by default. One
+	// with a Last-Modified is fresh for a tenth of the time since then, at
+	// most Retention (RFC 9111 §4.2.2). Default: DefaultExpiration.
 	Expiration time.Duration
 	// Retention is how long a stored response stays in the region after it
 	// was stored or revalidated, fresh or stale, so that it can be
@@ -120,8 +121,54 @@ type Cache struct {
 	// others at once.
 	revalidating sync.Map
 
+	// Background revalidations: bgCtx is cancelled by Close, which then
+	// waits for bgWG.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+	bgMu     sync.Mutex // protects bgClosed, and orders bgWG.Add before Close's Wait
+	bgClosed bool
+
+	// known holds the index last read for each URL, to read a hit's index
+	// and response in one round trip (see exchange.readBoth).
+	known knownIndexes
+
 	mu     sync.Mutex            // protects routes
 	routes map[string]*routeFunc // cached functions by route name
+}
+
+// maxKnownIndexes bounds knownIndexes: past it, an arbitrary entry makes
+// room. A URL without one costs one more round trip on its next hit.
+const maxKnownIndexes = 10_000
+
+// knownIndexes remembers the index this process last read for each URL of
+// each route. It is only a hint of the variant key to read beside the
+// index: what is served is always checked against the index read with it.
+type knownIndexes struct {
+	mu sync.Mutex           // protects m
+	m  map[string]*response // by route, "\n" and target
+}
+
+func (k *knownIndexes) lookup(route, target string) *response {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.m[route+"\n"+target]
+}
+
+func (k *knownIndexes) remember(route, target string, idx *response) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = make(map[string]*response)
+	}
+	key := route + "\n" + target
+	if _, ok := k.m[key]; !ok && len(k.m) >= maxKnownIndexes {
+		for old := range k.m {
+			delete(k.m, old)
+			break
+		}
+	}
+	k.m[key] = idx
 }
 
 type systemClock struct{}
@@ -165,6 +212,7 @@ func New(r *region.Region, o Options) (*Cache, error) {
 		heuristic: o.Expiration,
 		routes:    make(map[string]*routeFunc),
 	}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	if c.header == "" {
 		c.header = DefaultStatusHeader
 	}
@@ -253,7 +301,8 @@ type pending struct {
 	vk   string    // the variant's key, for slotReval
 	old  *response // the stale response, for slotReval and slotRefresh
 	// resp is the response the handler gave for this call when the region
-	// returns something else (an index).
+	// returns something else: an index, or the stored copy of resp without
+	// the fields that are for this request only.
 	resp *response
 	// notModified is set by slotRefresh when the handler answered 304.
 	notModified bool
@@ -265,6 +314,7 @@ type pendingKey struct{}
 type exchange struct {
 	c          *Cache
 	f          *routeFunc
+	route      string
 	req        *http.Request
 	next       http.Handler
 	rd         directives // the request's Cache-Control
@@ -319,7 +369,7 @@ func (c *Cache) create(ctx context.Context, target, _ string) (*response, error)
 		names, star := c.keys.varyNames(resp.Header)
 		idx := &response{Nonce: newNonce(), Vary: names, Received: resp.Received}
 		if !star && c.storable(x, resp) {
-			if err := x.f.Set(ctx, target, variant(idx, x.req.Host, x.req.Header), resp); err != nil {
+			if err := x.f.Set(ctx, target, variant(idx, x.req.Host, x.req.Header), forStorage(resp)); err != nil {
 				c.log.WarnContext(ctx, "httpcache: response not stored", "url", x.req.URL.String(), "err", err)
 			}
 		}
@@ -328,7 +378,13 @@ func (c *Cache) create(ctx context.Context, target, _ string) (*response, error)
 		return x.place(ctx, p, x.fetch(ctx, nil))
 	case slotRefresh:
 		resp := x.fetch(ctx, p.old)
-		if errorStatuses[resp.Status] && x.c.staleIfError(p.old) {
+		if resp.Status == http.StatusNotModified && !p.old.selects(resp) {
+			// The 304 names another response than the one asked about:
+			// it updates nothing (RFC 9111 §4.3.4); ask for the
+			// response itself.
+			resp = x.fetch(ctx, nil)
+		}
+		if errorStatuses[resp.Status] && x.c.staleIfError(p.old, x.rd) {
 			// The stale response will be served: keep it.
 			return nil, &notStored{resp: resp, origin: p}
 		}
@@ -368,7 +424,8 @@ func (x *exchange) place(ctx context.Context, p *pending, resp *response) (*resp
 	if star || !x.c.storable(x, resp) {
 		return nil, &notStored{resp: resp, origin: p}
 	}
-	return resp, nil
+	p.resp = resp
+	return forStorage(resp), nil
 }
 
 // fetch runs the handler for the exchange's request, without its
@@ -392,7 +449,8 @@ func (x *exchange) fetch(ctx context.Context, old *response) *response {
 	x.next.ServeHTTP(rec, req)
 	resp := rec.result(x.req.Method == http.MethodHead)
 	resp.Received = x.c.now()
-	resp.InitialAge = int64(initialAge(resp.Header, requested, resp.Received))
+	age, valid := initialAge(resp.Header, requested, resp.Received)
+	resp.InitialAge, resp.Invalid = int64(age), !valid
 	resp.Header.Del("Age")
 	if _, ok := resp.Header["Date"]; !ok {
 		resp.Header.Set("Date", time.Unix(0, resp.Received).UTC().Format(http.TimeFormat))
@@ -409,7 +467,16 @@ func (c *Cache) storable(x *exchange, resp *response) bool {
 		return false
 	case c.statuses != nil && !c.statuses[resp.Status]:
 		return false
-	case x.rd.has("no-store"), d.has("no-store"), d.has("private"):
+	case d.has("must-understand") && http.StatusText(resp.Status) == "":
+		// A status this cache does not know the caching rules of
+		// (RFC 9111 §5.2.2.3).
+		return false
+	case x.rd.has("no-store"), d.has("private"):
+		// A qualified private="…" too: RFC 9111 §5.2.2.7 lets a cache
+		// treat it as unqualified, the safe reading for a shared cache.
+		return false
+	case d.has("no-store") && !d.has("must-understand"):
+		// must-understand with a known status overrides no-store.
 		return false
 	case len(resp.Header.Values("Set-Cookie")) > 0:
 		return false
@@ -419,6 +486,24 @@ func (c *Cache) storable(x *exchange, resp *response) bool {
 		return false
 	}
 	return explicitFreshness(resp.Header, d) || d.has("public") || c.heuristicStatus(resp.Status)
+}
+
+// forStorage returns resp without the header fields a qualified
+// no-cache="…" directive names (RFC 9111 §5.2.2.4): they go to the request
+// the response was made for, and are not reused without revalidation (a
+// 304 that carries them puts them back). It returns resp itself when there
+// are none.
+func forStorage(resp *response) *response {
+	d := parseDirectives(resp.Header)
+	if !d.has("no-cache") || d.unqualified("no-cache") {
+		return resp
+	}
+	drop := d.fields("no-cache")
+	out := resp.withHeader()
+	for _, name := range drop {
+		out.Header.Del(name)
+	}
+	return out
 }
 
 func (c *Cache) heuristicStatus(s int) bool {
@@ -440,7 +525,7 @@ func (c *Cache) policy(resp *response) policy {
 	if c.heuristicStatus(resp.Status) || parseDirectives(resp.Header).has("public") {
 		h = c.heuristic
 	}
-	return policyOf(resp, h)
+	return policyOf(resp, h, c.opts.Retention)
 }
 
 func newNonce() string {
@@ -450,13 +535,6 @@ func newNonce() string {
 }
 
 func (c *Cache) serve(w http.ResponseWriter, req *http.Request, route string, next http.Handler) {
-	if req.Header.Get("Range") != "" {
-		// Ranges are not combined from stored responses: the handler
-		// answers them.
-		w.Header().Set(c.header, Miss)
-		next.ServeHTTP(w, req)
-		return
-	}
 	target, err := c.keys.target(req.Method, req.URL)
 	if err != nil {
 		c.bypass(w, req, next, err)
@@ -470,12 +548,83 @@ func (c *Cache) serve(w http.ResponseWriter, req *http.Request, route string, ne
 	_, auth := req.Header["Authorization"]
 	_, cookie := req.Header["Cookie"]
 	x := &exchange{
-		c: c, f: f, req: req, next: next, target: target,
+		c: c, f: f, route: route, req: req, next: next, target: target,
 		rd:         requestDirectives(req.Header),
 		restricted: auth || cookie && !c.opts.UnsafeShareResponsesToRequestsWithCookies,
 		cl:         &client{w: w},
 	}
-	x.serve(w)
+	if x.fromStore(w) {
+		return
+	}
+	switch {
+	case x.rd.has("only-if-cached"):
+		// Nothing stored may answer: 504 (RFC 9111 §5.2.1.7).
+		w.Header().Set(c.header, Miss)
+		http.Error(w, "httpcache: not cached (only-if-cached)", http.StatusGatewayTimeout)
+	case req.Header.Get("Range") != "":
+		// A range of nothing stored: the handler answers it, and nothing
+		// is stored (ranges are not combined).
+		x.pass(w)
+	default:
+		x.serve(w)
+	}
+}
+
+// fromStore answers, without going to the handler, a request that a stored
+// response can answer but that the regular path would not serve from the
+// store: a HEAD request with a fresh stored GET response (RFC 9110 §9.3.2),
+// a range of a fresh stored response, and a request with only-if-cached.
+// It reports whether it answered. Lookups that fail are misses.
+func (x *exchange) fromStore(w http.ResponseWriter) bool {
+	ranged := x.req.Header.Get("Range") != ""
+	if !ranged && !x.rd.has("only-if-cached") && x.req.Method != http.MethodHead {
+		return false
+	}
+	if ranged && (x.req.Method != http.MethodGet || x.req.Header.Get("If-Range") != "") {
+		return false
+	}
+	targets := []string{x.target}
+	if x.req.Method == http.MethodHead {
+		// The GET response first: it is the one a HEAD most often finds.
+		get, err := x.c.keys.target(http.MethodGet, x.req.URL)
+		if err != nil {
+			return false
+		}
+		targets = []string{get, x.target}
+	}
+	for _, target := range targets {
+		if resp, state := x.lookup(target); resp != nil {
+			x.cl.finish()
+			x.write(w, resp, state, true)
+			return true
+		}
+	}
+	return false
+}
+
+// lookup returns the response stored for target that the request may use
+// as it is, with its cache state, or nil: it never runs the handler.
+func (x *exchange) lookup(target string) (*response, string) {
+	ctx := x.req.Context()
+	idx, found, err := x.f.Get(ctx, target, "")
+	if err != nil || !found || idx.Nonce == "" {
+		return nil, ""
+	}
+	resp, found, err := x.f.Get(ctx, target, variant(idx, x.req.Host, x.req.Header))
+	if err != nil || !found {
+		return nil, ""
+	}
+	pol := x.c.policy(resp)
+	if x.restricted && !shareable(pol.d) {
+		return nil, ""
+	}
+	switch usage(pol, resp.age(x.now()), x.rd) {
+	case useFresh:
+		return resp, Hit
+	case useStale:
+		return resp, Stale
+	}
+	return nil, ""
 }
 
 // call makes a call of the route's function for p, reporting its outcome.
@@ -487,8 +636,15 @@ func (x *exchange) call(p *pending, second string) (*response, region.Outcome, e
 }
 
 func (x *exchange) serve(w http.ResponseWriter) {
+	if idx, vk, resp := x.readBoth(); resp != nil {
+		x.use(w, idx, vk, resp, region.OutcomeHit)
+		return
+	}
 	ip := &pending{x: x, slot: slotIndex}
 	idx, _, err := x.call(ip, "")
+	if err == nil && idx.Nonce != "" {
+		x.c.known.remember(x.route, x.target, idx)
+	}
 	if err == nil && ip.resp != nil {
 		// This request made the index, and so ran the handler.
 		x.cl.finish()
@@ -511,10 +667,40 @@ func (x *exchange) serve(w http.ResponseWriter) {
 		return
 	}
 	if outcome == region.OutcomeCreated {
+		if vp.resp != nil {
+			resp = vp.resp
+		}
 		x.cl.finish()
 		x.write(w, resp, Miss, false)
 		return
 	}
+	x.use(w, idx, vk, resp, outcome)
+}
+
+// readBoth reads, in one round trip, the URL's index and the response
+// stored under the variant key the index this process last read for the
+// URL gives: a hit costs one backend read instead of two. It returns the
+// response only when the index read is that same index (same nonce), so an
+// invalidation that deleted or replaced it is seen as on the regular path;
+// and only when both are fresh for the region. Otherwise the caller takes
+// the regular path, which reads the index first.
+func (x *exchange) readBoth() (idx *response, vk string, resp *response) {
+	last := x.c.known.lookup(x.route, x.target)
+	if last == nil {
+		return nil, "", nil
+	}
+	vk = variant(last, x.req.Host, x.req.Header)
+	got, found, err := x.f.GetMulti(x.req.Context(), x.target, "", vk)
+	if err != nil || !found[0] || !found[1] || got[0].Nonce != last.Nonce {
+		return nil, "", nil
+	}
+	return got[0], vk, got[1]
+}
+
+// use answers the request with resp, the response stored under the variant
+// key vk of the index idx, as its freshness and the request allow:
+// revalidating it first when it must be.
+func (x *exchange) use(w http.ResponseWriter, idx *response, vk string, resp *response, outcome region.Outcome) {
 	pol := x.c.policy(resp)
 	if x.restricted && !shareable(pol.d) {
 		x.pass(w)
@@ -541,9 +727,67 @@ func (x *exchange) serve(w http.ResponseWriter) {
 			x.write(w, resp, Stale, true)
 			return
 		}
+		if x.c.background(x, key, idx, vk, resp) {
+			x.cl.finish()
+			x.write(w, resp, Stale, true)
+			return
+		}
+		// The Cache is closed: revalidate in the request.
 		defer x.c.revalidating.Delete(key)
 	}
 	x.revalidate(w, idx, vk, resp, pol)
+}
+
+// background revalidates old, the stale response under the variant key vk
+// of idx, in a goroutine of the Cache (which Close waits for), so that the
+// request that found it stale within stale-while-revalidate is answered at
+// once, as the others are (RFC 5861 §3). The revalidation is a call of the
+// route's cached function like any other: under the region's lock, shared
+// with every request of every process that revalidates the same response.
+// It reports false, having started nothing, once the Cache is closed. key,
+// already in c.revalidating, is dropped when the revalidation ends.
+func (c *Cache) background(x *exchange, key string, idx *response, vk string, old *response) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.bgClosed {
+		return false
+	}
+	c.bgWG.Add(1)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(x.req.Context()))
+	stop := context.AfterFunc(c.bgCtx, cancel)
+	// The request is answered before the revalidation ends: it gets a
+	// copy of its own, and its client no 1xx response.
+	bx := *x
+	bx.req = x.req.Clone(ctx)
+	bx.cl = &client{done: true}
+	go func() {
+		defer c.bgWG.Done()
+		defer c.revalidating.Delete(key)
+		defer cancel()
+		defer stop()
+		rp := &pending{x: &bx, slot: slotReval, idx: idx, vk: vk, old: old}
+		_, _, err := bx.call(rp, "r\n"+vk+"\n"+strconv.FormatInt(old.Received, 10))
+		var rv *revalidated
+		if !errors.As(err, &rv) && ctx.Err() == nil {
+			c.log.WarnContext(ctx, "httpcache: background revalidation failed", "url", bx.req.URL.String(), "err", err)
+		}
+	}()
+	return true
+}
+
+// Close stops the revalidations running in the background
+// (stale-while-revalidate) and waits for their goroutines; a handler one of
+// them started finishes in the region's goroutine, and its response is
+// stored as the region allows. Requests served after Close revalidate
+// stale responses themselves. Close does not close the region; it returns
+// nil.
+func (c *Cache) Close() error {
+	c.bgMu.Lock()
+	c.bgClosed = true
+	c.bgMu.Unlock()
+	c.bgCancel()
+	c.bgWG.Wait()
+	return nil
 }
 
 // revalidate validates a stored response with the handler, once for every
@@ -559,7 +803,7 @@ func (x *exchange) revalidate(w http.ResponseWriter, idx *response, vk string, o
 	}
 	mine := rv.origin == rp
 	switch {
-	case rv.failed && x.c.staleIfError(old):
+	case rv.failed && x.c.staleIfError(old, x.rd):
 		// stale-if-error: the stale response is better than the error.
 		x.cl.finish()
 		x.write(w, old, Stale, true)
@@ -586,9 +830,16 @@ func (x *exchange) now() int64 { return x.c.now() }
 
 // staleIfError tells whether a stale response may stand in for an error
 // (RFC 5861 §4).
-func (c *Cache) staleIfError(old *response) bool {
+// The request's own stale-if-error allows it too, unless the response
+// forbids serving it stale.
+func (c *Cache) staleIfError(old *response, rd directives) bool {
 	pol := c.policy(old)
-	return pol.sie > 0 && old.age(c.now())-pol.lifetime <= pol.sie
+	staleness := old.age(c.now()) - pol.lifetime
+	if pol.sie > 0 && staleness <= pol.sie {
+		return true
+	}
+	n, ok := rd.seconds("stale-if-error")
+	return ok && !pol.strict && staleness <= n
 }
 
 // write answers the request with resp: with 304 when the request is
@@ -597,11 +848,17 @@ func (c *Cache) staleIfError(old *response) bool {
 func (x *exchange) write(w http.ResponseWriter, resp *response, state string, stored bool) {
 	h := w.Header()
 	h.Set(x.c.header, state)
-	if stored {
-		h.Set("Age", strconv.FormatInt(int64(resp.age(x.now())/time.Second), 10))
+	// A response from the store carries its age (RFC 9111 §5.1); so does
+	// one passed on that was already a second old, as its Age said.
+	if age := resp.age(x.now()); stored || age >= time.Second {
+		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
 	}
 	if resp.Status == http.StatusOK && resp.matches(x.req.Header) {
 		resp.writeNotModified(w)
+		return
+	}
+	if stored && resp.Status == http.StatusOK && x.req.Header.Get("Range") != "" {
+		resp.writeRange(w, x.req)
 		return
 	}
 	resp.writeTo(w, x.req.Method == http.MethodHead)

@@ -444,17 +444,69 @@ func TestStale(t *testing.T) {
 			expect(t, do(t, srv, "GET", "/st"), httpcache.Hit, "v1")
 			e.clock.Advance(2 * time.Second)
 
-			// One request regenerates; meanwhile others get the stale one.
-			done := make(chan *httptest.ResponseRecorder)
-			go func() { done <- do(t, srv, "GET", "/st") }()
+			// Every request gets the stale one at once, the first too: one
+			// revalidation runs in the background meanwhile.
+			first := make(chan *httptest.ResponseRecorder, 1)
+			go func() { first <- do(t, srv, "GET", "/st") }()
+			select {
+			case w := <-first:
+				expect(t, w, httpcache.Stale, "v1")
+			case <-time.After(10 * time.Second):
+				close(release)
+				t.Fatal("the first request waited for the revalidation")
+			}
 			<-entered
 			expect(t, do(t, srv, "GET", "/st"), httpcache.Stale, "v1")
 			expect(t, do(t, srv, "GET", "/st"), httpcache.Stale, "v1")
 			close(release)
-			expect(t, <-done, httpcache.Miss, "v2")
+			waitFor(t, "the revalidated response", func() bool {
+				return do(t, srv, "GET", "/st").Body.String() == "v2"
+			})
 			expect(t, do(t, srv, "GET", "/st"), httpcache.Hit, "v2")
+			if n := h.calls.Load(); n != 2 {
+				t.Fatalf("handler ran %d times, want 2", n)
+			}
+			if err := e.c.Close(); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
+}
+
+// TestCloseStopsBackground checks that Close returns while a background
+// revalidation's handler still runs (it finishes in the region's goroutine),
+// and that after Close a stale response is revalidated in the request.
+func TestCloseStopsBackground(t *testing.T) {
+	e := newEnv(t, false, httpcache.Options{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	h := &counting{fn: func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n == 2 {
+			close(entered)
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=60, stale-while-revalidate=30")
+		fmt.Fprintf(w, "v%d", n)
+	}}
+	srv := e.c.Handler("cl", h)
+	expect(t, do(t, srv, "GET", "/cl"), httpcache.Miss, "v1")
+	e.clock.Advance(61 * time.Second)
+	expect(t, do(t, srv, "GET", "/cl"), httpcache.Stale, "v1")
+	<-entered
+	done := make(chan error)
+	go func() { done <- e.c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for the handler")
+	}
+	// Another URL: revalidated in the request now.
+	expect(t, do(t, srv, "GET", "/other"), httpcache.Miss, "v3")
+	e.clock.Advance(61 * time.Second)
+	expect(t, do(t, srv, "GET", "/other"), httpcache.Miss, "v4")
 }
 
 // A region-wide soft invalidation retires every URL's index: the next
@@ -486,7 +538,10 @@ func TestInvalidate(t *testing.T) {
 			users := e.c.Handler("users", h)
 			posts := e.c.Handler("posts", h)
 			expect(t, do(t, users, "GET", "/u?id=1&x=y"), httpcache.Miss, "/u?id=1&x=y 1")
-			expect(t, do(t, users, "HEAD", "/u?id=1&x=y"), httpcache.Miss, "")
+			// A HEAD is answered from the stored GET response; one of a URL
+			// without a GET response is stored under HEAD.
+			expect(t, do(t, users, "HEAD", "/u?id=1&x=y"), httpcache.Hit, "")
+			expect(t, do(t, users, "HEAD", "/u?id=3"), httpcache.Miss, "")
 			expect(t, do(t, users, "GET", "/u?id=2"), httpcache.Miss, "/u?id=2 3")
 			expect(t, do(t, posts, "GET", "/p"), httpcache.Miss, "/p 4")
 
@@ -495,15 +550,22 @@ func TestInvalidate(t *testing.T) {
 				t.Fatal(err)
 			}
 			expect(t, do(t, users, "GET", "/u?id=1&x=y"), httpcache.Miss, "/u?id=1&x=y 5")
-			expect(t, do(t, users, "HEAD", "/u?id=1&x=y"), httpcache.Hit, "")
 			expect(t, do(t, users, "GET", "/u?id=2"), httpcache.Hit, "/u?id=2 3")
+			// GET only: the HEAD response stays.
+			if err := e.c.InvalidateURL(ctx, "users", "GET", "/u?id=3"); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, do(t, users, "HEAD", "/u?id=3"), httpcache.Hit, "")
 
 			// Every method.
+			if err := e.c.InvalidateURL(ctx, "users", "", "/u?id=3"); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, do(t, users, "HEAD", "/u?id=3"), httpcache.Miss, "")
 			if err := e.c.InvalidateURL(ctx, "users", "", "/u?id=1&x=y"); err != nil {
 				t.Fatal(err)
 			}
-			expect(t, do(t, users, "GET", "/u?id=1&x=y"), httpcache.Miss, "/u?id=1&x=y 6")
-			expect(t, do(t, users, "HEAD", "/u?id=1&x=y"), httpcache.Miss, "")
+			expect(t, do(t, users, "GET", "/u?id=1&x=y"), httpcache.Miss, "/u?id=1&x=y 7")
 
 			// The whole route, and only it.
 			if err := e.c.InvalidateRoute(ctx, "users"); err != nil {

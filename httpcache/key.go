@@ -88,13 +88,21 @@ func variant(idx *response, host string, h http.Header) string {
 	for _, name := range idx.Vary {
 		b.WriteString(name)
 		b.WriteString(": ")
-		// Header values cannot hold a newline, so lines stay apart.
-		vals := h.Values(name)
-		for i, v := range vals {
-			if i > 0 {
-				b.WriteString(", ")
+		// Header values cannot hold a newline, so lines stay apart. The
+		// members of a list are compared without the whitespace around
+		// them, and several lines as one list (RFC 9111 §4.1, RFC 9110
+		// §5.3, §5.6.1); commas inside quoted strings do not split.
+		n := 0
+		for _, v := range h.Values(name) {
+			for len(v) > 0 {
+				var member string
+				member, v = splitDirective(v)
+				if n > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(strings.TrimSpace(member))
+				n++
 			}
-			b.WriteString(strings.TrimSpace(v))
 		}
 		b.WriteByte('\n')
 	}

@@ -22,6 +22,9 @@ type response struct {
 	// computed from these on every use.
 	Received   int64 `msgpack:"t,omitempty" json:"t,omitempty"`
 	InitialAge int64 `msgpack:"a,omitempty" json:"a,omitempty"`
+	// Invalid is set when the response came with an Age that does not
+	// parse: its age is unknown, so it is stale (RFC 9111 §5.1).
+	Invalid bool `msgpack:"x,omitempty" json:"x,omitempty"`
 	// Nonce marks an index: the entry of a URL that names the variants of
 	// its responses. Variants are keyed under the nonce, so deleting the
 	// index makes them all unreachable at once (see keys.go).
@@ -40,9 +43,88 @@ func (resp *response) writeTo(w http.ResponseWriter, isHead bool) {
 	for name, values := range resp.Header {
 		h[name] = slices.Clone(values)
 	}
+	if isHead && len(resp.Body) > 0 && h.Get("Content-Length") == "" {
+		// A GET response answering a HEAD request.
+		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	}
 	w.WriteHeader(resp.Status)
 	if !isHead && len(resp.Body) > 0 {
 		_, _ = w.Write(resp.Body)
+	}
+}
+
+// writeRange answers a Range request from a complete stored response (RFC
+// 9110 §14): one satisfiable byte range gets 206 with that part, one that
+// cannot be satisfied 416; any other Range (several ranges, another unit)
+// is ignored, as a server may, and the whole response is sent.
+func (resp *response) writeRange(w http.ResponseWriter, req *http.Request) {
+	size := int64(len(resp.Body))
+	first, last, ok := byteRange(req.Header.Get("Range"), size)
+	if !ok {
+		resp.writeTo(w, false)
+		return
+	}
+	h := w.Header()
+	for name, values := range resp.Header {
+		h[name] = slices.Clone(values)
+	}
+	if first > last {
+		h.Del("Content-Length")
+		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
+	h.Set("Content-Range", "bytes "+strconv.FormatInt(first, 10)+"-"+strconv.FormatInt(last, 10)+"/"+strconv.FormatInt(size, 10))
+	h.Set("Content-Length", strconv.FormatInt(last-first+1, 10))
+	w.WriteHeader(http.StatusPartialContent)
+	_, _ = w.Write(resp.Body[first : last+1])
+}
+
+// byteRange reads a Range field of a single byte range over a body of size
+// bytes: ok is false when it is not one (the field is then ignored), and
+// first > last when the range cannot be satisfied.
+func byteRange(v string, size int64) (first, last int64, ok bool) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false
+	}
+	num := func(s string) (int64, bool) {
+		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	switch {
+	case a == "":
+		n, ok := num(b) // the last n bytes
+		if !ok {
+			return 0, 0, false
+		}
+		if n == 0 || size == 0 {
+			return 1, 0, true
+		}
+		return max(size-n, 0), size - 1, true
+	default:
+		first, ok := num(a)
+		if !ok {
+			return 0, 0, false
+		}
+		last := size - 1
+		if b != "" {
+			if last, ok = num(b); !ok || last < first {
+				return 0, 0, false
+			}
+			last = min(last, size-1)
+		}
+		if first >= size {
+			return 1, 0, true
+		}
+		return first, last, true
 	}
 }
 
@@ -70,7 +152,8 @@ func (resp *response) writeNotModified(w http.ResponseWriter) {
 
 // unmergeable are the header fields a 304 does not update in the stored
 // response (RFC 9111 §3.2).
-var unmergeable = map[string]bool{"Content-Length": true, "Content-Encoding": true, "Transfer-Encoding": true, "Content-Range": true, "Age": true}
+// Content-MD5 describes the stored body, which a 304 does not replace.
+var unmergeable = map[string]bool{"Content-Length": true, "Content-Encoding": true, "Transfer-Encoding": true, "Content-Range": true, "Content-Md5": true, "Age": true}
 
 // merge returns the stored response updated by the header of a 304 that
 // validated it (RFC 9111 §4.3.4), received as fresh says.
@@ -81,8 +164,27 @@ func (resp *response) merge(nm *response) *response {
 			out.Header[name] = slices.Clone(v)
 		}
 	}
-	out.Received, out.InitialAge = nm.Received, nm.InitialAge
+	out.Received, out.InitialAge, out.Invalid = nm.Received, nm.InitialAge, nm.Invalid
 	return out
+}
+
+// selects tells whether a 304 received for a conditional request made with
+// resp's validators identifies resp (RFC 9111 §4.3.4): a strong ETag in the
+// 304 must be resp's; without one, a Last-Modified in the 304 must be
+// resp's. A 304 with neither selects resp, the only response the request
+// was made for. A 304 that does not select resp must not update it.
+func (resp *response) selects(nm *response) bool {
+	if etag := nm.Header.Get("Etag"); etag != "" {
+		if strings.HasPrefix(etag, "W/") {
+			// A weak validator: compared weakly, it must still match.
+			return strings.TrimPrefix(resp.Header.Get("Etag"), "W/") == strings.TrimPrefix(etag, "W/")
+		}
+		return resp.Header.Get("Etag") == etag
+	}
+	if lm := nm.Header.Get("Last-Modified"); lm != "" {
+		return resp.Header.Get("Last-Modified") == lm
+	}
+	return true
 }
 
 // matches tells whether the conditional request header h is satisfied by

@@ -33,7 +33,8 @@ type step struct {
 }
 
 // origin is a handler whose responses carry the header its case gives for
-// the call; it answers "#n" for its n-th call, and 304 to a request whose
+// the call ("$now" and "$now-1h" are dates, a newline separates field
+// lines); it answers "#n" for its n-th call, and 304 to a request whose
 // If-None-Match holds the ETag it sends.
 type origin struct {
 	calls  atomic.Int64
@@ -49,12 +50,21 @@ func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h = o.header(n, r)
 	}
 	for k, v := range h {
+		if k == force304 {
+			continue
+		}
+		if ago, ok := strings.CutPrefix(v, "$now-"); ok {
+			d, _ := time.ParseDuration(ago)
+			v = o.e.clock.Now().Add(-d).UTC().Format(http.TimeFormat)
+		}
 		if v == "$now" {
 			v = o.e.clock.Now().UTC().Format(http.TimeFormat)
 		}
-		w.Header().Set(k, v)
+		for line := range strings.SplitSeq(v, "\n") {
+			w.Header().Add(k, line) // "a\nb": two field lines
+		}
 	}
-	if etag := h["ETag"]; etag != "" && r.Header.Get("If-None-Match") == etag {
+	if etag := h["ETag"]; h[force304] != "" || etag != "" && r.Header.Get("If-None-Match") == etag {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -71,6 +81,10 @@ func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "#%d", n)
 }
+
+// force304 in the header an origin's case gives makes it answer 304
+// whatever the request; it is not sent.
+const force304 = "X-Force-304"
 
 func fixed(h map[string]string) func(int64, *http.Request) map[string]string {
 	return func(int64, *http.Request) map[string]string { return h }
@@ -301,6 +315,14 @@ func TestVaryRFC(t *testing.T) {
 			{header: []string{"Accept-Encoding", "gzip"}, state: "HIT", body: "#1", calls: 2},
 			{header: []string{"Accept-Encoding", "identity"}, state: "HIT", body: "#2", calls: 2},
 			{header: []string{"Accept-Encoding", "br"}, state: "MISS", body: "#3", calls: 3},
+		}},
+		{name: "whitespace around list members ignored", header: echo, steps: []step{
+			{header: []string{"Accept-Encoding", "gzip,br"}, state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Accept-Encoding", " gzip , br "}, state: "HIT", body: "#1", calls: 1},
+			{header: []string{"Accept-Encoding", "gzip", "Accept-Encoding", "br"}, state: "HIT", body: "#1", calls: 1},
+			{header: []string{"Accept-Encoding", "br,gzip"}, state: "MISS", body: "#2", calls: 2},
+			{header: []string{"Accept-Encoding", `"gzip, br"`}, state: "MISS", body: "#3", calls: 3},
+			{header: []string{"Accept-Encoding", `"gzip,br"`}, state: "MISS", body: "#4", calls: 4},
 		}},
 		{name: "Vary star never reused", header: fixed(map[string]string{"Cache-Control": "max-age=60", "Vary": "*"}), steps: []step{
 			{state: "MISS", body: "#1", calls: 1},
@@ -539,4 +561,214 @@ func TestEarlyHints(t *testing.T) {
 	if resp.Header.Get("Link") != "" {
 		t.Fatalf("final response carries the hint's Link")
 	}
+}
+
+// TestAgeParsing: RFC 9111 §5.1, §4.2.3. An Age that is not one
+// delta-seconds value leaves the response's age unknown: it is stale. A
+// response passed on keeps the age its Age gave it.
+func TestAgeParsing(t *testing.T) {
+	stale := func(age string) rfcCase {
+		return rfcCase{name: "stale with Age " + strings.ReplaceAll(age, "\n", " | "), header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": age}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: time.Second, state: "MISS", body: "#2", calls: 2},
+		}}
+	}
+	runRFC(t, []rfcCase{
+		stale("abc"), stale("-10"), stale("10.0"), stale("10,0"), stale("0, 0"),
+		stale("0\n0"), stale("10;foo=bar"), stale("+10"),
+		{name: "valid Age passed on and counted", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": "30"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
+			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "35"}},
+		}},
+		{name: "Age over max-age is stale", header: fixed(map[string]string{"Cache-Control": "max-age=60", "Age": "7200"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "7200"}},
+			{state: "MISS", body: "#2", calls: 2},
+		}},
+	})
+}
+
+// TestInvalidFreshness: RFC 9111 §4.2.1, §1.2.2. Freshness information
+// that does not parse makes the response stale; it does not fall back to
+// the heuristic.
+func TestInvalidFreshness(t *testing.T) {
+	staleWith := func(cc string) rfcCase {
+		return rfcCase{name: cc, opts: httpcache.Options{Expiration: time.Hour}, header: fixed(map[string]string{"Cache-Control": cc}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: time.Second, state: "MISS", body: "#2", calls: 2},
+		}}
+	}
+	runRFC(t, []rfcCase{
+		staleWith("max-age=-1"), staleWith("max-age='3600'"), staleWith("max-age=3600.5"),
+		staleWith("s-maxage=abc, max-age=3600"),
+		{name: "leading zeros are valid", header: fixed(map[string]string{"Cache-Control": "max-age=0060"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 59 * time.Second, state: "HIT", body: "#1", calls: 1},
+		}},
+	})
+}
+
+// TestMustUnderstand: RFC 9111 §5.2.2.3.
+func TestMustUnderstand(t *testing.T) {
+	s599 := func(int64) int { return 599 }
+	runRFC(t, []rfcCase{
+		{name: "unknown status not stored", status: s599, header: fixed(map[string]string{"Cache-Control": "max-age=60, must-understand"}), steps: []step{
+			{status: 599, state: "MISS", body: "#1", calls: 1},
+			{status: 599, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "unknown status stored without it", status: s599, header: fixed(map[string]string{"Cache-Control": "max-age=60"}), steps: []step{
+			{status: 599, state: "MISS", body: "#1", calls: 1},
+			{status: 599, state: "HIT", body: "#1", calls: 1},
+		}},
+		{name: "known status overrides no-store", header: fixed(map[string]string{"Cache-Control": "max-age=60, no-store, must-understand"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "HIT", body: "#1", calls: 1},
+		}},
+	})
+}
+
+// TestNotModifiedSelection: RFC 9111 §4.3.4, §3.2. A 304 updates the
+// stored response only when its validators are that response's; it never
+// updates the fields that describe the stored body.
+func TestNotModifiedSelection(t *testing.T) {
+	lm1, lm2 := "Tue, 14 Nov 2023 20:00:00 GMT", "Tue, 14 Nov 2023 21:00:00 GMT"
+	runRFC(t, []rfcCase{
+		{name: "304 with another ETag updates nothing", header: func(n int64, r *http.Request) map[string]string {
+			switch n {
+			case 1:
+				return map[string]string{"Cache-Control": "max-age=1", "ETag": `"v1"`, "X-Call": "1"}
+			case 2:
+				return map[string]string{"Cache-Control": "max-age=60", "ETag": `"v2"`, "X-Call": "2", force304: "1"}
+			}
+			return map[string]string{"Cache-Control": "max-age=60", "ETag": `"v3"`, "X-Call": fmt.Sprint(n)}
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 2 * time.Second, state: "MISS", body: "#3", calls: 3, want: map[string]string{"ETag": `"v3"`, "X-Call": "3"}},
+			{state: "HIT", body: "#3", calls: 3, want: map[string]string{"ETag": `"v3"`}},
+		}},
+		{name: "304 with another Last-Modified updates nothing", header: func(n int64, r *http.Request) map[string]string {
+			switch n {
+			case 1:
+				return map[string]string{"Cache-Control": "max-age=1", "Last-Modified": lm1}
+			case 2:
+				return map[string]string{"Cache-Control": "max-age=60", "Last-Modified": lm2, force304: "1"}
+			}
+			return map[string]string{"Cache-Control": "max-age=60", "Last-Modified": lm2}
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 2 * time.Second, state: "MISS", body: "#3", calls: 3, want: map[string]string{"Last-Modified": lm2}},
+		}},
+		{name: "304 with the same ETag updates, not Content-MD5", header: func(n int64, r *http.Request) map[string]string {
+			return map[string]string{"Cache-Control": "max-age=1", "ETag": `"v1"`, "Content-MD5": fmt.Sprintf("md5-%d", n), "X-Call": fmt.Sprint(n)}
+		}, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 2 * time.Second, state: "REVALIDATED", body: "#1", calls: 2, want: map[string]string{"Content-MD5": "md5-1", "X-Call": "2"}},
+		}},
+	})
+}
+
+// TestFromStore: a HEAD answered from a stored GET response (RFC 9110
+// §9.3.2), a range of a stored response (RFC 9110 §14), only-if-cached
+// (RFC 9111 §5.2.1.7).
+func TestFromStore(t *testing.T) {
+	fresh := fixed(map[string]string{"Cache-Control": "max-age=10"})
+	runRFC(t, []rfcCase{
+		{name: "HEAD from a stored GET", header: fresh, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{method: "HEAD", state: "HIT", calls: 1, want: map[string]string{"Content-Length": "2"}},
+			{advance: 11 * time.Second, method: "HEAD", state: "MISS", calls: 2},
+		}},
+		{name: "ranges of a stored response", header: fresh, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Range", "bytes=1-"}, status: 206, state: "HIT", body: "1", calls: 1, want: map[string]string{"Content-Range": "bytes 1-1/2", "Content-Length": "1"}},
+			{header: []string{"Range", "bytes=0-0"}, status: 206, state: "HIT", body: "#", calls: 1},
+			{header: []string{"Range", "bytes=-1"}, status: 206, state: "HIT", body: "1", calls: 1},
+			{header: []string{"Range", "bytes=5-"}, status: 416, state: "HIT", calls: 1, want: map[string]string{"Content-Range": "bytes */2"}},
+			{header: []string{"Range", "bytes=0-0,1-1"}, state: "HIT", body: "#1", calls: 1},
+			{header: []string{"Range", "bytes=0-0", "If-None-Match", "*"}, status: 304, state: "HIT", calls: 1},
+		}},
+		{name: "range of nothing stored goes to the handler", header: fresh, steps: []step{
+			{header: []string{"Range", "bytes=0-0"}, state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+			{header: []string{"Range", "bytes=0-0"}, status: 206, state: "HIT", body: "#", calls: 2},
+		}},
+		{name: "range with If-Range goes to the handler", header: fresh, steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Range", "bytes=0-0", "If-Range", `"x"`}, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "only-if-cached", header: fresh, steps: []step{
+			{header: []string{"Cache-Control", "only-if-cached"}, status: 504, state: "MISS", body: "httpcache: not cached (only-if-cached)\n", calls: 0},
+			{state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Cache-Control", "only-if-cached"}, state: "HIT", body: "#1", calls: 1},
+			{advance: 11 * time.Second, header: []string{"Cache-Control", "only-if-cached"}, status: 504, state: "MISS", body: "httpcache: not cached (only-if-cached)\n", calls: 1},
+			{header: []string{"Cache-Control", "only-if-cached, max-stale"}, state: "STALE", body: "#1", calls: 1},
+		}},
+	})
+}
+
+// TestQualifiedNoCache: RFC 9111 §5.2.2.4. The fields no-cache="…" names
+// are not reused; the rest of the response is.
+func TestQualifiedNoCache(t *testing.T) {
+	runRFC(t, []rfcCase{
+		{name: "listed fields left out", header: fixed(map[string]string{"Cache-Control": `max-age=60, no-cache="X-Secret, x-other"`, "X-Secret": "s", "X-Other": "o", "X-Kept": "k"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"X-Secret": "s", "X-Other": "o"}},
+			{state: "HIT", body: "#1", calls: 1, want: map[string]string{"X-Secret": "", "X-Other": "", "X-Kept": "k"}},
+		}},
+		{name: "unqualified still revalidates", header: fixed(map[string]string{"Cache-Control": "max-age=60, no-cache", "ETag": `"v1"`}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "REVALIDATED", body: "#1", calls: 2},
+		}},
+	})
+}
+
+// TestRequestStaleIfError: RFC 5861 §4, the request's directive.
+func TestRequestStaleIfError(t *testing.T) {
+	failing := func(n int64) int {
+		if n > 1 {
+			return 503
+		}
+		return 200
+	}
+	sie := []string{"Cache-Control", "stale-if-error=60"}
+	first := func(cc string) func(int64, *http.Request) map[string]string {
+		return func(n int64, _ *http.Request) map[string]string {
+			if n == 1 {
+				return map[string]string{"Cache-Control": cc}
+			}
+			return nil // the errors are not stored
+		}
+	}
+	runRFC(t, []rfcCase{
+		{name: "request allows stale on error", status: failing, header: first("max-age=1"), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 30 * time.Second, status: 503, state: "MISS", body: "#2", calls: 2},
+			{header: sie, state: "STALE", body: "#1", calls: 3},
+			{advance: 60 * time.Second, header: sie, status: 503, state: "MISS", body: "#4", calls: 4},
+		}},
+		{name: "must-revalidate refuses it", status: failing, header: first("max-age=1, must-revalidate"), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 30 * time.Second, header: sie, status: 503, state: "MISS", body: "#2", calls: 2},
+		}},
+	})
+}
+
+// TestHeuristicLastModified: RFC 9111 §4.2.2. A response without explicit
+// freshness but with Last-Modified is fresh for a tenth of its age then;
+// Options.Expiration is the lifetime of one without either.
+func TestHeuristicLastModified(t *testing.T) {
+	runRFC(t, []rfcCase{
+		{name: "tenth of the time since Last-Modified", opts: httpcache.Options{Expiration: time.Hour}, header: fixed(map[string]string{"Date": "$now", "Last-Modified": "$now-1000s"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 99 * time.Second, state: "HIT", body: "#1", calls: 1},
+			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "bounded by Retention", opts: httpcache.Options{Expiration: time.Hour, Retention: 50 * time.Second}, header: fixed(map[string]string{"Date": "$now", "Last-Modified": "$now-1000s"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{advance: 49 * time.Second, state: "HIT", body: "#1", calls: 1},
+			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "no heuristic for a 302 with Last-Modified", opts: httpcache.Options{Expiration: time.Hour}, status: func(int64) int { return 302 }, header: fixed(map[string]string{"Last-Modified": "$now-1000s"}), steps: []step{
+			{status: 302, state: "MISS", body: "#1", calls: 1},
+			{status: 302, state: "MISS", body: "#2", calls: 2},
+		}},
+	})
 }

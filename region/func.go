@@ -144,6 +144,26 @@ func (f *cachedFunc[V]) get(ctx context.Context, args ...any) (V, bool, error) {
 	return Get[V](ctx, f.r, key, f.opts...)
 }
 
+// getMulti returns the fresh results for several argument lists, read in
+// one multi-get: found[i] tells whether args[i] has one.
+func (f *cachedFunc[V]) getMulti(ctx context.Context, args [][]any) (values []V, found []bool, err error) {
+	keys := make([]string, len(args))
+	for i, a := range args {
+		if keys[i], err = f.key(ctx, a...); err != nil {
+			return nil, nil, err
+		}
+	}
+	got, err := GetMulti[V](ctx, f.r, keys, f.opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	values, found = make([]V, len(keys)), make([]bool, len(keys))
+	for i, k := range keys {
+		values[i], found[i] = got[k]
+	}
+	return values, found, nil
+}
+
 func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
 	key, err := f.key(ctx, args...)
 	if err != nil {

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/keyreg"
+	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/region"
 )
 
@@ -205,4 +208,74 @@ func TestInvalidateFirst(t *testing.T) {
 			t.Errorf("ad page %d computed %d times, want 1 (kept)", n, c)
 		}
 	}
+}
+
+// readCounting is a byte backend that counts its reads: Get and GetMulti
+// calls, each one round trip on a networked backend.
+type readCounting struct {
+	backend.Backend
+	reads atomic.Int64
+}
+
+func (b *readCounting) Get(ctx context.Context, key string) ([]byte, error) {
+	b.reads.Add(1)
+	return b.Backend.Get(ctx, key)
+}
+
+func (b *readCounting) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	b.reads.Add(1)
+	return b.Backend.GetMulti(ctx, keys)
+}
+
+// TestFunc2GetMulti checks that GetMulti reads a first argument's results
+// for several second arguments in one backend read, and sees what Get
+// sees: nothing invalidated, nothing absent.
+func TestFunc2GetMulti(t *testing.T) {
+	b := &readCounting{Backend: newMemory(t, true)}
+	reg, err := keyreg.NewMemory(keyreg.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRegion(t, region.Config{Backend: b, Registry: reg, Locker: lock.NewLocal()})
+	ctx := context.Background()
+	page, err := region.Cache2(r, func(_ context.Context, user string, n int) (string, error) {
+		return fmt.Sprint(user, n), nil
+	}, region.Named("page"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range 2 {
+		if _, err := page.Call(ctx, "ada", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(want []string) {
+		t.Helper()
+		before := b.reads.Load()
+		values, found, err := page.GetMulti(ctx, "ada", 0, 1, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := b.reads.Load() - before; n != 1 {
+			t.Errorf("%d backend reads, want 1", n)
+		}
+		got := make([]string, len(values))
+		for i := range values {
+			if found[i] {
+				got[i] = values[i]
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("GetMulti: %q, want %q", got, want)
+		}
+	}
+	check([]string{"ada0", "ada1", ""})
+	if err := page.Invalidate(ctx, "ada", 0); err != nil {
+		t.Fatal(err)
+	}
+	check([]string{"", "ada1", ""})
+	if err := page.InvalidateAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check([]string{"", "", ""})
 }

@@ -76,6 +76,18 @@ func (f *Func2[A, B, V]) Get(ctx context.Context, a A, b B) (v V, found bool, er
 	return f.get(ctx, a, b)
 }
 
+// GetMulti returns the cached results for a with each of bs, without
+// calling the function, read from the backend in one multi-get (one round
+// trip where the backend has one): found[i] is false when a, bs[i] has no
+// fresh result. Freshness and errors are as for Get.
+func (f *Func2[A, B, V]) GetMulti(ctx context.Context, a A, bs ...B) (values []V, found []bool, err error) {
+	args := make([][]any, len(bs))
+	for i, b := range bs {
+		args[i] = []any{a, b}
+	}
+	return f.getMulti(ctx, args)
+}
+
 // Set stores v as the result for these arguments (write-through after a write) and records its key.
 func (f *Func2[A, B, V]) Set(ctx context.Context, a A, b B, v V) error {
 	return f.set(ctx, v, a, b)

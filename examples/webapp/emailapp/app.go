@@ -117,9 +117,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	return a, nil
 }
 
-// Close closes the region and the backend. The Redis client stays open.
+// Close stops the page cache's background revalidations, and closes the
+// region and the backend. The Redis client stays open.
 func (a *App) Close() error {
-	err := a.region.Close()
+	var err error
+	if a.pages != nil {
+		err = a.pages.Close()
+	}
+	err = errors.Join(err, a.region.Close())
 	if a.mem != nil {
 		err = errors.Join(err, a.mem.Close())
 	}
