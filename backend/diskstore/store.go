@@ -75,6 +75,7 @@ type Options struct {
 // processes of one host may open at once. It is safe for concurrent use.
 type Store struct {
 	db   *sql.DB
+	path string
 	opts Options
 	// wsem admits one write transaction of this process at a time, so that
 	// the goroutines of one process queue here, on a channel that honours
@@ -84,7 +85,7 @@ type Store struct {
 	writes atomic.Uint64
 
 	get, getMeta, put, del, lease, usage *sql.Stmt
-	touch                                 *sql.Stmt
+	touch                                *sql.Stmt
 }
 
 var (
@@ -173,7 +174,7 @@ func Open(path string, o Options) (*Store, error) {
 	conns := max(4, 2*runtime.GOMAXPROCS(0))
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
-	s := &Store{db: db, opts: o, wsem: make(chan struct{}, 1)}
+	s := &Store{db: db, path: path, opts: o, wsem: make(chan struct{}, 1)}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("diskstore: open %s: %w", path, err)
@@ -609,3 +610,35 @@ func (s *Store) evict(ctx context.Context, tx *sql.Tx, now int64) error {
 		}
 	}
 }
+
+// ErrCorrupt is wrapped by the error of Check when the file fails SQLite's
+// integrity check or its counters disagree with its entries.
+var ErrCorrupt = errors.New("diskstore: store is corrupt")
+
+// Check runs SQLite's integrity check on the file and compares the counts
+// the bounds are kept by with the entries, reading the whole file: it is
+// for tests and maintenance, not for a hot path. It returns an error
+// wrapping ErrCorrupt when either fails, or SQLite's error.
+func (s *Store) Check(ctx context.Context) error {
+	var res string
+	if err := s.db.QueryRowContext(ctx, `PRAGMA integrity_check(1)`).Scan(&res); err != nil {
+		return fmt.Errorf("diskstore: check: %w", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("%w: %s", ErrCorrupt, res)
+	}
+	var counted, actual Usage
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT n FROM meta WHERE name = 'count'), (SELECT n FROM meta WHERE name = 'bytes'),
+		(SELECT count(*) FROM entries), (SELECT coalesce(sum(size), 0) FROM entries)`).
+		Scan(&counted.Entries, &counted.Bytes, &actual.Entries, &actual.Bytes)
+	if err != nil {
+		return fmt.Errorf("diskstore: check: %w", err)
+	}
+	if counted != actual {
+		return fmt.Errorf("%w: counted %+v, holds %+v", ErrCorrupt, counted, actual)
+	}
+	return nil
+}
+
+// Path returns the path of the store's file.
+func (s *Store) Path() string { return s.path }
