@@ -1,0 +1,151 @@
+package diskstore_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/corralcache/corral/backend/diskstore"
+	"github.com/corralcache/corral/internal/fakeclock"
+	"github.com/corralcache/corral/region"
+)
+
+// TestCoherenceWriteDuringCreation is the consistency contract on one store
+// file opened twice, as by two processes A and B (each with its own Store,
+// locker, registry and region): A's creator reads version 1 of a fake
+// database and is held at a gate; B writes version 2 and writes or
+// invalidates the cache; A's creator then returns version 1. B's write
+// stands: no later read finds version 1, in A, B, or a process C opened
+// after the write. Ordered by channels only.
+func TestCoherenceWriteDuringCreation(t *testing.T) {
+	type fn = region.Func1[string, int]
+	writes := []struct {
+		name   string
+		do     func(ctx context.Context, b *region.Region, fb *fn, db *versions) error
+		stored bool // whether the write leaves version 2 in the cache
+	}{
+		{"write-through Set", func(ctx context.Context, _ *region.Region, fb *fn, db *versions) error {
+			return fb.Set(ctx, "k", db.write())
+		}, true},
+		{"Invalidate", func(ctx context.Context, _ *region.Region, fb *fn, db *versions) error {
+			db.write()
+			return fb.Invalidate(ctx, "k")
+		}, false},
+		{"InvalidateAll", func(ctx context.Context, _ *region.Region, fb *fn, db *versions) error {
+			db.write()
+			return fb.InvalidateAll(ctx)
+		}, false},
+		{"region Delete", func(ctx context.Context, b *region.Region, fb *fn, db *versions) error {
+			db.write()
+			key, _, err := fb.Key(ctx, "k")
+			if err != nil {
+				return err
+			}
+			return b.Delete(ctx, key)
+		}, false},
+		{"region-wide Hard", func(ctx context.Context, b *region.Region, _ *fn, db *versions) error {
+			db.write()
+			return b.Invalidate(ctx, region.Hard)
+		}, false},
+	}
+	for _, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			path := filepath.Join(t.TempDir(), "cache.db")
+			db := &versions{}
+			db.write() // version 1
+			clock := fakeclock.New(time.Unix(1_700_000_000, 0))
+			process := func(load func(context.Context, string) (int, error)) (*region.Region, *fn) {
+				s := openAt(t, path, diskstore.Options{})
+				r, err := region.New("coherence", region.Config{
+					Backend: s, Locker: s.Locker(), Registry: s.Registry(),
+					Clock: clock, InvalidationRefresh: 50 * time.Millisecond,
+					Logger: slog.New(slog.DiscardHandler),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = r.Close() })
+				f, err := region.Cache1(r, load, region.Named("load"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r, f
+			}
+			load := func(context.Context, string) (int, error) { return db.read(), nil }
+			reached, open := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			release := func() { once.Do(func() { close(open) }) }
+			t.Cleanup(release)
+			var held atomic.Bool
+			ra, fa := process(func(context.Context, string) (int, error) {
+				v := db.read()
+				if held.CompareAndSwap(false, true) {
+					close(reached)
+					<-open
+				}
+				return v, nil
+			})
+			rb, fb := process(load)
+
+			type result struct {
+				v   int
+				err error
+			}
+			first := make(chan result, 1)
+			go func() {
+				v, err := fa.Call(ctx, "k")
+				first <- result{v, err}
+			}()
+			select {
+			case <-reached: // A's creator read version 1
+			case <-ctx.Done():
+				t.Fatal("A's creator never ran")
+			}
+			if err := w.do(ctx, rb, fb, db); err != nil {
+				t.Fatal(err)
+			}
+			release()
+			select {
+			case r := <-first:
+				if r.err != nil || r.v != 1 {
+					t.Fatalf("A's call = %d, %v; want the 1 its creator read", r.v, r.err)
+				}
+			case <-ctx.Done():
+				t.Fatal("A's call never returned")
+			}
+
+			_, fc := process(load) // C, opened after the write
+			for _, p := range []struct {
+				who string
+				f   *fn
+			}{{"B", fb}, {"C", fc}} {
+				v, found, err := p.f.Get(ctx, "k")
+				if err != nil || found != w.stored || (found && v != 2) {
+					t.Fatalf("Get in %s = %d (found %t), %v; want found %t with 2: A's creation undid the write", p.who, v, found, err, w.stored)
+				}
+			}
+			clock.Advance(time.Second) // past every InvalidationRefresh
+			for _, p := range []struct {
+				who string
+				f   *fn
+			}{{"A", fa}, {"B", fb}, {"C", fc}} {
+				if v, err := p.f.Call(ctx, "k"); err != nil || v != 2 {
+					t.Fatalf("Call in %s = %d, %v; want 2", p.who, v, err)
+				}
+			}
+			_ = ra
+		})
+	}
+}
+
+// versions is a fake database of one key: each write bumps its version.
+type versions struct{ v atomic.Int64 }
+
+func (d *versions) write() int { return int(d.v.Add(1)) }
+func (d *versions) read() int  { return int(d.v.Load()) }
