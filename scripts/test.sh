@@ -29,6 +29,9 @@ go vet ./...
 # The integration tests fail rather than skip when a server is missing.
 export CORRAL_REQUIRE_SERVERS=1
 go test -race -count=1 -timeout 30m ./...
+# The disk backend is a module of its own, so that its SQLite driver stays
+# out of the core's build: vet and test it too.
+(cd backend/diskstore && go vet ./... && go test -race -count=1 -timeout 30m ./...)
 # Allocation counts are only meaningful without the race detector, so the
 # tests that assert them (Test*Allocs) run once more without it.
 go test -count=1 -run 'Allocs$' ./...
