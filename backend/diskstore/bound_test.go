@@ -16,16 +16,23 @@ import (
 	"github.com/corralcache/corral/lock/locktest"
 )
 
-var inserts = flag.Int("diskstore.inserts", 200_000, "inserts of TestSizeBound (-short: at most 100,000); 1,000,000 takes about a minute")
+var inserts = flag.Int("diskstore.inserts", 0, "inserts of TestSizeBound; 0: 200,000, or 20,000 under the race detector (-short: at most 100,000); 1,000,000 takes about a minute")
 
-// TestSizeBound inserts 200,000 distinct keys (-diskstore.inserts=1000000
-// for a million; at most 100,000 with -short) into
+// TestSizeBound inserts 200,000 distinct keys (20,000 under the race
+// detector; -diskstore.inserts=1000000 for a million; at most 100,000 with
+// -short) into
 // a store bounded by entries and bytes, in transactions of 1,000: after
 // every transaction both bounds hold, the counters match the entries, the
 // newest keys are there and the oldest gone, and the file stays within a
 // few times the bound.
 func TestSizeBound(t *testing.T) {
 	n := *inserts
+	switch {
+	case n <= 0 && raceEnabled:
+		n = 20_000
+	case n <= 0:
+		n = 200_000
+	}
 	if testing.Short() {
 		n = min(n, 100_000)
 	}

@@ -2,6 +2,7 @@ package diskstore_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -149,3 +150,20 @@ type versions struct{ v atomic.Int64 }
 
 func (d *versions) write() int { return int(d.v.Add(1)) }
 func (d *versions) read() int  { return int(d.v.Load()) }
+
+// TestRegionNeedsSharedLocker: the store is shared between processes, so a
+// region on it refuses to default to an in-process locker or registry.
+func TestRegionNeedsSharedLocker(t *testing.T) {
+	s := open(t, diskstore.Options{})
+	for _, c := range []region.Config{
+		{Backend: s, Registry: s.Registry()},
+		{Backend: s, Locker: s.Locker()},
+	} {
+		if r, err := region.New("shared", c); !errors.Is(err, region.ErrInvalidConfig) {
+			if r != nil {
+				_ = r.Close()
+			}
+			t.Fatalf("region.New(%+v) = %v, want region.ErrInvalidConfig", c, err)
+		}
+	}
+}
