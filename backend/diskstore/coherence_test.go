@@ -3,13 +3,16 @@ package diskstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/diskstore"
 	"github.com/corralcache/corral/internal/fakeclock"
 	"github.com/corralcache/corral/region"
@@ -165,5 +168,78 @@ func TestRegionNeedsSharedLocker(t *testing.T) {
 			}
 			t.Fatalf("region.New(%+v) = %v, want region.ErrInvalidConfig", c, err)
 		}
+	}
+}
+
+// TestCachedFunctionAcrossOpens: a cached function's results stored through
+// one open of a file (its keys recorded in the value's transaction) are
+// listed, read and invalidated through another, as by another process.
+func TestCachedFunctionAcrossOpens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	ctx := t.Context()
+	var calls atomic.Int64
+	build := func() *region.Func1[int, string] {
+		s := openAt(t, path, diskstore.Options{})
+		r, err := region.New("funcs", region.Config{Backend: s, Locker: s.Locker(), Registry: s.Registry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		f, err := region.Cache1(r, func(_ context.Context, id int) (string, error) {
+			calls.Add(1)
+			return fmt.Sprintf("user %d", id), nil
+		}, region.Named("user"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a, b := build(), build()
+	for id := range 3 {
+		if _, err := a.Call(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := b.Keys(ctx)
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("Keys in B = %q, %v; want the 3 A stored", keys, err)
+	}
+	if v, err := b.Call(ctx, 1); err != nil || v != "user 1" || calls.Load() != 3 {
+		t.Fatalf("B's Call = %q, %v after %d creations; want A's value, no creation", v, err, calls.Load())
+	}
+	if err := b.InvalidateAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := a.Get(ctx, 1); err != nil || found {
+		t.Fatalf("A's Get after B's InvalidateAll = found %t, %v; want a miss", found, err)
+	}
+	if keys, err := a.Keys(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("Keys in A after InvalidateAll = %q, %v; want none", keys, err)
+	}
+}
+
+// TestSetIfGrouped: a grouped conditional write records the members it
+// stored, in the same transaction, and none it did not store.
+func TestSetIfGrouped(t *testing.T) {
+	s := open(t, diskstore.Options{})
+	ctx := t.Context()
+	reg := s.Registry()
+	_, vers, err := s.GetForUpdate(ctx, []string{"a", "b"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(ctx, "b", []byte("newer"), 0); err != nil { // voids b's lease
+		t.Fatal(err)
+	}
+	items := []backend.Item{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}}
+	stored, err := s.SetIfGrouped(ctx, items, vers, reg.Group("fn"), []string{"ka", "kb"}, 0)
+	if err != nil || !stored[0] || stored[1] {
+		t.Fatalf("SetIfGrouped = %v, %v; want [true false]", stored, err)
+	}
+	if keys, err := reg.Keys(ctx, "fn"); err != nil || !slices.Equal(keys, []string{"ka"}) {
+		t.Fatalf("Keys = %q, %v; want [ka]", keys, err)
+	}
+	if _, err := s.SetIfGrouped(ctx, items, vers, "fn", []string{"x"}, 0); !errors.Is(err, backend.ErrInvalidArgument) {
+		t.Fatalf("SetIfGrouped with 1 member for 2 items = %v, want ErrInvalidArgument", err)
 	}
 }

@@ -19,11 +19,18 @@ type Registry struct {
 	s *Store
 }
 
-var _ keyreg.Registry = (*Registry)(nil)
+var _ keyreg.Grouped = (*Registry)(nil)
 
 // Registry returns the store's key registry: give it to the regions on this
 // store (region.Config.Registry).
 func (s *Store) Registry() *Registry { return &Registry{s: s} }
+
+// Group returns fn: the name under which a Store records fn's keys in the
+// same transaction as their values (SetIfGrouped, SetMultiGrouped), so that
+// a region on the Store and this Registry writes no record apart. Give a
+// region the Registry of the same file as its Store: records written
+// through one file are not read through another.
+func (r *Registry) Group(fn string) string { return fn }
 
 // Namespace returns fn unchanged: records are listed, not generations.
 func (r *Registry) Namespace(ctx context.Context, fn string) (string, error) {
@@ -34,9 +41,7 @@ func (r *Registry) Namespace(ctx context.Context, fn string) (string, error) {
 // until forgotten). Errors come from SQLite.
 func (r *Registry) Record(ctx context.Context, fn, key string, ttl time.Duration) error {
 	err := r.s.write(ctx, false, func(tx *sql.Tx, now int64) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO records(fn, k, exp) VALUES (?, ?, ?)
-			ON CONFLICT(fn, k) DO UPDATE SET exp = excluded.exp`, []byte(fn), []byte(key), deadline(now, ttl))
-		return err
+		return recordTx(ctx, tx, fn, key, deadline(now, ttl))
 	})
 	if err != nil {
 		return fmt.Errorf("diskstore: record %q: %w", key, err)
@@ -122,4 +127,11 @@ func (r *Registry) ForgetAll(ctx context.Context, fn string) ([]string, error) {
 		return nil, fmt.Errorf("diskstore: forget all of %q: %w", fn, err)
 	}
 	return keys, nil
+}
+
+// recordTx records key under fn in tx, until exp (zero: until forgotten).
+func recordTx(ctx context.Context, tx *sql.Tx, fn, key string, exp int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO records(fn, k, exp) VALUES (?, ?, ?)
+		ON CONFLICT(fn, k) DO UPDATE SET exp = excluded.exp`, []byte(fn), []byte(key), exp)
+	return err
 }

@@ -89,9 +89,11 @@ type Store struct {
 }
 
 var (
-	_ backend.Backend     = (*Store)(nil)
-	_ backend.Conditional = (*Store)(nil)
-	_ backend.Shared      = (*Store)(nil)
+	_ backend.Backend            = (*Store)(nil)
+	_ backend.Conditional        = (*Store)(nil)
+	_ backend.Shared             = (*Store)(nil)
+	_ backend.Grouper            = (*Store)(nil)
+	_ backend.ConditionalGrouper = (*Store)(nil)
 )
 
 // Entry kinds in the kind column.
@@ -474,6 +476,24 @@ func (s *Store) GetForUpdate(ctx context.Context, keys []string, placeholderTTL 
 // items differ in length, one wrapping ErrTooLarge (nothing stored) for a
 // value over MaxBytes; other errors come from SQLite, with nothing stored.
 func (s *Store) SetIf(ctx context.Context, items []backend.Item, versions []backend.Version) ([]bool, error) {
+	return s.setIf(ctx, items, versions, "", nil, 0)
+}
+
+// SetIfGrouped is SetIf that also records members[i], in the same
+// transaction, under group for each item it stores (see
+// backend.ConditionalGrouper); the records last groupTTL (zero: until
+// forgotten). group is the name [Registry.Group] gives, read by the
+// Registry of this file. It returns an error wrapping
+// backend.ErrInvalidArgument when versions or members differ in length from
+// items; other errors are as SetIf's.
+func (s *Store) SetIfGrouped(ctx context.Context, items []backend.Item, versions []backend.Version, group string, members []string, groupTTL time.Duration) ([]bool, error) {
+	if len(members) != len(items) {
+		return nil, fmt.Errorf("diskstore: %w: %d items, %d members", backend.ErrInvalidArgument, len(items), len(members))
+	}
+	return s.setIf(ctx, items, versions, group, members, groupTTL)
+}
+
+func (s *Store) setIf(ctx context.Context, items []backend.Item, versions []backend.Version, group string, members []string, groupTTL time.Duration) ([]bool, error) {
 	if len(items) != len(versions) {
 		return nil, fmt.Errorf("diskstore: %w: %d items, %d versions", backend.ErrInvalidArgument, len(items), len(versions))
 	}
@@ -505,6 +525,11 @@ func (s *Store) SetIf(ctx context.Context, items []backend.Item, versions []back
 			if err := s.putTx(ctx, tx, it, now); err != nil {
 				return err
 			}
+			if members != nil {
+				if err := recordTx(ctx, tx, group, members[i], deadline(now, groupTTL)); err != nil {
+					return err
+				}
+			}
 			stored[i] = true
 		}
 		return nil
@@ -514,6 +539,38 @@ func (s *Store) SetIf(ctx context.Context, items []backend.Item, versions []back
 		return stored, fmt.Errorf("diskstore: set if: %w", err)
 	}
 	return stored, nil
+}
+
+// SetMultiGrouped is SetMulti that also records members[i] under group for
+// every item, in the same transaction (see backend.Grouper); the records
+// last groupTTL (zero: until forgotten). It returns an error wrapping
+// backend.ErrInvalidArgument when members and items differ in length;
+// other errors are as SetMulti's.
+func (s *Store) SetMultiGrouped(ctx context.Context, items []backend.Item, group string, members []string, groupTTL time.Duration) error {
+	if len(members) != len(items) {
+		return fmt.Errorf("diskstore: %w: %d items, %d members", backend.ErrInvalidArgument, len(items), len(members))
+	}
+	if len(items) == 0 {
+		return ctx.Err()
+	}
+	if err := s.check(items); err != nil {
+		return err
+	}
+	err := s.write(ctx, true, func(tx *sql.Tx, now int64) error {
+		for i, it := range items {
+			if err := s.putTx(ctx, tx, it, now); err != nil {
+				return err
+			}
+			if err := recordTx(ctx, tx, group, members[i], deadline(now, groupTTL)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("diskstore: set: %w", err)
+	}
+	return nil
 }
 
 // write runs fn in a write transaction (BEGIN IMMEDIATE: it holds the
