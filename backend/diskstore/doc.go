@@ -27,8 +27,12 @@
 // process on the file, and a lock whose holder died frees itself at its
 // deadline. [Store.Registry] keeps the records of cached functions in
 // another table, so every process lists and invalidates what the others
-// stored. Region-wide and per-function invalidation generations are plain
-// entries, as on every byte backend.
+// stored; a region writes a cached function's records in the same
+// transaction as its values (the Store is a backend.ConditionalGrouper and
+// the Registry a keyreg.Grouped), so no value is stored without its record.
+// Region-wide and per-function invalidation generations are plain entries,
+// as on every byte backend. A Store keeps no state outside the file: two
+// Stores opened on one path in one process behave as two processes do.
 //
 // Deadlines (hard TTLs, placeholders, locks) are read on each process's
 // clock, which on one host is one clock. Do not share a file between hosts

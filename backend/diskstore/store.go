@@ -162,13 +162,13 @@ func Open(path string, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	sync := "NORMAL"
+	syncMode := "NORMAL"
 	if o.Durable {
-		sync = "FULL"
+		syncMode = "FULL"
 	}
 	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) +
 		fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_txlock=immediate",
-			o.BusyTimeout.Milliseconds(), sync)
+			o.BusyTimeout.Milliseconds(), syncMode)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("diskstore: open %s: %w", path, err)
@@ -649,13 +649,17 @@ func (s *Store) evict(ctx context.Context, tx *sql.Tx, now int64) error {
 		if over <= 0 || u.Entries == 0 {
 			return nil
 		}
-		var q string
+		var (
+			res sql.Result
+			err error
+		)
 		if !expiredDone {
-			q = `DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE exp > 0 AND exp <= ? ORDER BY exp LIMIT ?)`
+			res, err = tx.ExecContext(ctx, `DELETE FROM entries WHERE id IN
+				(SELECT id FROM entries WHERE exp > 0 AND exp <= ? ORDER BY exp LIMIT ?)`, now, over)
 		} else {
-			q = `DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE ? >= 0 ORDER BY atime, id LIMIT ?)`
+			res, err = tx.ExecContext(ctx, `DELETE FROM entries WHERE id IN
+				(SELECT id FROM entries ORDER BY atime, id LIMIT ?)`, over)
 		}
-		res, err := tx.ExecContext(ctx, q, now, over)
 		if err != nil {
 			return err
 		}
