@@ -85,7 +85,11 @@ type Store struct {
 	writes atomic.Uint64
 
 	get, getMeta, put, del, lease, usage *sql.Stmt
-	touch                                *sql.Stmt
+	// touchConn is a connection of its own for access times, with no busy
+	// timeout: a hit never waits for another process's write to record
+	// its access. touch is prepared on it.
+	touchConn *sql.Conn
+	touch     *sql.Stmt
 }
 
 var (
@@ -178,7 +182,7 @@ func Open(path string, o Options) (*Store, error) {
 	db.SetMaxIdleConns(conns)
 	s := &Store{db: db, path: path, opts: o, wsem: make(chan struct{}, 1)}
 	if err := s.init(); err != nil {
-		_ = db.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("diskstore: open %s: %w", path, err)
 	}
 	return s, nil
@@ -203,7 +207,6 @@ func (s *Store) init() error {
 			exp = excluded.exp, atime = excluded.atime, size = excluded.size`},
 		{&s.del, `DELETE FROM entries WHERE k = ?`},
 		{&s.lease, `UPDATE entries SET ver = ?, atime = ? WHERE k = ?`},
-		{&s.touch, `UPDATE entries SET atime = ? WHERE k = ? AND atime < ?`},
 		{&s.usage, `SELECT (SELECT n FROM meta WHERE name = 'count'), (SELECT n FROM meta WHERE name = 'bytes')`},
 	} {
 		st, err := s.db.Prepare(p.sql)
@@ -211,6 +214,17 @@ func (s *Store) init() error {
 			return err
 		}
 		*p.st = st
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	s.touchConn = conn
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
+		return err
+	}
+	if s.touch, err = conn.PrepareContext(ctx, `UPDATE entries SET atime = ? WHERE k = ? AND atime < ?`); err != nil {
+		return err
 	}
 	return s.write(ctx, true, s.purgeExpired)
 }
@@ -221,7 +235,15 @@ func (s *Store) init() error {
 func (s *Store) SharedBetweenProcesses() bool { return true }
 
 // Close closes the file. Calls after Close fail.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.touch != nil {
+		_ = s.touch.Close()
+	}
+	if s.touchConn != nil {
+		_ = s.touchConn.Close()
+	}
+	return s.db.Close()
+}
 
 // Usage is what a Store holds, as counted against its bounds.
 type Usage struct {
@@ -302,8 +324,9 @@ func (s *Store) read(ctx context.Context, key string, now int64) ([]byte, bool, 
 	return v, true, nil
 }
 
-// touchKey records an access to key, unless another write of this process
-// is under way: access times guide eviction only, and a hit never waits.
+// touchKey records an access to key, unless another write of this process,
+// or of another, is under way: access times guide eviction only, and a hit
+// never waits for a write.
 func (s *Store) touchKey(ctx context.Context, key string, now int64) {
 	select {
 	case s.wsem <- struct{}{}:
