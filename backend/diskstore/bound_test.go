@@ -1,6 +1,7 @@
 package diskstore_test
 
 import (
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -216,5 +217,37 @@ func TestOpenOptions(t *testing.T) {
 	}
 	if _, err := diskstore.Open(t.TempDir(), diskstore.Options{}); err == nil {
 		t.Fatal("Open of a directory succeeded")
+	}
+}
+
+// TestFileFormat: a file of another format is refused with ErrFormat; a
+// file of this format opens again, with its entries.
+func TestFileFormat(t *testing.T) {
+	path := t.TempDir() + "/cache.db"
+	s, err := diskstore.Open(path, diskstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(t.Context(), "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	s = openAt(t, path, diskstore.Options{})
+	if v, err := s.Get(t.Context(), "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get after reopen = %q, %v; want v", v, err)
+	}
+	_ = s.Close()
+
+	other := t.TempDir() + "/other.db"
+	db, err := sql.Open("sqlite", "file:"+other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`PRAGMA user_version = 7`); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	if _, err := diskstore.Open(other, diskstore.Options{}); !errors.Is(err, diskstore.ErrFormat) {
+		t.Fatalf("Open of a format-7 file = %v, want ErrFormat", err)
 	}
 }

@@ -26,6 +26,13 @@ var (
 	ErrTooLarge = fmt.Errorf("diskstore: value larger than MaxBytes: %w", backend.ErrTooLarge)
 )
 
+// ErrFormat is wrapped by the error of Open for a file written in a format
+// this release does not read (by a later release, or by another program).
+var ErrFormat = errors.New("diskstore: unknown file format")
+
+// fileFormat is the format of the tables, kept in SQLite's user_version.
+const fileFormat = 1
+
 // Defaults of [Options].
 const (
 	// DefaultMaxBytes bounds a store's size when Options.MaxBytes is zero.
@@ -191,6 +198,19 @@ func Open(path string, o Options) (*Store, error) {
 func (s *Store) init() error {
 	ctx := context.Background()
 	if err := s.write(ctx, false, func(tx *sql.Tx, _ int64) error {
+		var format int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&format); err != nil {
+			return err
+		}
+		switch format {
+		case 0: // a new file
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, fileFormat)); err != nil {
+				return err
+			}
+		case fileFormat:
+		default:
+			return fmt.Errorf("%w: file format %d, this release reads %d", ErrFormat, format, fileFormat)
+		}
 		_, err := tx.ExecContext(ctx, schema)
 		return err
 	}); err != nil {
