@@ -104,7 +104,7 @@ func (h *fileLock) Extend(ctx context.Context, ttl time.Duration) error {
 // Release frees the lock. It returns lock.ErrNotHeld when the lock was
 // lost (expired or taken over) or already released.
 func (h *fileLock) Release(ctx context.Context) error {
-	return h.change(ctx, "release", `DELETE FROM locks WHERE k = ?3 AND token = ?4 AND exp > ?1 AND ?2 = 0`, int64(0))
+	return h.change(ctx, "release", `DELETE FROM locks WHERE k = ?3 AND token = ?4 AND exp > ?1`, 0)
 }
 
 func (h *fileLock) change(ctx context.Context, op, q string, ttl int64) error {
