@@ -22,8 +22,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 go vet ./...
-# Timed scenarios: hits in memory and in Redis, multi-get.
-go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti)$' -benchmem \
+# Timed scenarios: hits in memory and in Redis, multi-get, disk beside both.
+go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti|Disk)$' -benchmem \
 	-count "$count" -benchtime "$benchtime" -timeout 30m . | tee "$out/timed.txt"
 # Event scenarios: one stampede or one expiry per run.
 go test -run '^$' -bench '^Benchmark(Stampede|Expiry)$' \

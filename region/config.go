@@ -79,7 +79,7 @@ type Config struct {
 	// Locker provides the dogpile lock. Default: an in-process lock, on a
 	// backend that only this process uses; a backend shared between
 	// processes (see backend.Shared) has no default, so give it a
-	// distributed one (Redis, memcached) to keep the herd of several
+	// distributed one (Redis, memcached, diskstore) to keep the herd of several
 	// processes off the creator, or lock.NewLocal() on purpose.
 	Locker lock.Locker
 	// LockTTL is how long a lock lives unless extended. The region extends it
@@ -93,7 +93,8 @@ type Config struct {
 	// Registry records the keys of cached functions. Default: an in-process
 	// registry of keyreg.MemoryOptions' default size, on a backend that only
 	// this process uses; a backend shared between processes has no default
-	// (give it redisreg or memcachereg, or keyreg.NewMemory on purpose).
+	// (give it redisreg, memcachereg or diskstore's, or keyreg.NewMemory on
+	// purpose).
 	// Invalidation never depends on the registry's records: a cached
 	// function's InvalidateAll raises its generation, shared through the
 	// backend, and reaches every result whatever the registry kept.
@@ -188,9 +189,9 @@ func (c Config) withDefaults(name string) (Config, error) {
 	if sh, ok := c.Backend.(backend.Shared); ok && sh.SharedBetweenProcesses() {
 		switch {
 		case c.Locker == nil:
-			return invalid("the Backend is shared between processes but no Locker is set: set a shared one (redislocker, memcachelocker) to keep every process off a creation in progress, or lock.NewLocal() to lock within this process only")
+			return invalid("the Backend is shared between processes but no Locker is set: set a shared one (redislocker, memcachelocker, diskstore.Store.Locker) to keep every process off a creation in progress, or lock.NewLocal() to lock within this process only")
 		case c.Registry == nil:
-			return invalid("the Backend is shared between processes but no Registry is set: set a shared one (redisreg, memcachereg) so that every process lists and invalidates the keys of cached functions, or keyreg.NewMemory to keep the records in this process")
+			return invalid("the Backend is shared between processes but no Registry is set: set a shared one (redisreg, memcachereg, diskstore.Store.Registry) so that every process lists and invalidates the keys of cached functions, or keyreg.NewMemory to keep the records in this process")
 		}
 	}
 	if c.Backend == nil {

@@ -240,6 +240,8 @@ var abouts = map[string]string{
 		"go-redis-cache: Once with Redis, no local cache. eko-gocache: msgpack marshaler over a loadable cache over its Redis store. " +
 		"round-trips/op counts commands and pipelines with a go-redis hook (a little above 1 from connection setup and corral's invalidation-mark refresh, once a second; below 1 when singleflight coalesces concurrent reads).",
 	"RedisMulti": "Scenario 3: get-or-create of 100 keys, all hits, on Redis: corral's GetOrCreateMulti against one MGET and a msgpack.Unmarshal per value. Target: one round trip.",
+	"Disk": "Disk scenario: a region on backend/diskstore (a SQLite file on local disk, with its own locker and registry) beside one on the memory backend and one on Redis (redisstore), by one goroutine. " +
+		"hit: GetOrCreate of a fresh value, 1024 keys, a ~1 KiB struct; miss: Get of a key that holds nothing (one backend read).",
 	"Stampede": "Scenario 4: 400 goroutines ask for one cold key at once; the creator takes 50 ms. The figure is creator calls per stampede (1 = no stampede). " +
 		"1x400: one process, in-process caches. 1x400-redis: one process on Redis. 4x100-redis: four worker processes (bench/internal/worker) of 100 goroutines each on one Redis, calls counted with INCR.",
 	"Expiry": "Scenario 5: a hot key (TTL 200 ms) expires while 64 goroutines read it in a loop, yielding between reads; the creator takes 50 ms. " +

@@ -1,0 +1,5 @@
+//go:build !race
+
+package diskstore_test
+
+const raceEnabled = false
