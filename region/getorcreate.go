@@ -217,7 +217,7 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 		e, err = r.load(ctx, key, vt, firstRead)
 	}
 	if err != nil {
-		if r.cfg.FailClosed {
+		if r.cfg.FailClosed || ctx.Err() != nil {
 			return nil, err
 		}
 		co.faulted = true

@@ -37,7 +37,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 	if r.values == nil && len(keys) > 0 {
 		data, err := r.getMulti(ctx, keys)
 		switch {
-		case err != nil && r.cfg.FailClosed:
+		case err != nil && (r.cfg.FailClosed || ctx.Err() != nil):
 			return nil, err
 		case err != nil:
 			first = map[string][]byte{} // fail-open: all missing
@@ -101,7 +101,7 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 	uniq := slices.Compact(slices.Sorted(slices.Values(keys)))
 	entries, err := r.loadMulti(ctx, uniq, vt, firstRead, first)
 	if err != nil {
-		if r.cfg.FailClosed {
+		if r.cfg.FailClosed || ctx.Err() != nil {
 			return nil, err
 		}
 		co.faulted = true

@@ -553,8 +553,14 @@ func (r *Region) writeError(ctx context.Context, op string, keys []string, err e
 }
 
 // backendError counts and logs a failed backend or locker call and returns
-// it wrapped in ErrBackend.
+// it wrapped in ErrBackend; a call whose ctx is done gets ctx's error,
+// uncounted.
 func (r *Region) backendError(ctx context.Context, op, key string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		// The caller gave up: not the backend's failure, and no reason to
+		// go on to the creator.
+		return cerr
+	}
 	r.stats.backendErrors.Add(1)
 	r.warn(ctx, "corral: backend error", "region", r.name, "op", op, "key", key, "err", err)
 	return fmt.Errorf("%w: region %q: %s %q: %w", ErrBackend, r.name, op, key, err)

@@ -100,4 +100,8 @@ func TestSharedReadOfACancelledReader(t *testing.T) {
 	if v := <-second; v != "v" {
 		t.Fatalf("the other reader got %q, want the stored value", v)
 	}
+	// A caller giving up is not a backend failure.
+	if n := r.Stats().BackendErrors; n != 0 {
+		t.Fatalf("%d backend errors counted for a cancelled read, want 0", n)
+	}
 }
