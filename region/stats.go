@@ -12,6 +12,10 @@ type Stats struct {
 	Misses        uint64 // reads that found no usable entry
 	StaleServed   uint64 // stale values returned while another caller regenerated
 	Regenerations uint64 // creator calls (one per key for multi creators)
+	// EarlyRefreshes counts regenerations started before expiry by early
+	// refresh (see Config.EarlyRefresh); each is counted in Regenerations
+	// too once its creator has run.
+	EarlyRefreshes uint64
 	// LockWaits counts callers that waited for another caller's creation,
 	// in this process (sharing its attempt) or in another (the lock).
 	LockWaits        uint64
@@ -41,7 +45,7 @@ type Stats struct {
 // over one cache line.
 type counters struct {
 	hits, staleServed                      striped
-	misses, regenerations                  atomic.Uint64
+	misses, regenerations, earlyRefreshes  atomic.Uint64
 	lockWaits, lockWaitTimeouts, locksLost atomic.Uint64
 	backendErrors, decodeErrors, notCached atomic.Uint64
 	superseded, backendSkipped             atomic.Uint64
@@ -53,6 +57,7 @@ func (c *counters) snapshot() Stats {
 		Misses:           c.misses.Load(),
 		StaleServed:      c.staleServed.Load(),
 		Regenerations:    c.regenerations.Load(),
+		EarlyRefreshes:   c.earlyRefreshes.Load(),
 		LockWaits:        c.lockWaits.Load(),
 		LockWaitTimeouts: c.lockWaitTimeouts.Load(),
 		LocksLost:        c.locksLost.Load(),
