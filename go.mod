@@ -9,7 +9,7 @@ require (
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 )
 
-require golang.org/x/crypto v0.58.0 // indirect
+require golang.org/x/crypto v0.58.0
 
 require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
