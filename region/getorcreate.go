@@ -546,6 +546,9 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 	}
 	stop := r.keepalive(ctx, l)
 	f.began.Store(true)
+	if co.early {
+		r.stats.earlyRefreshes.Add(1)
+	}
 	watch := r.startWatch()
 	v, err = call(ctx, create)
 	co.delta = r.elapsed(watch)

@@ -12,9 +12,11 @@ type Stats struct {
 	Misses        uint64 // reads that found no usable entry
 	StaleServed   uint64 // stale values returned while another caller regenerated
 	Regenerations uint64 // creator calls (one per key for multi creators)
-	// EarlyRefreshes counts regenerations started before expiry by early
+	// EarlyRefreshes counts creator calls made before expiry by early
 	// refresh (see Config.EarlyRefresh); each is counted in Regenerations
-	// too once its creator has run.
+	// too once the creator has returned. A regeneration that found, under
+	// the lock, that another caller had refreshed the value meanwhile calls
+	// no creator and is not counted.
 	EarlyRefreshes uint64
 	// LockWaits counts callers that waited for another caller's creation,
 	// in this process (sharing its attempt) or in another (the lock).

@@ -156,7 +156,6 @@ func (r *Region) refreshEarly(ctx context.Context, key string, e *backend.Entry,
 		r.land(key, f, nil, false, ErrClosed)
 		return nil, 0, ErrClosed
 	}
-	r.stats.earlyRefreshes.Add(1)
 	return e.Value, OutcomeHit, nil
 }
 
