@@ -57,7 +57,8 @@ type Config struct {
 	CompressAbove int
 	// Keyring, when set, encrypts every value the region stores as bytes
 	// (Redis, memcached, a memory backend with Serialize) with its current
-	// key, after compression, and binds it to its backend key: an entry
+	// key, after compression, and binds it to its key (namespace and key,
+	// as laid out before KeyMangler): an entry
 	// that is tampered with, copied to another key, or sealed with a key the
 	// keyring lacks is a miss, counted in Stats.DecodeErrors. Entries
 	// stored without encryption are misses too. A backend that keeps

@@ -44,7 +44,7 @@
 //
 // With [Config.Keyring], every value stored as bytes is encrypted and
 // authenticated (XChaCha20-Poly1305, after compression) and bound to its
-// backend key; entries that are tampered with, moved to another key or
+// key (namespace and key); entries that are tampered with, moved to another key or
 // sealed with an unknown key are misses. [HashKeys] hides the key names
 // too. A backend that keeps decoded values stores no bytes to encrypt.
 //

@@ -451,13 +451,15 @@ func (r *Region) decode(ctx context.Context, key string, data []byte, vt valueTy
 }
 
 // boundKey is the key the sealed bytes of key's value are bound to: its
-// backend key, so that bytes copied to another key do not decode (see
-// Config.Keyring). Without encryption it is empty, and costs nothing.
+// value key in the layout, before Config.KeyMangler (which is injective),
+// so that bytes copied to another key, in this region or another, do not
+// decode (see Config.Keyring), and no second HMAC of HashKeys is spent on
+// it. Without encryption it is empty, and costs nothing.
 func (r *Region) boundKey(key string) string {
 	if !r.codec.Seals() {
 		return ""
 	}
-	return r.fullKey(key)
+	return layoutKey(r.cfg.Namespace, key, suffixValue)
 }
 
 // decodeError counts and logs an entry that cannot be decoded.
@@ -514,12 +516,11 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 func (r *Region) encodeItems(keys []string, values []any, m serializer.Meta, ttl time.Duration) ([]backend.Item, error) {
 	items := make([]backend.Item, len(keys))
 	for i, key := range keys {
-		full := r.fullKey(key)
-		data, err := r.encode(full, values[i], m)
+		data, err := r.encode(r.boundKey(key), values[i], m)
 		if err != nil {
 			return nil, fmt.Errorf("region %q: key %q: %w", r.name, key, err)
 		}
-		items[i] = backend.Item{Key: full, Value: data, TTL: ttl}
+		items[i] = backend.Item{Key: r.fullKey(key), Value: data, TTL: ttl}
 	}
 	return items, nil
 }

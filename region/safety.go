@@ -45,16 +45,16 @@ func (r *Region) log(ctx context.Context, level slog.Level, msg string, args ...
 	r.cfg.Logger.Log(ctx, level, msg, args...)
 }
 
-// encode is the codec's EncodeFor, bound to full (the backend key the bytes
-// are stored under), with a panic of the serializer as an error.
-func (r *Region) encode(full string, v any, m serializer.Meta) (data []byte, err error) {
+// encode is the codec's EncodeFor, bound to bound (see Region.boundKey),
+// with a panic of the serializer as an error.
+func (r *Region) encode(bound string, v any, m serializer.Meta) (data []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			data, err = nil, fmt.Errorf("serializer: encode %T: %w", v, panicked(p))
 		}
 	}()
 	m.Type = serializer.TypeTag(reflect.TypeOf(v))
-	return r.codec.EncodeFor(full, v, m)
+	return r.codec.EncodeFor(bound, v, m)
 }
 
 // decodeAs decodes data into *v, unless the envelope says it was written as
