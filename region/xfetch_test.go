@@ -10,6 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/internal/fakeclock"
 	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/region"
@@ -273,4 +275,81 @@ func TestEarlyRefreshConfig(t *testing.T) {
 			})
 		})
 	}
+}
+
+// lateRead is a memory backend whose next Get of one key returns the bytes
+// the key held when arm was called: a read issued before another process's
+// store, answered after it.
+type lateRead struct {
+	*memory.Backend
+	key  string
+	late []byte
+}
+
+func (b *lateRead) arm(ctx context.Context, t *testing.T) {
+	data, err := b.Backend.Get(ctx, b.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.late = data
+}
+
+func (b *lateRead) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == b.key && b.late != nil {
+		data := b.late
+		b.late = nil
+		return data, nil
+	}
+	return b.Backend.Get(ctx, key)
+}
+
+// TestEarlyRefreshAlreadyDoneElsewhere: process B reads the old value of a
+// key just before process A's early refresh stores a new one, draws an
+// early refresh and takes the lock after A released it. Under the lock B
+// finds a fresh value other than the one it drew on: it calls no creator.
+func TestEarlyRefreshAlreadyDoneElsewhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		mem := newMemory(t, true)
+		clk := newClock()
+		shared := lock.NewLocal()
+		b := &lateRead{Backend: mem}
+		mk := func(be backend.Backend) *region.Region {
+			r, err := region.New("xf", region.Config{Backend: be, Clock: clk, Expiration: 10 * time.Second, Locker: shared, Logger: quiet,
+				EarlyRefresh: region.EarlyRefresh{Enabled: true, Rand: alwaysDraw}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = r.Close() })
+			return r
+		}
+		a, rb := mk(mem), mk(b)
+		b.key = a.BackendKey("k")
+		aCalls, bCalls := 0, 0
+		slow := func(n *int, v int) func(context.Context) (int, error) {
+			return func(context.Context) (int, error) { *n++; clk.Advance(time.Second); return v, nil }
+		}
+		if _, err := region.GetOrCreate(ctx, a, "k", slow(&aCalls, 1)); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(5 * time.Second)
+		b.arm(ctx, t) // B's read of the value 1 is in flight
+		if v, err := region.GetOrCreate(ctx, a, "k", slow(&aCalls, 2)); err != nil || v != 1 {
+			t.Fatalf("A's read = %d, %v", v, err)
+		}
+		synctest.Wait() // A refreshed early: the key holds 2
+		if aCalls != 2 {
+			t.Fatalf("A's creator ran %d times, want 2", aCalls)
+		}
+		if v, err := region.GetOrCreate(ctx, rb, "k", slow(&bCalls, 3)); err != nil || v != 1 {
+			t.Fatalf("B's late read = %d, %v; want the value it read, 1", v, err)
+		}
+		synctest.Wait()
+		if bCalls != 0 {
+			t.Fatalf("B refreshed a value A had already refreshed (%d creator calls)", bCalls)
+		}
+		if v, ok, _ := region.Get[int](ctx, rb, "k"); !ok || v != 2 {
+			t.Fatalf("B's Get = %d, %t; want A's 2", v, ok)
+		}
+	})
 }
