@@ -70,6 +70,10 @@ type Entry struct {
 	// it never goes stale. Readers decide freshness from Created and
 	// Expiration, so a per-call expiration is honoured by every later read.
 	Expiration time.Duration
+	// Delta is how long the value took to create (zero when unknown): a
+	// region with early refresh (XFetch) starts regenerating it sooner the
+	// longer it took.
+	Delta time.Duration
 }
 
 // ValueStore is implemented by in-process backends that can keep decoded

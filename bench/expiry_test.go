@@ -2,10 +2,12 @@ package bench
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,4 +268,121 @@ func sturdycEarly(b *testing.B, c *counter, ttl time.Duration) getFunc {
 			return c.load(key), nil
 		})
 	}
+}
+
+// BenchmarkExpiryOutcomes is scenario 5 counted by what the readers got: a
+// hot key (TTL 200 ms, creator 50 ms) read by 64 goroutines until well
+// after its expiry; every read reports its Outcome. waited-reads counts
+// reads answered by a creation (the caller ran the creator or waited for
+// it), stale-reads reads served a stale value; both are per expiry. With
+// early refresh (XFetch, β = 1) one reader regenerates the key before it
+// expires, in the background, and both drop to ~0; early-refreshes and
+// creator-calls show what that costs: with δ = 50 ms against a 200 ms TTL
+// and thousands of reads a second, the draw fires soon after each store,
+// so the creator runs nearly back to back. Run it with -benchtime 1x.
+func BenchmarkExpiryOutcomes(b *testing.B) {
+	xfetch := region.EarlyRefresh{Enabled: true}
+	for _, v := range []struct {
+		name  string
+		redis bool
+		cfg   region.Config
+	}{
+		{"corral-sync", false, region.Config{}},
+		{"corral-background", false, region.Config{BackgroundRegeneration: true}},
+		{"corral-xfetch", false, region.Config{EarlyRefresh: xfetch}},
+		{"corral-redis-sync", true, region.Config{}},
+		{"corral-redis-xfetch", true, region.Config{EarlyRefresh: xfetch}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			var waited, stale, reads, calls, early uint64
+			i := 0
+			for b.Loop() {
+				w, s, n, c, e := expireCounted(b, fixture.Key(i), v.redis, v.cfg)
+				waited, stale, reads, calls, early = waited+w, stale+s, reads+n, calls+c, early+e
+				i++
+			}
+			per := func(n uint64) float64 { return float64(n) / float64(b.N) }
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(per(waited), "waited-reads")
+			b.ReportMetric(per(stale), "stale-reads")
+			b.ReportMetric(per(reads), "reads")
+			b.ReportMetric(per(calls), "creator-calls")
+			b.ReportMetric(per(early), "early-refreshes")
+		})
+	}
+}
+
+// expireCounted fills key in a new region configured by cfg (on memory, or
+// on Redis with the Redis lock), has 64 goroutines read it until 75 ms
+// after its expiry's regeneration should have ended, and counts the reads
+// that waited for a creation or got a stale value, all reads, the creator
+// calls after the fill and the early refreshes.
+func expireCounted(b *testing.B, key string, onRedis bool, cfg region.Config) (waited, stale, reads, calls, early uint64) {
+	b.StopTimer()
+	cfg.Expiration = expiryTTL
+	cfg.Logger = slog.New(slog.DiscardHandler) // Close cancels a regeneration in flight; it would log that
+	if onRedis {
+		client := newRedis(b)
+		st, err := redisstore.New(client, redisstore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lk, err := redislocker.New(redis.Scripter(client), redislocker.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		reg, err := redisreg.New(client, redisreg.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Backend, cfg.Locker, cfg.Registry = st, lk, reg
+	} else {
+		mem, err := memory.New(memory.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer mem.Close()
+		cfg.Backend = mem
+	}
+	r, err := region.New("outcomes", cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	c := &counter{delay: creatorDelay}
+	create := func(context.Context) (fixture.User, error) { return c.load(key), nil }
+	ctx := context.Background()
+	if _, err := region.GetOrCreate(ctx, r, key, create); err != nil {
+		b.Fatal(err)
+	}
+	filled := c.n.Load()
+	end := time.Now().Add(expiryTTL + creatorDelay + 75*time.Millisecond)
+	want := fixture.IDOf(key)
+	var nWaited, nStale, nReads atomic.Uint64
+	b.StartTimer()
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				var o region.Outcome
+				u, err := region.GetOrCreate(ctx, r, key, create, region.ReportOutcome(&o))
+				if err != nil || u.ID != want {
+					b.Errorf("get %s: %v, id %d", key, err, u.ID)
+					return
+				}
+				nReads.Add(1)
+				switch o {
+				case region.OutcomeStale:
+					nStale.Add(1)
+				case region.OutcomeCreated, region.OutcomeShared:
+					nWaited.Add(1)
+				}
+				runtime.Gosched() // as in BenchmarkExpiry: let the creator run
+			}
+		})
+	}
+	wg.Wait()
+	// A regeneration still under way when the region closes is cancelled:
+	// Close waits for it.
+	return nWaited.Load(), nStale.Load(), nReads.Load(), uint64(c.n.Load() - filled), r.Stats().EarlyRefreshes
 }

@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"bytes"
 	"context"
 	"runtime"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/corralcache/corral/integration/internal/servers"
 	"github.com/corralcache/corral/region"
+	"github.com/corralcache/corral/serializer"
 )
 
 // benchUser is the cached value of the hit benchmarks.
@@ -29,7 +31,10 @@ var benchValue = benchUser{ID: 42, Name: "Ada Lovelace", Email: "ada@example.com
 // against the same local redis-server. Compare the two ns/op figures for the
 // throughput ratio; roundtrips/op counts the client's round trips per hit
 // (the region re-reads its invalidation marks once per
-// InvalidationRefresh).
+// InvalidationRefresh). region-encrypted is region with a Keyring
+// (XChaCha20-Poly1305, each hit authenticates and decrypts) and
+// region-encrypted-hashed adds HashKeys (one HMAC-SHA256 per key built):
+// compare their ns/op with region's for the cost of encryption.
 func BenchmarkRedisHit(b *testing.B) {
 	srv := servers.Redis(b)
 	parallelism := max(1, (64+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0))
@@ -76,9 +81,33 @@ func BenchmarkRedisHit(b *testing.B) {
 		b.ReportMetric(float64(hook.trips.Load())/float64(b.N), "roundtrips/op")
 	})
 
-	b.Run("region", func(b *testing.B) {
-		c := redisClient(b, srv.Addr)
-		r := newRedisStack(b, c).region(b, "bench", region.Config{Expiration: time.Hour})
+	keys, err := serializer.NewKeyring(1, map[uint32][]byte{1: bytes.Repeat([]byte{1}, serializer.KeySize)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hashed, err := region.HashKeys(bytes.Repeat([]byte{2}, region.MinHashKeysSecret))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range []struct {
+		name string
+		cfg  region.Config
+	}{
+		{"region", region.Config{Expiration: time.Hour}},
+		{"region-encrypted", region.Config{Expiration: time.Hour, Keyring: keys}},
+		{"region-encrypted-hashed", region.Config{Expiration: time.Hour, Keyring: keys, KeyMangler: hashed}},
+	} {
+		b.Run(v.name, func(b *testing.B) { benchRegionHit(b, srv.Addr, v.cfg, parallelism) })
+	}
+}
+
+// benchRegionHit is BenchmarkRedisHit's region side, for a region
+// configured by cfg.
+func benchRegionHit(b *testing.B, addr string, cfg region.Config, parallelism int) {
+	ctx := context.Background()
+	{
+		c := redisClient(b, addr)
+		r := newRedisStack(b, c).region(b, "bench", cfg)
 		if err := r.Set(ctx, "user:42", benchValue); err != nil {
 			b.Fatal(err)
 		}
@@ -103,10 +132,10 @@ func BenchmarkRedisHit(b *testing.B) {
 		})
 		b.StopTimer()
 		b.ReportMetric(float64(hook.trips.Load())/float64(b.N), "roundtrips/op")
-		if st := r.Stats(); st.Regenerations != 0 || st.BackendErrors != 0 {
+		if st := r.Stats(); st.Regenerations != 0 || st.BackendErrors != 0 || st.DecodeErrors != 0 {
 			b.Fatalf("hit benchmark regenerated or failed: %+v", st)
 		}
-	})
+	}
 }
 
 // warmUp runs get from 64 goroutines for a while, so that both sides of the

@@ -55,6 +55,17 @@ type Config struct {
 	// CompressAbove compresses encoded payloads larger than this many bytes.
 	// Zero disables compression.
 	CompressAbove int
+	// Keyring, when set, encrypts every value the region stores as bytes
+	// (Redis, memcached, a memory backend with Serialize) with its current
+	// key, after compression, and binds it to its key (namespace and key,
+	// as laid out before KeyMangler): an entry
+	// that is tampered with, copied to another key, or sealed with a key the
+	// keyring lacks is a miss, counted in Stats.DecodeErrors. Entries
+	// stored without encryption are misses too. A backend that keeps
+	// decoded values (the default in-memory one) stores no bytes, so there
+	// is nothing to encrypt: the Keyring is not used there. See
+	// HashKeys for the key names.
+	Keyring *serializer.Keyring
 	// Expiration is the soft expiration of entries written without a
 	// per-call expiration. Zero: entries never go stale.
 	Expiration time.Duration
@@ -106,6 +117,11 @@ type Config struct {
 	// entry return the stale value too, while the region regenerates it in a
 	// goroutine it owns. Close stops and waits for such goroutines.
 	BackgroundRegeneration bool
+	// EarlyRefresh, when enabled, lets a GetOrCreate (or a cached function's
+	// Call) that reads a fresh value start its regeneration before it
+	// expires, with a probability that rises as expiry nears (XFetch). Off
+	// by default.
+	EarlyRefresh EarlyRefresh
 	// ShouldCache, when set, is asked before a created value is stored; a
 	// value it rejects is returned to the caller but not stored. A panic in
 	// it is recovered: the value is returned but not stored, and the panic
@@ -175,6 +191,9 @@ func (c Config) withDefaults(name string) (Config, error) {
 	case c.Logger != nil && c.Logger.Handler() == nil:
 		return invalid("Logger has no handler")
 	}
+	if err := c.EarlyRefresh.check(); err != nil {
+		return invalid("%v", err)
+	}
 	for _, d := range []struct {
 		field string
 		value any
@@ -238,6 +257,7 @@ func (c Config) withDefaults(name string) (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.EarlyRefresh = c.EarlyRefresh.withDefaults()
 	return c, nil
 }
 

@@ -28,6 +28,26 @@
 // created twice. Goroutines of one process that need the same key share one
 // lock attempt and one result.
 //
+// # Early refresh
+//
+// With [Config.EarlyRefresh] enabled, a [GetOrCreate] that reads a fresh
+// value may start its regeneration before it expires (XFetch: Vattani,
+// Chierichetti and Lowenstein, VLDB 2015), with a probability that rises
+// exponentially as expiry nears, scaled by how long the value took to
+// create (measured around the creator and stored in the entry). The
+// regeneration takes the key's lock without waiting, stores under a lease
+// and runs in the background; every reader keeps getting the fresh value.
+// A hot key is then regenerated before it expires: nobody waits for it and
+// nobody is served a stale value.
+//
+// # Encryption
+//
+// With [Config.Keyring], every value stored as bytes is encrypted and
+// authenticated (XChaCha20-Poly1305, after compression) and bound to its
+// key (namespace and key); entries that are tampered with, moved to another key or
+// sealed with an unknown key are misses. [HashKeys] hides the key names
+// too. A backend that keeps decoded values stores no bytes to encrypt.
+//
 // # Keys
 //
 // Every key a region writes is built in one layout that no caller's key can

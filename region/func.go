@@ -183,6 +183,7 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	// After a backend failure the value is returned, not stored.
 	_, leased, faulted := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{}, f.gen)
 	gens := f.r.stampGens(f.gen)
+	watch := f.r.startWatch()
 	v, err := call(ctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
 	if err != nil {
 		var zero V
@@ -190,7 +191,9 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	}
 	f.r.stats.regenerations.Add(1)
 	if !faulted {
-		f.r.store(ctx, []string{key}, []any{v}, leased, gens, makeCallConfig(f.opts))
+		co := makeCallConfig(f.opts)
+		co.delta = f.r.elapsed(watch)
+		f.r.store(ctx, []string{key}, []any{v}, leased, gens, co)
 	}
 	return typed[V](v, nil)
 }

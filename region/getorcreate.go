@@ -123,22 +123,29 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 	if r.direct {
 		if e, ok := r.values.LoadEntry(r.cfg.Namespace, key); ok {
 			if v, ok := e.Value.(T); ok {
-				if r.served(key, r.freshness(e.Created, e.Expiration, e.Gens, funcGenOf(opts), r.now()), opts) {
+				now := r.now()
+				state := r.drawn(r.freshness(e.Created, e.Expiration, e.Gens, funcGenOf(opts), now), e.Created, e.Expiration, e.Delta, now)
+				if r.served(key, state, opts) {
 					return v, nil
 				}
-				first = loaded{entry: e, done: true}
+				first = loaded{entry: e, done: true, due: state == due}
 			}
 		} else {
 			first.done = true
 		}
 	} else if r.values == nil {
 		v, m, found, err := loadTyped[T](ctx, r, key)
-		if found && r.served(key, r.freshness(m.Created, m.Expiration, m.Gens, funcGenOf(opts), r.now()), opts) {
-			return v, nil
-		}
-		first = loaded{err: err, done: true}
+		var state freshness
 		if found {
-			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens}
+			now := r.now()
+			state = r.drawn(r.freshness(m.Created, m.Expiration, m.Gens, funcGenOf(opts), now), m.Created, m.Expiration, m.Delta, now)
+			if r.served(key, state, opts) {
+				return v, nil
+			}
+		}
+		first = loaded{err: err, done: true, due: state == due}
+		if found {
+			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta}
 		}
 	}
 	v, err := r.getOrCreate(ctx, key, typeOf[T]{}, func(ctx context.Context) (any, error) {
@@ -153,6 +160,7 @@ type loaded struct {
 	entry *backend.Entry
 	err   error
 	done  bool
+	due   bool // entry is fresh and the read drew an early refresh
 }
 
 // served tells GetOrCreate's typed fast path whether the value it read is
@@ -192,7 +200,7 @@ func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serial
 	if err != nil || data == nil {
 		return v, m, false, err
 	}
-	m, err = decodeAs(r.codec, data, &v)
+	m, err = decodeAs(r.codec, r.boundKey(key), data, &v)
 	if err != nil {
 		r.decodeError(ctx, key, err)
 		return v, m, false, nil
@@ -213,8 +221,12 @@ func typed[T any](v any, err error) (T, error) {
 // when done).
 func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, create creator, co callConfig, first loaded) (any, error) {
 	e, err := first.entry, first.err
+	co.due = first.due
 	if !first.done {
-		e, err = r.load(ctx, key, vt, firstRead)
+		if e, err = r.load(ctx, key, vt, firstRead); e != nil {
+			now := r.now()
+			co.due = r.drawn(r.freshnessOf(e, co.gen, now), e.Created, e.Expiration, e.Delta, now) == due
+		}
 	}
 	if err != nil {
 		if r.cfg.FailClosed || ctx.Err() != nil {
@@ -230,7 +242,7 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 		// than hand out what the write replaced. Once; then the creation's
 		// value will do. A call that saw the backend fail does not ask it
 		// again: it is answered by a creation that begins after it did.
-		e, err = nil, nil
+		e, err, co.due = nil, nil, false
 		if !co.faulted {
 			e, err = r.load(ctx, key, vt, reread)
 		}
@@ -255,6 +267,10 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 func (r *Region) answer(ctx context.Context, key string, e *backend.Entry, vt valueType, create creator, co callConfig) (v any, outcome Outcome, err error) {
 	switch r.freshnessOf(e, co.gen, r.now()) {
 	case fresh:
+		if co.due {
+			v, outcome, err = r.refreshEarly(ctx, key, e, vt, create, co)
+			break
+		}
 		r.stats.hits.Add(1)
 		v, outcome = e.Value, OutcomeHit
 	case stale:
@@ -522,13 +538,20 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 	defer func() { r.releaseAfter(ctx, []string{key}, []lock.Lock{l}, co.faulted) }()
 	gens := r.stampGens(co.gen)
 	if !co.faulted {
-		if e := entries[0]; r.freshnessOf(e, co.gen, r.now()) == fresh {
+		// A fresh value is what everyone wants, unless it is the one an
+		// early refresh was started to replace.
+		if e := entries[0]; r.freshnessOf(e, co.gen, r.now()) == fresh && (!co.early || e.Created != co.earlyOf) {
 			return e.Value, false, nil
 		}
 	}
 	stop := r.keepalive(ctx, l)
 	f.began.Store(true)
+	if co.early {
+		r.stats.earlyRefreshes.Add(1)
+	}
+	watch := r.startWatch()
 	v, err = call(ctx, create)
+	co.delta = r.elapsed(watch)
 	stop()
 	if err != nil {
 		return nil, false, err
@@ -571,7 +594,7 @@ func (r *Region) store(ctx context.Context, keys []string, values []any, l lease
 	if len(keys) == 0 {
 		return false
 	}
-	n, err := r.storeLeased(ctx, keys, values, l, gens, r.expiration(co), co.fn)
+	n, err := r.storeLeased(ctx, keys, values, l, gens, r.expiration(co), co.delta, co.fn)
 	if err != nil && !errors.Is(err, backend.ErrTooLarge) { // logged already
 		r.warn(ctx, "corral: created value not stored", "region", r.name, "err", err)
 	}

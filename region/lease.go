@@ -103,9 +103,9 @@ func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType,
 // storeLeased writes created values whose keys are leased by l (see
 // saveMulti); the values whose lease no longer holds are not stored, and
 // are counted and reported as superseded.
-func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l lease, gens serializer.Gens, exp time.Duration, fn string) (superseded int, err error) {
+func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l lease, gens serializer.Gens, exp, delta time.Duration, fn string) (superseded int, err error) {
 	if l == nil {
-		return 0, r.saveMulti(ctx, keys, values, gens, exp, fn)
+		return 0, r.saveMulti(ctx, keys, values, gens, exp, delta, fn)
 	}
 	defer func() { r.stats.superseded.Add(uint64(superseded)) }()
 	// Keys whose lease could not be taken are not written at all.
@@ -127,7 +127,7 @@ func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l
 		cvs := r.values.(backend.ConditionalValueStore)
 		for _, i := range held {
 			ns, k := r.localKey(keys[i])
-			e := &backend.Entry{Value: values[i], Created: created, Expiration: exp, Gens: gens}
+			e := &backend.Entry{Value: values[i], Created: created, Expiration: exp, Gens: gens, Delta: delta}
 			if cvs.StoreEntryIf(ns, k, e, ttl, l[i]) {
 				stored = append(stored, keys[i])
 			} else {
@@ -143,7 +143,7 @@ func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l
 	for j, i := range held {
 		versions[j], members[j], heldValues[j] = l[i], keys[i], values[i]
 	}
-	items, err := r.encodeItems(members, heldValues, serializer.Meta{Created: created, Expiration: exp, Gens: gens}, ttl)
+	items, err := r.encodeItems(members, heldValues, serializer.Meta{Created: created, Expiration: exp, Gens: gens, Delta: delta}, ttl)
 	if err != nil {
 		return superseded, err
 	}

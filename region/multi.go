@@ -43,7 +43,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 			first = map[string][]byte{} // fail-open: all missing
 			co.faulted = true
 		default:
-			if out, ok := decodeFresh[T](r, data, funcGenOf(opts)); ok {
+			if out, ok := decodeFresh[T](r, keys, data, funcGenOf(opts)); ok {
 				r.stats.hits.Add(uint64(len(keys)))
 				return out, nil
 			}
@@ -80,14 +80,14 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 
 // decodeFresh decodes data, one value per key, into a []T, and reports
 // whether every value was there, decodable and fresh.
-func decodeFresh[T any](r *Region, data [][]byte, fn *funcGen) ([]T, bool) {
+func decodeFresh[T any](r *Region, keys []string, data [][]byte, fn *funcGen) ([]T, bool) {
 	out := make([]T, len(data))
 	now := r.now()
 	for i, d := range data {
 		if d == nil {
 			return nil, false
 		}
-		m, err := decodeAs(r.codec, d, &out[i])
+		m, err := decodeAs(r.codec, r.boundKey(keys[i]), d, &out[i])
 		if err != nil || r.freshness(m.Created, m.Expiration, m.Gens, fn, now) != fresh {
 			return nil, false
 		}
@@ -207,7 +207,9 @@ func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.L
 		return got, nil
 	}
 	stop := r.keepalive(ctx, locks...)
+	watch := r.startWatch()
 	values, err := callMulti(ctx, create, todo)
+	co.delta = r.elapsed(watch)
 	stop()
 	if err != nil {
 		return nil, err

@@ -31,6 +31,16 @@ type callConfig struct {
 	gen *funcGen
 	// outcome, when set, receives how the call was answered.
 	outcome *Outcome
+	// due is set when the call's first read found a fresh entry and drew
+	// an early refresh of it (see xfetch.go).
+	due bool
+	// early is set for a regeneration started by an early refresh of the
+	// entry stored at earlyOf: under the lock it creates unless the entry
+	// it finds is another, fresh one (someone refreshed it meanwhile).
+	early   bool
+	earlyOf int64
+	// delta is how long the creation of the values to store took.
+	delta time.Duration
 	// faulted is set once the call saw the backend fail (or skipped it):
 	// every later step that would reach the backend or the distributed
 	// lock is skipped, and nothing is stored (see breaker.go).

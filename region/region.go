@@ -79,7 +79,7 @@ func New(name string, c Config) (*Region, error) {
 	if err != nil {
 		return nil, err
 	}
-	codec, err := serializer.NewCodec(c.Serializer, serializer.CodecOptions{CompressAbove: c.CompressAbove})
+	codec, err := serializer.NewCodec(c.Serializer, serializer.CodecOptions{CompressAbove: c.CompressAbove, Keyring: c.Keyring})
 	if err != nil {
 		return nil, fmt.Errorf("%w: region %q: %w", ErrInvalidConfig, name, err)
 	}
@@ -239,7 +239,7 @@ func (r *Region) freshnessOf(e *backend.Entry, fn *funcGen, now int64) freshness
 
 // valueType decodes and checks values of one Go type for the untyped core.
 type valueType interface {
-	decode(c *serializer.Codec, data []byte) (any, serializer.Meta, error)
+	decode(c *serializer.Codec, bound string, data []byte) (any, serializer.Meta, error)
 	holds(v any) bool
 }
 
@@ -247,9 +247,9 @@ type valueType interface {
 // valueType does not allocate.
 type typeOf[T any] struct{}
 
-func (typeOf[T]) decode(c *serializer.Codec, data []byte) (any, serializer.Meta, error) {
+func (typeOf[T]) decode(c *serializer.Codec, bound string, data []byte) (any, serializer.Meta, error) {
 	var v T
-	m, err := decodeAs(c, data, &v)
+	m, err := decodeAs(c, bound, data, &v)
 	return v, m, err
 }
 
@@ -440,14 +440,26 @@ func (r *Region) checkType(key string, e *backend.Entry, vt valueType, how read)
 // decode turns stored bytes into an entry, or counts and logs a decode error
 // and returns nil.
 func (r *Region) decode(ctx context.Context, key string, data []byte, vt valueType, how read) *backend.Entry {
-	v, m, err := vt.decode(r.codec, data)
+	v, m, err := vt.decode(r.codec, r.boundKey(key), data)
 	if err != nil {
 		if how == firstRead {
 			r.decodeError(ctx, key, err)
 		}
 		return nil
 	}
-	return &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens}
+	return &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta}
+}
+
+// boundKey is the key the sealed bytes of key's value are bound to: its
+// value key in the layout, before Config.KeyMangler (which is injective),
+// so that bytes copied to another key, in this region or another, do not
+// decode (see Config.Keyring), and no second HMAC of HashKeys is spent on
+// it. Without encryption it is empty, and costs nothing.
+func (r *Region) boundKey(key string) string {
+	if !r.codec.Seals() {
+		return ""
+	}
+	return layoutKey(r.cfg.Namespace, key, suffixValue)
 }
 
 // decodeError counts and logs an entry that cannot be decoded.
@@ -458,10 +470,10 @@ func (r *Region) decodeError(ctx context.Context, key string, err error) {
 }
 
 // saveMulti stores values[i] under keys[i], stored now with soft
-// expiration exp, whose creation began under gens, and records the keys under the cached function fn, if any:
+// expiration exp, whose creation began under gens and took delta, and records the keys under the cached function fn, if any:
 // in the same round trip when the region is grouped, otherwise after the
 // write. Record failures are counted and logged; errors are the write's.
-func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gens serializer.Gens, exp time.Duration, fn string) error {
+func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gens serializer.Gens, exp, delta time.Duration, fn string) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -470,12 +482,12 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 	if r.values != nil {
 		for i, key := range keys {
 			ns, k := r.localKey(key)
-			r.values.StoreEntry(ns, k, &backend.Entry{Value: values[i], Created: created, Expiration: exp, Gens: gens}, ttl)
+			r.values.StoreEntry(ns, k, &backend.Entry{Value: values[i], Created: created, Expiration: exp, Gens: gens, Delta: delta}, ttl)
 		}
 		r.record(ctx, fn, keys, exp)
 		return nil
 	}
-	items, err := r.encodeItems(keys, values, serializer.Meta{Created: created, Expiration: exp, Gens: gens}, ttl)
+	items, err := r.encodeItems(keys, values, serializer.Meta{Created: created, Expiration: exp, Gens: gens, Delta: delta}, ttl)
 	if err != nil {
 		return err
 	}
@@ -504,7 +516,7 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 func (r *Region) encodeItems(keys []string, values []any, m serializer.Meta, ttl time.Duration) ([]backend.Item, error) {
 	items := make([]backend.Item, len(keys))
 	for i, key := range keys {
-		data, err := r.encode(values[i], m)
+		data, err := r.encode(r.boundKey(key), values[i], m)
 		if err != nil {
 			return nil, fmt.Errorf("region %q: key %q: %w", r.name, key, err)
 		}

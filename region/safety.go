@@ -45,41 +45,43 @@ func (r *Region) log(ctx context.Context, level slog.Level, msg string, args ...
 	r.cfg.Logger.Log(ctx, level, msg, args...)
 }
 
-// encode is the codec's Encode, with a panic of the serializer as an error.
-func (r *Region) encode(v any, m serializer.Meta) (data []byte, err error) {
+// encode is the codec's EncodeFor, bound to bound (see Region.boundKey),
+// with a panic of the serializer as an error.
+func (r *Region) encode(bound string, v any, m serializer.Meta) (data []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			data, err = nil, fmt.Errorf("serializer: encode %T: %w", v, panicked(p))
 		}
 	}()
 	m.Type = serializer.TypeTag(reflect.TypeOf(v))
-	return r.codec.Encode(v, m)
+	return r.codec.EncodeFor(bound, v, m)
 }
 
 // decodeAs decodes data into *v, unless the envelope says it was written as
 // a type other than T: such bytes would decode, or half decode, into the
 // wrong value. Two regions or cached functions sharing a name with
 // different value types make that happen; it is a decode error, hence a
-// miss, and it says so.
-func decodeAs[T any](c *serializer.Codec, data []byte, v *T) (serializer.Meta, error) {
+// miss, and it says so. bound is the backend key data was read from (see
+// Region.boundKey).
+func decodeAs[T any](c *serializer.Codec, bound string, data []byte, v *T) (serializer.Meta, error) {
 	if want := serializer.TypeTag(reflect.TypeFor[T]()); want != 0 {
 		if m, err := c.DecodeMeta(data); err == nil && m.Type != 0 && m.Type != want {
 			return serializer.Meta{}, fmt.Errorf("%w: %w: the entry was written as another Go type than %v (do two regions, or cached functions, share a name?)",
 				serializer.ErrDecode, ErrTypeMismatch, reflect.TypeFor[T]())
 		}
 	}
-	return decodeInto(c, data, v)
+	return decodeInto(c, bound, data, v)
 }
 
-// decodeInto is c.Decode, with a panic of the serializer as a decode error:
-// the entry is a miss, like any other undecodable bytes.
-func decodeInto(c *serializer.Codec, data []byte, v any) (m serializer.Meta, err error) {
+// decodeInto is c.DecodeFor, with a panic of the serializer as a decode
+// error: the entry is a miss, like any other undecodable bytes.
+func decodeInto(c *serializer.Codec, bound string, data []byte, v any) (m serializer.Meta, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			m, err = serializer.Meta{}, fmt.Errorf("%w: serializer panicked: %v", serializer.ErrDecode, p)
 		}
 	}()
-	return c.Decode(data, v)
+	return c.DecodeFor(bound, data, v)
 }
 
 // shouldCache asks Config.ShouldCache about a created value. A panic in it

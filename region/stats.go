@@ -12,6 +12,12 @@ type Stats struct {
 	Misses        uint64 // reads that found no usable entry
 	StaleServed   uint64 // stale values returned while another caller regenerated
 	Regenerations uint64 // creator calls (one per key for multi creators)
+	// EarlyRefreshes counts creator calls made before expiry by early
+	// refresh (see Config.EarlyRefresh); each is counted in Regenerations
+	// too once the creator has returned. A regeneration that found, under
+	// the lock, that another caller had refreshed the value meanwhile calls
+	// no creator and is not counted.
+	EarlyRefreshes uint64
 	// LockWaits counts callers that waited for another caller's creation,
 	// in this process (sharing its attempt) or in another (the lock).
 	LockWaits        uint64
@@ -41,7 +47,7 @@ type Stats struct {
 // over one cache line.
 type counters struct {
 	hits, staleServed                      striped
-	misses, regenerations                  atomic.Uint64
+	misses, regenerations, earlyRefreshes  atomic.Uint64
 	lockWaits, lockWaitTimeouts, locksLost atomic.Uint64
 	backendErrors, decodeErrors, notCached atomic.Uint64
 	superseded, backendSkipped             atomic.Uint64
@@ -53,6 +59,7 @@ func (c *counters) snapshot() Stats {
 		Misses:           c.misses.Load(),
 		StaleServed:      c.staleServed.Load(),
 		Regenerations:    c.regenerations.Load(),
+		EarlyRefreshes:   c.earlyRefreshes.Load(),
 		LockWaits:        c.lockWaits.Load(),
 		LockWaitTimeouts: c.lockWaitTimeouts.Load(),
 		LocksLost:        c.locksLost.Load(),

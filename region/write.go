@@ -42,7 +42,7 @@ func (r *Region) setMulti(ctx context.Context, keys []string, values []any, co c
 			return err
 		}
 	}
-	return r.saveMulti(ctx, keys, values, r.stampGens(co.gen), r.expiration(co), co.fn)
+	return r.saveMulti(ctx, keys, values, r.stampGens(co.gen), r.expiration(co), 0, co.fn)
 }
 
 // Delete removes key. Deleting a missing key is not an error. Errors wrap

@@ -60,6 +60,8 @@ func BenchmarkCodecEncode(b *testing.B) {
 		{"codec-msgpack", serializer.NewMsgPack(), serializer.CodecOptions{}},
 		{"codec-msgpack-s2", serializer.NewMsgPack(), serializer.CodecOptions{CompressAbove: 512}},
 		{"codec-json", serializer.JSON{}, serializer.CodecOptions{}},
+		{"codec-msgpack-sealed", serializer.NewMsgPack(), serializer.CodecOptions{Keyring: benchKeyring}},
+		{"codec-msgpack-s2-sealed", serializer.NewMsgPack(), serializer.CodecOptions{CompressAbove: 512, Keyring: benchKeyring}},
 	}
 	for _, tc := range codecs {
 		c, err := serializer.NewCodec(tc.s, tc.o)
@@ -113,6 +115,8 @@ func BenchmarkCodecDecode(b *testing.B) {
 		{"codec-msgpack", serializer.NewMsgPack(), serializer.CodecOptions{}},
 		{"codec-msgpack-s2", serializer.NewMsgPack(), serializer.CodecOptions{CompressAbove: 512}},
 		{"codec-json", serializer.JSON{}, serializer.CodecOptions{}},
+		{"codec-msgpack-sealed", serializer.NewMsgPack(), serializer.CodecOptions{Keyring: benchKeyring}},
+		{"codec-msgpack-s2-sealed", serializer.NewMsgPack(), serializer.CodecOptions{CompressAbove: 512, Keyring: benchKeyring}},
 	}
 	for _, tc := range codecs {
 		c, err := serializer.NewCodec(tc.s, tc.o)
@@ -157,3 +161,6 @@ func BenchmarkCodecDecode(b *testing.B) {
 		}
 	})
 }
+
+// benchKeyring seals the envelopes of the -sealed codecs.
+var benchKeyring, _ = serializer.NewKeyring(1, map[uint32][]byte{1: make([]byte, serializer.KeySize)})

@@ -1,6 +1,7 @@
 package serializer
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/s2"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // ErrNilSerializer is returned by [NewCodec] when it is given no serializer.
@@ -20,39 +22,60 @@ var ErrNilSerializer = errors.New("serializer: nil serializer")
 // larger payloads uncompressed.
 const MaxDecodedSize = 512 << 20
 
-// Envelope layout, version 2 (all integers big-endian):
+// Envelope layout, version 3 (all integers big-endian):
 //
 //	offset  size  field
 //	0       1     magic 0xC1 (never the first byte of MessagePack, UTF-8 or JSON)
-//	1       1     version (2)
+//	1       1     version (3)
 //	2       4     checksum: low 32 bits of xxhash64 of every byte from offset 6 on
-//	6       1     flags: bit 0 = payload is an s2 block; other bits must be zero
+//	6       1     flags: bit 0 = payload is an s2 block; bit 1 = payload is sealed;
+//	              other bits must be zero
 //	7       8     Meta.Created, int64 Unix nanoseconds
 //	15      4     Meta.Type, the writer's type tag (0: unknown)
 //	19      1-10  Meta.Expiration, zig-zag varint nanoseconds
 //	...     1-10  Meta.Gens.Hard, uvarint
 //	...     1-10  Meta.Gens.Soft, uvarint
 //	...     1-10  Meta.Gens.Func, uvarint
+//	...     1-10  Meta.Delta, zig-zag varint nanoseconds
 //	...           payload: the serializer's bytes, or an s2 block of them
 //
-// Version 1 (without Meta.Type) is no longer read: such entries are
-// undecodable, hence misses.
+// A sealed payload (see [Keyring]) is, in place of the payload above:
+//
+//	1-5   the key ID, uvarint
+//	24    the XChaCha20-Poly1305 nonce, random
+//	...   the payload above (s2-compressed first when it shrinks), encrypted,
+//	      followed by the 16-byte authentication tag
+//
+// Its associated data is every byte before the encrypted payload (with the
+// checksum as zero) followed by the key the entry is bound to (see
+// [Codec.EncodeFor]): the header cannot be altered, nor the entry moved to
+// another key, without the tag failing.
+//
+// Version 2 (without Meta.Delta and the sealed flag) is still read, with a
+// zero Delta. Version 1 (without Meta.Type) is no longer read: such entries
+// are undecodable, hence misses.
 //
 // An s2 block starts with the uvarint length of the decoded bytes, which is
 // checked against MaxDecodedSize before decoding.
 const (
 	envMagic       = 0xC1
-	envVersion     = 2
+	envVersion     = 3
+	envVersionV2   = 2
 	envChecksumOff = 2
 	envFlagsOff    = 6
 	envCreatedOff  = 7
 	envTypeOff     = 15
 	envExpOff      = 19
 	envMinLen      = envExpOff + 4
-	envMaxHeader   = envExpOff + 4*binary.MaxVarintLen64
+	envMaxHeader   = envExpOff + 5*binary.MaxVarintLen64
 
-	flagS2    = 1 << 0
-	knownFlag = flagS2
+	flagS2     = 1 << 0
+	flagSealed = 1 << 1
+	knownFlag  = flagS2 | flagSealed
+	// knownFlagV2 are the flags version 2 knew.
+	knownFlagV2 = flagS2
+
+	nonceSize = chacha20poly1305.NonceSizeX
 )
 
 // CodecOptions configures a [Codec].
@@ -61,17 +84,24 @@ type CodecOptions struct {
 	// negative disables compression. A compressed payload is stored only when
 	// it is at least 1/16 smaller than the original.
 	CompressAbove int
+	// Keyring, when set, encrypts every payload with its current key (after
+	// compression) and binds it to the key given to [Codec.EncodeFor]; only
+	// entries sealed with one of its keys, for the same key, decode. Nil: no
+	// encryption, and sealed entries do not decode.
+	Keyring *Keyring
 }
 
 // Codec wraps serialized payloads in corral's envelope: a versioned header
 // with a checksum and the entry's [Meta], followed by the payload, compressed
-// with s2 when it is large and compresses well. A Codec is safe for
+// with s2 when it is large and compresses well, and sealed (encrypted and
+// authenticated) when the codec has a [Keyring]. A Codec is safe for
 // concurrent use.
 type Codec struct {
 	s             Serializer
 	app           AppendMarshaler // s as an AppendMarshaler, or nil
 	copiesInput   bool            // s never keeps the bytes given to Unmarshal
 	compressAbove int
+	keys          *Keyring  // nil: entries are not sealed
 	bufs          sync.Pool // of *[]byte scratch buffers, each at most maxPooledBuf
 }
 
@@ -81,7 +111,7 @@ func NewCodec(s Serializer, o CodecOptions) (*Codec, error) {
 	if s == nil {
 		return nil, ErrNilSerializer
 	}
-	c := &Codec{s: s, compressAbove: o.CompressAbove}
+	c := &Codec{s: s, compressAbove: o.CompressAbove, keys: o.Keyring}
 	c.app, _ = s.(AppendMarshaler)
 	_, c.copiesInput = s.(inputCopier)
 	return c, nil
@@ -89,6 +119,9 @@ func NewCodec(s Serializer, o CodecOptions) (*Codec, error) {
 
 // Serializer returns the serializer c encodes payloads with.
 func (c *Codec) Serializer() Serializer { return c.s }
+
+// Seals reports whether c encrypts its payloads (it has a [Keyring]).
+func (c *Codec) Seals() bool { return c.keys != nil }
 
 func (c *Codec) getBuf() *[]byte {
 	if b, ok := c.bufs.Get().(*[]byte); ok {
@@ -106,11 +139,21 @@ func (c *Codec) putBuf(b *[]byte, buf []byte) {
 	c.bufs.Put(b)
 }
 
-// Encode serializes v and returns it in an envelope carrying m. The result is
-// newly allocated and owned by the caller; it is the only allocation Encode
-// makes when the serializer is an [AppendMarshaler] such as [MsgPack].
-// Errors come from the serializer and are not [ErrDecode].
+// Encode is EncodeFor with no key: a sealed entry it writes decodes only
+// with [Codec.Decode] (or DecodeFor with the empty key).
 func (c *Codec) Encode(v any, m Meta) ([]byte, error) {
+	return c.EncodeFor("", v, m)
+}
+
+// EncodeFor serializes v and returns it in an envelope carrying m. When c
+// has a [Keyring], the payload is compressed (if asked), then sealed with
+// the current key and bound to key, the name the entry is stored under:
+// [Codec.DecodeFor] with any other key rejects it. Without a Keyring, key is
+// not used. The result is newly allocated and owned by the caller; it is
+// the only allocation EncodeFor makes when the serializer is an
+// [AppendMarshaler] such as [MsgPack] and nothing is sealed. Errors come
+// from the serializer and are not [ErrDecode].
+func (c *Codec) EncodeFor(key string, v any, m Meta) ([]byte, error) {
 	bp := c.getBuf()
 	buf := appendHeader(*bp, 0, m)
 	hlen := len(buf)
@@ -120,7 +163,7 @@ func (c *Codec) Encode(v any, m Meta) ([]byte, error) {
 	} else {
 		var p []byte
 		p, err = c.s.Marshal(v)
-		if err == nil && !c.shouldCompress(len(p)) {
+		if err == nil && c.keys == nil && !c.shouldCompress(len(p)) {
 			// Build the result directly rather than copying p twice.
 			out := make([]byte, hlen+len(p))
 			copy(out, buf)
@@ -135,8 +178,10 @@ func (c *Codec) Encode(v any, m Meta) ([]byte, error) {
 		return nil, fmt.Errorf("serializer: encode %T: %w", v, err)
 	}
 
-	out := c.compress(buf, hlen)
-	if out == nil {
+	var out []byte
+	if c.keys != nil {
+		out = c.seal(key, buf, hlen)
+	} else if out = c.compress(buf, hlen); out == nil {
 		out = make([]byte, len(buf))
 		copy(out, buf)
 	}
@@ -157,13 +202,9 @@ func (c *Codec) compress(buf []byte, hlen int) []byte {
 		return nil
 	}
 	cp := c.getBuf()
-	dst := *cp
-	if need := s2.MaxEncodedLen(len(payload)); cap(dst) < need {
-		dst = make([]byte, need)
-	}
-	comp := s2.Encode(dst[:cap(dst)], payload)
+	comp, dst := c.s2Encode(*cp, payload)
 	var out []byte
-	if len(comp) <= len(payload)-len(payload)/16 {
+	if comp != nil {
 		out = make([]byte, hlen+len(comp))
 		copy(out, buf[:hlen])
 		out[envFlagsOff] |= flagS2
@@ -171,6 +212,63 @@ func (c *Codec) compress(buf []byte, hlen int) []byte {
 	}
 	c.putBuf(cp, dst)
 	return out
+}
+
+// s2Encode compresses payload into dst (grown if needed) and returns the
+// compressed bytes, or nil when they are not at least 1/16 smaller, and the
+// buffer used, to return to the pool.
+func (c *Codec) s2Encode(dst, payload []byte) (comp, buf []byte) {
+	if need := s2.MaxEncodedLen(len(payload)); cap(dst) < need {
+		dst = make([]byte, need)
+	}
+	comp = s2.Encode(dst[:cap(dst)], payload)
+	if len(comp) > len(payload)-len(payload)/16 {
+		comp = nil
+	}
+	return comp, dst
+}
+
+// seal returns a new envelope holding buf's header and its payload
+// (buf[hlen:]), compressed when it is large and shrinks, then encrypted
+// with the keyring's current key and bound to key.
+func (c *Codec) seal(key string, buf []byte, hlen int) []byte {
+	payload := buf[hlen:]
+	flags := byte(flagSealed)
+	var cp *[]byte
+	var cbuf []byte
+	if c.shouldCompress(len(payload)) {
+		cp = c.getBuf()
+		var comp []byte
+		if comp, cbuf = c.s2Encode(*cp, payload); comp != nil {
+			payload, flags = comp, flags|flagS2
+		}
+	}
+	id := c.keys.current
+	aead := c.keys.aeads[id]
+	out := make([]byte, hlen, hlen+binary.MaxVarintLen32+nonceSize+len(payload)+aead.Overhead())
+	copy(out, buf[:hlen])
+	out[envFlagsOff] = flags
+	out = binary.AppendUvarint(out, uint64(id))
+	out = out[:len(out)+nonceSize]
+	nonce := out[len(out)-nonceSize:]
+	_, _ = rand.Read(nonce) // crypto/rand.Read never fails; it crashes the program if the system's generator does
+	ap := c.getBuf()
+	ad := appendAD((*ap)[:0], out, key)
+	out = aead.Seal(out, nonce, payload, ad)
+	c.putBuf(ap, ad)
+	if cp != nil {
+		c.putBuf(cp, cbuf)
+	}
+	return out
+}
+
+// appendAD appends to dst the associated data of a sealed envelope whose
+// bytes before the encrypted payload are head, bound to key: head with its
+// checksum as zero, then key.
+func appendAD(dst, head []byte, key string) []byte {
+	dst = append(dst, head...)
+	clear(dst[envChecksumOff : envChecksumOff+4])
+	return append(dst, key...)
 }
 
 // appendHeader appends an envelope header with the given flags and m to dst,
@@ -182,7 +280,8 @@ func appendHeader(dst []byte, flags byte, m Meta) []byte {
 	dst = binary.AppendVarint(dst, int64(m.Expiration))
 	dst = binary.AppendUvarint(dst, m.Gens.Hard)
 	dst = binary.AppendUvarint(dst, m.Gens.Soft)
-	return binary.AppendUvarint(dst, m.Gens.Func)
+	dst = binary.AppendUvarint(dst, m.Gens.Func)
+	return binary.AppendVarint(dst, int64(m.Delta))
 }
 
 // sealEnvelope writes env's checksum and returns env.
@@ -196,7 +295,8 @@ func envChecksum(env []byte) uint32 {
 }
 
 // parseHeader checks data's magic, version and flags and returns its
-// metadata, flags and payload. It does not verify the checksum.
+// metadata, flags and payload (for a sealed envelope: its key ID, nonce and
+// encrypted payload). It does not verify the checksum.
 func parseHeader(data []byte) (Meta, byte, []byte, error) {
 	if len(data) > 0 && data[0] != envMagic {
 		return Meta{}, 0, nil, fmt.Errorf("%w: not a corral envelope (first byte %#02x)", ErrDecode, data[0])
@@ -204,11 +304,16 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 	if len(data) < envMinLen {
 		return Meta{}, 0, nil, fmt.Errorf("%w: envelope truncated: %d bytes, header needs at least %d", ErrDecode, len(data), envMinLen)
 	}
-	if v := data[1]; v != envVersion {
-		return Meta{}, 0, nil, fmt.Errorf("%w: unknown envelope version %d (this codec reads %d)", ErrDecode, v, envVersion)
+	version := data[1]
+	if version != envVersion && version != envVersionV2 {
+		return Meta{}, 0, nil, fmt.Errorf("%w: unknown envelope version %d (this codec reads %d and %d)", ErrDecode, version, envVersionV2, envVersion)
 	}
 	flags := data[envFlagsOff]
-	if flags&^knownFlag != 0 {
+	known := byte(knownFlag)
+	if version == envVersionV2 {
+		known = knownFlagV2
+	}
+	if flags&^known != 0 {
 		return Meta{}, 0, nil, fmt.Errorf("%w: unknown envelope flags %#02x", ErrDecode, flags)
 	}
 	rest := data[envExpOff:]
@@ -224,32 +329,53 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 		}
 		rest = rest[n:]
 	}
+	var delta int64
+	if version == envVersion {
+		if delta, n = binary.Varint(rest); n <= 0 {
+			return Meta{}, 0, nil, fmt.Errorf("%w: envelope truncated or corrupt in its creation time", ErrDecode)
+		}
+		rest = rest[n:]
+	}
 	m := Meta{
 		Created:    int64(binary.BigEndian.Uint64(data[envCreatedOff:])),
 		Type:       binary.BigEndian.Uint32(data[envTypeOff:]),
 		Expiration: time.Duration(exp),
 		Gens:       Gens{Hard: gens[0], Soft: gens[1], Func: gens[2]},
+		Delta:      time.Duration(delta),
 	}
 	return m, flags, rest, nil
 }
 
 // DecodeMeta returns the metadata of the envelope in data without decoding
 // its payload or verifying its checksum, so it costs the same for any size of
-// value. Errors wrap [ErrDecode]: bytes that are not a corral envelope, are
-// truncated within the header, or have an unknown version or flags.
+// value. The metadata of a sealed envelope is authenticated only by
+// [Codec.DecodeFor]: DecodeMeta is for a quick look. Errors wrap
+// [ErrDecode]: bytes that are not a corral envelope, are truncated within
+// the header, or have an unknown version or flags.
 func (c *Codec) DecodeMeta(data []byte) (Meta, error) {
 	m, _, _, err := parseHeader(data)
 	return m, err
 }
 
-// Decode opens the envelope in data, verifies its checksum, decompresses the
-// payload if needed and unmarshals it into v, which must be a non-nil pointer
-// of a type the payload fits. It returns the envelope's metadata. Decode
-// never keeps a reference to data. Every error wraps [ErrDecode]: foreign,
-// truncated or corrupt bytes, an unknown version, a compressed payload
-// declaring more than [MaxDecodedSize] bytes, or a payload the serializer
-// cannot decode into v. On error the returned Meta is zero.
+// Decode is DecodeFor with no key.
 func (c *Codec) Decode(data []byte, v any) (Meta, error) {
+	return c.DecodeFor("", data, v)
+}
+
+// DecodeFor opens the envelope in data, read from under key, verifies its
+// checksum, decrypts and authenticates a sealed payload, decompresses the
+// payload if needed and unmarshals it into v, which must be a non-nil
+// pointer of a type the payload fits. It returns the envelope's metadata.
+// DecodeFor never keeps a reference to data. Every error wraps [ErrDecode]:
+// foreign, truncated or corrupt bytes, an unknown version, a compressed
+// payload declaring more than [MaxDecodedSize] bytes, or a payload the
+// serializer cannot decode into v. When c has a [Keyring], so are an
+// unsealed envelope, one sealed with a key ID the keyring lacks (wrapping
+// [ErrUnknownKey] too), and one that fails authentication (tampered with,
+// sealed with another key of the same ID, or bound to another key than
+// key); without one, a sealed envelope is. On error the returned Meta is
+// zero.
+func (c *Codec) DecodeFor(key string, data []byte, v any) (Meta, error) {
 	m, flags, payload, err := parseHeader(data)
 	if err != nil {
 		return Meta{}, err
@@ -257,19 +383,73 @@ func (c *Codec) Decode(data []byte, v any) (Meta, error) {
 	if got, want := envChecksum(data), binary.BigEndian.Uint32(data[envChecksumOff:]); got != want {
 		return Meta{}, fmt.Errorf("%w: envelope checksum mismatch (corrupt or truncated)", ErrDecode)
 	}
-	if flags&flagS2 == 0 {
-		if err := c.unmarshal(payload, v); err != nil {
-			return Meta{}, err
-		}
-		return m, nil
+	sealed := flags&flagSealed != 0
+	switch {
+	case sealed && c.keys == nil:
+		return Meta{}, fmt.Errorf("%w: the entry is encrypted and this codec has no keyring", ErrDecode)
+	case !sealed && c.keys != nil:
+		return Meta{}, fmt.Errorf("%w: the entry is not encrypted and this codec decrypts", ErrDecode)
+	case sealed:
+		return c.open(key, data, m, flags, payload, v)
 	}
+	if err := c.decodePayload(flags, payload, v); err != nil {
+		return Meta{}, err
+	}
+	return m, nil
+}
 
+// open decrypts the sealed payload of data (sealed, from its key ID on)
+// and decodes it into v.
+func (c *Codec) open(key string, data []byte, m Meta, flags byte, sealed []byte, v any) (Meta, error) {
+	id, n := binary.Uvarint(sealed)
+	if n <= 0 || id > 1<<32-1 {
+		return Meta{}, fmt.Errorf("%w: envelope truncated or corrupt in its key ID", ErrDecode)
+	}
+	sealed = sealed[n:]
+	aead, ok := c.keys.aeads[uint32(id)]
+	if !ok {
+		return Meta{}, fmt.Errorf("%w: %w: key ID %d", ErrDecode, ErrUnknownKey, id)
+	}
+	if len(sealed) < nonceSize+aead.Overhead() {
+		return Meta{}, fmt.Errorf("%w: sealed payload truncated", ErrDecode)
+	}
+	nonce, ct := sealed[:nonceSize], sealed[nonceSize:]
+	ap := c.getBuf()
+	ad := appendAD((*ap)[:0], data[:len(data)-len(ct)], key)
+	var bp *[]byte
+	var dst []byte
+	if c.copiesInput && len(ct) <= maxPooledBuf {
+		bp = c.getBuf()
+		dst = (*bp)[:0]
+	}
+	plain, err := aead.Open(dst, nonce, ct, ad)
+	c.putBuf(ap, ad)
+	if err == nil {
+		err = c.decodePayload(flags, plain, v)
+	} else {
+		err = fmt.Errorf("%w: sealed payload fails authentication (tampered with, or written under another key or with another key of ID %d)", ErrDecode, id)
+	}
+	if bp != nil {
+		c.putBuf(bp, plain)
+	}
+	if err != nil {
+		return Meta{}, err
+	}
+	return m, nil
+}
+
+// decodePayload decompresses payload when flags say so and unmarshals it
+// into v.
+func (c *Codec) decodePayload(flags byte, payload []byte, v any) error {
+	if flags&flagS2 == 0 {
+		return c.unmarshal(payload, v)
+	}
 	n, err := s2.DecodedLen(payload)
 	if err != nil {
-		return Meta{}, fmt.Errorf("%w: corrupt compressed payload: %w", ErrDecode, err)
+		return fmt.Errorf("%w: corrupt compressed payload: %w", ErrDecode, err)
 	}
 	if n > MaxDecodedSize {
-		return Meta{}, fmt.Errorf("%w: compressed payload declares %d bytes, over the %d-byte limit", ErrDecode, n, MaxDecodedSize)
+		return fmt.Errorf("%w: compressed payload declares %d bytes, over the %d-byte limit", ErrDecode, n, MaxDecodedSize)
 	}
 	var bp *[]byte
 	var dst []byte
@@ -286,10 +466,7 @@ func (c *Codec) Decode(data []byte, v any) (Meta, error) {
 	if bp != nil {
 		c.putBuf(bp, plain)
 	}
-	if err != nil {
-		return Meta{}, err
-	}
-	return m, nil
+	return err
 }
 
 func (c *Codec) unmarshal(payload []byte, v any) error {

@@ -259,7 +259,7 @@ func TestCodecDecodeErrors(t *testing.T) {
 		{name: "created flipped", data: edit(small, func(b []byte) { b[9] ^= 0x01 }), metaBad: true, contains: "checksum"},
 		{name: "checksum flipped", data: edit(small, func(b []byte) { b[3] ^= 0x01 }), metaOK: true, contains: "checksum"},
 		{name: "trailing byte", data: append(bytes.Clone(small), 0), metaOK: true, contains: "checksum"},
-		{name: "unknown version", data: edit(small, func(b []byte) { b[1] = 3 }), contains: "version 3"},
+		{name: "unknown version", data: edit(small, func(b []byte) { b[1] = 4 }), contains: "version 4"},
 		{name: "older version", data: edit(small, func(b []byte) { b[1] = 1 }), contains: "version 1"},
 		{name: "unknown flag", data: edit(small, func(b []byte) { b[6] |= 0x80 }), contains: "flags"},
 	}

@@ -19,9 +19,10 @@ type fuzzRecord struct {
 }
 
 // FuzzCodecDecode feeds arbitrary bytes to Codec.Decode and DecodeMeta, which
-// must fail with ErrDecode or return a value that survives re-encoding; and it
-// round-trips a record built from the same input through plain and
-// compressed codecs.
+// must fail with ErrDecode or return a value that survives re-encoding, on
+// plain, compressed and sealing codecs; and it round-trips a record built
+// from the same input through plain, compressed and sealing codecs, a
+// sealed one of which must not decode under another key.
 func FuzzCodecDecode(f *testing.F) {
 	mp, err := serializer.NewCodec(serializer.NewMsgPack(), serializer.CodecOptions{CompressAbove: 32})
 	if err != nil {
@@ -35,13 +36,25 @@ func FuzzCodecDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	meta := serializer.Meta{Created: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano(), Expiration: time.Minute}
+	keys, err := serializer.NewKeyring(2, map[uint32][]byte{1: bytes.Repeat([]byte{1}, serializer.KeySize), 2: bytes.Repeat([]byte{2}, serializer.KeySize)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealed, err := serializer.NewCodec(serializer.NewMsgPack(), serializer.CodecOptions{CompressAbove: 32, Keyring: keys})
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealedPlain, err := serializer.NewCodec(serializer.NewMsgPack(), serializer.CodecOptions{Keyring: keys})
+	if err != nil {
+		f.Fatal(err)
+	}
+	meta := serializer.Meta{Delta: time.Second, Created: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano(), Expiration: time.Minute}
 	for _, v := range []any{
 		nil, 42, "short", bytes.Repeat([]byte("compressible "), 20),
 		map[string]any{"a": []any{1, "b", 2.5, nil, true}}, time.Unix(5, 6),
 		fuzzRecord{S: "s", B: []byte{1, 2}, N: -5, L: []string{"x"}, M: map[string]int64{"k": 1}},
 	} {
-		for _, c := range []*serializer.Codec{mp, js} {
+		for _, c := range []*serializer.Codec{mp, js, sealed} {
 			env, err := c.Encode(v, meta)
 			if err != nil {
 				f.Fatal(err)
@@ -55,7 +68,7 @@ func FuzzCodecDecode(f *testing.F) {
 	f.Add([]byte{}, int64(0), int64(0))
 
 	f.Fuzz(func(t *testing.T, data []byte, created, exp int64) {
-		for _, c := range []*serializer.Codec{mp, js} {
+		for _, c := range []*serializer.Codec{mp, js, sealed} {
 			hdr, hdrErr := c.DecodeMeta(data)
 			if hdrErr != nil && !errors.Is(hdrErr, serializer.ErrDecode) {
 				t.Fatalf("DecodeMeta error %v does not wrap ErrDecode", hdrErr)
@@ -87,13 +100,19 @@ func FuzzCodecDecode(f *testing.F) {
 
 		in := fuzzRecord{S: string(data), B: data, N: created, L: []string{string(data), ""}, M: map[string]int64{string(data): exp}}
 		m := serializer.Meta{Created: created, Expiration: time.Duration(exp)}
-		for _, c := range []*serializer.Codec{mp, plain} {
-			env, err := c.Encode(in, m)
+		for _, c := range []*serializer.Codec{mp, plain, sealed, sealedPlain} {
+			env, err := c.EncodeFor(string(data), in, m)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if c.Seals() {
+				var moved fuzzRecord
+				if _, err := c.DecodeFor(string(data)+"x", env, &moved); !errors.Is(err, serializer.ErrDecode) {
+					t.Fatalf("a sealed envelope decoded under another key: %v", err)
+				}
+			}
 			var out fuzzRecord
-			got, err := c.Decode(env, &out)
+			got, err := c.DecodeFor(string(data), env, &out)
 			if err != nil {
 				t.Fatalf("Decode of a valid envelope: %v", err)
 			}

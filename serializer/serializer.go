@@ -32,6 +32,10 @@ type Meta struct {
 	// Gens are the invalidation generations the value's creation began
 	// under; a reader that knows of later ones treats the value as retired.
 	Gens Gens
+	// Delta is how long the value took to create (zero when unknown, or
+	// for a value written with Set): early refresh (XFetch) starts a
+	// regeneration sooner for values that take longer to create.
+	Delta time.Duration
 }
 
 // Gens are the invalidation generations a value was created under: counters

@@ -1,0 +1,112 @@
+package serializer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testKeyring returns a keyring of the given IDs, each key filled with its
+// ID's low byte + seed, whose current key is current.
+func testKeyring(t testing.TB, current uint32, seed byte, ids ...uint32) *Keyring {
+	t.Helper()
+	keys := make(map[uint32][]byte, len(ids))
+	for _, id := range ids {
+		keys[id] = bytes.Repeat([]byte{byte(id) + seed}, KeySize)
+	}
+	k, err := NewKeyring(current, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestSealedTamperIsDecodeError flips every bit of a sealed envelope in
+// turn, with the checksum recomputed so that only the AEAD stands in the
+// way: every flip must be a decode error, never a value. It also cuts the
+// envelope at every length.
+func TestSealedTamperIsDecodeError(t *testing.T) {
+	for _, compress := range []int{0, 16} {
+		c, err := NewCodec(NewMsgPack(), CodecOptions{CompressAbove: compress, Keyring: testKeyring(t, 7, 0, 7)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := Meta{Created: 12345, Expiration: time.Minute, Type: 9, Gens: Gens{1, 2, 3}, Delta: time.Second}
+		env, err := c.EncodeFor("k", strings.Repeat("secret ", 10), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if compress > 0 && env[envFlagsOff]&flagS2 == 0 {
+			t.Fatal("a compressible sealed payload was not compressed")
+		}
+		for i := range len(env) {
+			if i >= envChecksumOff && i < envChecksumOff+4 {
+				continue // the checksum itself: caught by the checksum
+			}
+			for bit := range 8 {
+				bad := bytes.Clone(env)
+				bad[i] ^= 1 << bit
+				sealEnvelope(bad)
+				var s string
+				if got, err := c.DecodeFor("k", bad, &s); err == nil {
+					t.Fatalf("compress %d: byte %d bit %d flipped: decoded %q, meta %+v", compress, i, bit, s, got)
+				} else if !errors.Is(err, ErrDecode) {
+					t.Fatalf("byte %d bit %d: error %v does not wrap ErrDecode", i, bit, err)
+				}
+			}
+		}
+		for n := range len(env) {
+			cut := env[:n]
+			if n > envFlagsOff {
+				cut = sealEnvelope(bytes.Clone(cut))
+			}
+			var s string
+			if _, err := c.DecodeFor("k", cut, &s); !errors.Is(err, ErrDecode) {
+				t.Fatalf("cut at %d of %d: error %v, want ErrDecode", n, len(env), err)
+			}
+		}
+		var s string
+		if got, err := c.DecodeFor("k", env, &s); err != nil || got != m || s != strings.Repeat("secret ", 10) {
+			t.Fatalf("untampered: %q %+v %v", s, got, err)
+		}
+	}
+}
+
+// TestDecodesVersion2 checks that entries of the previous envelope version
+// (no Delta, no sealing) still decode, with a zero Delta, and that a
+// version 2 envelope claiming the sealed flag is refused.
+func TestDecodesVersion2(t *testing.T) {
+	c, err := NewCodec(NewMsgPack(), CodecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Meta{Created: 99, Expiration: time.Hour, Type: 5, Gens: Gens{Hard: 4}}
+	v2 := func(flags byte, body []byte) []byte {
+		h := []byte{envMagic, envVersionV2, 0, 0, 0, 0, flags}
+		h = binary.BigEndian.AppendUint64(h, uint64(m.Created))
+		h = binary.BigEndian.AppendUint32(h, m.Type)
+		h = binary.AppendVarint(h, int64(m.Expiration))
+		h = binary.AppendUvarint(h, m.Gens.Hard)
+		h = binary.AppendUvarint(h, m.Gens.Soft)
+		h = binary.AppendUvarint(h, m.Gens.Func)
+		return sealEnvelope(append(h, body...))
+	}
+	body, _ := NewMsgPack().Marshal("old")
+	var s string
+	if got, err := c.Decode(v2(0, body), &s); err != nil || got != m || s != "old" {
+		t.Fatalf("version 2 envelope: %q %+v %v, want %+v", s, got, err, m)
+	}
+	if _, err := c.Decode(v2(flagSealed, body), &s); !errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), "flags") {
+		t.Fatalf("version 2 envelope with the sealed flag: %v, want ErrDecode about flags", err)
+	}
+	sealing, err := NewCodec(NewMsgPack(), CodecOptions{Keyring: testKeyring(t, 1, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sealing.Decode(v2(0, body), &s); !errors.Is(err, ErrDecode) {
+		t.Fatalf("unsealed version 2 envelope through a sealing codec: %v, want ErrDecode", err)
+	}
+}
