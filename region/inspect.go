@@ -32,9 +32,11 @@ type EntryInfo struct {
 	Created    time.Time
 	Expiration time.Duration
 	// Size is the bytes stored (zero on a backend that keeps decoded
-	// values); Compressed reports whether the payload is s2-compressed.
+	// values); Compressed reports whether the payload is s2-compressed,
+	// Sealed whether it is encrypted (see Config.Keyring).
 	Size       int
 	Compressed bool
+	Sealed     bool
 	// Serializer names the region's serializer ("msgpack", "json", "raw",
 	// or the Go type of another), which encoded the value.
 	Serializer string
@@ -81,6 +83,7 @@ func (r *Region) Inspect(ctx context.Context, key string) (EntryInfo, error) {
 		return info, nil
 	}
 	info.Compressed = env.Compressed
+	info.Sealed = env.Sealed
 	info.Created = time.Unix(0, env.Meta.Created)
 	info.Expiration = env.Meta.Expiration
 	info.State = stateName(r.freshness(env.Meta.Created, env.Meta.Expiration, env.Meta.Gens, nil, r.now()))

@@ -5,8 +5,12 @@ package serializer
 type EnvelopeInfo struct {
 	// Meta is the metadata the value was written with.
 	Meta Meta
-	// Compressed reports whether the payload is an s2 block.
+	// Compressed reports whether the payload is an s2 block (before
+	// sealing, when Sealed is also true).
 	Compressed bool
+	// Sealed reports whether the payload is encrypted (see [Keyring]); its
+	// key ID, nonce and tag are then counted in PayloadSize.
+	Sealed bool
 	// Size is the length of the whole envelope, in bytes: what the backend
 	// stores.
 	Size int
@@ -26,5 +30,5 @@ func InspectEnvelope(data []byte) (EnvelopeInfo, error) {
 	if err != nil {
 		return EnvelopeInfo{}, err
 	}
-	return EnvelopeInfo{Meta: m, Compressed: flags&flagS2 != 0, Size: len(data), PayloadSize: len(payload)}, nil
+	return EnvelopeInfo{Meta: m, Compressed: flags&flagS2 != 0, Sealed: flags&flagSealed != 0, Size: len(data), PayloadSize: len(payload)}, nil
 }

@@ -278,6 +278,7 @@ type inspectResult struct {
 	Size       int        `json:"size"`
 	Serializer string     `json:"serializer"`
 	Compressed bool       `json:"compressed"`
+	Sealed     bool       `json:"sealed"`
 }
 
 // inspect prints what the backend holds under key or, with raw arguments,
@@ -308,7 +309,7 @@ func (c *cmd) inspect(ctx context.Context, name, key string, raw []string) (int,
 		return exitNotFound, err
 	}
 	res := inspectResult{Region: name, Key: key, BackendKey: info.BackendKey, Present: info.Present, State: info.State,
-		Size: info.Size, Serializer: info.Serializer, Compressed: info.Compressed}
+		Size: info.Size, Serializer: info.Serializer, Compressed: info.Compressed, Sealed: info.Sealed}
 	var text bytes.Buffer
 	tw := tabwriter.NewWriter(&text, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "region\t%s\nkey\t%s\nbackend key\t%s\npresent\t%v\n", name, key, info.BackendKey, info.Present)
@@ -327,7 +328,7 @@ func (c *cmd) inspect(ctx context.Context, name, key string, raw []string) (int,
 		} else if info.State != "undecodable" {
 			fmt.Fprintf(tw, "expiration\tnever\n")
 		}
-		fmt.Fprintf(tw, "size\t%d bytes\ncompressed\t%v\n", info.Size, info.Compressed)
+		fmt.Fprintf(tw, "size\t%d bytes\ncompressed\t%v\nsealed\t%v\n", info.Size, info.Compressed, info.Sealed)
 	}
 	fmt.Fprintf(tw, "serializer\t%s\n", info.Serializer)
 	_ = tw.Flush()
