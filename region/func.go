@@ -163,7 +163,9 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	// After a backend failure the value is returned, not stored.
 	_, leased, faulted := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{}, f.gen)
 	gens := f.r.stampGens(f.gen)
-	v, err := call(ctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
+	cctx, st := f.r.startStep(ctx, SpanCreate, TimingCreator, key)
+	v, err := call(cctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
+	st.end(err)
 	if err != nil {
 		var zero V
 		return zero, err

@@ -117,6 +117,9 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		var zero T
 		return zero, err
 	}
+	if r.traceHits && !tracedAlready(opts) {
+		return traceHit(ctx, r, key, create, opts)
+	}
 	// The first read, typed: a fresh value returns here without boxing it
 	// or, on a value store, without touching anything but the entry.
 	var first loaded
@@ -212,6 +215,9 @@ func typed[T any](v any, err error) (T, error) {
 // getOrCreate is GetOrCreate's untyped core, after the first read (first,
 // when done).
 func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, create creator, co callConfig, first loaded) (any, error) {
+	if r.cfg.Tracer != nil && !co.traced {
+		return r.traceCall(ctx, key, vt, create, co, first)
+	}
 	e, err := first.entry, first.err
 	if !first.done {
 		e, err = r.load(ctx, key, vt, firstRead)
@@ -434,7 +440,9 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 	f, leader := r.join(key)
 	for !leader {
 		r.stats.lockWaits.Add(1)
+		_, st := r.startStep(ctx, SpanLockWait, TimingLockWait, key)
 		v, outcome, err := wait(ctx, f, false, f.began.Load())
+		st.end(err)
 		if !errors.Is(err, errStaleFlight) {
 			return v, outcome, err
 		}
@@ -477,7 +485,9 @@ func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l 
 		l, err = lk.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
 		if errors.Is(err, lock.ErrNotObtained) {
 			r.stats.lockWaits.Add(1)
-			l, err = lk.Obtain(wait, r.lockKey(key), r.cfg.LockTTL)
+			sctx, st := r.startStep(wait, SpanLockWait, TimingLockWait, key)
+			l, err = lk.Obtain(sctx, r.lockKey(key), r.cfg.LockTTL)
+			st.end(err)
 		}
 		switch {
 		case err == nil:
@@ -528,7 +538,9 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 	}
 	stop := r.keepalive(ctx, l)
 	f.began.Store(true)
-	v, err = call(ctx, create)
+	cctx, st := r.startStep(ctx, SpanCreate, TimingCreator, key)
+	v, err = call(cctx, create)
+	st.end(err)
 	stop()
 	if err != nil {
 		return nil, false, err

@@ -207,7 +207,9 @@ func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.L
 		return got, nil
 	}
 	stop := r.keepalive(ctx, locks...)
-	values, err := callMulti(ctx, create, todo)
+	cctx, st := r.startStep(ctx, SpanCreate, TimingCreator, todo[0])
+	values, err := callMulti(cctx, create, todo)
+	st.end(err)
 	stop()
 	if err != nil {
 		return nil, err
