@@ -39,6 +39,7 @@
 package corralprom
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -164,17 +165,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// backendOps are the backend operations whose series are made in
-// advance, so that timing one looks nothing up.
-var backendOps = []string{
-	region.OpGet, region.OpGetMulti, region.OpSetMulti, region.OpSetGrouped,
-	region.OpGetForUpdate, region.OpSetIf, region.OpSetIfGrouped, region.OpDelete,
-	region.OpReadGens, region.OpBumpGeneration,
-}
-
 // ObserveRegion returns the observer of the region called name, with its
 // series made in advance (at zero), so that reporting to it looks nothing
-// up. It is called by region.New.
+// up; the backend histogram's series appear with the first operation of
+// each kind (a region in memory has none). It is called by region.New.
 func (c *Collector) ObserveRegion(name string) region.RegionObserver {
 	o := &regionObserver{
 		c:        c,
@@ -183,15 +177,11 @@ func (c *Collector) ObserveRegion(name string) region.RegionObserver {
 		trips:    c.trips.WithLabelValues(name),
 		creator:  c.creator.WithLabelValues(name),
 		lockWait: c.lockWait.WithLabelValues(name),
-		backend:  make(map[string]prometheus.Observer, len(backendOps)),
 	}
 	for e, v := range c.events {
 		if v != nil {
 			o.events[e] = v.WithLabelValues(name)
 		}
-	}
-	for _, op := range backendOps {
-		o.backend[op] = c.backend.WithLabelValues(name, op)
 	}
 	return o
 }
@@ -203,7 +193,7 @@ type regionObserver struct {
 	state             prometheus.Gauge
 	trips             prometheus.Counter
 	creator, lockWait prometheus.Observer
-	backend           map[string]prometheus.Observer // read-only after ObserveRegion
+	backend           sync.Map // op → prometheus.Observer
 }
 
 func (o *regionObserver) Event(e region.Event, n uint64) {
@@ -219,11 +209,11 @@ func (o *regionObserver) Timing(t region.Timing, op string, d time.Duration) {
 	case region.TimingLockWait:
 		o.lockWait.Observe(d.Seconds())
 	case region.TimingBackend:
-		h, ok := o.backend[op]
+		h, ok := o.backend.Load(op)
 		if !ok {
-			h = o.c.backend.WithLabelValues(o.name, op)
+			h, _ = o.backend.LoadOrStore(op, o.c.backend.WithLabelValues(o.name, op))
 		}
-		h.Observe(d.Seconds())
+		h.(prometheus.Observer).Observe(d.Seconds())
 	}
 }
 
