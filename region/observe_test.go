@@ -403,3 +403,71 @@ func TestTracerSpans(t *testing.T) {
 		}
 	})
 }
+
+// nopObserver is an observer that does nothing, to measure the hooks.
+type nopObserver struct{}
+
+func (nopObserver) ObserveRegion(string) region.RegionObserver  { return nopObserver{} }
+func (nopObserver) Event(region.Event, uint64)                  {}
+func (nopObserver) Timing(region.Timing, string, time.Duration) {}
+func (nopObserver) BreakerChanged(from, to region.BreakerState) {}
+func (nopObserver) StartSpan(ctx context.Context, _ region.SpanStart) (context.Context, region.Span) {
+	return ctx, nopSpan{}
+}
+func (nopObserver) TracesHits() bool { return false }
+
+type nopSpan struct{}
+
+func (nopSpan) End(region.Outcome, error) {}
+
+// TestObservedHitAllocs: with an Observer and a Tracer that does not trace
+// hits, a hit on a fresh value still allocates nothing in the region.
+func TestObservedHitAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocation counts differ under -cover and -race; scripts/test.sh runs this without them")
+	}
+	r := newRegion(t, region.Config{Observer: nopObserver{}, Tracer: nopObserver{}})
+	ctx := context.Background()
+	if _, err := region.GetOrCreate(ctx, r, "k", constant(1)); err != nil {
+		t.Fatal(err)
+	}
+	create := constant(2)
+	if a := testing.AllocsPerRun(1000, func() { _, _ = region.GetOrCreate(ctx, r, "k", create) }); a != 0 {
+		t.Errorf("an observed hit allocates %v times, want 0", a)
+	}
+}
+
+// BenchmarkGetOrCreateHitObserved measures what the hooks cost a hit on
+// the memory backend: none set, a no-op Observer, a no-op Observer and
+// Tracer (hits not traced).
+func BenchmarkGetOrCreateHitObserved(b *testing.B) {
+	ctx := context.Background()
+	keys := benchKeyNames()
+	load := func(context.Context) (payload, error) { return payload{ID: 1}, nil }
+	for _, c := range []struct {
+		name string
+		cfg  region.Config
+	}{
+		{"unset", region.Config{}},
+		{"observer", region.Config{Observer: nopObserver{}}},
+		{"observer+tracer", region.Config{Observer: nopObserver{}, Tracer: nopObserver{}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			c.cfg.Backend = newMemory(b, false)
+			r, err := region.New("bench", c.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			for _, k := range keys {
+				_, _ = region.GetOrCreate(ctx, r, k, load)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				_, _ = region.GetOrCreate(ctx, r, keys[i%benchKeys], load)
+				i++
+			}
+		})
+	}
+}

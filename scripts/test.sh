@@ -26,9 +26,22 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# The modules beside the core — extra/corralprom, extra/corralotel,
+# examples/configured — have go.mods of their own, so that the core's stays
+# free of Prometheus and OpenTelemetry; each replaces the core with this
+# checkout and is vetted and tested here. bench/ is a module too, run by
+# `make bench`.
+modules=$(find . -name go.mod -not -path ./go.mod -not -path './bench/*' -exec dirname {} \; | sort)
+for m in $modules; do
+	(cd "$m" && go vet ./...)
+done
+
 # The integration tests fail rather than skip when a server is missing.
 export CORRAL_REQUIRE_SERVERS=1
 go test -race -count=1 -timeout 30m ./...
+for m in $modules; do
+	(cd "$m" && go test -race -count=1 -timeout 5m ./...)
+done
 # Allocation counts are only meaningful without the race detector, so the
 # tests that assert them (Test*Allocs) run once more without it.
 go test -count=1 -run 'Allocs$' ./...
