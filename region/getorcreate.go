@@ -135,11 +135,12 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 			first.done = true
 		}
 	} else if r.values == nil {
+		began := r.traceStart()
 		v, m, found, err := loadTyped[T](ctx, r, key)
 		if found && r.served(key, r.freshness(m.Created, m.Expiration, m.Gens, funcGenOf(opts), r.now()), opts) {
 			return v, nil
 		}
-		first = loaded{err: err, done: true}
+		first = loaded{err: err, done: true, began: began}
 		if found {
 			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens}
 		}
@@ -156,6 +157,7 @@ type loaded struct {
 	entry *backend.Entry
 	err   error
 	done  bool
+	began time.Time // when the read began, for a Tracer's span; zero: unknown
 }
 
 // served tells GetOrCreate's typed fast path whether the value it read is

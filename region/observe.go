@@ -196,8 +196,9 @@ type Span interface {
 // OpenTelemetry.
 //
 // By default a call that reads a fresh value gets no span: only calls that
-// miss, serve a stale value or wait do, and their span begins once the
-// first read has found no fresh value. A Tracer whose TracesHits is true
+// miss, serve a stale value or wait do. Their span begins with the first
+// read on a backend that stores bytes (a round trip), after it on one that
+// keeps values (a map lookup). A Tracer whose TracesHits is true
 // gets a span for every call of GetOrCreate, begun before the first read.
 // GetOrCreateMulti and a cached function's Refresh start no call span: their
 // lock waits and creator runs are spans under whatever span ctx holds.
@@ -363,6 +364,15 @@ func (w *watchers) notify(t transition) {
 	}
 }
 
+// traceStart returns the time a traced call's first read begins, or the
+// zero time without a Tracer (no clock read).
+func (r *Region) traceStart() time.Time {
+	if r.cfg.Tracer == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
 // tick returns the monotonic time for a timing, or 0 without an observer
 // (no clock read).
 func (r *Region) tick() int64 {
@@ -424,10 +434,11 @@ func (r *Region) endSpan(sp Span, o Outcome, err error) {
 }
 
 // traceCall is getOrCreate for a region with a Tracer, for a call whose
-// first read found no fresh value: the rest of the call runs under a
-// SpanCall that ends with its outcome.
+// first read found no fresh value: the call runs under a SpanCall that
+// ends with its outcome, and begins when the first read did (on a byte
+// backend, where it is a round trip) or now.
 func (r *Region) traceCall(ctx context.Context, key string, vt valueType, create creator, co callConfig, first loaded) (any, error) {
-	ctx, sp := r.startSpan(ctx, SpanStart{Kind: SpanCall, Region: r.name, Key: key})
+	ctx, sp := r.startSpan(ctx, SpanStart{Kind: SpanCall, Region: r.name, Key: key, Time: first.began})
 	co.traced = true
 	var o Outcome
 	asked := co.outcome

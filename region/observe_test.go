@@ -385,6 +385,21 @@ func TestTracerSpans(t *testing.T) {
 			t.Errorf("spans:\n%swant:\n%s", got, want)
 		}
 	})
+	t.Run("begins with the first read", func(t *testing.T) {
+		for _, m := range modes {
+			ft := &fakeTracer{}
+			r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+			before := time.Now()
+			_, _ = region.GetOrCreate(ctx, r, "k", constant(1))
+			call := ft.spans[0].start
+			if m.serialize && (call.Time.Before(before) || call.Time.After(time.Now())) {
+				t.Errorf("%s: the call span begins at %v, want when the call's first read (a round trip) began", m.name, call.Time)
+			}
+			if !m.serialize && !call.Time.IsZero() {
+				t.Errorf("%s: the call span begins at %v, want now (zero)", m.name, call.Time)
+			}
+		}
+	})
 	t.Run("waiter", func(t *testing.T) {
 		ft := &fakeTracer{}
 		r := newRegion(t, region.Config{Tracer: ft})
