@@ -100,6 +100,9 @@ type breaker struct {
 	// let through: a probe whose outcome never comes (its caller gave up)
 	// is replaced after a cooldown.
 	since int64
+
+	// watchers are told of every transition (see observe.go).
+	watchers watchers
 }
 
 var monoStart = time.Now()
@@ -206,6 +209,7 @@ type breakerRef struct {
 	b        *breaker
 	key      any // the registry key; nil for a breaker of its own
 	released atomic.Bool
+	obs      *observer // the region's observer among b's watchers, if any
 }
 
 // acquireBreaker returns a hold on the breaker of be: the shared one when
@@ -234,6 +238,7 @@ func (h *breakerRef) release() {
 	if h.key == nil || h.released.Swap(true) {
 		return
 	}
+	h.b.watchers.remove(h.obs)
 	breakers.mu.Lock()
 	defer breakers.mu.Unlock()
 	if sb := breakers.m[h.key]; sb != nil {
@@ -304,6 +309,9 @@ func (r *Region) settle(ctx context.Context, err error) {
 // logTransition logs a change of the breaker's state, once: by the call
 // that made it.
 func (r *Region) logTransition(ctx context.Context, t transition) {
+	if t != noTransition {
+		r.brk.watchers.notify(t)
+	}
 	switch t {
 	case tripped:
 		r.log(ctx, slog.LevelWarn, "corral: backend circuit open: calls skip the backend until a probe succeeds",

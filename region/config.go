@@ -155,6 +155,15 @@ type Config struct {
 	// Logger receives backend, decode and lock errors, at Warn level.
 	// Default: slog.Default().
 	Logger *slog.Logger
+
+	// Observer, when set, is told of every count of Stats as it happens,
+	// of the durations of creator runs, lock waits and backend operations,
+	// and of the breaker's transitions, for metrics (see Observer). Unset,
+	// it costs nothing.
+	Observer Observer
+	// Tracer, when set, starts a span for each GetOrCreate that missed,
+	// with the lock wait and the creator as child spans (see Tracer).
+	Tracer Tracer
 }
 
 // withDefaults returns c with zero fields filled in, or an error wrapping
@@ -200,6 +209,7 @@ func (c Config) withDefaults(name string) (Config, error) {
 	}{
 		{"Backend", c.Backend}, {"Serializer", c.Serializer}, {"Locker", c.Locker},
 		{"Registry", c.Registry}, {"Clock", c.Clock},
+		{"Observer", c.Observer}, {"Tracer", c.Tracer},
 	} {
 		if isTypedNil(d.value) {
 			return invalid("%s is a nil %T (was a constructor's error ignored?)", d.field, d.value)

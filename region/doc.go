@@ -96,4 +96,15 @@
 // own goroutines (a creator, ShouldCache, the serializer, the locker, the
 // logger) reaches the callers as an error or is logged, and the lock is
 // released.
+//
+// # Observation
+//
+// [Config.Observer] is told of every count of [Stats] as it happens
+// ([Event]), of the durations of creator runs, lock waits and backend
+// operations ([Timing]), and of the breaker's transitions;
+// [Config.Tracer] starts a span for each [GetOrCreate] that missed, with
+// the lock wait and the creator as children ([SpanKind]). Unset, they cost
+// a nil check. The modules github.com/corralcache/corral/extra/corralprom
+// (Prometheus) and github.com/corralcache/corral/extra/corralotel
+// (OpenTelemetry) implement them.
 package region

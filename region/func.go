@@ -183,8 +183,10 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	// After a backend failure the value is returned, not stored.
 	_, leased, faulted := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{}, f.gen)
 	gens := f.r.stampGens(f.gen)
+	cctx, st := f.r.startStep(ctx, SpanCreate, TimingCreator, key)
 	watch := f.r.startWatch()
-	v, err := call(ctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
+	v, err := call(cctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
+	st.end(err)
 	if err != nil {
 		var zero V
 		return zero, err

@@ -117,6 +117,9 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		var zero T
 		return zero, err
 	}
+	if r.traceHits && !tracedAlready(opts) {
+		return traceHit(ctx, r, key, create, opts)
+	}
 	// The first read, typed: a fresh value returns here without boxing it
 	// or, on a value store, without touching anything but the entry.
 	var first loaded
@@ -134,6 +137,7 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 			first.done = true
 		}
 	} else if r.values == nil {
+		began := r.traceStart()
 		v, m, found, err := loadTyped[T](ctx, r, key)
 		var state freshness
 		if found {
@@ -143,7 +147,7 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 				return v, nil
 			}
 		}
-		first = loaded{err: err, done: true, due: state == due}
+		first = loaded{err: err, done: true, due: state == due, began: began}
 		if found {
 			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta}
 		}
@@ -160,7 +164,8 @@ type loaded struct {
 	entry *backend.Entry
 	err   error
 	done  bool
-	due   bool // entry is fresh and the read drew an early refresh
+	due   bool      // entry is fresh and the read drew an early refresh
+	began time.Time // when the read began, for a Tracer's span; zero: unknown
 }
 
 // served tells GetOrCreate's typed fast path whether the value it read is
@@ -220,6 +225,9 @@ func typed[T any](v any, err error) (T, error) {
 // getOrCreate is GetOrCreate's untyped core, after the first read (first,
 // when done).
 func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, create creator, co callConfig, first loaded) (any, error) {
+	if r.cfg.Tracer != nil && !co.traced {
+		return r.traceCall(ctx, key, vt, create, co, first)
+	}
 	e, err := first.entry, first.err
 	co.due = first.due
 	if !first.done {
@@ -450,7 +458,9 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 	f, leader := r.join(key)
 	for !leader {
 		r.stats.lockWaits.Add(1)
+		_, st := r.startStep(ctx, SpanLockWait, TimingLockWait, key)
 		v, outcome, err := wait(ctx, f, false, f.began.Load())
+		st.end(err)
 		if !errors.Is(err, errStaleFlight) {
 			return v, outcome, err
 		}
@@ -493,7 +503,9 @@ func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l 
 		l, err = lk.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
 		if errors.Is(err, lock.ErrNotObtained) {
 			r.stats.lockWaits.Add(1)
-			l, err = lk.Obtain(wait, r.lockKey(key), r.cfg.LockTTL)
+			sctx, st := r.startStep(wait, SpanLockWait, TimingLockWait, key)
+			l, err = lk.Obtain(sctx, r.lockKey(key), r.cfg.LockTTL)
+			st.end(err)
 		}
 		switch {
 		case err == nil:
@@ -549,9 +561,11 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 	if co.early {
 		r.stats.earlyRefreshes.Add(1)
 	}
+	cctx, st := r.startStep(ctx, SpanCreate, TimingCreator, key)
 	watch := r.startWatch()
-	v, err = call(ctx, create)
+	v, err = call(cctx, create)
 	co.delta = r.elapsed(watch)
+	st.end(err)
 	stop()
 	if err != nil {
 		return nil, false, err

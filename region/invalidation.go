@@ -127,7 +127,9 @@ func (r *Region) bump(ctx context.Context, key string, view *genView) error {
 		view.gen.Add(1) // the invalidation holds in this process at least
 		return err
 	}
+	t0 := r.tick()
 	next, err := r.bumpShared(ctx, key, view.gen.Load())
+	r.took(TimingBackend, OpBumpGeneration, t0)
 	r.settle(ctx, err)
 	if err != nil {
 		// The invalidation holds in this process at least.
@@ -277,7 +279,9 @@ func (r *Region) readGens(ctx context.Context, keys []string, views []*genView) 
 	if err := r.admit(ctx); err != nil {
 		return err
 	}
+	t0 := r.tick()
 	data, err := r.cfg.Backend.GetMulti(ctx, keys)
+	r.took(TimingBackend, OpReadGens, t0)
 	r.settle(ctx, err)
 	if err != nil {
 		return r.backendError(ctx, "read invalidation generations", keys[0], err)

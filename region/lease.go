@@ -83,7 +83,9 @@ func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType,
 	for i, key := range keys {
 		full[i] = r.fullKey(key)
 	}
+	t0 := r.tick()
 	data, versions, err := c.GetForUpdate(ctx, full, r.leaseTTL())
+	r.took(TimingBackend, OpGetForUpdate, t0)
 	r.settle(ctx, err)
 	if err == nil && (len(data) != len(keys) || len(versions) != len(keys)) {
 		err = fmt.Errorf("backend returned %d values and %d versions for %d keys", len(data), len(versions), len(keys))
@@ -152,11 +154,14 @@ func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l
 	}
 	var ok []bool
 	grouped := false
+	t0 := r.tick()
 	if cg, isCG := r.cfg.Backend.(backend.ConditionalGrouper); fn != "" && r.grouped != nil && isCG {
 		ok, err = cg.SetIfGrouped(ctx, items, versions, r.grouped.Group(fn), members, ttl)
 		grouped = true
+		r.took(TimingBackend, OpSetIfGrouped, t0)
 	} else {
 		ok, err = r.cfg.Backend.(backend.Conditional).SetIf(ctx, items, versions)
+		r.took(TimingBackend, OpSetIf, t0)
 	}
 	r.settle(ctx, err)
 	if err != nil && !errors.Is(err, backend.ErrTooLarge) {

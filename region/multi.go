@@ -207,9 +207,11 @@ func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.L
 		return got, nil
 	}
 	stop := r.keepalive(ctx, locks...)
+	cctx, st := r.startStep(ctx, SpanCreate, TimingCreator, todo[0])
 	watch := r.startWatch()
-	values, err := callMulti(ctx, create, todo)
+	values, err := callMulti(cctx, create, todo)
 	co.delta = r.elapsed(watch)
+	st.end(err)
 	stop()
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ const (
 	optIgnoreExpiration
 	optRecordFor
 	optReportOutcome
+	optTraced // internal: the call runs under a span already (observe.go)
 )
 
 type callConfig struct {
@@ -41,6 +42,8 @@ type callConfig struct {
 	earlyOf int64
 	// delta is how long the creation of the values to store took.
 	delta time.Duration
+	// traced is set when the call runs under a SpanCall already.
+	traced bool
 	// faulted is set once the call saw the backend fail (or skipped it):
 	// every later step that would reach the backend or the distributed
 	// lock is skipped, and nothing is stored (see breaker.go).
@@ -59,6 +62,8 @@ func makeCallConfig(opts []CallOption) callConfig {
 			c.fn, c.gen = o.fn, o.gen
 		case optReportOutcome:
 			c.outcome = o.outcome
+		case optTraced:
+			c.traced = true
 		}
 	}
 	return c

@@ -46,6 +46,12 @@ type Region struct {
 	// is logged once (see toolarge.go).
 	tooLarge tooLargeLog
 
+	// ob links the region to Config.Observer (ob.o nil without one) and
+	// logs panics of the observer and tracer; traceHits is the Tracer's
+	// TracesHits (see observe.go).
+	ob        *observer
+	traceHits bool
+
 	sys   *coarseClock // cfg.Clock when it is the default clock, else nil
 	owned io.Closer    // the default backend, which Close closes
 	stats counters
@@ -105,6 +111,12 @@ func New(name string, c Config) (*Region, error) {
 		r.local = lock.NewLocal()
 	}
 	r.useBreaker()
+	if err := r.observe(); err != nil {
+		if r.brkRef != nil {
+			r.brkRef.release()
+		}
+		return nil, err
+	}
 	r.base, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
@@ -297,7 +309,9 @@ func (r *Region) get(ctx context.Context, key string) ([]byte, error) {
 	if err := r.admit(ctx); err != nil {
 		return nil, err
 	}
+	t0 := r.tick()
 	data, err := r.cfg.Backend.Get(ctx, r.fullKey(key))
+	r.took(TimingBackend, OpGet, t0)
 	r.settle(ctx, err)
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, nil
@@ -411,7 +425,9 @@ func (r *Region) getMulti(ctx context.Context, keys []string) ([][]byte, error) 
 	for i, key := range keys {
 		full[i] = r.fullKey(key)
 	}
+	t0 := r.tick()
 	data, err := r.cfg.Backend.GetMulti(ctx, full)
+	r.took(TimingBackend, OpGetMulti, t0)
 	r.settle(ctx, err)
 	if err == nil && len(data) != len(keys) {
 		err = fmt.Errorf("backend returned %d values for %d keys", len(data), len(keys))
@@ -495,14 +511,18 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 		return err
 	}
 	if fn != "" && r.grouper != nil && r.grouped != nil {
+		t0 := r.tick()
 		err := r.grouper.SetMultiGrouped(ctx, items, r.grouped.Group(fn), keys, ttl)
+		r.took(TimingBackend, OpSetGrouped, t0)
 		r.settle(ctx, err)
 		if err != nil {
 			return r.writeError(ctx, "set and record", keys, err)
 		}
 		return nil
 	}
+	t0 := r.tick()
 	err = r.cfg.Backend.SetMulti(ctx, items)
+	r.took(TimingBackend, OpSetMulti, t0)
 	r.settle(ctx, err)
 	if err != nil {
 		return r.writeError(ctx, "set", keys, err)
@@ -538,6 +558,7 @@ func (r *Region) remove(ctx context.Context, keys ...string) error {
 		return err
 	}
 	var err error
+	t0 := r.tick()
 	if len(keys) == 1 {
 		err = r.cfg.Backend.Delete(ctx, r.fullKey(keys[0]))
 	} else if len(keys) > 1 {
@@ -547,6 +568,7 @@ func (r *Region) remove(ctx context.Context, keys ...string) error {
 		}
 		err = r.cfg.Backend.DeleteMulti(ctx, full)
 	}
+	r.took(TimingBackend, OpDelete, t0)
 	r.settle(ctx, err)
 	if err != nil {
 		return r.backendError(ctx, "delete", keys[0], err)

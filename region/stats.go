@@ -47,10 +47,10 @@ type Stats struct {
 // over one cache line.
 type counters struct {
 	hits, staleServed                      striped
-	misses, regenerations, earlyRefreshes  atomic.Uint64
-	lockWaits, lockWaitTimeouts, locksLost atomic.Uint64
-	backendErrors, decodeErrors, notCached atomic.Uint64
-	superseded, backendSkipped             atomic.Uint64
+	misses, regenerations, earlyRefreshes  counter
+	lockWaits, lockWaitTimeouts, locksLost counter
+	backendErrors, decodeErrors, notCached counter
+	superseded, backendSkipped             counter
 }
 
 func (c *counters) snapshot() Stats {
@@ -85,6 +85,9 @@ type striped struct {
 		_ [56]byte // pad to a 64-byte cache line
 	}
 	tokens sync.Pool // of *uint32: a cell index
+	// obs, when set, is told of every Add as ev (see observe.go).
+	obs *observer
+	ev  Event
 }
 
 func (s *striped) Add(n uint64) {
@@ -95,6 +98,9 @@ func (s *striped) Add(n uint64) {
 	}
 	s.cells[*t].n.Add(n)
 	s.tokens.Put(t)
+	if s.obs != nil {
+		s.obs.event(s.ev, n)
+	}
 }
 
 func (s *striped) Load() uint64 {

@@ -1,0 +1,226 @@
+// Package corralprom exports the metrics of corral regions to Prometheus.
+//
+// A [Collector] is both a [prometheus.Collector] and a [region.Observer]:
+// register it once, and give it to every region as Config.Observer. Every
+// series is labelled by region.
+//
+//	metrics := corralprom.New(corralprom.Options{})
+//	prometheus.MustRegister(metrics)
+//	users, err := region.New("users", region.Config{Observer: metrics})
+//
+// The series (with the default namespace "corral"):
+//
+//	corral_hits_total{region}                   fresh values read
+//	corral_misses_total{region}                 reads that found no usable entry
+//	corral_stale_served_total{region}           stale values served while one regenerates
+//	corral_regenerations_total{region}          creator calls
+//	corral_lock_waits_total{region}             waits for another caller's creation
+//	corral_lock_wait_timeouts_total{region}     waits that ended with ErrLockTimeout
+//	corral_locks_lost_total{region}             locks that expired or were taken over while held
+//	corral_backend_errors_total{region}         failed backend and locker calls
+//	corral_decode_errors_total{region}          entries that could not be decoded
+//	corral_not_cached_total{region}             created values not stored (ShouldCache, too large)
+//	corral_superseded_total{region}             created values not stored: a write overtook them
+//	corral_backend_skipped_total{region}        backend calls skipped (breaker open)
+//	corral_breaker_state{region}                0 closed, 1 open, 2 half-open
+//	corral_breaker_trips_total{region}          times the breaker opened
+//	corral_creator_duration_seconds{region}     histogram of creator runs
+//	corral_lock_wait_duration_seconds{region}   histogram of lock waits
+//	corral_backend_duration_seconds{region,op}  histogram of backend operations, by op (region.OpGet, ...)
+//
+// The counters are those of region.Stats, counted as they happen. The hit
+// ratio of a region over five minutes:
+//
+//	sum by (region) (rate(corral_hits_total[5m]))
+//	  / (sum by (region) (rate(corral_hits_total[5m])) + sum by (region) (rate(corral_misses_total[5m])))
+//
+// This package is its own Go module, so that corral's core does not depend
+// on the Prometheus client.
+package corralprom
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corralcache/corral/region"
+)
+
+// Options configures a Collector. The zero Options is ready to use.
+type Options struct {
+	// Namespace prefixes every metric name. Default: "corral".
+	Namespace string
+	// ConstLabels are added to every series (e.g. the service's name).
+	ConstLabels prometheus.Labels
+	// DurationBuckets are the buckets, in seconds, of the creator and lock
+	// wait histograms. Default: prometheus.DefBuckets (5 ms to 10 s).
+	DurationBuckets []float64
+	// BackendBuckets are the buckets, in seconds, of the backend operation
+	// histogram. Default: 100 µs to about 1.6 s, doubling.
+	BackendBuckets []float64
+}
+
+// Collector collects the metrics of the regions it observes. It is safe
+// for concurrent use. Regions of the same name share their series.
+type Collector struct {
+	events   [numEvents]*prometheus.CounterVec
+	state    *prometheus.GaugeVec
+	trips    *prometheus.CounterVec
+	creator  *prometheus.HistogramVec
+	lockWait *prometheus.HistogramVec
+	backend  *prometheus.HistogramVec
+}
+
+var (
+	_ prometheus.Collector = (*Collector)(nil)
+	_ region.Observer      = (*Collector)(nil)
+)
+
+// numEvents bounds region.Event values; events past it are ignored.
+const numEvents = 32
+
+// metricNames names the counter of each event.
+var metricNames = map[region.Event]struct{ name, help string }{
+	region.EventHit:             {"hits_total", "Fresh values read."},
+	region.EventMiss:            {"misses_total", "Reads that found no usable entry."},
+	region.EventStaleServed:     {"stale_served_total", "Stale values served while another caller regenerated them."},
+	region.EventRegeneration:    {"regenerations_total", "Creator calls (one per key for multi creators)."},
+	region.EventLockWait:        {"lock_waits_total", "Callers that waited for another caller's creation."},
+	region.EventLockWaitTimeout: {"lock_wait_timeouts_total", "Lock waits that ended with ErrLockTimeout."},
+	region.EventLockLost:        {"locks_lost_total", "Locks that expired or were taken over while held."},
+	region.EventBackendError:    {"backend_errors_total", "Failed backend and locker calls."},
+	region.EventDecodeError:     {"decode_errors_total", "Entries that could not be decoded (treated as misses)."},
+	region.EventNotCached:       {"not_cached_total", "Created values not stored: rejected by ShouldCache or too large."},
+	region.EventSuperseded:      {"superseded_total", "Created values not stored because a write of their key overtook them."},
+	region.EventBackendSkipped:  {"backend_skipped_total", "Backend calls not made because the circuit breaker was open."},
+	region.EventEarlyRefresh:    {"early_refreshes_total", "Regenerations started early by XFetch, before the value expired."},
+}
+
+// New returns a Collector configured by o. Register it with a
+// prometheus.Registerer and set it as Config.Observer of the regions to
+// watch.
+func New(o Options) *Collector {
+	ns := o.Namespace
+	if ns == "" {
+		ns = "corral"
+	}
+	durations := o.DurationBuckets
+	if len(durations) == 0 {
+		durations = prometheus.DefBuckets
+	}
+	backend := o.BackendBuckets
+	if len(backend) == 0 {
+		backend = prometheus.ExponentialBuckets(0.0001, 2, 15)
+	}
+	c := &Collector{}
+	for e, m := range metricNames {
+		c.events[e] = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: m.name, Help: m.help, ConstLabels: o.ConstLabels,
+		}, []string{"region"})
+	}
+	c.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Name: "breaker_state", ConstLabels: o.ConstLabels,
+		Help: "State of the circuit breaker of the region's backend: 0 closed, 1 open, 2 half-open.",
+	}, []string{"region"})
+	c.trips = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "breaker_trips_total", ConstLabels: o.ConstLabels,
+		Help: "Times the circuit breaker of the region's backend opened.",
+	}, []string{"region"})
+	c.creator = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: ns, Name: "creator_duration_seconds", ConstLabels: o.ConstLabels, Buckets: durations,
+		Help: "Durations of creator runs.",
+	}, []string{"region"})
+	c.lockWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: ns, Name: "lock_wait_duration_seconds", ConstLabels: o.ConstLabels, Buckets: durations,
+		Help: "Durations of waits for another caller's creation.",
+	}, []string{"region"})
+	c.backend = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: ns, Name: "backend_duration_seconds", ConstLabels: o.ConstLabels, Buckets: backend,
+		Help: "Durations of backend operations, by operation.",
+	}, []string{"region", "op"})
+	return c
+}
+
+func (c *Collector) collectors() []prometheus.Collector {
+	out := []prometheus.Collector{c.state, c.trips, c.creator, c.lockWait, c.backend}
+	for _, v := range c.events {
+		if v != nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Describe sends the descriptors of every metric; see prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, x := range c.collectors() {
+		x.Describe(ch)
+	}
+}
+
+// Collect sends every series; see prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, x := range c.collectors() {
+		x.Collect(ch)
+	}
+}
+
+// ObserveRegion returns the observer of the region called name, with its
+// series made in advance (at zero), so that reporting to it looks nothing
+// up; the backend histogram's series appear with the first operation of
+// each kind (a region in memory has none). It is called by region.New.
+func (c *Collector) ObserveRegion(name string) region.RegionObserver {
+	o := &regionObserver{
+		c:        c,
+		name:     name,
+		state:    c.state.WithLabelValues(name),
+		trips:    c.trips.WithLabelValues(name),
+		creator:  c.creator.WithLabelValues(name),
+		lockWait: c.lockWait.WithLabelValues(name),
+	}
+	for e, v := range c.events {
+		if v != nil {
+			o.events[e] = v.WithLabelValues(name)
+		}
+	}
+	return o
+}
+
+type regionObserver struct {
+	c                 *Collector
+	name              string
+	events            [numEvents]prometheus.Counter
+	state             prometheus.Gauge
+	trips             prometheus.Counter
+	creator, lockWait prometheus.Observer
+	backend           sync.Map // op → prometheus.Observer
+}
+
+func (o *regionObserver) Event(e region.Event, n uint64) {
+	if int(e) < len(o.events) && o.events[e] != nil {
+		o.events[e].Add(float64(n))
+	}
+}
+
+func (o *regionObserver) Timing(t region.Timing, op string, d time.Duration) {
+	switch t {
+	case region.TimingCreator:
+		o.creator.Observe(d.Seconds())
+	case region.TimingLockWait:
+		o.lockWait.Observe(d.Seconds())
+	case region.TimingBackend:
+		h, ok := o.backend.Load(op)
+		if !ok {
+			h, _ = o.backend.LoadOrStore(op, o.c.backend.WithLabelValues(o.name, op))
+		}
+		h.(prometheus.Observer).Observe(d.Seconds())
+	}
+}
+
+func (o *regionObserver) BreakerChanged(from, to region.BreakerState) {
+	o.state.Set(float64(to))
+	if to == region.BreakerOpen && from == region.BreakerClosed {
+		o.trips.Inc()
+	}
+}
