@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/corralcache/corral/config"
 	"github.com/corralcache/corral/region"
 )
 
@@ -58,8 +59,12 @@ func (s *store) Save(u User) {
 //	GET  /users/{id}   the user, through a cached function of the "users" region
 //	POST /users/{id}   name=...: update the user, and drop its cached copy
 //	GET  /metrics      the Prometheus metrics
-func newHandler(regions *Regions, db *store, g prometheus.Gatherer) (http.Handler, error) {
-	getUser, err := region.Cache1(regions.Region("users"), db.Load, region.Named("store.Load"))
+func newHandler(regions *config.Regions, db *store, g prometheus.Gatherer) (http.Handler, error) {
+	users, err := regions.Region("users")
+	if err != nil {
+		return nil, err
+	}
+	getUser, err := region.Cache1(users, db.Load, region.Named("store.Load"))
 	if err != nil {
 		return nil, err
 	}

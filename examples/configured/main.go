@@ -3,6 +3,8 @@
 //
 //	cd examples/configured && go run .
 //	go run . -redis 127.0.0.1:6379   # the regions on Redis, shared by every instance
+//	go run . -config my.yaml         # regions from another file (see corral.yaml)
+//	CORRAL_REGIONS_USERS_URL=redis://127.0.0.1:6379 go run .   # one field overridden
 //
 // Then:
 //
@@ -10,8 +12,8 @@
 //	curl -X POST -d name=Ada http://127.0.0.1:8080/users/1   # update, and drop the cached copy
 //	curl http://127.0.0.1:8080/metrics | grep ^corral_
 //
-// The regions are made by openRegions, the one function to replace with
-// loading them from a configuration file.
+// The regions are declared in corral.yaml (built into the binary) and made
+// by package config in openRegions.
 package main
 
 import (
@@ -35,16 +37,17 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on (loopback by default)")
-	redisAddr := flag.String("redis", "", "Redis server for the regions: host:port or a redis:// URL (default: in-memory)")
+	redisAddr := flag.String("redis", "", "Redis server for every region: host:port or a redis:// URL (default: the configuration's URLs)")
+	configFile := flag.String("config", "", "YAML file declaring the regions (default: the built-in corral.yaml)")
 	delay := flag.Duration("delay", 500*time.Millisecond, "how long a user lookup in the store takes")
 	flag.Parse()
-	if err := run(*addr, *redisAddr, *delay); err != nil {
+	if err := run(*addr, *configFile, *redisAddr, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "configured:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, redisAddr string, delay time.Duration) error {
+func run(addr, configFile, redisAddr string, delay time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -60,7 +63,7 @@ func run(addr, redisAddr string, delay time.Duration) error {
 			redisURL = "redis://" + redisURL
 		}
 	}
-	regions, err := openRegions(ctx, Settings{Observer: metrics, RedisURL: redisURL})
+	regions, err := openRegions(ctx, Settings{ConfigFile: configFile, Observer: metrics, RedisURL: redisURL})
 	if err != nil {
 		return err
 	}
@@ -75,7 +78,7 @@ func run(addr, redisAddr string, delay time.Duration) error {
 		return err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	log.Printf("serving on http://%s (regions %s); try:", ln.Addr(), regions.where)
+	log.Printf("serving on http://%s (regions: %s); try:", ln.Addr(), describe(regions))
 	log.Printf("  curl http://%s/users/1", ln.Addr())
 	log.Printf("  curl http://%s/metrics | grep ^corral_", ln.Addr())
 	errc := make(chan error, 1)

@@ -2,95 +2,80 @@ package main
 
 import (
 	"context"
-	"errors"
+	_ "embed"
 	"fmt"
+	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/corralcache/corral/backend/redisstore"
-	"github.com/corralcache/corral/keyreg/redisreg"
-	"github.com/corralcache/corral/lock/redislocker"
+	"github.com/corralcache/corral/config"
 	"github.com/corralcache/corral/region"
 )
 
-// Settings is what openRegions needs from the program: where the regions
-// live and who observes them.
+// defaultConfig is corral.yaml, built into the binary so that the example
+// runs from any directory; -config reads another file.
+//
+//go:embed corral.yaml
+var defaultConfig []byte
+
+// Settings is what openRegions needs from the program: which configuration
+// to load and who observes the regions.
 type Settings struct {
+	// ConfigFile is the YAML file declaring the regions; empty: the
+	// corral.yaml built into the example.
+	ConfigFile string
+	// RedisURL, when set, puts every region on that Redis server, as
+	// CORRAL_REGIONS_<NAME>_URL would.
+	RedisURL string
 	// Observer receives every region's metrics (a corralprom.Collector).
 	Observer region.Observer
-	// RedisURL, when set, puts the regions on that Redis server; otherwise
-	// they live in this process's memory.
-	RedisURL string
 }
 
-// Regions holds the program's regions by name, built once at setup and
-// closed once.
-type Regions struct {
-	byName map[string]*region.Region
-	where  string
-	closer func() error
-}
-
-// Region returns the region called name, or nil.
-func (rs *Regions) Region(name string) *region.Region { return rs.byName[name] }
-
-// Close closes every region, then the client they share.
-func (rs *Regions) Close() error {
-	var errs []error
-	for _, r := range rs.byName {
-		errs = append(errs, r.Close())
-	}
-	if rs.closer != nil {
-		errs = append(errs, rs.closer())
-	}
-	return errors.Join(errs...)
-}
-
-// openRegions sets up the program's regions. It is the one place that
-// knows how they are configured: replace its body with loading them from a
-// configuration file, keeping the Observer.
-func openRegions(ctx context.Context, s Settings) (*Regions, error) {
-	specs := map[string]region.Config{
-		"users":    {Expiration: 5 * time.Minute, LockWait: 5 * time.Second},
-		"sessions": {Expiration: time.Minute},
-	}
-	rs := &Regions{byName: map[string]*region.Region{}, where: "in memory"}
-	var client redis.UniversalClient
+// openRegions loads the program's regions from the configuration, adds
+// what a file cannot hold (the observer), and checks that their servers
+// answer.
+func openRegions(ctx context.Context, s Settings) (*config.Regions, error) {
+	env := os.Environ()
 	if s.RedisURL != "" {
-		var err error
-		if client, err = redisstore.NewClient(s.RedisURL); err != nil {
-			return nil, err // never holds the password
-		}
-		rs.closer = client.Close
-		rs.where = "on Redis at " + redisstore.RedactURL(s.RedisURL)
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		if err := client.Ping(pctx).Err(); err != nil {
-			_ = client.Close()
-			return nil, fmt.Errorf("cannot reach Redis %s: %w", redisstore.RedactURL(s.RedisURL), err)
-		}
+		env = append(env, config.EnvPrefix+"USERS_URL="+s.RedisURL, config.EnvPrefix+"SESSIONS_URL="+s.RedisURL)
 	}
-	for name, cfg := range specs {
-		cfg.Observer = s.Observer
-		if client != nil {
-			var err error
-			if cfg.Backend, err = redisstore.New(client, redisstore.Options{}); err == nil {
-				if cfg.Locker, err = redislocker.New(client, redislocker.Options{}); err == nil {
-					cfg.Registry, err = redisreg.New(client, redisreg.Options{})
-				}
-			}
-			if err != nil {
-				_ = rs.Close()
-				return nil, err
-			}
-		}
-		r, err := region.New(name, cfg)
+	opts := config.Options{
+		Environ: env,
+		Configure: func(_ string, c *region.Config) error {
+			c.Observer = s.Observer
+			return nil
+		},
+	}
+	var regions *config.Regions
+	var err error
+	if s.ConfigFile != "" {
+		regions, err = config.Load(s.ConfigFile, opts)
+	} else {
+		regions, err = config.Parse("corral.yaml", defaultConfig, opts)
+	}
+	if err != nil {
+		return nil, err // names the file, line and field; never a password
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := regions.Ping(pctx); err != nil {
+		_ = regions.Close()
+		return nil, fmt.Errorf("the regions' servers do not answer: %w", err)
+	}
+	return regions, nil
+}
+
+// describe tells where each region lives, with passwords hidden.
+func describe(regions *config.Regions) string {
+	var out string
+	for i, name := range regions.Names() {
+		conn, err := regions.Connection(name)
 		if err != nil {
-			_ = rs.Close()
-			return nil, err
+			continue
 		}
-		rs.byName[name] = r
+		if i > 0 {
+			out += ", "
+		}
+		out += name + " on " + conn.String()
 	}
-	return rs, nil
+	return out
 }
