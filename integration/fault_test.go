@@ -14,8 +14,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/integration/internal/faultproxy"
 	"github.com/corralcache/corral/integration/internal/servers"
+	"github.com/corralcache/corral/lock/redislocker"
 	"github.com/corralcache/corral/region"
 )
 
@@ -323,4 +326,75 @@ func TestFaultReset(t *testing.T) {
 		t.Errorf("caching resumed %v after the fault cleared, want ≤ 1 s (2 s allowed on a loaded machine)", rec)
 	}
 	db.load(t, r, 20, 2*time.Second, nil).check(t, "after the resets")
+}
+
+// TestFaultTimedOutCommandNotResent: go-redis retries a command whose reply
+// timed out (MaxRetries 1), so against a blackholed Redis one operation
+// took two read timeouts and a backoff. The store and the locker bound each
+// operation by one read timeout: the timed-out command is not sent again,
+// so an operation fails after one read timeout; a connection reset is
+// still retried and answered. The same operations without the bound
+// (Timeout: -1) are the control: they take two read timeouts, which shows
+// the blackhole makes the client retry.
+func TestFaultTimedOutCommandNotResent(t *testing.T) {
+	srv := servers.Redis(t)
+	proxy := faultproxy.Start(t, srv.Addr)
+	c := redis.NewClient(faultOptions(proxy.Addr))
+	t.Cleanup(func() { _ = c.Close() })
+	bounded, err := redisstore.New(c, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unbounded, err := redisstore.New(c, redisstore.Options{Timeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker, err := redislocker.New(c, redislocker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	// Warm the pool, and check a reset connection is retried: the
+	// pooled connections are reset, the next command still succeeds.
+	if err := bounded.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Set(faultproxy.Reset)
+	proxy.Set(faultproxy.Pass)
+	if v, err := bounded.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get after the connections were reset = %q, %v; want the value (the client retries a reset)", v, err)
+	}
+
+	proxy.Set(faultproxy.Blackhole)
+	timed := func(name string, op func() error) time.Duration {
+		t0 := time.Now()
+		err := op()
+		d := time.Since(t0)
+		t.Logf("%s against a blackhole: %v after %v", name, err, d.Round(time.Millisecond))
+		if err == nil {
+			t.Fatalf("%s succeeded against a blackhole", name)
+		}
+		return d
+	}
+	if d := timed("unbounded store Get (control)", func() error { _, err := unbounded.Get(ctx, "k"); return err }); d < 2*faultReadTime {
+		t.Errorf("the control took %v, want ≥ %v: the client did not resend the timed-out command, so this test shows nothing", d, 2*faultReadTime)
+	}
+	// A generous bound, the machine may be loaded: well under the two read
+	// timeouts (and a backoff) of a resent command.
+	limit := faultReadTime + faultReadTime/2
+	for _, op := range []struct {
+		name string
+		run  func() error
+	}{
+		{"store Get", func() error { _, err := bounded.Get(ctx, "k"); return err }},
+		{"store GetForUpdate", func() error { _, _, err := bounded.GetForUpdate(ctx, []string{"k"}, time.Minute); return err }},
+		{"store SetMulti", func() error {
+			return bounded.SetMulti(ctx, []backend.Item{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}})
+		}},
+		{"locker TryObtain", func() error { _, err := locker.TryObtain(ctx, "lk", time.Second); return err }},
+	} {
+		if d := timed(op.name, op.run); d > limit {
+			t.Errorf("%s took %v against a blackhole, want ≤ %v (one read timeout of %v: the timed-out command not resent)", op.name, d, limit, faultReadTime)
+		}
+	}
 }
