@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,30 @@ type faulty struct {
 	*memory.Backend
 	down, tooLarge atomic.Bool
 
-	mu    sync.Mutex // protects calls
+	mu    sync.Mutex // protects calls, gate and gated
 	calls map[string]int
+	// gate, when not nil, holds the calls of operation gated until it is
+	// closed, as a server that does not answer; waiting counts them.
+	gate    chan struct{}
+	gated   []string
+	waiting atomic.Int64
+}
+
+// hold makes the calls of ops wait until the returned release is called.
+func (f *faulty) hold(ops ...string) (release func()) {
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.gate, f.gated = gate, ops
+	f.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			f.gate = nil
+			f.mu.Unlock()
+			close(gate)
+		})
+	}
 }
 
 var (
@@ -41,7 +64,16 @@ func newFaulty(t testing.TB) *faulty {
 func (f *faulty) hit(op string) error {
 	f.mu.Lock()
 	f.calls[op]++
+	gate := f.gate
+	if !slices.Contains(f.gated, op) {
+		gate = nil
+	}
 	f.mu.Unlock()
+	if gate != nil {
+		f.waiting.Add(1)
+		<-gate
+		f.waiting.Add(-1)
+	}
 	if f.down.Load() {
 		return errDown
 	}
@@ -381,5 +413,89 @@ func TestTooLarge(t *testing.T) {
 	err := r.Set(ctx, "big2", 1)
 	if !errors.Is(err, backend.ErrTooLarge) || errors.Is(err, region.ErrBackend) || !strings.Contains(err.Error(), "CompressAbove") {
 		t.Fatalf("Set of an oversized value = %v, want backend.ErrTooLarge naming CompressAbove, not ErrBackend", err)
+	}
+}
+
+// TestBreakerProbesInTheBackground: once the cooldown is over, the breaker
+// probes the backend from a goroutine of its own; the caller that found the
+// cooldown over, and every caller after it, skip the backend instead of
+// waiting for a server that may still not answer. The probe's answer
+// closes the breaker.
+func TestBreakerProbesInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	b := newFaulty(t)
+	r := newRegion(t, region.Config{
+		Backend: b, Locker: lock.NewLocal(), BreakerThreshold: 2, BreakerCooldown: 5 * time.Millisecond,
+		InvalidationRefresh: time.Hour,
+	})
+	if _, err := region.GetOrCreate(ctx, r, "warm", constant(1)); err != nil {
+		t.Fatal(err)
+	}
+	b.down.Store(true)
+	for i := range 2 {
+		_, _ = region.GetOrCreate(ctx, r, fmt.Sprint("k", i), constant(1))
+	}
+	if s := r.Stats(); s.BreakerState != region.BreakerOpen {
+		t.Fatalf("after 2 failures: %+v, want the breaker open", s)
+	}
+	// The backend now hangs every call: a probe sent by a caller would
+	// hold that caller until release.
+	release := b.hold("get", "getmulti", "getforupdate")
+	defer release()
+	b.down.Store(false)
+	waitFor(t, "a probe to reach the backend", func() bool {
+		var v int
+		var err error
+		within(t, 5*time.Second, "a call while the probe hangs", func() {
+			v, err = region.GetOrCreate(ctx, r, "k", constant(7))
+		})
+		if err != nil || v != 7 {
+			t.Fatalf("GetOrCreate while the breaker probes = %d, %v; want the creator's 7", v, err)
+		}
+		return b.waiting.Load() == 1
+	})
+	if s := r.Stats(); s.BreakerState != region.BreakerHalfOpen {
+		t.Fatalf("stats %+v while the probe hangs, want half-open", s)
+	}
+	release()
+	waitFor(t, "the probe to close the breaker", func() bool { return r.Stats().BreakerState == region.BreakerClosed })
+}
+
+// TestBreakerOpenSkipsReadInFlight: a read sent before the breaker opened
+// may hang for a timeout; a caller that comes once the breaker is open does
+// not join it, it skips the backend.
+func TestBreakerOpenSkipsReadInFlight(t *testing.T) {
+	ctx := context.Background()
+	b := newFaulty(t)
+	r := newRegion(t, region.Config{
+		Backend: b, Locker: lock.NewLocal(), BreakerThreshold: 2, BreakerCooldown: time.Hour,
+		InvalidationRefresh: time.Hour,
+	})
+	if _, err := region.GetOrCreate(ctx, r, "warm", constant(1)); err != nil {
+		t.Fatal(err)
+	}
+	release := b.hold("get")
+	defer release()
+	first := make(chan error, 1)
+	go func() {
+		_, err := region.GetOrCreate(ctx, r, "k", constant(1))
+		first <- err
+	}()
+	waitFor(t, "the first read to hang", func() bool { return b.waiting.Load() == 1 })
+	b.down.Store(true)
+	for range 2 {
+		_ = r.Delete(ctx, "other")
+	}
+	if s := r.Stats(); s.BreakerState != region.BreakerOpen {
+		t.Fatalf("after 2 failures: %+v, want the breaker open", s)
+	}
+	within(t, 5*time.Second, "a call while a read of its key hangs", func() {
+		if v, err := region.GetOrCreate(ctx, r, "k", constant(7)); err != nil || v != 7 {
+			t.Errorf("GetOrCreate = %d, %v; want the creator's 7", v, err)
+		}
+	})
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("the first caller: %v", err)
 	}
 }

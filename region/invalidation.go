@@ -230,13 +230,7 @@ func (r *Region) refreshGens(ctx context.Context) error {
 		return nil
 	}
 	defer r.gens.refreshing.Store(false)
-	keys := []string{r.markKey(Hard), r.markKey(Soft)}
-	views := []*genView{&r.gens.hard, &r.gens.soft}
-	r.fgens.Range(func(_, v any) bool {
-		fg := v.(*funcGen)
-		keys, views = append(keys, fg.key), append(views, &fg.genView)
-		return true
-	})
+	keys, views := r.genKeys()
 	if err := r.readGens(ctx, keys, views); err != nil {
 		switch {
 		case errors.Is(err, ErrBreakerOpen):
@@ -252,10 +246,29 @@ func (r *Region) refreshGens(ctx context.Context) error {
 		}
 		return err
 	}
-	r.gens.checked.Store(now)
-	r.gens.backoff.Store(0)
-	r.gens.failing.Store(false)
+	r.gens.refreshed(now)
 	return nil
+}
+
+// refreshed records a successful read of every shared generation, begun at
+// now (the region's clock).
+func (g *gens) refreshed(now int64) {
+	g.checked.Store(now)
+	g.backoff.Store(0)
+	g.failing.Store(false)
+}
+
+// genKeys returns the keys of every shared generation the region follows
+// (its own and its cached functions'), with the views they raise.
+func (r *Region) genKeys() ([]string, []*genView) {
+	keys := []string{r.markKey(Hard), r.markKey(Soft)}
+	views := []*genView{&r.gens.hard, &r.gens.soft}
+	r.fgens.Range(func(_, v any) bool {
+		fg := v.(*funcGen)
+		keys, views = append(keys, fg.key), append(views, &fg.genView)
+		return true
+	})
+	return keys, views
 }
 
 // readGensFor reads, whatever their age, the shared generations a creation

@@ -326,8 +326,14 @@ type readFlight struct {
 // readers rather than one per reader. A reader never joins a read issued
 // before a write of key (or a region-wide invalidation) that completed in
 // this process: it would return what the write replaced. Reads under the
-// lock must see the latest write and use get.
+// lock must see the latest write and use get. While the breaker is not
+// closed nobody joins a read: the one in flight went out before it opened.
 func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
+	if r.brk != nil && BreakerState(r.brk.state.Load()) != BreakerClosed {
+		// A read in flight was sent before the breaker opened, to a
+		// backend that may not answer for a timeout: skip, not wait.
+		return r.get(ctx, key)
+	}
 	epoch := r.epochs.of(key)
 	v, ok := r.reads.Load(key)
 	if !ok || v.(*readFlight).epoch < epoch {
