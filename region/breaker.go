@@ -212,9 +212,9 @@ type breakerRef struct {
 	released atomic.Bool
 }
 
-// acquireBreaker returns a hold on the breaker of be: the shared one when
-// be is a pointer, otherwise one of its own.
-func acquireBreaker(be backend.Backend, threshold int, cooldown time.Duration) *breakerRef {
+// acquireBreaker returns a hold on the breaker of be (a backend or a
+// locker): the shared one when be is a pointer, otherwise one of its own.
+func acquireBreaker(be any, threshold int, cooldown time.Duration) *breakerRef {
 	if reflect.TypeOf(be).Kind() != reflect.Pointer {
 		return &breakerRef{b: newBreaker(threshold, cooldown)}
 	}

@@ -499,3 +499,62 @@ func TestBreakerOpenSkipsReadInFlight(t *testing.T) {
 		t.Fatalf("the first caller: %v", err)
 	}
 }
+
+// TestLockerBreaker: a distributed locker that fails while the backend
+// answers opens a breaker of its own. While it is open, creations take the
+// in-process lock without asking the locker, and their values are stored
+// (the backend is up); a probe after the cooldown closes it, and creations
+// use the distributed lock again. Transitions are logged once each.
+func TestLockerBreaker(t *testing.T) {
+	ctx := context.Background()
+	b, lk, logs := newFaulty(t), &downLocker{Local: lock.NewLocal()}, newLogCount()
+	r := newRegion(t, region.Config{
+		Backend: b, Locker: lk, BreakerThreshold: 2, BreakerCooldown: 20 * time.Millisecond,
+		InvalidationRefresh: time.Hour, Logger: slog.New(logs),
+	})
+	lk.down.Store(true)
+	for i := range 2 {
+		if v, err := region.GetOrCreate(ctx, r, fmt.Sprint("k", i), constant(1)); err != nil || v != 1 {
+			t.Fatalf("GetOrCreate with the locker down = %d, %v", v, err)
+		}
+	}
+	s := r.Stats()
+	if s.LockerBreakerState != region.BreakerOpen || s.LockerBreakerTrips != 1 || s.BreakerState != region.BreakerClosed {
+		t.Fatalf("after 2 lock failures: %+v, want the locker's breaker open, the backend's closed", s)
+	}
+	calls := lk.calls.Load()
+	for i := range 10 {
+		key := fmt.Sprint("open", i)
+		if v, err := region.GetOrCreate(ctx, r, key, constant(i)); err != nil || v != i {
+			t.Fatalf("GetOrCreate while the locker's breaker is open = %d, %v", v, err)
+		}
+		// Stored: the backend answers, so caching goes on.
+		if v, found, err := region.Get[int](ctx, r, key); err != nil || !found || v != i {
+			t.Fatalf("Get after a creation under the in-process lock = %d, %v, %v; want the value cached", v, found, err)
+		}
+	}
+	// The breaker's probe may have gone out meanwhile (one lock attempt).
+	if n := lk.calls.Load() - calls; n > 1 {
+		t.Fatalf("%d distributed lock attempts while its breaker was open, want at most the probe", n)
+	}
+	if s := r.Stats(); s.LockerSkipped < 9 || s.BackendErrors > 3 {
+		t.Fatalf("stats %+v: want every creation to skip the locker, no new backend error", s)
+	}
+	lk.down.Store(false)
+	n := 0
+	waitFor(t, "the locker's breaker to close", func() bool {
+		n++ // a new key each time: a hit takes no lock
+		_, _ = region.GetOrCreate(ctx, r, fmt.Sprint("probe", n), constant(1))
+		return r.Stats().LockerBreakerState == region.BreakerClosed
+	})
+	calls = lk.calls.Load()
+	if _, err := region.GetOrCreate(ctx, r, "after", constant(2)); err != nil {
+		t.Fatal(err)
+	}
+	if lk.calls.Load() == calls {
+		t.Fatal("a creation after the locker recovered did not use it")
+	}
+	if o, c := logs.Count("locker circuit open"), logs.Count("locker circuit closed"); o != 1 || c != 1 {
+		t.Fatalf("%d 'locker circuit open' and %d 'closed' log lines, want 1 and 1", o, c)
+	}
+}

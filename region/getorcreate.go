@@ -397,7 +397,7 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 		r.stats.staleServed.Add(1)
 		return e.Value, OutcomeStale, nil
 	}
-	l, err := r.cfg.Locker.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
+	l, err := r.tryLock(ctx, key)
 	if err != nil {
 		if !errors.Is(err, lock.ErrNotObtained) {
 			_ = r.backendError(ctx, "try lock", key, err)
@@ -467,18 +467,24 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 // fail; faulted out says it has now (the locker failed). A faulted call
 // takes the in-process lock instead of the distributed one, so this process
 // still creates a key once at a time; a fail-closed region returns the
-// locker's failure instead.
+// locker's failure instead. While the locker's breaker is open the call
+// takes the in-process lock too, but is not faulted: the backend may
+// answer, and leases keep its writes standing.
 func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l lock.Lock, _ bool, err error) {
-	lk := r.cfg.Locker
-	if faulted {
-		lk = r.local
+	lk := r.local
+	if !faulted {
+		lk = r.locker(ctx, key)
 	}
 	for {
+		waited := false
 		l, err = lk.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
 		if errors.Is(err, lock.ErrNotObtained) {
+			r.settleLock(ctx, lk, err, false)
 			r.stats.lockWaits.Add(1)
 			l, err = lk.Obtain(wait, r.lockKey(key), r.cfg.LockTTL)
+			waited = wait.Err() != nil
 		}
+		r.settleLock(ctx, lk, err, waited)
 		switch {
 		case err == nil:
 			return l, faulted, nil

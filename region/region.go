@@ -35,6 +35,10 @@ type Region struct {
 	// backend that keeps values; brkRef is the region's hold on it.
 	brk    *breaker
 	brkRef *breakerRef
+	// lbrk is the distributed locker's breaker (see lockbreaker.go), nil
+	// for an in-process locker; lbrkRef is the region's hold on it.
+	lbrk    *breaker
+	lbrkRef *breakerRef
 	// skipErr is returned by calls that skip the backend (breaker open),
 	// gensErr by those that skip it because the generations are unreadable;
 	// both made once, so skipping allocates nothing.
@@ -105,6 +109,7 @@ func New(name string, c Config) (*Region, error) {
 		r.local = lock.NewLocal()
 	}
 	r.useBreaker()
+	r.useLockerBreaker()
 	r.base, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
@@ -116,6 +121,7 @@ func (r *Region) Name() string { return r.name }
 func (r *Region) Stats() Stats {
 	s := r.stats.snapshot()
 	s.BreakerState, s.BreakerTrips = r.breakerState()
+	s.LockerBreakerState, s.LockerBreakerTrips = r.lockerBreakerState()
 	return s
 }
 
@@ -134,6 +140,9 @@ func (r *Region) Close() error {
 	r.wg.Wait()
 	if r.brkRef != nil {
 		r.brkRef.release()
+	}
+	if r.lbrkRef != nil {
+		r.lbrkRef.release()
 	}
 	if r.sys != nil {
 		r.sys.Stop()

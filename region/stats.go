@@ -34,6 +34,14 @@ type Stats struct {
 	// share the breaker, so they report the same state and trips.
 	BreakerState BreakerState
 	BreakerTrips uint64
+	// LockerSkipped counts lock attempts that took the in-process lock
+	// because the distributed locker's breaker was open.
+	// LockerBreakerState is that breaker's state now (closed for an
+	// in-process locker, which has none) and LockerBreakerTrips the times
+	// it opened; regions on the same locker share it.
+	LockerSkipped      uint64
+	LockerBreakerState BreakerState
+	LockerBreakerTrips uint64
 }
 
 // counters holds the live counts. The two that every hit or stale read
@@ -45,6 +53,7 @@ type counters struct {
 	lockWaits, lockWaitTimeouts, locksLost atomic.Uint64
 	backendErrors, decodeErrors, notCached atomic.Uint64
 	superseded, backendSkipped             atomic.Uint64
+	lockerSkipped                          atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -61,6 +70,7 @@ func (c *counters) snapshot() Stats {
 		NotCached:        c.notCached.Load(),
 		Superseded:       c.superseded.Load(),
 		BackendSkipped:   c.backendSkipped.Load(),
+		LockerSkipped:    c.lockerSkipped.Load(),
 	}
 }
 

@@ -25,16 +25,25 @@ import (
 // client retries failed commands, and zero (no bound) otherwise — nothing
 // to cut when there is no retry — or when client is not a *redis.Client or
 // *redis.ClusterClient, whose options can be read.
-func Default(client any) time.Duration {
+func Default(client any) (d time.Duration) {
+	// A client not made by its constructor (a zero *redis.Client) has no
+	// options to read, and its Options method panics: no bound then.
+	defer func() {
+		if recover() != nil {
+			d = 0
+		}
+	}()
 	var read time.Duration
 	var retries int
 	switch c := client.(type) {
 	case *redis.Client:
-		o := c.Options()
-		read, retries = o.ReadTimeout, o.MaxRetries
+		if o := c.Options(); o != nil {
+			read, retries = o.ReadTimeout, o.MaxRetries
+		}
 	case *redis.ClusterClient:
-		o := c.Options()
-		read, retries = o.ReadTimeout, o.MaxRedirects
+		if o := c.Options(); o != nil {
+			read, retries = o.ReadTimeout, o.MaxRedirects
+		}
 	}
 	if read <= 0 || retries <= 0 {
 		return 0
