@@ -500,3 +500,56 @@ func TestFaultLockerBlackhole(t *testing.T) {
 	t.Logf("locker answers again: its breaker closed after %v", time.Since(cleared).Round(time.Millisecond))
 	db.load(t, r, 20, 2*time.Second, nil).check(t, "after the locker's blackhole")
 }
+
+// TestFaultRedisRestart: under load, through the proxy, Redis is killed
+// (SIGKILL) and restarted empty half a second later on the same port. 0
+// failed calls, no value older than a completed invalidation, and caching
+// resumes (a hit) within a second of the restart, with the same client.
+func TestFaultRedisRestart(t *testing.T) {
+	srv := servers.Redis(t)
+	proxy := faultproxy.Start(t, srv.Addr)
+	c := redis.NewClient(faultOptions(proxy.Addr))
+	t.Cleanup(func() { _ = c.Close() })
+	r := newRedisStack(t, c).region(t, "fault-restart", region.Config{
+		Expiration: time.Minute, LockWait: 2 * time.Second,
+	})
+	db := &faultDB{}
+	db.load(t, r, 20, 2*time.Second, nil).check(t, "warm-up")
+
+	var restarted time.Time
+	resumed := make(chan time.Duration, 1)
+	run := make(chan faultRun, 1)
+	go func() { run <- db.load(t, r, 100_000, 3*time.Second, nil) }()
+	time.Sleep(500 * time.Millisecond) // under load
+	srv.Stop()                         // SIGKILL
+	killed := r.Stats()
+	time.Sleep(500 * time.Millisecond)
+	srv.Start() // empty: no persistence
+	restarted = time.Now()
+	go func() {
+		hits := r.Stats().Hits
+		for time.Since(restarted) < 10*time.Second {
+			if r.Stats().Hits > hits {
+				resumed <- time.Since(restarted)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		resumed <- -1
+	}()
+	(<-run).check(t, "Redis killed and restarted empty")
+	rec := <-resumed
+	st := r.Stats()
+	t.Logf("stats when killed %+v; after %+v", killed, st)
+	if rec < 0 {
+		t.Fatal("no hit within 10 s of the restart")
+	}
+	t.Logf("restarted: first hit %v after the restart", rec.Round(time.Millisecond))
+	if rec > time.Second {
+		t.Errorf("caching resumed %v after the restart, want ≤ 1 s", rec)
+	}
+	if st.BackendErrors == killed.BackendErrors && st.BackendSkipped == killed.BackendSkipped {
+		t.Errorf("no backend error or skip while Redis was down: the kill did not reach the region (%+v)", st)
+	}
+	db.load(t, r, 20, 2*time.Second, nil).check(t, "after the restart")
+}
