@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -471,7 +472,7 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 // takes the in-process lock too, but is not faulted: the backend may
 // answer, and leases keep its writes standing.
 func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l lock.Lock, _ bool, err error) {
-	lk := r.local
+	var lk lock.Locker = r.local
 	if !faulted {
 		lk = r.locker(ctx, key)
 	}
@@ -612,10 +613,23 @@ func call(ctx context.Context, create creator) (v any, err error) {
 // callers do not wait for a distributed locker that may time out too; the
 // lock expires by its TTL if the release fails.
 func (r *Region) releaseAfter(ctx context.Context, keys []string, locks []lock.Lock, faulted bool) {
-	if faulted && r.goOwned(ctx, func(ctx context.Context) { r.releaseAll(ctx, keys, locks) }) {
+	if faulted && !r.allLocal(locks) && r.goOwned(ctx, func(ctx context.Context) { r.releaseAll(ctx, keys, locks) }) {
 		return
 	}
 	r.releaseAll(ctx, keys, locks)
+}
+
+// allLocal reports whether every lock of locks (nil ones aside) is the
+// in-process lock's, whose release cannot block: a faulted creation then
+// releases them at once, so that the next creation of the key does not
+// wait for a goroutine to be scheduled.
+func (r *Region) allLocal(locks []lock.Lock) bool {
+	for _, l := range locks {
+		if l != nil && !r.local.Issued(l) {
+			return false
+		}
+	}
+	return true
 }
 
 // release frees l, if held, counting a lock that was lost meanwhile.
@@ -641,7 +655,10 @@ func (r *Region) lockLost(ctx context.Context, key string) {
 
 // keepalive extends the held locks every third of Config.LockTTL until the
 // returned stop is called, so a creator slower than the TTL keeps its lock.
-// stop waits for the extending goroutine to end.
+// The extensions run from a timer, so a creator faster than a third of the
+// TTL — nearly all of them — costs no goroutine and no hand-off; stop
+// waits for an extension under way to end, and no extension starts after
+// it returns.
 func (r *Region) keepalive(ctx context.Context, locks ...lock.Lock) (stop func()) {
 	held := locks[:0:0]
 	for _, l := range locks {
@@ -652,38 +669,56 @@ func (r *Region) keepalive(ctx context.Context, locks ...lock.Lock) (stop func()
 	if len(held) == 0 {
 		return func() {}
 	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		defer func() {
-			if p := recover(); p != nil {
-				r.warn(ctx, "corral: panic while extending locks; they are no longer extended", "region", r.name, "panic", fmt.Sprint(p))
-			}
-		}()
-		t := time.NewTicker(r.cfg.LockTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-			}
-			for i := 0; i < len(held); i++ {
-				err := held[i].Extend(ctx, r.cfg.LockTTL)
-				switch {
-				case errors.Is(err, lock.ErrNotHeld):
-					// Counted by release, which will find it lost too.
-					r.warn(ctx, "corral: lock lost while extending it", "region", r.name, "lock", held[i].Key())
-					held = append(held[:i], held[i+1:]...)
-					i--
-				case err != nil:
-					_ = r.backendError(ctx, "extend lock", held[i].Key(), err)
-				}
-			}
+	k := &keeper{r: r, ctx: ctx, held: held}
+	k.mu.Lock()
+	k.t = time.AfterFunc(r.cfg.LockTTL/3, k.extend)
+	k.mu.Unlock()
+	return k.stop
+}
+
+// keeper extends a creation's locks; see keepalive.
+type keeper struct {
+	r   *Region
+	ctx context.Context
+
+	mu      sync.Mutex // protects held, t and stopped; held while extending
+	held    []lock.Lock
+	t       *time.Timer
+	stopped bool
+}
+
+// extend extends every held lock once, then arms the next extension.
+func (k *keeper) extend() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			k.stopped = true
+			k.r.warn(k.ctx, "corral: panic while extending locks; they are no longer extended", "region", k.r.name, "panic", fmt.Sprint(p))
 		}
 	}()
-	return func() {
-		close(quit)
-		<-done
+	for i := 0; i < len(k.held); i++ {
+		err := k.held[i].Extend(k.ctx, k.r.cfg.LockTTL)
+		switch {
+		case errors.Is(err, lock.ErrNotHeld):
+			// Counted by release, which will find it lost too.
+			k.r.warn(k.ctx, "corral: lock lost while extending it", "region", k.r.name, "lock", k.held[i].Key())
+			k.held = append(k.held[:i], k.held[i+1:]...)
+			i--
+		case err != nil:
+			_ = k.r.backendError(k.ctx, "extend lock", k.held[i].Key(), err)
+		}
 	}
+	k.t.Reset(k.r.cfg.LockTTL / 3)
+}
+
+// stop ends the extensions, waiting for one under way.
+func (k *keeper) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	k.t.Stop()
 }

@@ -45,7 +45,7 @@ type Region struct {
 	skipErr, gensErr error
 	// local is the in-process lock a creation falls back on when the
 	// distributed one is unreachable or the backend failed in its call.
-	local lock.Locker
+	local *lock.Local
 	// tooLarge remembers keys whose values were too large to store, so each
 	// is logged once (see toolarge.go).
 	tooLarge tooLargeLog
