@@ -443,9 +443,9 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
 		r.fly(ctx, key, f, func() (any, bool, error) {
-			wctx, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
-			l, faulted, err := r.obtain(ctx, wctx, key, co.faulted)
-			cancel()
+			wait := r.lockWait(ctx)
+			l, faulted, err := r.obtain(ctx, wait, key, co.faulted)
+			wait.stop()
 			if err != nil {
 				if r.closed.Load() {
 					err = ErrClosed
@@ -464,14 +464,14 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 }
 
 // obtain takes key's lock, waiting while wait (ctx bounded by
-// Config.LockWait) allows. faulted in says the call already saw the backend
+// Config.LockWait, from the first wait of the call) allows. faulted in says the call already saw the backend
 // fail; faulted out says it has now (the locker failed). A faulted call
 // takes the in-process lock instead of the distributed one, so this process
 // still creates a key once at a time; a fail-closed region returns the
 // locker's failure instead. While the locker's breaker is open the call
 // takes the in-process lock too, but is not faulted: the backend may
 // answer, and leases keep its writes standing.
-func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l lock.Lock, _ bool, err error) {
+func (r *Region) obtain(ctx context.Context, wait *lockWait, key string, faulted bool) (l lock.Lock, _ bool, err error) {
 	var lk lock.Locker = r.local
 	if !faulted {
 		lk = r.locker(ctx, key)
@@ -482,8 +482,8 @@ func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l 
 		if errors.Is(err, lock.ErrNotObtained) {
 			r.settleLock(ctx, lk, err, false)
 			r.stats.lockWaits.Add(1)
-			l, err = lk.Obtain(wait, r.lockKey(key), r.cfg.LockTTL)
-			waited = wait.Err() != nil
+			l, err = lk.Obtain(wait.context(), r.lockKey(key), r.cfg.LockTTL)
+			waited = wait.expired()
 		}
 		r.settleLock(ctx, lk, err, waited)
 		switch {
@@ -491,7 +491,7 @@ func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l 
 			return l, faulted, nil
 		case ctx.Err() != nil:
 			return nil, faulted, ctx.Err()
-		case wait.Err() != nil:
+		case wait.expired():
 			r.stats.lockWaitTimeouts.Add(1)
 			r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
 			return nil, faulted, fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
@@ -503,6 +503,39 @@ func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l 
 			return nil, true, err
 		}
 		lk, faulted = r.local, true
+	}
+}
+
+// lockWait is the bound of a call's waits for locks: Config.LockWait from
+// the first wait. Its context is made when a wait begins, so a call that
+// finds its locks free makes no timer.
+type lockWait struct {
+	parent context.Context
+	d      time.Duration
+	ctx    context.Context // nil until the first wait
+	cancel context.CancelFunc
+}
+
+func (r *Region) lockWait(ctx context.Context) *lockWait {
+	return &lockWait{parent: ctx, d: r.cfg.LockWait}
+}
+
+// context returns the context that bounds the waits, starting the bound
+// at the first call.
+func (w *lockWait) context() context.Context {
+	if w.ctx == nil {
+		w.ctx, w.cancel = context.WithTimeout(w.parent, w.d)
+	}
+	return w.ctx
+}
+
+// expired reports whether a wait ran out of time (or its parent ended).
+func (w *lockWait) expired() bool { return w.ctx != nil && w.ctx.Err() != nil }
+
+// stop releases the bound's timer.
+func (w *lockWait) stop() {
+	if w.cancel != nil {
+		w.cancel()
 	}
 }
 

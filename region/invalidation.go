@@ -202,8 +202,8 @@ func decodeGen(data []byte) (uint64, bool) {
 //
 // A refresh that fails is retried after a backoff (minRefreshBackoff,
 // doubling up to Config.BreakerCooldown or maxRefreshBackoff, whichever is
-// shorter), not at the next call; one the open breaker refused is retried
-// when the breaker lets a probe through. Until one
+// shorter), not at the next call; while the breaker is not closed, the
+// breaker's probe refreshes them (see Region.probe). Until one
 // succeeds the view may be older than the bound, so the callers get an
 // error (the refresh's, or r.gensErr without touching the network) and
 // must not serve what the backend holds: they skip it, as for any backend
@@ -217,7 +217,9 @@ func (r *Region) refreshGens(ctx context.Context) error {
 	}
 	failing := r.gens.failing.Load()
 	if failing {
-		if r.gens.retryAt.Load() > monotonic() {
+		// While the breaker is not closed, its probe refreshes the
+		// generations (see Region.probe): nothing to ask.
+		if r.gens.retryAt.Load() > monotonic() || (r.brk != nil && BreakerState(r.brk.state.Load()) != BreakerClosed) {
 			r.stats.backendSkipped.Add(1)
 			return r.gensErr
 		}

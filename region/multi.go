@@ -152,8 +152,8 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 		regen, locks = nil, nil
 	}
 	if len(missing) > 0 {
-		wait, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
-		defer cancel()
+		wait := r.lockWait(ctx)
+		defer wait.stop()
 		for _, key := range missing {
 			l, faulted, err := r.obtain(ctx, wait, key, co.faulted)
 			co.faulted = faulted
