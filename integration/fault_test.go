@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +31,19 @@ import (
 // (t.Logf) and asserted only structurally or with generous bounds, since
 // the machine may be loaded.
 
+// faultCallers is how many goroutines load a region: 64, or
+// CORRAL_FAULT_CALLERS to measure with fewer or more (the figures in the
+// README compare several).
+var faultCallers = envInt("CORRAL_FAULT_CALLERS", 64)
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
 const (
-	faultCallers  = 64
 	faultKeys     = 32
 	faultCreator  = 2 * time.Millisecond // the creator's time: a fast database
 	faultReadTime = 200 * time.Millisecond

@@ -558,3 +558,32 @@ func TestLockerBreaker(t *testing.T) {
 		t.Fatalf("%d 'locker circuit open' and %d 'closed' log lines, want 1 and 1", o, c)
 	}
 }
+
+// TestBreakerClosesWhileGenerationsFail: with the generations due at every
+// call and unreadable while the backend was down, calls still reach the
+// breaker, which probes and closes once the backend answers (a regression:
+// the refresh skipped the backend without asking the breaker, so no probe
+// went out and the breaker stayed open for good).
+func TestBreakerClosesWhileGenerationsFail(t *testing.T) {
+	ctx := context.Background()
+	b := newFaulty(t)
+	r := newRegion(t, region.Config{
+		Backend: b, Locker: lock.NewLocal(), BreakerThreshold: 2, BreakerCooldown: 5 * time.Millisecond,
+		InvalidationRefresh: time.Nanosecond,
+	})
+	b.down.Store(true)
+	_, _ = region.GetOrCreate(ctx, r, "k", constant(1)) // the refresh fails
+	for range 2 {
+		_ = r.Delete(ctx, "k") // and the breaker opens
+	}
+	if s := r.Stats(); s.BreakerState != region.BreakerOpen {
+		t.Fatalf("stats %+v: want the breaker open", s)
+	}
+	b.down.Store(false)
+	n := 0
+	waitFor(t, "the breaker to close", func() bool {
+		n++
+		_, _ = region.GetOrCreate(ctx, r, fmt.Sprint("after", n), constant(1))
+		return r.Stats().BreakerState == region.BreakerClosed
+	})
+}

@@ -217,9 +217,14 @@ func (r *Region) refreshGens(ctx context.Context) error {
 	}
 	failing := r.gens.failing.Load()
 	if failing {
-		// While the breaker is not closed, its probe refreshes the
-		// generations (see Region.probe): nothing to ask.
-		if r.gens.retryAt.Load() > monotonic() || (r.brk != nil && BreakerState(r.brk.state.Load()) != BreakerClosed) {
+		if r.brk != nil && BreakerState(r.brk.state.Load()) != BreakerClosed {
+			// The breaker's probe refreshes the generations (see
+			// Region.probe): ask the breaker, which may send it, not
+			// the backend.
+			if err := r.admit(ctx); err != nil {
+				return err
+			}
+		} else if r.gens.retryAt.Load() > monotonic() {
 			r.stats.backendSkipped.Add(1)
 			return r.gensErr
 		}
