@@ -60,11 +60,15 @@ func RedactURL(rawURL string) string {
 //   - cert_file and key_file: a client certificate and its key, for mutual
 //     TLS (rediss:// only; both or neither);
 //   - skip_verify=true: no verification of the server's certificate
-//     (rediss:// only; for tests).
+//     (rediss:// only; for tests);
+//   - context_timeout_enabled: whether a context's deadline cuts socket
+//     reads and writes (go-redis's ContextTimeoutEnabled; default true).
 //
 // dial_timeout, read_timeout and write_timeout default to 200ms, and
 // max_retries to 1 (DefaultDialTimeout and the others), rather than
-// go-redis's 5s, 3s, 3s and 3. A URL that is malformed (bad scheme, host or
+// go-redis's 5s, 3s, 3s and 3; context_timeout_enabled defaults to true, so
+// that a context's deadline (the Store's per-operation bound) cuts socket
+// reads and writes too. A URL that is malformed (bad scheme, host or
 // port, an unknown or invalid option) gives an error wrapping
 // ErrInvalidOptions; errors never contain the URL's user or password (see
 // RedactURL).
@@ -119,7 +123,7 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 	}
 	q := u.Query()
 	own := map[string]string{}
-	for _, name := range []string{"dialer_retries", "dialer_retry_timeout", "ca_file", "cert_file", "key_file", "skip_verify"} {
+	for _, name := range []string{"dialer_retries", "dialer_retry_timeout", "ca_file", "cert_file", "key_file", "skip_verify", "context_timeout_enabled"} {
 		if q.Has(name) {
 			own[name] = q.Get(name)
 			q.Del(name)
@@ -162,6 +166,22 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 		*c.retries = DefaultMaxRetries
 	}
 	*c.dialerRetries = DefaultDialerRetries
+	// A context's deadline cuts socket reads and writes, so the Store's
+	// per-operation bound (Options.Timeout) holds however late its timer
+	// runs on a loaded machine.
+	cte := true
+	if v, ok := own["context_timeout_enabled"]; ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, invalid("context_timeout_enabled %q is not a boolean", v)
+		}
+		cte = b
+	}
+	if so != nil {
+		so.ContextTimeoutEnabled = cte
+	} else {
+		co.ContextTimeoutEnabled = cte
+	}
 	if v, ok := own["dialer_retries"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
