@@ -294,7 +294,9 @@ func TestBreaker(t *testing.T) {
 			b, logs := newFaulty(t), newLogCount()
 			r := newRegion(t, region.Config{
 				Backend: b, Locker: lock.NewLocal(), FailClosed: failClosed,
-				BreakerThreshold: 3, BreakerCooldown: 50 * time.Millisecond,
+				// A cooldown longer than the 100 calls below take even
+				// under -race on a loaded machine: no probe among them.
+				BreakerThreshold: 3, BreakerCooldown: time.Second,
 				InvalidationRefresh: time.Hour, Logger: slog.New(logs),
 			})
 			if _, err := region.GetOrCreate(ctx, r, "warm", constant(1)); err != nil {
@@ -452,7 +454,7 @@ func TestBreakerProbesInTheBackground(t *testing.T) {
 		if err != nil || v != 7 {
 			t.Fatalf("GetOrCreate while the breaker probes = %d, %v; want the creator's 7", v, err)
 		}
-		return b.waiting.Load() == 1
+		return b.waiting.Load() >= 1 // a probe lost for a cooldown is sent again
 	})
 	if s := r.Stats(); s.BreakerState != region.BreakerHalfOpen {
 		t.Fatalf("stats %+v while the probe hangs, want half-open", s)
@@ -508,8 +510,9 @@ func TestBreakerOpenSkipsReadInFlight(t *testing.T) {
 func TestLockerBreaker(t *testing.T) {
 	ctx := context.Background()
 	b, lk, logs := newFaulty(t), &downLocker{Local: lock.NewLocal()}, newLogCount()
+	const cooldown = 200 * time.Millisecond
 	r := newRegion(t, region.Config{
-		Backend: b, Locker: lk, BreakerThreshold: 2, BreakerCooldown: 20 * time.Millisecond,
+		Backend: b, Locker: lk, BreakerThreshold: 2, BreakerCooldown: cooldown,
 		InvalidationRefresh: time.Hour, Logger: slog.New(logs),
 	})
 	lk.down.Store(true)
@@ -522,7 +525,7 @@ func TestLockerBreaker(t *testing.T) {
 	if s.LockerBreakerState != region.BreakerOpen || s.LockerBreakerTrips != 1 || s.BreakerState != region.BreakerClosed {
 		t.Fatalf("after 2 lock failures: %+v, want the locker's breaker open, the backend's closed", s)
 	}
-	calls := lk.calls.Load()
+	calls, opened := lk.calls.Load(), time.Now()
 	for i := range 10 {
 		key := fmt.Sprint("open", i)
 		if v, err := region.GetOrCreate(ctx, r, key, constant(i)); err != nil || v != i {
@@ -533,9 +536,10 @@ func TestLockerBreaker(t *testing.T) {
 			t.Fatalf("Get after a creation under the in-process lock = %d, %v, %v; want the value cached", v, found, err)
 		}
 	}
-	// The breaker's probe may have gone out meanwhile (one lock attempt).
-	if n := lk.calls.Load() - calls; n > 1 {
-		t.Fatalf("%d distributed lock attempts while its breaker was open, want at most the probe", n)
+	// The breaker's probes may have gone out meanwhile (one lock attempt
+	// per cooldown, on a slow machine).
+	if n, probes := lk.calls.Load()-calls, int64(time.Since(opened)/cooldown)+1; n > probes {
+		t.Fatalf("%d distributed lock attempts while its breaker was open, want at most the %d probes", n, probes)
 	}
 	if s := r.Stats(); s.LockerSkipped < 9 || s.BackendErrors > 3 {
 		t.Fatalf("stats %+v: want every creation to skip the locker, no new backend error", s)
@@ -554,7 +558,7 @@ func TestLockerBreaker(t *testing.T) {
 	if lk.calls.Load() == calls {
 		t.Fatal("a creation after the locker recovered did not use it")
 	}
-	if o, c := logs.Count("locker circuit open"), logs.Count("locker circuit closed"); o != 1 || c != 1 {
+	if o, c := logs.Count("locker circuit open:"), logs.Count("locker circuit closed"); o != 1 || c != 1 {
 		t.Fatalf("%d 'locker circuit open' and %d 'closed' log lines, want 1 and 1", o, c)
 	}
 }
