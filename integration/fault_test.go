@@ -162,7 +162,9 @@ func (db *faultDB) load(t *testing.T, r *region.Region, perCaller int, d time.Du
 				lat = append(lat, d)
 				by[o] = append(by[o], d)
 				if err != nil {
-					failed++
+					if failed++; failed == 1 {
+						t.Logf("caller %d: GetOrCreate: %v", g, err)
+					}
 					continue
 				}
 				got, _ := strconv.ParseInt(v[strings.IndexByte(v, ':')+1:], 10, 64)

@@ -32,8 +32,9 @@ type Options struct {
 	// from MinBackoff. Default: DefaultMaxBackoff. Each wait is drawn at
 	// random from its upper half, so that waiters spread out.
 	MaxBackoff time.Duration
-	// Timeout bounds each command the Locker sends (one attempt to take a
-	// lock, an extension, a release), dial and client retries included;
+	// Timeout bounds each attempt to take a lock (dial and client retries
+	// included; an extension or a release is not bounded, so that a slow
+	// one may still be resent and no lock is left behind for its TTL);
 	// a context that ends sooner bounds it instead. Default: the client's
 	// ReadTimeout when the client is a *redis.Client or *redis.ClusterClient
 	// that retries failed commands — so a command whose reply timed out is
@@ -112,7 +113,7 @@ func (l *Locker) attempt(ctx context.Context, key string, ttl time.Duration) (lo
 	rl, err := l.client.Obtain(octx, key, max(ttl, time.Millisecond), nil) // nil options: no retry
 	switch {
 	case err == nil:
-		return &Lock{l: rl, timeout: l.timeout}, nil
+		return &Lock{l: rl}, nil
 	case errors.Is(err, redislock.ErrNotObtained):
 		return nil, lock.ErrNotObtained
 	case ctx.Err() != nil:
@@ -133,8 +134,7 @@ func checkTTL(ttl time.Duration) error {
 // Lock is a lock held in Redis. Its methods are safe to call from any
 // goroutine.
 type Lock struct {
-	l       *redislock.Lock
-	timeout time.Duration // the Locker's
+	l *redislock.Lock
 }
 
 var _ lock.Lock = (*Lock)(nil)
@@ -150,8 +150,6 @@ func (k *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 	if err := checkTTL(ttl); err != nil {
 		return err
 	}
-	ctx, cancel := redisdeadline.Bound(ctx, k.timeout)
-	defer cancel()
 	err := k.l.Refresh(ctx, max(ttl, time.Millisecond), nil)
 	switch {
 	case err == nil:
@@ -165,8 +163,6 @@ func (k *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 // Release frees the lock. It returns lock.ErrNotHeld when the lock expired,
 // was taken over or was already released, and other Redis errors wrapped.
 func (k *Lock) Release(ctx context.Context) error {
-	ctx, cancel := redisdeadline.Bound(ctx, k.timeout)
-	defer cancel()
 	err := k.l.Release(ctx)
 	switch {
 	case err == nil:
