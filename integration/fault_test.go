@@ -211,7 +211,21 @@ func faultSetup(t *testing.T, name string) (*faultproxy.Proxy, *region.Region, *
 	proxy := faultproxy.Start(t, srv.Addr)
 	c := redis.NewClient(faultOptions(proxy.Addr))
 	t.Cleanup(func() { _ = c.Close() })
-	hook := &cmdCounter{match: func(args []any) bool { return !isLockRelease(args) }}
+	hook := &cmdCounter{}
+	hook.match = func(args []any) bool {
+		// Lock releases go out in the background; HELLO and CLIENT are the
+		// client's handshake on the new connection a probe dials (the
+		// one it had timed out): neither is a call reaching Redis.
+		if isLockRelease(args) || isHandshake(args) {
+			return false
+		}
+		if hook.record.Load() {
+			hook.mu.Lock()
+			hook.seen = append(hook.seen, fmt.Sprint(args[:min(len(args), 4)]...))
+			hook.mu.Unlock()
+		}
+		return true
+	}
 	c.AddHook(hook)
 	r := newRedisStack(t, c).region(t, name, region.Config{
 		Expiration: time.Minute, LockWait: 2 * time.Second, Logger: slog.New(slog.DiscardHandler),
@@ -282,9 +296,14 @@ func TestFaultBlackhole(t *testing.T) {
 	// releases of locks taken before it opened, which go out in the
 	// background and are not counted.
 	cmds := hook.matched.Load()
+	hook.record.Store(true)
 	open := db.load(t, r, 100_000, time.Second, nil)
 	open.check(t, "blackhole, breaker open")
 	sent := hook.matched.Load() - cmds
+	hook.record.Store(false)
+	hook.mu.Lock()
+	t.Logf("commands sent while open: %q", hook.seen)
+	hook.mu.Unlock()
 	probes := int64(open.elapsed/region.DefaultBreakerCooldown) + 1
 	t.Logf("breaker open: %d commands sent in %v (probes allowed: %d); p99 %v against a creator of %v; by outcome: %s",
 		sent, open.elapsed.Round(time.Millisecond), probes, open.quantile(0.99), faultCreator, open.outcomes())
@@ -316,6 +335,12 @@ func TestFaultBlackhole(t *testing.T) {
 		t.Errorf("caching resumed %v after the fault cleared, want ≤ 1 s (2 s allowed on a loaded machine)", rec)
 	}
 	db.load(t, r, 20, 2*time.Second, nil).check(t, "after the blackhole")
+}
+
+// isHandshake matches the commands go-redis sends to set up a connection.
+func isHandshake(args []any) bool {
+	name, _ := args[0].(string)
+	return strings.EqualFold(name, "hello") || strings.EqualFold(name, "client")
 }
 
 // isLockRelease matches redislock's release and refresh scripts on a
