@@ -53,7 +53,7 @@ const (
 func faultOptions(addr string) *redis.Options {
 	return &redis.Options{
 		Addr: addr, DialTimeout: faultReadTime, ReadTimeout: faultReadTime, WriteTimeout: faultReadTime,
-		MaxRetries: 1, DialerRetries: 1, PoolSize: 2 * faultCallers, ContextTimeoutEnabled: true,
+		MaxRetries: 1, DialerRetries: 1, PoolSize: 2 * faultCallers,
 	}
 }
 
@@ -465,9 +465,7 @@ func TestFaultTimedOutCommandNotResent(t *testing.T) {
 		return d
 	}
 	// A client whose every connection must be dialled (the proxy accepts,
-	// then never answers its handshake): the handshake and the command share
-	// the one read timeout, since the client respects the context's
-	// deadline (ContextTimeoutEnabled, in the README's options).
+	// then never answers): one read timeout too.
 	fresh := redis.NewClient(faultOptions(proxy.Addr))
 	t.Cleanup(func() { _ = fresh.Close() })
 	freshStore, err := redisstore.New(fresh, redisstore.Options{})

@@ -62,13 +62,11 @@ func RedactURL(rawURL string) string {
 //   - skip_verify=true: no verification of the server's certificate
 //     (rediss:// only; for tests);
 //   - context_timeout_enabled: whether a context's deadline cuts socket
-//     reads and writes (go-redis's ContextTimeoutEnabled; default true).
+//     reads and writes (go-redis's ContextTimeoutEnabled; default false).
 //
 // dial_timeout, read_timeout and write_timeout default to 200ms, and
 // max_retries to 1 (DefaultDialTimeout and the others), rather than
-// go-redis's 5s, 3s, 3s and 3; context_timeout_enabled defaults to true, so
-// that a context's deadline (the Store's per-operation bound) cuts socket
-// reads and writes too. A URL that is malformed (bad scheme, host or
+// go-redis's 5s, 3s, 3s and 3. A URL that is malformed (bad scheme, host or
 // port, an unknown or invalid option) gives an error wrapping
 // ErrInvalidOptions; errors never contain the URL's user or password (see
 // RedactURL).
@@ -166,10 +164,10 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 		*c.retries = DefaultMaxRetries
 	}
 	*c.dialerRetries = DefaultDialerRetries
-	// A context's deadline cuts socket reads and writes, so the Store's
-	// per-operation bound (Options.Timeout) holds however late its timer
-	// runs on a loaded machine.
-	cte := true
+	// Off by default: the Store's per-operation bound (Options.Timeout)
+	// then stops a resend without cutting a reply in progress — a new
+	// connection's handshake and its first command take two round trips.
+	cte := false
 	if v, ok := own["context_timeout_enabled"]; ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

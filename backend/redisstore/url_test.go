@@ -193,15 +193,14 @@ func writeTestCerts(t *testing.T, dir string) (ca, cert, key string) {
 	return write("ca.pem", "CERTIFICATE", caDER), write("client.pem", "CERTIFICATE", cliDER), write("client-key.pem", "EC PRIVATE KEY", keyDER)
 }
 
-// TestNewClientContextTimeout: a client from a URL respects contexts'
-// deadlines on its sockets (so the Store's per-operation bound cuts a
-// read), unless the URL says otherwise.
+// TestNewClientContextTimeout: context_timeout_enabled sets go-redis's
+// ContextTimeoutEnabled, off unless the URL says otherwise.
 func TestNewClientContextTimeout(t *testing.T) {
 	for url, want := range map[string]bool{
-		"redis://127.0.0.1:6379":                                                   true,
-		"redis://127.0.0.1:6379?context_timeout_enabled=false":                     false,
-		"redis://127.0.0.1:7000?addr=127.0.0.1:7001":                               true,
-		"redis://127.0.0.1:7000?addr=127.0.0.1:7001&context_timeout_enabled=false": false,
+		"redis://127.0.0.1:6379":                                               false,
+		"redis://127.0.0.1:6379?context_timeout_enabled=true":                  true,
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001":                           false,
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001&context_timeout_enabled=1": true,
 	} {
 		c, err := redisstore.NewClient(url)
 		if err != nil {
