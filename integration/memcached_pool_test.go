@@ -261,6 +261,9 @@ func TestMemcachedPoolFailover(t *testing.T) {
 	}
 	outAt = time.Now()
 	t.Logf("server out after %d creations of its keys", db.creations(moved)-5)
+	if st := pool.Stats(); st.Servers != 2 || st.Out != 1 || st.TakenOut != 1 || st.Returned != 0 {
+		t.Errorf("pool stats %+v with the gated server out, want 2 servers, 1 out, taken out once, none returned", st)
+	}
 
 	// While it is out: hits on the live server, one creation per moved key.
 	const calls = 100
@@ -293,6 +296,9 @@ func TestMemcachedPoolFailover(t *testing.T) {
 	// Back and flushed: moved[0]'s entry from before the partition is gone.
 	read()
 	read()
+	if st := pool.Stats(); st.Out != 0 || st.TakenOut != 1 || st.Returned != 1 || st.Failovers < calls*uint64(len(moved)) {
+		t.Errorf("pool stats %+v after the gated server came back, want none out, taken out and returned once, a failover per moved key per call at least", st)
+	}
 
 	// The stand-in's copies are deleted once the server is back: a second
 	// outage does not serve them after the invalidations made in between.
@@ -350,4 +356,100 @@ func pickKeys(t *testing.T, pool *memcachestore.Pool, r *region.Region, addr str
 		}
 	}
 	return append(off, on...)
+}
+
+// TestMemcachedPoolServerKilled: one memcached of a pool of two is killed
+// (SIGKILL) — not partitioned — and restarted empty. While it is down its
+// keys are served by the live server (≥ 95% of their lookups hit there once
+// it is out), no call fails, no value is older than a completed
+// invalidation — one made while it was down included, after it returns —
+// and the pool's Stats count the failover.
+func TestMemcachedPoolServerKilled(t *testing.T) {
+	live, victim := mcServer(t), mcServer(t)
+	const cooldown = 300 * time.Millisecond
+	pool, err := memcachestore.NewPool(memcachestore.PoolOptions{Timeout: 500 * time.Millisecond, Cooldown: cooldown}, live.Addr, victim.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pool.Close() })
+	store, err := memcachestore.New(pool.Client(), memcachestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker, err := memcachelocker.New(pool.Client(), memcachelocker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := memcachereg.New(pool.Client(), memcachereg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := region.New("pool-killed", region.Config{Backend: store, Locker: locker, Registry: reg, Expiration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	ctx := mcCtx(t, 15*time.Second)
+	db := newPoolDB()
+	keys := pickKeys(t, pool, r, victim.Addr)
+	moved := keys[4:]
+	failed := 0
+	read := func() {
+		t.Helper()
+		got, err := region.GetOrCreateMulti(ctx, r, keys, db.create)
+		if err != nil {
+			failed++
+			t.Errorf("GetOrCreateMulti = %v", err)
+			return
+		}
+		db.check(t, keys, got)
+	}
+	read()
+	read()
+
+	victim.Stop() // SIGKILL
+	for i := 0; len(pool.Out()) == 0; i++ {
+		if i == 50 {
+			t.Fatal("the killed server was not taken out after 50 calls")
+		}
+		read()
+	}
+	const calls = 100
+	before := db.creations(moved)
+	for range calls {
+		read()
+	}
+	ratio := 1 - float64(db.creations(moved)-before)/float64(calls*len(moved))
+	t.Logf("killed server out: %.1f%% of its keys' lookups hit the live server; pool stats %+v", 100*ratio, pool.Stats())
+	if ratio < 0.95 {
+		t.Errorf("%.1f%% of the moved keys' lookups were hits, want ≥ 95%%", 100*ratio)
+	}
+	if st := pool.Stats(); st.Out != 1 || st.TakenOut != 1 || st.Failovers < calls*uint64(len(moved)) {
+		t.Errorf("pool stats %+v, want 1 out, taken out once, a failover per moved key per call at least", st)
+	}
+	// An invalidation while it is down, on the stand-in.
+	db.invalidate(t, ctx, r, moved[0])
+	read()
+
+	victim.Start() // empty
+	deadline := time.Now().Add(10 * cooldown)
+	for len(pool.Out()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted server did not come back within 10 cooldowns")
+		}
+		read()
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, k := range moved {
+		db.invalidate(t, ctx, r, k)
+	}
+	for range 10 {
+		read()
+	}
+	if st := pool.Stats(); st.Out != 0 || st.Returned != 1 {
+		t.Errorf("pool stats %+v after the restart, want none out, returned once", st)
+	}
+	if failed > 0 {
+		t.Errorf("%d calls failed", failed)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,6 +100,11 @@ type cmdCounter struct {
 	// match, when set, selects the commands counted in matched.
 	match   func(args []any) bool
 	matched atomic.Int64
+	// record, when set, makes a match function that supports it note the
+	// commands it matched in seen.
+	record atomic.Bool
+	mu     sync.Mutex // protects seen
+	seen   []string
 }
 
 func (h *cmdCounter) DialHook(next redis.DialHook) redis.DialHook { return next }

@@ -206,6 +206,13 @@ type localLock struct {
 // Key returns the locked key.
 func (k *localLock) Key() string { return k.key }
 
+// Issued reports whether k is a lock l handed out (held or not): one whose
+// Release needs no network and cannot block.
+func (l *Local) Issued(k Lock) bool {
+	ll, ok := k.(*localLock)
+	return ok && ll.l == l
+}
+
 // Extend resets the lock's expiry to ttl from now. It returns ErrNotHeld
 // when the lock expired, was released or was taken over, and ErrInvalidTTL
 // when ttl is not positive.

@@ -117,3 +117,18 @@ func ExampleLocal() {
 	// stale release: lock: not held
 	// release: <nil>
 }
+
+func TestLocalIssued(t *testing.T) {
+	a, b := lock.NewLocal(), lock.NewLocal()
+	l, err := a.TryObtain(context.Background(), "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Issued(l) || b.Issued(l) || a.Issued(nil) {
+		t.Fatalf("Issued: by a %v, by b %v, nil %v; want true, false, false", a.Issued(l), b.Issued(l), a.Issued(nil))
+	}
+	_ = l.Release(context.Background())
+	if !a.Issued(l) {
+		t.Fatal("a released lock is no longer reported as issued")
+	}
+}

@@ -3,7 +3,9 @@ package region_test
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/maypok86/otter/v2"
 
@@ -105,4 +107,44 @@ func BenchmarkOtterGetHit(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkBreakerOpen is the library's own cost of a fail-open call while
+// the backend's breaker is open: the call skips the backend and creates
+// under the in-process lock, with a creator that returns at once (so what
+// is measured is corral, not the creator). g64: 64 goroutines per
+// GOMAXPROCS on 32 keys, as in the integration fault tests.
+//
+//	go test -run '^$' -bench BreakerOpen -benchmem ./region
+func BenchmarkBreakerOpen(b *testing.B) {
+	for _, par := range []int{1, 64} {
+		b.Run("g"+strconv.Itoa(par), func(b *testing.B) {
+			be := newFaulty(b)
+			r := newRegion(b, region.Config{Backend: be, BreakerThreshold: 1, BreakerCooldown: time.Hour, InvalidationRefresh: time.Hour})
+			ctx := context.Background()
+			be.down.Store(true)
+			_, _ = region.GetOrCreate(ctx, r, "trip", constant(0))
+			if r.Stats().BreakerState != region.BreakerOpen {
+				b.Fatal("breaker not open")
+			}
+			keys := make([]string, 32)
+			for i := range keys {
+				keys[i] = "k" + strconv.Itoa(i)
+			}
+			var n atomic.Int64
+			b.SetParallelism(par)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(n.Add(1))
+				for pb.Next() {
+					i++
+					if _, err := region.GetOrCreate(ctx, r, keys[i%len(keys)], constant(i)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

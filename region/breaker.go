@@ -85,7 +85,7 @@ const (
 )
 
 // breaker is a circuit breaker. Its state is read without a lock on every
-// call; transitions take mu.
+// call, and so is the end of an open breaker's cooldown; transitions take mu.
 type breaker struct {
 	threshold int32
 	cooldown  int64        // nanoseconds
@@ -94,12 +94,12 @@ type breaker struct {
 	state atomic.Int32  // a BreakerState
 	fails atomic.Int32  // consecutive failures while closed
 	trips atomic.Uint64 // closed → open transitions
-
-	mu sync.Mutex // serialises transitions; protects since
 	// since is when the breaker opened, or when the half-open probe was
-	// let through: a probe whose outcome never comes (its caller gave up)
-	// is replaced after a cooldown.
-	since int64
+	// let out: a probe whose outcome never comes (the region that sent it
+	// closed) is replaced after a cooldown. Written under mu.
+	since atomic.Int64
+
+	mu sync.Mutex // serialises transitions
 
 	// watchers are told of every transition (see observe.go).
 	watchers watchers
@@ -113,31 +113,35 @@ func newBreaker(threshold int, cooldown time.Duration) *breaker {
 	return &breaker{threshold: int32(threshold), cooldown: int64(cooldown), now: monotonic}
 }
 
-// allow reports whether a call may use the backend. Closed: yes. Open:
-// no, until the cooldown has passed; then the breaker turns half-open and
-// this call is its probe. Half-open: no, unless the probe has been out for
-// a cooldown without an outcome, in which case this call probes instead.
-func (b *breaker) allow() (bool, transition) {
-	s := BreakerState(b.state.Load())
-	if s == BreakerClosed {
-		return true, noTransition
+// allow reports whether a call may use the backend. Closed: yes. Open or
+// half-open: no — and once a cooldown has passed since the breaker opened
+// (or since its last probe went out without an outcome), probe is true for
+// exactly one caller, which must send a probe on the breaker's behalf (see
+// Region.probe) while its own call skips the backend like the others: no
+// caller waits on a backend that may still be down.
+func (b *breaker) allow() (ok, probe bool, t transition) {
+	if BreakerState(b.state.Load()) == BreakerClosed {
+		return true, false, noTransition
 	}
 	now := b.now()
+	if now-b.since.Load() < b.cooldown {
+		return false, false, noTransition
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if now-b.since < b.cooldown {
-		return BreakerState(b.state.Load()) == BreakerClosed, noTransition
+	if now-b.since.Load() < b.cooldown { // another caller took the probe
+		return BreakerState(b.state.Load()) == BreakerClosed, false, noTransition
 	}
 	switch BreakerState(b.state.Load()) {
 	case BreakerClosed:
-		return true, noTransition
+		return true, false, noTransition
 	case BreakerOpen:
 		b.state.Store(int32(BreakerHalfOpen))
-		b.since = now
-		return true, probing
+		b.since.Store(now)
+		return false, true, probing
 	default: // half-open, its probe lost
-		b.since = now
-		return true, noTransition
+		b.since.Store(now)
+		return false, true, noTransition
 	}
 }
 
@@ -175,7 +179,7 @@ func (b *breaker) done(failed bool) transition {
 			return noTransition
 		}
 		b.state.Store(int32(BreakerOpen))
-		b.since = b.now()
+		b.since.Store(b.now())
 		b.fails.Store(0)
 		b.trips.Add(1)
 		return tripped
@@ -186,7 +190,7 @@ func (b *breaker) done(failed bool) transition {
 			return noTransition
 		}
 		b.state.Store(int32(BreakerOpen))
-		b.since = b.now()
+		b.since.Store(b.now())
 		return reopened
 	}
 	return noTransition
@@ -212,9 +216,9 @@ type breakerRef struct {
 	obs      *observer // the region's observer among b's watchers, if any
 }
 
-// acquireBreaker returns a hold on the breaker of be: the shared one when
-// be is a pointer, otherwise one of its own.
-func acquireBreaker(be backend.Backend, threshold int, cooldown time.Duration) *breakerRef {
+// acquireBreaker returns a hold on the breaker of be (a backend or a
+// locker): the shared one when be is a pointer, otherwise one of its own.
+func acquireBreaker(be any, threshold int, cooldown time.Duration) *breakerRef {
 	if reflect.TypeOf(be).Kind() != reflect.Pointer {
 		return &breakerRef{b: newBreaker(threshold, cooldown)}
 	}
@@ -275,18 +279,49 @@ func (r *Region) useBreaker() {
 }
 
 // admit reports whether this call may ask the backend: nil, or r.skipErr
-// (counted in Stats.BackendSkipped) while the breaker is open.
+// (counted in Stats.BackendSkipped) while the breaker is open. The caller
+// that finds the cooldown over sends the breaker's probe in the background
+// and skips the backend itself.
 func (r *Region) admit(ctx context.Context) error {
 	if r.brk == nil {
 		return nil
 	}
-	ok, t := r.brk.allow()
+	ok, probe, t := r.brk.allow()
 	r.logTransition(ctx, t)
-	if !ok {
-		r.stats.backendSkipped.Add(1)
-		return r.skipErr
+	if ok {
+		return nil
 	}
-	return nil
+	if probe {
+		r.probe(ctx)
+	}
+	r.stats.backendSkipped.Add(1)
+	return r.skipErr
+}
+
+// probe asks the backend, in a goroutine the region owns, for the shared
+// invalidation generations — a read every call needs before it may trust
+// the backend again — and settles the breaker with the outcome: an answer
+// closes it (and refreshes the generations, so calls use the backend at
+// once), a failure opens it for another cooldown. A failure is counted but
+// not logged: the breaker logs its transitions. When the region is closed
+// no probe goes out, and the next call after a cooldown sends one.
+func (r *Region) probe(ctx context.Context) {
+	r.goOwned(ctx, func(ctx context.Context) {
+		keys, views := r.genKeys()
+		now := r.now()
+		data, err := r.cfg.Backend.GetMulti(ctx, keys)
+		r.settle(ctx, err)
+		if err != nil {
+			r.stats.backendErrors.Add(1)
+			return
+		}
+		for i, d := range data {
+			if g, ok := decodeGen(d); ok && i < len(views) {
+				views[i].raise(g)
+			}
+		}
+		r.gens.refreshed(now)
+	})
 }
 
 // settle records the outcome of a backend call admit let through. A miss,

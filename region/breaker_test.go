@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,30 @@ type faulty struct {
 	*memory.Backend
 	down, tooLarge atomic.Bool
 
-	mu    sync.Mutex // protects calls
+	mu    sync.Mutex // protects calls, gate and gated
 	calls map[string]int
+	// gate, when not nil, holds the calls of operation gated until it is
+	// closed, as a server that does not answer; waiting counts them.
+	gate    chan struct{}
+	gated   []string
+	waiting atomic.Int64
+}
+
+// hold makes the calls of ops wait until the returned release is called.
+func (f *faulty) hold(ops ...string) (release func()) {
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.gate, f.gated = gate, ops
+	f.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			f.gate = nil
+			f.mu.Unlock()
+			close(gate)
+		})
+	}
 }
 
 var (
@@ -41,7 +64,16 @@ func newFaulty(t testing.TB) *faulty {
 func (f *faulty) hit(op string) error {
 	f.mu.Lock()
 	f.calls[op]++
+	gate := f.gate
+	if !slices.Contains(f.gated, op) {
+		gate = nil
+	}
 	f.mu.Unlock()
+	if gate != nil {
+		f.waiting.Add(1)
+		<-gate
+		f.waiting.Add(-1)
+	}
 	if f.down.Load() {
 		return errDown
 	}
@@ -262,7 +294,9 @@ func TestBreaker(t *testing.T) {
 			b, logs := newFaulty(t), newLogCount()
 			r := newRegion(t, region.Config{
 				Backend: b, Locker: lock.NewLocal(), FailClosed: failClosed,
-				BreakerThreshold: 3, BreakerCooldown: time.Second, // long enough that the 100 calls below all fall inside it, even under -race on a loaded machine
+				// A cooldown longer than the 100 calls below take even
+				// under -race on a loaded machine: no probe among them.
+				BreakerThreshold: 3, BreakerCooldown: time.Second,
 				InvalidationRefresh: time.Hour, Logger: slog.New(logs),
 			})
 			if _, err := region.GetOrCreate(ctx, r, "warm", constant(1)); err != nil {
@@ -382,4 +416,178 @@ func TestTooLarge(t *testing.T) {
 	if !errors.Is(err, backend.ErrTooLarge) || errors.Is(err, region.ErrBackend) || !strings.Contains(err.Error(), "CompressAbove") {
 		t.Fatalf("Set of an oversized value = %v, want backend.ErrTooLarge naming CompressAbove, not ErrBackend", err)
 	}
+}
+
+// TestBreakerProbesInTheBackground: once the cooldown is over, the breaker
+// probes the backend from a goroutine of its own; the caller that found the
+// cooldown over, and every caller after it, skip the backend instead of
+// waiting for a server that may still not answer. The probe's answer
+// closes the breaker.
+func TestBreakerProbesInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	b := newFaulty(t)
+	r := newRegion(t, region.Config{
+		Backend: b, Locker: lock.NewLocal(), BreakerThreshold: 2, BreakerCooldown: 5 * time.Millisecond,
+		InvalidationRefresh: time.Hour,
+	})
+	if _, err := region.GetOrCreate(ctx, r, "warm", constant(1)); err != nil {
+		t.Fatal(err)
+	}
+	b.down.Store(true)
+	for i := range 2 {
+		_, _ = region.GetOrCreate(ctx, r, fmt.Sprint("k", i), constant(1))
+	}
+	if s := r.Stats(); s.BreakerState != region.BreakerOpen {
+		t.Fatalf("after 2 failures: %+v, want the breaker open", s)
+	}
+	// The backend now hangs every call: a probe sent by a caller would
+	// hold that caller until release.
+	release := b.hold("get", "getmulti", "getforupdate")
+	defer release()
+	b.down.Store(false)
+	waitFor(t, "a probe to reach the backend", func() bool {
+		var v int
+		var err error
+		within(t, 5*time.Second, "a call while the probe hangs", func() {
+			v, err = region.GetOrCreate(ctx, r, "k", constant(7))
+		})
+		if err != nil || v != 7 {
+			t.Fatalf("GetOrCreate while the breaker probes = %d, %v; want the creator's 7", v, err)
+		}
+		return b.waiting.Load() >= 1 // a probe lost for a cooldown is sent again
+	})
+	if s := r.Stats(); s.BreakerState != region.BreakerHalfOpen {
+		t.Fatalf("stats %+v while the probe hangs, want half-open", s)
+	}
+	release()
+	waitFor(t, "the probe to close the breaker", func() bool { return r.Stats().BreakerState == region.BreakerClosed })
+}
+
+// TestBreakerOpenSkipsReadInFlight: a read sent before the breaker opened
+// may hang for a timeout; a caller that comes once the breaker is open does
+// not join it, it skips the backend.
+func TestBreakerOpenSkipsReadInFlight(t *testing.T) {
+	ctx := context.Background()
+	b := newFaulty(t)
+	r := newRegion(t, region.Config{
+		Backend: b, Locker: lock.NewLocal(), BreakerThreshold: 2, BreakerCooldown: time.Hour,
+		InvalidationRefresh: time.Hour,
+	})
+	if _, err := region.GetOrCreate(ctx, r, "warm", constant(1)); err != nil {
+		t.Fatal(err)
+	}
+	release := b.hold("get")
+	defer release()
+	first := make(chan error, 1)
+	go func() {
+		_, err := region.GetOrCreate(ctx, r, "k", constant(1))
+		first <- err
+	}()
+	waitFor(t, "the first read to hang", func() bool { return b.waiting.Load() == 1 })
+	b.down.Store(true)
+	for range 2 {
+		_ = r.Delete(ctx, "other")
+	}
+	if s := r.Stats(); s.BreakerState != region.BreakerOpen {
+		t.Fatalf("after 2 failures: %+v, want the breaker open", s)
+	}
+	within(t, 5*time.Second, "a call while a read of its key hangs", func() {
+		if v, err := region.GetOrCreate(ctx, r, "k", constant(7)); err != nil || v != 7 {
+			t.Errorf("GetOrCreate = %d, %v; want the creator's 7", v, err)
+		}
+	})
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("the first caller: %v", err)
+	}
+}
+
+// TestLockerBreaker: a distributed locker that fails while the backend
+// answers opens a breaker of its own. While it is open, creations take the
+// in-process lock without asking the locker, and their values are stored
+// (the backend is up); a probe after the cooldown closes it, and creations
+// use the distributed lock again. Transitions are logged once each.
+func TestLockerBreaker(t *testing.T) {
+	ctx := context.Background()
+	b, lk, logs := newFaulty(t), &downLocker{Local: lock.NewLocal()}, newLogCount()
+	const cooldown = 200 * time.Millisecond
+	r := newRegion(t, region.Config{
+		Backend: b, Locker: lk, BreakerThreshold: 2, BreakerCooldown: cooldown,
+		InvalidationRefresh: time.Hour, Logger: slog.New(logs),
+	})
+	lk.down.Store(true)
+	for i := range 2 {
+		if v, err := region.GetOrCreate(ctx, r, fmt.Sprint("k", i), constant(1)); err != nil || v != 1 {
+			t.Fatalf("GetOrCreate with the locker down = %d, %v", v, err)
+		}
+	}
+	s := r.Stats()
+	if s.LockerBreakerState != region.BreakerOpen || s.LockerBreakerTrips != 1 || s.BreakerState != region.BreakerClosed {
+		t.Fatalf("after 2 lock failures: %+v, want the locker's breaker open, the backend's closed", s)
+	}
+	calls, opened := lk.calls.Load(), time.Now()
+	for i := range 10 {
+		key := fmt.Sprint("open", i)
+		if v, err := region.GetOrCreate(ctx, r, key, constant(i)); err != nil || v != i {
+			t.Fatalf("GetOrCreate while the locker's breaker is open = %d, %v", v, err)
+		}
+		// Stored: the backend answers, so caching goes on.
+		if v, found, err := region.Get[int](ctx, r, key); err != nil || !found || v != i {
+			t.Fatalf("Get after a creation under the in-process lock = %d, %v, %v; want the value cached", v, found, err)
+		}
+	}
+	// The breaker's probes may have gone out meanwhile (one lock attempt
+	// per cooldown, on a slow machine).
+	if n, probes := lk.calls.Load()-calls, int64(time.Since(opened)/cooldown)+1; n > probes {
+		t.Fatalf("%d distributed lock attempts while its breaker was open, want at most the %d probes", n, probes)
+	}
+	if s := r.Stats(); s.LockerSkipped < 9 || s.BackendErrors > 3 {
+		t.Fatalf("stats %+v: want every creation to skip the locker, no new backend error", s)
+	}
+	lk.down.Store(false)
+	n := 0
+	waitFor(t, "the locker's breaker to close", func() bool {
+		n++ // a new key each time: a hit takes no lock
+		_, _ = region.GetOrCreate(ctx, r, fmt.Sprint("probe", n), constant(1))
+		return r.Stats().LockerBreakerState == region.BreakerClosed
+	})
+	calls = lk.calls.Load()
+	if _, err := region.GetOrCreate(ctx, r, "after", constant(2)); err != nil {
+		t.Fatal(err)
+	}
+	if lk.calls.Load() == calls {
+		t.Fatal("a creation after the locker recovered did not use it")
+	}
+	if o, c := logs.Count("locker circuit open:"), logs.Count("locker circuit closed"); o != 1 || c != 1 {
+		t.Fatalf("%d 'locker circuit open' and %d 'closed' log lines, want 1 and 1", o, c)
+	}
+}
+
+// TestBreakerClosesWhileGenerationsFail: with the generations due at every
+// call and unreadable while the backend was down, calls still reach the
+// breaker, which probes and closes once the backend answers (a regression:
+// the refresh skipped the backend without asking the breaker, so no probe
+// went out and the breaker stayed open for good).
+func TestBreakerClosesWhileGenerationsFail(t *testing.T) {
+	ctx := context.Background()
+	b := newFaulty(t)
+	r := newRegion(t, region.Config{
+		Backend: b, Locker: lock.NewLocal(), BreakerThreshold: 2, BreakerCooldown: 5 * time.Millisecond,
+		InvalidationRefresh: time.Nanosecond,
+	})
+	b.down.Store(true)
+	_, _ = region.GetOrCreate(ctx, r, "k", constant(1)) // the refresh fails
+	for range 2 {
+		_ = r.Delete(ctx, "k") // and the breaker opens
+	}
+	if s := r.Stats(); s.BreakerState != region.BreakerOpen {
+		t.Fatalf("stats %+v: want the breaker open", s)
+	}
+	b.down.Store(false)
+	n := 0
+	waitFor(t, "the breaker to close", func() bool {
+		n++
+		_, _ = region.GetOrCreate(ctx, r, fmt.Sprint("after", n), constant(1))
+		return r.Stats().BreakerState == region.BreakerClosed
+	})
 }

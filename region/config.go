@@ -133,13 +133,18 @@ type Config struct {
 	// BreakerThreshold is how many consecutive backend failures open the
 	// circuit breaker of a backend that stores bytes: while it is open,
 	// calls skip the backend without touching the network (see
-	// ErrBreakerOpen). Default: DefaultBreakerThreshold; negative: no
-	// breaker. Regions on the same backend pointer share one breaker, set
-	// by the first of them.
+	// ErrBreakerOpen); as many failed attempts of a distributed locker
+	// open the locker's own breaker (see Stats.LockerBreakerState).
+	// Default: DefaultBreakerThreshold; negative: no breakers. Regions on
+	// the same backend (or locker) pointer share one breaker, set by the
+	// first of them.
 	BreakerThreshold int
-	// BreakerCooldown is how long an open breaker waits before it lets one
-	// call probe the backend; the probe's success closes it. Default:
-	// DefaultBreakerCooldown. Negative is invalid.
+	// BreakerCooldown is how long an open breaker waits before it probes
+	// the backend, from a goroutine of the region's while callers keep
+	// skipping it; the probe's success closes it, its failure starts
+	// another cooldown. The distributed locker's breaker uses the same
+	// threshold and cooldown. Default: DefaultBreakerCooldown. Negative is
+	// invalid.
 	BreakerCooldown time.Duration
 	// InvalidationRefresh is how stale a process's view of region-wide
 	// invalidation may be on a backend that stores bytes (shared between

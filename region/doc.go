@@ -89,7 +89,10 @@
 // the rest of the backend (and takes the in-process lock), storing nothing;
 // after [Config.BreakerThreshold] consecutive failures the backend's circuit
 // breaker opens and calls skip it without touching the network until a
-// probe succeeds ([ErrBreakerOpen], [Stats].BreakerState). A value the
+// probe, sent in the background after [Config.BreakerCooldown], succeeds
+// ([ErrBreakerOpen], [Stats].BreakerState). A distributed locker that fails
+// has a breaker of its own: while it is open, creations take the in-process
+// lock and still use the backend ([Stats].LockerBreakerState). A value the
 // backend refuses as too large is returned, not cached, and counted in
 // [Stats].NotCached. A configuration the region cannot use is an
 // error from [New], never a panic; a panic in code the region calls from its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -421,7 +422,7 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 		r.stats.staleServed.Add(1)
 		return e.Value, OutcomeStale, nil
 	}
-	l, err := r.cfg.Locker.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
+	l, err := r.tryLock(ctx, key)
 	if err != nil {
 		if !errors.Is(err, lock.ErrNotObtained) {
 			_ = r.backendError(ctx, "try lock", key, err)
@@ -468,9 +469,9 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
 		r.fly(ctx, key, f, func() (any, bool, error) {
-			wctx, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
-			l, faulted, err := r.obtain(ctx, wctx, key, co.faulted)
-			cancel()
+			wait := r.lockWait(ctx)
+			l, faulted, err := r.obtain(ctx, wait, key, co.faulted)
+			wait.stop()
 			if err != nil {
 				if r.closed.Load() {
 					err = ErrClosed
@@ -489,30 +490,36 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 }
 
 // obtain takes key's lock, waiting while wait (ctx bounded by
-// Config.LockWait) allows. faulted in says the call already saw the backend
+// Config.LockWait, from the first wait of the call) allows. faulted in says the call already saw the backend
 // fail; faulted out says it has now (the locker failed). A faulted call
 // takes the in-process lock instead of the distributed one, so this process
 // still creates a key once at a time; a fail-closed region returns the
-// locker's failure instead.
-func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l lock.Lock, _ bool, err error) {
-	lk := r.cfg.Locker
-	if faulted {
-		lk = r.local
+// locker's failure instead. While the locker's breaker is open the call
+// takes the in-process lock too, but is not faulted: the backend may
+// answer, and leases keep its writes standing.
+func (r *Region) obtain(ctx context.Context, wait *lockWait, key string, faulted bool) (l lock.Lock, _ bool, err error) {
+	var lk lock.Locker = r.local
+	if !faulted {
+		lk = r.locker(ctx, key)
 	}
 	for {
+		waited := false
 		l, err = lk.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
 		if errors.Is(err, lock.ErrNotObtained) {
+			r.settleLock(ctx, lk, err, false)
 			r.stats.lockWaits.Add(1)
-			sctx, st := r.startStep(wait, SpanLockWait, TimingLockWait, key)
+			sctx, st := r.startStep(wait.context(), SpanLockWait, TimingLockWait, key)
 			l, err = lk.Obtain(sctx, r.lockKey(key), r.cfg.LockTTL)
 			st.end(err)
+			waited = wait.expired()
 		}
+		r.settleLock(ctx, lk, err, waited)
 		switch {
 		case err == nil:
 			return l, faulted, nil
 		case ctx.Err() != nil:
 			return nil, faulted, ctx.Err()
-		case wait.Err() != nil:
+		case wait.expired():
 			r.stats.lockWaitTimeouts.Add(1)
 			r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
 			return nil, faulted, fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
@@ -524,6 +531,39 @@ func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l 
 			return nil, true, err
 		}
 		lk, faulted = r.local, true
+	}
+}
+
+// lockWait is the bound of a call's waits for locks: Config.LockWait from
+// the first wait. Its context is made when a wait begins, so a call that
+// finds its locks free makes no timer.
+type lockWait struct {
+	parent context.Context
+	d      time.Duration
+	ctx    context.Context // nil until the first wait
+	cancel context.CancelFunc
+}
+
+func (r *Region) lockWait(ctx context.Context) *lockWait {
+	return &lockWait{parent: ctx, d: r.cfg.LockWait}
+}
+
+// context returns the context that bounds the waits, starting the bound
+// at the first call.
+func (w *lockWait) context() context.Context {
+	if w.ctx == nil {
+		w.ctx, w.cancel = context.WithTimeout(w.parent, w.d)
+	}
+	return w.ctx
+}
+
+// expired reports whether a wait ran out of time (or its parent ended).
+func (w *lockWait) expired() bool { return w.ctx != nil && w.ctx.Err() != nil }
+
+// stop releases the bound's timer.
+func (w *lockWait) stop() {
+	if w.cancel != nil {
+		w.cancel()
 	}
 }
 
@@ -643,10 +683,23 @@ func call(ctx context.Context, create creator) (v any, err error) {
 // callers do not wait for a distributed locker that may time out too; the
 // lock expires by its TTL if the release fails.
 func (r *Region) releaseAfter(ctx context.Context, keys []string, locks []lock.Lock, faulted bool) {
-	if faulted && r.goOwned(ctx, func(ctx context.Context) { r.releaseAll(ctx, keys, locks) }) {
+	if faulted && !r.allLocal(locks) && r.goOwned(ctx, func(ctx context.Context) { r.releaseAll(ctx, keys, locks) }) {
 		return
 	}
 	r.releaseAll(ctx, keys, locks)
+}
+
+// allLocal reports whether every lock of locks (nil ones aside) is the
+// in-process lock's, whose release cannot block: a faulted creation then
+// releases them at once, so that the next creation of the key does not
+// wait for a goroutine to be scheduled.
+func (r *Region) allLocal(locks []lock.Lock) bool {
+	for _, l := range locks {
+		if l != nil && !r.local.Issued(l) {
+			return false
+		}
+	}
+	return true
 }
 
 // release frees l, if held, counting a lock that was lost meanwhile.
@@ -672,7 +725,10 @@ func (r *Region) lockLost(ctx context.Context, key string) {
 
 // keepalive extends the held locks every third of Config.LockTTL until the
 // returned stop is called, so a creator slower than the TTL keeps its lock.
-// stop waits for the extending goroutine to end.
+// The extensions run from a timer, so a creator faster than a third of the
+// TTL — nearly all of them — costs no goroutine and no hand-off; stop
+// waits for an extension under way to end, and no extension starts after
+// it returns.
 func (r *Region) keepalive(ctx context.Context, locks ...lock.Lock) (stop func()) {
 	held := locks[:0:0]
 	for _, l := range locks {
@@ -683,38 +739,56 @@ func (r *Region) keepalive(ctx context.Context, locks ...lock.Lock) (stop func()
 	if len(held) == 0 {
 		return func() {}
 	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		defer func() {
-			if p := recover(); p != nil {
-				r.warn(ctx, "corral: panic while extending locks; they are no longer extended", "region", r.name, "panic", fmt.Sprint(p))
-			}
-		}()
-		t := time.NewTicker(r.cfg.LockTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-			}
-			for i := 0; i < len(held); i++ {
-				err := held[i].Extend(ctx, r.cfg.LockTTL)
-				switch {
-				case errors.Is(err, lock.ErrNotHeld):
-					// Counted by release, which will find it lost too.
-					r.warn(ctx, "corral: lock lost while extending it", "region", r.name, "lock", held[i].Key())
-					held = append(held[:i], held[i+1:]...)
-					i--
-				case err != nil:
-					_ = r.backendError(ctx, "extend lock", held[i].Key(), err)
-				}
-			}
+	k := &keeper{r: r, ctx: ctx, held: held}
+	k.mu.Lock()
+	k.t = time.AfterFunc(r.cfg.LockTTL/3, k.extend)
+	k.mu.Unlock()
+	return k.stop
+}
+
+// keeper extends a creation's locks; see keepalive.
+type keeper struct {
+	r   *Region
+	ctx context.Context
+
+	mu      sync.Mutex // protects held, t and stopped; held while extending
+	held    []lock.Lock
+	t       *time.Timer
+	stopped bool
+}
+
+// extend extends every held lock once, then arms the next extension.
+func (k *keeper) extend() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			k.stopped = true
+			k.r.warn(k.ctx, "corral: panic while extending locks; they are no longer extended", "region", k.r.name, "panic", fmt.Sprint(p))
 		}
 	}()
-	return func() {
-		close(quit)
-		<-done
+	for i := 0; i < len(k.held); i++ {
+		err := k.held[i].Extend(k.ctx, k.r.cfg.LockTTL)
+		switch {
+		case errors.Is(err, lock.ErrNotHeld):
+			// Counted by release, which will find it lost too.
+			k.r.warn(k.ctx, "corral: lock lost while extending it", "region", k.r.name, "lock", k.held[i].Key())
+			k.held = append(k.held[:i], k.held[i+1:]...)
+			i--
+		case err != nil:
+			_ = k.r.backendError(k.ctx, "extend lock", k.held[i].Key(), err)
+		}
 	}
+	k.t.Reset(k.r.cfg.LockTTL / 3)
+}
+
+// stop ends the extensions, waiting for one under way.
+func (k *keeper) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	k.t.Stop()
 }

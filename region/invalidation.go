@@ -204,8 +204,8 @@ func decodeGen(data []byte) (uint64, bool) {
 //
 // A refresh that fails is retried after a backoff (minRefreshBackoff,
 // doubling up to Config.BreakerCooldown or maxRefreshBackoff, whichever is
-// shorter), not at the next call; one the open breaker refused is retried
-// when the breaker lets a probe through. Until one
+// shorter), not at the next call; while the breaker is not closed, the
+// breaker's probe refreshes them (see Region.probe). Until one
 // succeeds the view may be older than the bound, so the callers get an
 // error (the refresh's, or r.gensErr without touching the network) and
 // must not serve what the backend holds: they skip it, as for any backend
@@ -219,7 +219,14 @@ func (r *Region) refreshGens(ctx context.Context) error {
 	}
 	failing := r.gens.failing.Load()
 	if failing {
-		if r.gens.retryAt.Load() > monotonic() {
+		if r.brk != nil && BreakerState(r.brk.state.Load()) != BreakerClosed {
+			// The breaker's probe refreshes the generations (see
+			// Region.probe): ask the breaker, which may send it, not
+			// the backend.
+			if err := r.admit(ctx); err != nil {
+				return err
+			}
+		} else if r.gens.retryAt.Load() > monotonic() {
 			r.stats.backendSkipped.Add(1)
 			return r.gensErr
 		}
@@ -232,13 +239,7 @@ func (r *Region) refreshGens(ctx context.Context) error {
 		return nil
 	}
 	defer r.gens.refreshing.Store(false)
-	keys := []string{r.markKey(Hard), r.markKey(Soft)}
-	views := []*genView{&r.gens.hard, &r.gens.soft}
-	r.fgens.Range(func(_, v any) bool {
-		fg := v.(*funcGen)
-		keys, views = append(keys, fg.key), append(views, &fg.genView)
-		return true
-	})
+	keys, views := r.genKeys()
 	if err := r.readGens(ctx, keys, views); err != nil {
 		switch {
 		case errors.Is(err, ErrBreakerOpen):
@@ -254,10 +255,29 @@ func (r *Region) refreshGens(ctx context.Context) error {
 		}
 		return err
 	}
-	r.gens.checked.Store(now)
-	r.gens.backoff.Store(0)
-	r.gens.failing.Store(false)
+	r.gens.refreshed(now)
 	return nil
+}
+
+// refreshed records a successful read of every shared generation, begun at
+// now (the region's clock).
+func (g *gens) refreshed(now int64) {
+	g.checked.Store(now)
+	g.backoff.Store(0)
+	g.failing.Store(false)
+}
+
+// genKeys returns the keys of every shared generation the region follows
+// (its own and its cached functions'), with the views they raise.
+func (r *Region) genKeys() ([]string, []*genView) {
+	keys := []string{r.markKey(Hard), r.markKey(Soft)}
+	views := []*genView{&r.gens.hard, &r.gens.soft}
+	r.fgens.Range(func(_, v any) bool {
+		fg := v.(*funcGen)
+		keys, views = append(keys, fg.key), append(views, &fg.genView)
+		return true
+	})
+	return keys, views
 }
 
 // readGensFor reads, whatever their age, the shared generations a creation

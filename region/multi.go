@@ -119,7 +119,7 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 			continue
 		case stale:
 			if r.cfg.Stale == ServeStale {
-				l, err := r.cfg.Locker.TryObtain(ctx, r.lockKey(key), r.cfg.LockTTL)
+				l, err := r.tryLock(ctx, key)
 				if err != nil || r.cfg.BackgroundRegeneration {
 					if err != nil && !errors.Is(err, lock.ErrNotObtained) {
 						_ = r.backendError(ctx, "try lock", key, err)
@@ -152,8 +152,8 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 		regen, locks = nil, nil
 	}
 	if len(missing) > 0 {
-		wait, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
-		defer cancel()
+		wait := r.lockWait(ctx)
+		defer wait.stop()
 		for _, key := range missing {
 			l, faulted, err := r.obtain(ctx, wait, key, co.faulted)
 			co.faulted = faulted

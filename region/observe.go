@@ -42,6 +42,7 @@ const (
 	EventSuperseded                       // Stats.Superseded
 	EventBackendSkipped                   // Stats.BackendSkipped
 	EventEarlyRefresh                     // Stats.EarlyRefreshes
+	EventLockerSkipped                    // Stats.LockerSkipped
 )
 
 var eventNames = [...]string{
@@ -51,6 +52,7 @@ var eventNames = [...]string{
 	EventBackendError: "backend_error", EventDecodeError: "decode_error",
 	EventNotCached: "not_cached", EventSuperseded: "superseded",
 	EventBackendSkipped: "backend_skipped", EventEarlyRefresh: "early_refresh",
+	EventLockerSkipped: "locker_skipped",
 }
 
 // String names the event in snake case ("stale_served"), as metric names
@@ -293,7 +295,7 @@ func (c *counters) observe(ob *observer) {
 		{&c.locksLost, EventLockLost}, {&c.backendErrors, EventBackendError},
 		{&c.decodeErrors, EventDecodeError}, {&c.notCached, EventNotCached},
 		{&c.superseded, EventSuperseded}, {&c.backendSkipped, EventBackendSkipped},
-		{&c.earlyRefreshes, EventEarlyRefresh},
+		{&c.earlyRefreshes, EventEarlyRefresh}, {&c.lockerSkipped, EventLockerSkipped},
 	} {
 		x.c.obs, x.c.ev = ob, x.ev
 	}

@@ -100,6 +100,7 @@ func statsEvents(s region.Stats) map[region.Event]uint64 {
 		region.EventNotCached: s.NotCached, region.EventSuperseded: s.Superseded,
 		region.EventBackendSkipped: s.BackendSkipped,
 		region.EventEarlyRefresh:   s.EarlyRefreshes,
+		region.EventLockerSkipped:  s.LockerSkipped,
 	}
 }
 

@@ -35,13 +35,17 @@ type Region struct {
 	// backend that keeps values; brkRef is the region's hold on it.
 	brk    *breaker
 	brkRef *breakerRef
+	// lbrk is the distributed locker's breaker (see lockbreaker.go), nil
+	// for an in-process locker; lbrkRef is the region's hold on it.
+	lbrk    *breaker
+	lbrkRef *breakerRef
 	// skipErr is returned by calls that skip the backend (breaker open),
 	// gensErr by those that skip it because the generations are unreadable;
 	// both made once, so skipping allocates nothing.
 	skipErr, gensErr error
 	// local is the in-process lock a creation falls back on when the
 	// distributed one is unreachable or the backend failed in its call.
-	local lock.Locker
+	local *lock.Local
 	// tooLarge remembers keys whose values were too large to store, so each
 	// is logged once (see toolarge.go).
 	tooLarge tooLargeLog
@@ -111,9 +115,13 @@ func New(name string, c Config) (*Region, error) {
 		r.local = lock.NewLocal()
 	}
 	r.useBreaker()
+	r.useLockerBreaker()
 	if err := r.observe(); err != nil {
 		if r.brkRef != nil {
 			r.brkRef.release()
+		}
+		if r.lbrkRef != nil {
+			r.lbrkRef.release()
 		}
 		return nil, err
 	}
@@ -128,6 +136,7 @@ func (r *Region) Name() string { return r.name }
 func (r *Region) Stats() Stats {
 	s := r.stats.snapshot()
 	s.BreakerState, s.BreakerTrips = r.breakerState()
+	s.LockerBreakerState, s.LockerBreakerTrips = r.lockerBreakerState()
 	return s
 }
 
@@ -146,6 +155,9 @@ func (r *Region) Close() error {
 	r.wg.Wait()
 	if r.brkRef != nil {
 		r.brkRef.release()
+	}
+	if r.lbrkRef != nil {
+		r.lbrkRef.release()
 	}
 	if r.sys != nil {
 		r.sys.Stop()
@@ -340,8 +352,14 @@ type readFlight struct {
 // readers rather than one per reader. A reader never joins a read issued
 // before a write of key (or a region-wide invalidation) that completed in
 // this process: it would return what the write replaced. Reads under the
-// lock must see the latest write and use get.
+// lock must see the latest write and use get. While the breaker is not
+// closed nobody joins a read: the one in flight went out before it opened.
 func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
+	if r.brk != nil && BreakerState(r.brk.state.Load()) != BreakerClosed {
+		// A read in flight was sent before the breaker opened, to a
+		// backend that may not answer for a timeout: skip, not wait.
+		return r.get(ctx, key)
+	}
 	epoch := r.epochs.of(key)
 	v, ok := r.reads.Load(key)
 	if !ok || v.(*readFlight).epoch < epoch {

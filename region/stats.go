@@ -40,6 +40,14 @@ type Stats struct {
 	// share the breaker, so they report the same state and trips.
 	BreakerState BreakerState
 	BreakerTrips uint64
+	// LockerSkipped counts lock attempts that took the in-process lock
+	// because the distributed locker's breaker was open.
+	// LockerBreakerState is that breaker's state now (closed for an
+	// in-process locker, which has none) and LockerBreakerTrips the times
+	// it opened; regions on the same locker share it.
+	LockerSkipped      uint64
+	LockerBreakerState BreakerState
+	LockerBreakerTrips uint64
 }
 
 // counters holds the live counts. The two that every hit or stale read
@@ -51,6 +59,7 @@ type counters struct {
 	lockWaits, lockWaitTimeouts, locksLost counter
 	backendErrors, decodeErrors, notCached counter
 	superseded, backendSkipped             counter
+	lockerSkipped                          counter
 }
 
 func (c *counters) snapshot() Stats {
@@ -68,6 +77,7 @@ func (c *counters) snapshot() Stats {
 		NotCached:        c.notCached.Load(),
 		Superseded:       c.superseded.Load(),
 		BackendSkipped:   c.backendSkipped.Load(),
+		LockerSkipped:    c.lockerSkipped.Load(),
 	}
 }
 

@@ -99,6 +99,36 @@ type Pool struct {
 	done chan struct{} // closed by Close: stops the probes
 	wg   sync.WaitGroup
 	once sync.Once
+
+	// Counters for Stats.
+	takenOut, returned, failovers atomic.Uint64
+}
+
+// PoolStats counts a Pool's failovers since it was made.
+type PoolStats struct {
+	Servers int // servers in the pool
+	// Out is how many servers are out of key selection now.
+	Out int
+	// TakenOut counts the times a server was taken out of key selection
+	// after PoolOptions.Failures I/O failures in a row; Returned the times
+	// one came back in (answered its probe, was flushed, and took its keys
+	// back).
+	TakenOut, Returned uint64
+	// Failovers counts the key lookups sent to a stand-in because their
+	// server was out.
+	Failovers uint64
+}
+
+// Stats returns the pool's counters. Each transition they count is also
+// logged once, at Warn level, to PoolOptions.Logger.
+func (p *Pool) Stats() PoolStats {
+	p.mu.RLock()
+	out := len(p.servers) - len(p.live)
+	p.mu.RUnlock()
+	return PoolStats{
+		Servers: len(p.servers), Out: out,
+		TakenOut: p.takenOut.Load(), Returned: p.returned.Load(), Failovers: p.failovers.Load(),
+	}
 }
 
 // poolServer is one server of a Pool.
@@ -218,6 +248,7 @@ func (p *Pool) PickServer(key string) (net.Addr, error) {
 		return s.addr, nil
 	}
 	stand := p.servers[p.live[cs%uint32(len(p.live))]]
+	p.failovers.Add(1)
 	s.movedMu.Lock()
 	s.standIns |= 1 << stand.i
 	if !s.overflow {
@@ -277,6 +308,7 @@ func (p *Pool) failed(s *poolServer) {
 	s.movedMu.Unlock()
 	p.relive()
 	p.mu.Unlock()
+	p.takenOut.Add(1)
 	p.opts.Logger.Warn("memcachestore: server taken out of key selection; its keys go to the others",
 		"server", s.addr.String(), "failures", p.opts.Failures, "cooldown", p.opts.Cooldown)
 	p.wg.Go(func() { p.probe(s) })
@@ -330,6 +362,7 @@ func (p *Pool) readmit(s *poolServer) {
 	s.movedMu.Unlock()
 	p.relive()
 	p.mu.Unlock()
+	p.returned.Add(1)
 	p.opts.Logger.Warn("memcachestore: server flushed and back in key selection; its keys move back to it",
 		"server", s.addr.String(), "moved_keys", len(moved))
 

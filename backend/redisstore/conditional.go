@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/internal/redisdeadline"
 	"github.com/corralcache/corral/keyreg/redisreg"
 )
 
@@ -247,6 +248,8 @@ func markStored(stored []bool, idx []int, cmds []*redis.Cmd) {
 // second round trip. In a transaction no script ran then, so the whole
 // transaction is sent again, extra commands included.
 func (s *Store) evalEach(ctx context.Context, script *redis.Script, calls []scriptCall, tx bool, extra func(redis.Pipeliner)) ([]*redis.Cmd, error) {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
 	run := s.client.Pipelined
 	if tx {
 		run = s.client.TxPipelined

@@ -63,4 +63,14 @@
 // ReadTimeout and WriteTimeout (e.g. 200ms) and DialerRetries: 1 (and
 // MaxRetries: 1) in the client's options. The client reconnects by itself
 // when Redis comes back.
+//
+// go-redis sends a command whose reply timed out again (MaxRetries), so one
+// operation against a Redis that accepts connections but never answers
+// would cost two read timeouts and a backoff. A Store bounds each operation
+// by the client's ReadTimeout ([Options].Timeout): the first attempt keeps
+// its whole read timeout, the resend is not made, and a reset connection,
+// which fails at once, is still retried. The bound stops the resend, not a
+// reply in progress (unless the client has ContextTimeoutEnabled, which is
+// best left off: a new connection's handshake and first command take two
+// round trips).
 package redisstore

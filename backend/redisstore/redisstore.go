@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/internal/redisdeadline"
 	"github.com/corralcache/corral/keyreg/redisreg"
 )
 
@@ -28,6 +29,15 @@ type Options struct {
 	BatchSize int
 	// CloseClient makes Close close the client. Open sets it.
 	CloseClient bool
+	// Timeout bounds each operation of the Store: a dial, the command,
+	// and any retry the client makes must fit in it (a context that ends
+	// sooner bounds it instead). Default: the client's ReadTimeout, when
+	// the client retries failed commands (MaxRetries, or a Cluster's
+	// MaxRedirects) — so a command whose reply timed out is not sent again
+	// (go-redis retries timeouts), which makes a failed call cost one read
+	// timeout, not two, while a reset connection is still retried at once.
+	// Negative: no bound beyond ctx and the client's own timeouts.
+	Timeout time.Duration
 }
 
 // Store is a backend.Backend on Redis, with conditional writes
@@ -40,6 +50,9 @@ type Store struct {
 	single bool
 	batch  int
 	owned  bool
+	// timeout bounds each operation (see internal/redisdeadline); zero:
+	// no bound.
+	timeout time.Duration
 }
 
 var (
@@ -64,7 +77,7 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 		o.BatchSize = DefaultBatchSize
 	}
 	_, single := client.(*redis.Client)
-	return &Store{client: client, single: single, batch: o.BatchSize, owned: o.CloseClient}, nil
+	return &Store{client: client, single: single, batch: o.BatchSize, owned: o.CloseClient, timeout: redisdeadline.Resolve(o.Timeout, client)}, nil
 }
 
 // Open returns a Store on a client it makes from rawURL with [NewClient]
@@ -105,6 +118,8 @@ func (s *Store) Close() error {
 // the key holds nothing, a placeholder, or a string the Store did not write.
 // Other errors are Redis errors, wrapped.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
 	v, err := s.client.Get(ctx, key).Bytes()
 	if err == nil {
 		if v, ok := payload(v); ok {
@@ -123,6 +138,8 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // a pipeline of GETs (one batch per node) on a Cluster. Errors are Redis
 // errors, wrapped.
 func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
 	out := make([][]byte, len(keys))
 	if len(keys) == 0 {
 		return out, nil
@@ -207,6 +224,8 @@ func pxTTL(ttl time.Duration) time.Duration {
 // PX ttl (no expiry when ttl is zero). A negative ttl, a value that expires
 // at once, deletes the key instead. Errors are Redis errors, wrapped.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
 	var err error
 	if ttl < 0 {
 		err = s.client.Del(ctx, key).Err()
@@ -223,6 +242,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 // a Cluster). Errors are Redis errors, wrapped; on an error some items may be
 // stored and others not.
 func (s *Store) SetMulti(ctx context.Context, items []backend.Item) error {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
 	switch len(items) {
 	case 0:
 		return nil
@@ -252,6 +273,8 @@ func queueSets(ctx context.Context, p redis.Pipeliner, items []backend.Item) {
 
 // Delete removes key. Errors are Redis errors, wrapped.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
 	if err := s.client.Del(ctx, key).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete %q: %w", key, err)
 	}
@@ -262,6 +285,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // node, a pipeline of DELs (one batch per node) on a Cluster. Errors are
 // Redis errors, wrapped.
 func (s *Store) DeleteMulti(ctx context.Context, keys []string) error {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
 	if len(keys) == 0 {
 		return nil
 	}
@@ -312,6 +337,8 @@ func queueDels(ctx context.Context, p redis.Pipeliner, single bool, batch int, k
 //
 // Errors are Redis errors, wrapped.
 func (s *Store) SetMultiGrouped(ctx context.Context, items []backend.Item, group string, members []string, groupTTL time.Duration) error {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
 	if len(items) != len(members) {
 		return fmt.Errorf("redisstore: %d items with %d members", len(items), len(members))
 	}

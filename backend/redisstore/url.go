@@ -60,7 +60,9 @@ func RedactURL(rawURL string) string {
 //   - cert_file and key_file: a client certificate and its key, for mutual
 //     TLS (rediss:// only; both or neither);
 //   - skip_verify=true: no verification of the server's certificate
-//     (rediss:// only; for tests).
+//     (rediss:// only; for tests);
+//   - context_timeout_enabled: whether a context's deadline cuts socket
+//     reads and writes (go-redis's ContextTimeoutEnabled; default false).
 //
 // dial_timeout, read_timeout and write_timeout default to 200ms, and
 // max_retries to 1 (DefaultDialTimeout and the others), rather than
@@ -119,7 +121,7 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 	}
 	q := u.Query()
 	own := map[string]string{}
-	for _, name := range []string{"dialer_retries", "dialer_retry_timeout", "ca_file", "cert_file", "key_file", "skip_verify"} {
+	for _, name := range []string{"dialer_retries", "dialer_retry_timeout", "ca_file", "cert_file", "key_file", "skip_verify", "context_timeout_enabled"} {
 		if q.Has(name) {
 			own[name] = q.Get(name)
 			q.Del(name)
@@ -162,6 +164,22 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 		*c.retries = DefaultMaxRetries
 	}
 	*c.dialerRetries = DefaultDialerRetries
+	// Off by default: the Store's per-operation bound (Options.Timeout)
+	// then stops a resend without cutting a reply in progress — a new
+	// connection's handshake and its first command take two round trips.
+	cte := false
+	if v, ok := own["context_timeout_enabled"]; ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, invalid("context_timeout_enabled %q is not a boolean", v)
+		}
+		cte = b
+	}
+	if so != nil {
+		so.ContextTimeoutEnabled = cte
+	} else {
+		co.ContextTimeoutEnabled = cte
+	}
 	if v, ok := own["dialer_retries"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -192,3 +192,30 @@ func writeTestCerts(t *testing.T, dir string) (ca, cert, key string) {
 	}
 	return write("ca.pem", "CERTIFICATE", caDER), write("client.pem", "CERTIFICATE", cliDER), write("client-key.pem", "EC PRIVATE KEY", keyDER)
 }
+
+// TestNewClientContextTimeout: context_timeout_enabled sets go-redis's
+// ContextTimeoutEnabled, off unless the URL says otherwise.
+func TestNewClientContextTimeout(t *testing.T) {
+	for url, want := range map[string]bool{
+		"redis://127.0.0.1:6379":                                               false,
+		"redis://127.0.0.1:6379?context_timeout_enabled=true":                  true,
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001":                           false,
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001&context_timeout_enabled=1": true,
+	} {
+		c, err := redisstore.NewClient(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bool
+		switch c := c.(type) {
+		case *redis.Client:
+			got = c.Options().ContextTimeoutEnabled
+		case *redis.ClusterClient:
+			got = c.Options().ContextTimeoutEnabled
+		}
+		_ = c.Close()
+		if got != want {
+			t.Errorf("%s: ContextTimeoutEnabled %v, want %v", url, got, want)
+		}
+	}
+}

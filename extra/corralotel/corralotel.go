@@ -120,6 +120,7 @@ var instrumentNames = map[region.Event]struct{ name, desc string }{
 	region.EventSuperseded:      {"corral.superseded", "Created values not stored because a write of their key overtook them."},
 	region.EventBackendSkipped:  {"corral.backend_skipped", "Backend calls not made because the circuit breaker was open."},
 	region.EventEarlyRefresh:    {"corral.early_refreshes", "Regenerations started early by XFetch, before the value expired."},
+	region.EventLockerSkipped:   {"corral.locker_skipped", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
 }
 
 // numEvents bounds region.Event values; events past it are ignored.

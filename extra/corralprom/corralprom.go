@@ -95,6 +95,7 @@ var metricNames = map[region.Event]struct{ name, help string }{
 	region.EventSuperseded:      {"superseded_total", "Created values not stored because a write of their key overtook them."},
 	region.EventBackendSkipped:  {"backend_skipped_total", "Backend calls not made because the circuit breaker was open."},
 	region.EventEarlyRefresh:    {"early_refreshes_total", "Regenerations started early by XFetch, before the value expired."},
+	region.EventLockerSkipped:   {"locker_skipped_total", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
 }
 
 // New returns a Collector configured by o. Register it with a

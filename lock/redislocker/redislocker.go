@@ -9,6 +9,7 @@ import (
 	"github.com/bsm/redislock"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/corralcache/corral/internal/redisdeadline"
 	"github.com/corralcache/corral/lock"
 )
 
@@ -31,12 +32,23 @@ type Options struct {
 	// from MinBackoff. Default: DefaultMaxBackoff. Each wait is drawn at
 	// random from its upper half, so that waiters spread out.
 	MaxBackoff time.Duration
+	// Timeout bounds each attempt to take a lock (dial and client retries
+	// included; an extension or a release is not bounded, so that a slow
+	// one may still be resent and no lock is left behind for its TTL);
+	// a context that ends sooner bounds it instead. Default: the client's
+	// ReadTimeout when the client is a *redis.Client or *redis.ClusterClient
+	// that retries failed commands — so a command whose reply timed out is
+	// not sent again and an unreachable Redis costs one read timeout per
+	// command, not two. Negative: no bound beyond ctx and the client's own
+	// timeouts.
+	Timeout time.Duration
 }
 
 // Locker hands out locks held in Redis. It is safe for concurrent use.
 type Locker struct {
 	client   *redislock.Client
 	min, max time.Duration
+	timeout  time.Duration // bounds each command; zero: no bound
 }
 
 var _ lock.Locker = (*Locker)(nil)
@@ -62,7 +74,8 @@ func New(client redis.Scripter, o Options) (*Locker, error) {
 	if o.MaxBackoff < o.MinBackoff {
 		return nil, fmt.Errorf("%w: MaxBackoff %v is below MinBackoff %v", ErrInvalidOptions, o.MaxBackoff, o.MinBackoff)
 	}
-	return &Locker{client: redislock.New(client), min: o.MinBackoff, max: o.MaxBackoff}, nil
+	return &Locker{client: redislock.New(client), min: o.MinBackoff, max: o.MaxBackoff,
+		timeout: redisdeadline.Resolve(o.Timeout, client)}, nil
 }
 
 // TryObtain takes the lock on key with one attempt; the lock expires after
@@ -95,7 +108,9 @@ func (l *Locker) attempt(ctx context.Context, key string, ttl time.Duration) (lo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rl, err := l.client.Obtain(ctx, key, max(ttl, time.Millisecond), nil) // nil options: no retry
+	octx, cancel := redisdeadline.Bound(ctx, l.timeout)
+	defer cancel()
+	rl, err := l.client.Obtain(octx, key, max(ttl, time.Millisecond), nil) // nil options: no retry
 	switch {
 	case err == nil:
 		return &Lock{l: rl}, nil
