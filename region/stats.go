@@ -34,13 +34,20 @@ type Stats struct {
 	// share the breaker, so they report the same state and trips.
 	BreakerState BreakerState
 	BreakerTrips uint64
+	// NearHits counts reads answered by the near cache without asking the
+	// backend (see NearConfig); Hits, StaleServed and Misses count them by
+	// freshness as any read, so Hits - NearHits are remote hits at most.
+	// NearFlushes counts the times the near cache was emptied because its
+	// invalidation stream was lost, came back, or the server was flushed.
+	NearHits, NearFlushes uint64
 }
 
 // counters holds the live counts. The two that every hit or stale read
 // bumps are striped, so that goroutines on different cores do not fight
 // over one cache line.
 type counters struct {
-	hits, staleServed                      striped
+	hits, staleServed, nearHits            striped
+	nearFlushes                            atomic.Uint64
 	misses, regenerations                  atomic.Uint64
 	lockWaits, lockWaitTimeouts, locksLost atomic.Uint64
 	backendErrors, decodeErrors, notCached atomic.Uint64
@@ -61,6 +68,8 @@ func (c *counters) snapshot() Stats {
 		NotCached:        c.notCached.Load(),
 		Superseded:       c.superseded.Load(),
 		BackendSkipped:   c.backendSkipped.Load(),
+		NearHits:         c.nearHits.Load(),
+		NearFlushes:      c.nearFlushes.Load(),
 	}
 }
 
