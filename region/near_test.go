@@ -244,7 +244,7 @@ func TestNearInvalidationBeforeInsert(t *testing.T) {
 			a, b, gate := nearPair(t, newPushBackend(t), region.Config{})
 			mustSet(t, a, "k", "v1")
 			got := readHeld(t, b, gate, "k", rd.get) // B's read has v1 in flight
-			mustSet(t, a, "k", "v2")                  // A writes; B hears of it
+			mustSet(t, a, "k", "v2")                 // A writes; B hears of it
 			close(gate.open)
 			if v := <-got; v != "v1" {
 				t.Fatalf("the held read returned %q, want v1 (it began before the write)", v)
