@@ -303,6 +303,7 @@ func TestNearStreamLost(t *testing.T) {
 	shared := newPushBackend(t)
 	a, b, gate := nearPair(t, shared, region.Config{})
 	mustSet(t, a, "k", "v1")
+	mustSet(t, a, "j", "j1")
 	mustGet(t, b, "k")
 	got := readHeld(t, b, gate, "j", readers[0].get) // a read in flight
 	shared.live(false)
@@ -390,13 +391,14 @@ func TestNearGenerations(t *testing.T) {
 			if err := a.Invalidate(ctx, how); err != nil {
 				t.Fatal(err)
 			}
-			for _, r := range []*region.Region{a, b} {
+			// b first: a's new value would be pushed to b.
+			for _, r := range []*region.Region{b, a} {
 				before := n
 				v, err := region.GetOrCreate(ctx, r, "k", create)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if v <= 1 || (r == a && v != before+1) {
+				if v <= 1 || (r == b && v != before+1) {
 					t.Fatalf("after Invalidate, read %d (created %d)", v, n)
 				}
 			}
