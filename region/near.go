@@ -70,8 +70,8 @@ type near struct {
 	// live is false while the invalidation stream may be missing changes:
 	// nothing is served or inserted.
 	live atomic.Bool
-	// maxStale bounds a copy's age in nanoseconds of the region's clock;
-	// zero: unbounded.
+	// maxStale bounds a copy's age in nanoseconds (see nearNow); zero:
+	// unbounded.
 	maxStale int64
 	// prefix is what the region's value keys begin with: a backend key with
 	// it and the value suffix names one of this near cache's keys.
@@ -90,7 +90,7 @@ type nearStripe struct {
 	_   [48]byte      // keep stripes on their own cache lines
 }
 
-// nearEntry is a copy and the time (region clock) its read began.
+// nearEntry is a copy and the time (nearNow) its read began.
 type nearEntry struct {
 	e  *backend.Entry
 	at int64
@@ -170,7 +170,7 @@ func (r *Region) nearToken(key string) nearToken {
 		return nearToken{}
 	}
 	s := stripeOf(key)
-	return nearToken{flushes: n.flushes.Load(), seq: n.stripes[s].seq.Load(), at: r.now(), stripe: s, ok: true}
+	return nearToken{flushes: n.flushes.Load(), seq: n.stripes[s].seq.Load(), at: r.nearNow(), stripe: s, ok: true}
 }
 
 // nearPut keeps e as key's copy, read by a backend read that took tok before
@@ -201,11 +201,21 @@ func (r *Region) nearGet(key string) (*backend.Entry, bool) {
 	}
 	if n.maxStale > 0 {
 		// A clock stepped back (age below zero) trusts nothing.
-		if age := r.now() - ne.at; age < 0 || age >= n.maxStale {
+		if age := r.nearNow() - ne.at; age < 0 || age >= n.maxStale {
 			return nil, false
 		}
 	}
 	return ne.e, true
+}
+
+// nearNow is the time a copy's age is measured with: the monotonic clock,
+// or Config.Clock when one was given (tests). The default clock is coarse
+// and may lag under load, which would stretch the bound.
+func (r *Region) nearNow() int64 {
+	if r.sys != nil {
+		return monotonic()
+	}
+	return r.cfg.Clock.Now().UnixNano()
 }
 
 // nearDrop drops the copies of keys, and refuses the inserts of reads issued

@@ -125,6 +125,7 @@ func (r *Region) Name() string { return r.name }
 func (r *Region) Stats() Stats {
 	s := r.stats.snapshot()
 	s.BreakerState, s.BreakerTrips = r.breakerState()
+	s.NearLive = r.near != nil && r.near.live.Load()
 	return s
 }
 

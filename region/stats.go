@@ -40,6 +40,9 @@ type Stats struct {
 	// NearFlushes counts the times the near cache was emptied because its
 	// invalidation stream was lost, came back, or the server was flushed.
 	NearHits, NearFlushes uint64
+	// NearLive reports whether the near cache serves copies now: false
+	// without one, and while its invalidation stream is down.
+	NearLive bool
 }
 
 // counters holds the live counts. The two that every hit or stale read

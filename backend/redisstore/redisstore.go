@@ -28,6 +28,12 @@ type Options struct {
 	BatchSize int
 	// CloseClient makes Close close the client. Open sets it.
 	CloseClient bool
+	// TrackingPing is how often each connection that carries invalidations
+	// (see Store.WatchInvalidations) is pinged, and TrackingTimeout how long
+	// an unanswered ping may be outstanding before the connection is taken
+	// for lost. Defaults: DefaultTrackingPing, DefaultTrackingTimeout;
+	// negative is invalid, and TrackingTimeout must exceed TrackingPing.
+	TrackingPing, TrackingTimeout time.Duration
 }
 
 // Store is a backend.Backend on Redis, with conditional writes
@@ -40,6 +46,8 @@ type Store struct {
 	single bool
 	batch  int
 	owned  bool
+	// trackPing and trackTimeout pace the invalidation stream's heartbeat.
+	trackPing, trackTimeout time.Duration
 }
 
 var (
@@ -63,8 +71,21 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	if o.BatchSize == 0 {
 		o.BatchSize = DefaultBatchSize
 	}
+	if o.TrackingPing < 0 || o.TrackingTimeout < 0 {
+		return nil, fmt.Errorf("%w: TrackingPing %v or TrackingTimeout %v is negative", ErrInvalidOptions, o.TrackingPing, o.TrackingTimeout)
+	}
+	if o.TrackingPing == 0 {
+		o.TrackingPing = DefaultTrackingPing
+	}
+	if o.TrackingTimeout == 0 {
+		o.TrackingTimeout = max(DefaultTrackingTimeout, 2*o.TrackingPing)
+	}
+	if o.TrackingTimeout <= o.TrackingPing {
+		return nil, fmt.Errorf("%w: TrackingTimeout %v does not exceed TrackingPing %v", ErrInvalidOptions, o.TrackingTimeout, o.TrackingPing)
+	}
 	_, single := client.(*redis.Client)
-	return &Store{client: client, single: single, batch: o.BatchSize, owned: o.CloseClient}, nil
+	return &Store{client: client, single: single, batch: o.BatchSize, owned: o.CloseClient,
+		trackPing: o.TrackingPing, trackTimeout: o.TrackingTimeout}, nil
 }
 
 // Open returns a Store on a client it makes from rawURL with [NewClient]
