@@ -180,6 +180,11 @@ func testNearKill(t *testing.T, rs []*region.Region, admins []*redis.Client) {
 		t.Errorf("no flush counted after the kill: %+v", rs[1].Stats())
 	}
 	waitNearLive(t, rs...)
+	for _, r := range rs[1:] {
+		if got := getInt(t, r, "killed"); got != 2 {
+			t.Fatalf("read %d after the stream came back, want 2", got)
+		}
+	}
 	testNearPropagation(t, rs, 6)
 }
 
@@ -212,6 +217,11 @@ func TestNearRedis(t *testing.T) {
 		// B's copy of 1 predates the restart: never served after the write.
 		awaitValue(t, rs[1], "r", 2, nearBound)
 		waitNearLive(t, rs...)
+		for range 100 {
+			if got := getInt(t, rs[1], "r"); got != 2 {
+				t.Fatalf("read %d after the stream came back, want 2", got)
+			}
+		}
 		testNearPropagation(t, rs, 6)
 	})
 	t.Run("Generations", func(t *testing.T) {
