@@ -456,3 +456,26 @@ func TestNearConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestNearHitAllocs checks that a near hit of GetOrCreate allocates nothing
+// (without the race detector, as TestGetOrCreateHitAllocs).
+func TestNearHitAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocation counts differ under -cover and -race; scripts/test.sh runs this without them")
+	}
+	r := newRegion(t, region.Config{Backend: newPushBackend(t), Near: region.NearConfig{MaxEntries: 10}})
+	ctx := context.Background()
+	create := func(context.Context) (payload, error) { return payload{ID: 1}, nil }
+	for range 2 {
+		if _, err := region.GetOrCreate(ctx, r, "k", create); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits := r.Stats().NearHits
+	if a := testing.AllocsPerRun(1000, func() { _, _ = region.GetOrCreate(ctx, r, "k", create) }); a != 0 {
+		t.Errorf("a near hit allocates %v times, want 0", a)
+	}
+	if r.Stats().NearHits < hits+1000 {
+		t.Errorf("the reads were not near hits: %+v", r.Stats())
+	}
+}
