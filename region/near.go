@@ -36,6 +36,11 @@ const DefaultNearMaxStaleness = 100 * time.Millisecond
 // copy is served for at most MaxStaleness after the read that fetched it
 // began, so other processes' writes are seen within that bound.
 //
+// A near cache needs a backend that stores bytes, and no Config.KeyMangler
+// (invalidations are matched against the key layout); otherwise New returns
+// an error wrapping ErrInvalidConfig. Stats.NearHits, NearFlushes and
+// NearLive show it at work.
+//
 // NOTE: like the in-memory backend, the near cache hands every reader the
 // same decoded value: treat values read from a region as read-only.
 type NearConfig struct {
@@ -77,9 +82,9 @@ type near struct {
 	// it and the value suffix names one of this near cache's keys.
 	prefix string
 	stop   func() // ends the watch; nil without one
-	// everLive is set by the first Live(true), wasDown by the first
-	// Live(false): a watch that never went live is logged once.
-	everLive, loggedDown atomic.Bool
+	// loggedDown is set once the stream's interruption was logged, until
+	// it is back.
+	loggedDown atomic.Bool
 
 	stripes [nearStripes]nearStripe
 }
@@ -275,12 +280,13 @@ func (s nearSink) Invalidate(keys []string) {
 func (s nearSink) Live(live bool, err error) {
 	r, n := s.r, s.n
 	r.stats.nearFlushes.Add(1)
+	was := n.live.Load()
 	n.flush(live)
 	switch {
 	case live:
-		n.everLive.Store(true)
 		n.loggedDown.Store(false)
-	case n.everLive.Load() || !n.loggedDown.Load():
+	case was || !n.loggedDown.Swap(true):
+		// Once per outage, not at every attempt to reconnect.
 		n.loggedDown.Store(true)
 		r.warn(r.base, "corral: near cache invalidations interrupted; near cache flushed and off until they are back",
 			"region", r.name, "err", err)
