@@ -11,6 +11,7 @@ import (
 
 	rediscache "github.com/go-redis/cache/v9"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/corralcache/corral/backend/redisstore"
@@ -83,11 +84,35 @@ var nearLibs = []struct {
 			return u, err
 		}
 	}},
+	{"rueidis-csc", func(b *testing.B, c *counter) getFunc {
+		// rueidis's server-assisted client-side caching (DoCache, default
+		// tracking mode): replies cached as bytes, decoded per hit.
+		_ = newRedis(b) // an empty database
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redisAddr}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(client.Close)
+		return func(ctx context.Context, key string) (fixture.User, error) {
+			var u fixture.User
+			data, err := client.DoCache(ctx, client.B().Get().Key(key).Cache(), time.Minute).AsBytes()
+			if err == nil {
+				return u, msgpack.Unmarshal(data, &u)
+			}
+			if !rueidis.IsRedisNil(err) {
+				return u, err
+			}
+			u = c.load(key)
+			if data, err = msgpack.Marshal(u); err != nil {
+				return u, err
+			}
+			return u, client.Do(ctx, client.B().Set().Key(key).Value(rueidis.BinaryString(data)).Px(hitTTL).Build()).Error()
+		}
+	}},
 	{"go-redis-csc", func(b *testing.B, c *counter) getFunc {
 		// go-redis v9.23's experimental client-side cache (RESP3
 		// tracking): GET replies are cached as bytes and decoded per hit.
-		flush := newRedis(b)
-		_ = flush
+		_ = newRedis(b) // an empty database
 		client := redis.NewClient(&redis.Options{Addr: redisAddr, Protocol: 3,
 			ClientSideCacheConfig: &redis.ClientSideCacheConfig{MaxEntries: 4 * fixture.KeyCount}})
 		b.Cleanup(func() { client.Close() })
