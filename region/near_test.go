@@ -10,6 +10,8 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/memory"
+	"github.com/corralcache/corral/internal/history"
+	"github.com/corralcache/corral/internal/history/workload"
 	"github.com/corralcache/corral/region"
 )
 
@@ -478,5 +480,36 @@ func TestNearHitAllocs(t *testing.T) {
 	}
 	if r.Stats().NearHits < hits+1000 {
 		t.Errorf("the reads were not near hits: %+v", r.Stats())
+	}
+}
+
+// TestHistoryNear runs the randomized coherence workload through a region
+// with a near cache, and checks the history as TestHistoryInProcess does:
+// one process, no lag allowed.
+func TestHistoryNear(t *testing.T) {
+	checkGoroutines(t)
+	// No push: in one process, the drops of its own writes must suffice.
+	shared := newPushBackend(t)
+	shared.setPush(false)
+	r := newRegion(t, region.Config{
+		Backend:    shared,
+		Near:       region.NearConfig{MaxEntries: 100},
+		Expiration: time.Minute, // fresh copies: the near cache answers most reads
+		LockWait:   5 * time.Second,
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	log := &history.Log{}
+	err := workload.Run(ctx, workload.Config{
+		Region: r, DB: &workload.MemDB{}, Log: log,
+		Goroutines: 8, Ops: 400, Duration: 3 * time.Second,
+		Keys: 4, Seed: *historySeed, MaxDelay: 2 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHistory(t, log.Ops(), history.Options{})
+	if r.Stats().NearHits == 0 {
+		t.Errorf("the near cache served nothing: %+v", r.Stats())
 	}
 }
