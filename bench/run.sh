@@ -22,12 +22,17 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 go vet ./...
-# Timed scenarios: hits in memory and in Redis, multi-get, disk beside both.
-go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti|Disk)$' -benchmem \
+# Timed scenarios: hits in memory and in Redis, multi-get, disk beside both,
+# and the near cache.
+go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti|Disk|NearHit|NearMixed)$' -benchmem \
 	-count "$count" -benchtime "$benchtime" -timeout 30m . | tee "$out/timed.txt"
 # Event scenarios: one stampede or one expiry per run.
 go test -run '^$' -bench '^Benchmark(Stampede|Expiry)$' \
 	-count "$count" -benchtime 1x -timeout 30m . | tee "$out/events.txt"
 
-go run ./cmd/report -o ../BENCHMARKS.md -command "${BENCH_COMMAND:-make bench}" "$out/timed.txt" "$out/events.txt" >/dev/null
+# Near cache propagation: 1,000 writes per run.
+go test -run '^$' -bench '^Benchmark(NearPropagation|InvalidationStream)$' \
+	-count "$count" -benchtime 1000x -timeout 30m . | tee "$out/near.txt"
+
+go run ./cmd/report -o ../BENCHMARKS.md -command "${BENCH_COMMAND:-make bench}" "$out/timed.txt" "$out/events.txt" "$out/near.txt" >/dev/null
 echo "wrote BENCHMARKS.md"

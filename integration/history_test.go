@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -52,10 +53,33 @@ var historyBounds = history.Options{RemoteLag: map[history.Kind]time.Duration{
 // they all share; the skew applies to the regions' clocks only.
 func TestHistoryMultiProcess(t *testing.T) { forEachBackend(t, testHistory) }
 
-func testHistory(t *testing.T, tg target) {
+// TestHistoryMultiProcessNear is TestHistoryMultiProcess with a near cache
+// in every worker. On Redis the pushed invalidations keep it within the
+// same bounds; on memcached a copy may be served for historyNearStale more.
+func TestHistoryMultiProcessNear(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, tg target) {
+		bounds := historyBounds
+		args := []string{"-near", "1000"}
+		if tg.backend == "memcached" {
+			args = append(args, "-nearstale", historyNearStale.String())
+			bounds.RemoteLag = maps.Clone(bounds.RemoteLag)
+			for k := range bounds.RemoteLag {
+				bounds.RemoteLag[k] += historyNearStale
+			}
+		}
+		testHistoryWith(t, tg, bounds, args...)
+	})
+}
+
+// historyNearStale is the near cache's MaxStaleness on memcached.
+const historyNearStale = 20 * time.Millisecond
+
+func testHistory(t *testing.T, tg target) { testHistoryWith(t, tg, historyBounds) }
+
+func testHistoryWith(t *testing.T, tg target, bounds history.Options, extra ...string) {
 	start := time.Now()
-	ops := runHistoryWorkers(t, tg)
-	res, err := history.Check(ops, historyBounds)
+	ops := runHistoryWorkers(t, tg, extra...)
+	res, err := history.Check(ops, bounds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +95,7 @@ func testHistory(t *testing.T, tg target) {
 
 // runHistoryWorkers runs the workers in history mode, all starting at the
 // same moment, and returns their operations.
-func runHistoryWorkers(t *testing.T, tg target) []history.Op {
+func runHistoryWorkers(t *testing.T, tg target, extra ...string) []history.Op {
 	t.Helper()
 	startAt := time.Now().Add(1500 * time.Millisecond).UnixMilli()
 	type out struct {
@@ -80,14 +104,14 @@ func runHistoryWorkers(t *testing.T, tg target) []history.Op {
 	}
 	done := make(chan out, historyProcs)
 	for p := range historyProcs {
-		cmd := workerCmd(t, tg.args(
+		cmd := workerCmd(t, append(tg.args(
 			"-mode", "history", "-region", "hist", "-timeout", "30s",
 			"-start", fmt.Sprint(startAt), "-proc", fmt.Sprint(p), "-procs", fmt.Sprint(historyProcs),
 			"-seed", fmt.Sprint(*historySeed), "-goroutines", fmt.Sprint(historyGoroutines),
 			"-ops", fmt.Sprint(historyOps), "-duration", historyDuration.String(), "-keys", "4",
 			"-sleep", "2ms", "-refresh", historyRefresh.String(), "-lockwait", "5s",
 			"-skew", historySkews[p].String(),
-		)...)
+		), extra...)...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {

@@ -154,6 +154,11 @@ type Config struct {
 	// DefaultInvalidationRefresh. In-process backends see invalidation at once.
 	InvalidationRefresh time.Duration
 
+	// Near configures a near cache of decoded values in this process, in
+	// front of a backend that stores bytes; the zero value has none. See
+	// NearConfig.
+	Near NearConfig
+
 	// Clock tells the time. Default: the system clock, read once per
 	// ClockResolution by a goroutine that Close stops.
 	Clock Clock

@@ -137,6 +137,10 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		} else {
 			first.done = true
 		}
+	} else if v, f, hit := nearFirst[T](ctx, r, key, opts); hit {
+		return v, nil
+	} else if f.done {
+		first = f
 	} else if r.values == nil {
 		began := r.traceStart()
 		v, m, found, err := loadTyped[T](ctx, r, key)
@@ -202,7 +206,7 @@ func (r *Region) regenerating(key string) bool {
 // found is false for a missing or undecodable entry; err reports a backend
 // failure, already counted and logged.
 func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serializer.Meta, found bool, err error) {
-	data, err := r.getShared(ctx, key)
+	data, tok, err := r.getShared(ctx, key)
 	if err != nil || data == nil {
 		return v, m, false, err
 	}
@@ -211,6 +215,7 @@ func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serial
 		r.decodeError(ctx, key, err)
 		return v, m, false, nil
 	}
+	r.nearKeep(key, tok, v, m)
 	return v, m, true, nil
 }
 

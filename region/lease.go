@@ -110,6 +110,7 @@ func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l
 		return 0, r.saveMulti(ctx, keys, values, gens, exp, delta, fn)
 	}
 	defer func() { r.stats.superseded.Add(uint64(superseded)) }()
+	defer r.nearDrop(keys...)
 	// Keys whose lease could not be taken are not written at all.
 	var held []int
 	for i, v := range l {

@@ -43,6 +43,8 @@ const (
 	EventBackendSkipped                   // Stats.BackendSkipped
 	EventEarlyRefresh                     // Stats.EarlyRefreshes
 	EventLockerSkipped                    // Stats.LockerSkipped
+	EventNearHit                          // Stats.NearHits
+	EventNearFlush                        // Stats.NearFlushes
 )
 
 var eventNames = [...]string{
@@ -52,7 +54,7 @@ var eventNames = [...]string{
 	EventBackendError: "backend_error", EventDecodeError: "decode_error",
 	EventNotCached: "not_cached", EventSuperseded: "superseded",
 	EventBackendSkipped: "backend_skipped", EventEarlyRefresh: "early_refresh",
-	EventLockerSkipped: "locker_skipped",
+	EventLockerSkipped: "locker_skipped", EventNearHit: "near_hit", EventNearFlush: "near_flush",
 }
 
 // String names the event in snake case ("stale_served"), as metric names
@@ -286,6 +288,7 @@ func (r *Region) observe() (err error) {
 func (c *counters) observe(ob *observer) {
 	c.hits.obs, c.hits.ev = ob, EventHit
 	c.staleServed.obs, c.staleServed.ev = ob, EventStaleServed
+	c.nearHits.obs, c.nearHits.ev = ob, EventNearHit
 	for _, x := range []struct {
 		c  *counter
 		ev Event
@@ -296,6 +299,7 @@ func (c *counters) observe(ob *observer) {
 		{&c.decodeErrors, EventDecodeError}, {&c.notCached, EventNotCached},
 		{&c.superseded, EventSuperseded}, {&c.backendSkipped, EventBackendSkipped},
 		{&c.earlyRefreshes, EventEarlyRefresh}, {&c.lockerSkipped, EventLockerSkipped},
+		{&c.nearFlushes, EventNearFlush},
 	} {
 		x.c.obs, x.c.ev = ob, x.ev
 	}

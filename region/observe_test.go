@@ -101,6 +101,8 @@ func statsEvents(s region.Stats) map[region.Event]uint64 {
 		region.EventBackendSkipped: s.BackendSkipped,
 		region.EventEarlyRefresh:   s.EarlyRefreshes,
 		region.EventLockerSkipped:  s.LockerSkipped,
+		region.EventNearHit:        s.NearHits,
+		region.EventNearFlush:      s.NearFlushes,
 	}
 }
 

@@ -64,6 +64,8 @@ type Region struct {
 	// epochs count this process's completed writes, so no read joins work
 	// issued before one (see epochs.go).
 	epochs epochs
+	// near is the near cache (see near.go), nil without one.
+	near *near
 
 	// base is cancelled by Close; every goroutine the region starts derives
 	// its context from it and is counted in wg.
@@ -126,6 +128,13 @@ func New(name string, c Config) (*Region, error) {
 		return nil, err
 	}
 	r.base, r.cancel = context.WithCancel(context.Background())
+	if r.near, err = newNear(r, c.Near); err != nil {
+		r.cancel()
+		if r.brkRef != nil {
+			r.brkRef.release()
+		}
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -137,6 +146,7 @@ func (r *Region) Stats() Stats {
 	s := r.stats.snapshot()
 	s.BreakerState, s.BreakerTrips = r.breakerState()
 	s.LockerBreakerState, s.LockerBreakerTrips = r.lockerBreakerState()
+	s.NearLive = r.near != nil && r.near.live.Load()
 	return s
 }
 
@@ -153,6 +163,9 @@ func (r *Region) Close() error {
 	}
 	r.cancel()
 	r.wg.Wait()
+	if r.near != nil {
+		r.near.close()
+	}
 	if r.brkRef != nil {
 		r.brkRef.release()
 	}
@@ -302,6 +315,9 @@ func (r *Region) load(ctx context.Context, key string, vt valueType, how read) (
 		}
 		return r.checkType(key, e, vt, how), nil
 	}
+	if r.near != nil && how == firstRead {
+		return r.nearLoad(ctx, key, vt)
+	}
 	data, err := r.get(ctx, key)
 	if err != nil || data == nil {
 		return nil, err
@@ -342,6 +358,7 @@ func (r *Region) get(ctx context.Context, key string) ([]byte, error) {
 type readFlight struct {
 	done  chan struct{} // closed once data and err are set
 	epoch uint64        // the key's epoch when the read was issued
+	near  nearToken     // taken before the read was issued (see near.go)
 	data  []byte
 	err   error
 }
@@ -354,11 +371,11 @@ type readFlight struct {
 // this process: it would return what the write replaced. Reads under the
 // lock must see the latest write and use get. While the breaker is not
 // closed nobody joins a read: the one in flight went out before it opened.
-func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
+func (r *Region) getShared(ctx context.Context, key string) ([]byte, nearToken, error) {
 	if r.brk != nil && BreakerState(r.brk.state.Load()) != BreakerClosed {
 		// A read in flight was sent before the breaker opened, to a
 		// backend that may not answer for a timeout: skip, not wait.
-		return r.get(ctx, key)
+		return r.getAlone(ctx, key)
 	}
 	epoch := r.epochs.of(key)
 	v, ok := r.reads.Load(key)
@@ -370,25 +387,33 @@ func (r *Region) getShared(ctx context.Context, key string) ([]byte, error) {
 			v, ok = r.reads.LoadOrStore(key, f)
 		}
 		if !ok {
+			f.near = r.nearToken(key)
 			f.data, f.err = r.get(ctx, key)
 			r.reads.CompareAndDelete(key, f)
 			close(f.done)
-			return f.data, f.err
+			return f.data, f.near, f.err
 		}
 		if v.(*readFlight).epoch < epoch {
-			return r.get(ctx, key) // raced with another reader: read alone
+			return r.getAlone(ctx, key) // raced with another reader: read alone
 		}
 	}
 	f := v.(*readFlight)
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nearToken{}, ctx.Err()
 	}
 	if errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded) {
-		return r.get(ctx, key) // the reader that asked gave up; ask again
+		return r.getAlone(ctx, key) // the reader that asked gave up; ask again
 	}
-	return f.data, f.err
+	return f.data, f.near, f.err
+}
+
+// getAlone is get with the near token taken before the read.
+func (r *Region) getAlone(ctx context.Context, key string) ([]byte, nearToken, error) {
+	tok := r.nearToken(key)
+	data, err := r.get(ctx, key)
+	return data, tok, err
 }
 
 // loadMulti reads the entries of keys, in order; see load. When first is
@@ -513,6 +538,7 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 	}
 	created := r.now() // expiry counts from the store, not the creation's start
 	ttl := r.cfg.hardTTL(exp)
+	defer r.nearDrop(keys...)
 	if r.values != nil {
 		for i, key := range keys {
 			ns, k := r.localKey(key)
@@ -575,6 +601,7 @@ func (r *Region) remove(ctx context.Context, keys ...string) error {
 	if err := r.admit(ctx); err != nil {
 		return err
 	}
+	defer r.nearDrop(keys...)
 	var err error
 	t0 := r.tick()
 	if len(keys) == 1 {

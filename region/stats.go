@@ -48,18 +48,27 @@ type Stats struct {
 	LockerSkipped      uint64
 	LockerBreakerState BreakerState
 	LockerBreakerTrips uint64
+	// NearHits counts reads answered by the near cache without asking the
+	// backend (see NearConfig); Hits, StaleServed and Misses count them by
+	// freshness as any read, so Hits - NearHits are remote hits at most.
+	// NearFlushes counts the times the near cache was emptied because its
+	// invalidation stream was lost, came back, or the server was flushed.
+	NearHits, NearFlushes uint64
+	// NearLive reports whether the near cache serves copies now: false
+	// without one, and while its invalidation stream is down.
+	NearLive bool
 }
 
 // counters holds the live counts. The two that every hit or stale read
 // bumps are striped, so that goroutines on different cores do not fight
 // over one cache line.
 type counters struct {
-	hits, staleServed                      striped
+	hits, staleServed, nearHits            striped
 	misses, regenerations, earlyRefreshes  counter
 	lockWaits, lockWaitTimeouts, locksLost counter
 	backendErrors, decodeErrors, notCached counter
 	superseded, backendSkipped             counter
-	lockerSkipped                          counter
+	lockerSkipped, nearFlushes             counter
 }
 
 func (c *counters) snapshot() Stats {
@@ -78,6 +87,8 @@ func (c *counters) snapshot() Stats {
 		Superseded:       c.superseded.Load(),
 		BackendSkipped:   c.backendSkipped.Load(),
 		LockerSkipped:    c.lockerSkipped.Load(),
+		NearHits:         c.nearHits.Load(),
+		NearFlushes:      c.nearFlushes.Load(),
 	}
 }
 

@@ -38,6 +38,12 @@ type Options struct {
 	// timeout, not two, while a reset connection is still retried at once.
 	// Negative: no bound beyond ctx and the client's own timeouts.
 	Timeout time.Duration
+	// TrackingPing is how often each connection that carries invalidations
+	// (see Store.WatchInvalidations) is pinged, and TrackingTimeout how long
+	// an unanswered ping may be outstanding before the connection is taken
+	// for lost. Defaults: DefaultTrackingPing, DefaultTrackingTimeout;
+	// negative is invalid, and TrackingTimeout must exceed TrackingPing.
+	TrackingPing, TrackingTimeout time.Duration
 }
 
 // Store is a backend.Backend on Redis, with conditional writes
@@ -53,6 +59,8 @@ type Store struct {
 	// timeout bounds each operation (see internal/redisdeadline); zero:
 	// no bound.
 	timeout time.Duration
+	// trackPing and trackTimeout pace the invalidation stream's heartbeat.
+	trackPing, trackTimeout time.Duration
 }
 
 var (
@@ -76,8 +84,21 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	if o.BatchSize == 0 {
 		o.BatchSize = DefaultBatchSize
 	}
+	if o.TrackingPing < 0 || o.TrackingTimeout < 0 {
+		return nil, fmt.Errorf("%w: TrackingPing %v or TrackingTimeout %v is negative", ErrInvalidOptions, o.TrackingPing, o.TrackingTimeout)
+	}
+	if o.TrackingPing == 0 {
+		o.TrackingPing = DefaultTrackingPing
+	}
+	if o.TrackingTimeout == 0 {
+		o.TrackingTimeout = max(DefaultTrackingTimeout, 2*o.TrackingPing)
+	}
+	if o.TrackingTimeout <= o.TrackingPing {
+		return nil, fmt.Errorf("%w: TrackingTimeout %v does not exceed TrackingPing %v", ErrInvalidOptions, o.TrackingTimeout, o.TrackingPing)
+	}
 	_, single := client.(*redis.Client)
-	return &Store{client: client, single: single, batch: o.BatchSize, owned: o.CloseClient, timeout: redisdeadline.Resolve(o.Timeout, client)}, nil
+	return &Store{client: client, single: single, batch: o.BatchSize, owned: o.CloseClient,
+		timeout: redisdeadline.Resolve(o.Timeout, client), trackPing: o.TrackingPing, trackTimeout: o.TrackingTimeout}, nil
 }
 
 // Open returns a Store on a client it makes from rawURL with [NewClient]

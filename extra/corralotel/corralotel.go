@@ -121,6 +121,8 @@ var instrumentNames = map[region.Event]struct{ name, desc string }{
 	region.EventBackendSkipped:  {"corral.backend_skipped", "Backend calls not made because the circuit breaker was open."},
 	region.EventEarlyRefresh:    {"corral.early_refreshes", "Regenerations started early by XFetch, before the value expired."},
 	region.EventLockerSkipped:   {"corral.locker_skipped", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
+	region.EventNearHit:         {"corral.near_hits", "Reads answered by the near cache without asking the backend."},
+	region.EventNearFlush:       {"corral.near_flushes", "Times the near cache was emptied because its invalidation stream was lost or came back."},
 }
 
 // numEvents bounds region.Event values; events past it are ignored.

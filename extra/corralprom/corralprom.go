@@ -96,6 +96,8 @@ var metricNames = map[region.Event]struct{ name, help string }{
 	region.EventBackendSkipped:  {"backend_skipped_total", "Backend calls not made because the circuit breaker was open."},
 	region.EventEarlyRefresh:    {"early_refreshes_total", "Regenerations started early by XFetch, before the value expired."},
 	region.EventLockerSkipped:   {"locker_skipped_total", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
+	region.EventNearHit:         {"near_hits_total", "Reads answered by the near cache without asking the backend."},
+	region.EventNearFlush:       {"near_flushes_total", "Times the near cache was emptied because its invalidation stream was lost or came back."},
 }
 
 // New returns a Collector configured by o. Register it with a

@@ -250,6 +250,15 @@ var abouts = map[string]string{
 		"otter: ExpiryWriting, Get with a loader. otter-refresh: RefreshWriting(TTL) with expiry a minute later (background reload, old value served). " +
 		"sturdyc: WithEarlyRefreshes between 75% and 90% of the TTL (refreshes before expiry). eko-gocache, go-redis-cache: plain expiry, reload coalesced by singleflight. " +
 		"Target: corral's regen-p99 within 2x its hit-p99.",
+	"NearHit": "Near cache: GetOrCreate of a fresh value among 1024 hot keys of ~1 KiB on Redis, with an in-process tier, by 1 and 64 goroutines. " +
+		"corral-near: a Redis region with Config.Near (decoded values, RESP3 tracking). corral-memory: a memory region, the floor. " +
+		"go-redis-cache-local: go-redis/cache with its TinyLFU local tier (bytes, decoded per hit; no cross-process invalidation). " +
+		"go-redis-csc: go-redis v9.23's experimental client-side cache (GET replies cached as bytes, decoded per hit). Target: corral-near within 2x corral-memory.",
+	"NearPropagation": "Near cache: time from a Set's return in process A to process B (which held the old value in its near cache) reading the new one, over 1,000 writes; B polls every 20 µs. Target: p99 ≤ 5 ms on loopback.",
+	"NearMixed": "Near cache: 90% GetOrCreate, 10% Set or Delete, over 1024 keys, 64 goroutines split over two regions on separate clients (two processes). " +
+		"stale-reads: reads older than a write of their key completed before they began; stale-beyond-bound: those that began more than 5 ms after it (must be 0).",
+	"InvalidationStream": "How a write reaches other processes: tracking-bcast (CLIENT TRACKING BCAST, the write a plain SET; what the near cache uses) against publish (SET + PUBLISH in one MULTI/EXEC). " +
+		"write-µs: the write's round trip; p50/p99: from the write's return to the other side's receipt.",
 }
 
 type target struct {

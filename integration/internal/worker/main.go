@@ -72,6 +72,8 @@ type options struct {
 	sleep, lockTTL, lockWait     time.Duration
 	expiration, refresh, timeout time.Duration
 	regCacheFor                  time.Duration
+	near                         int           // the near cache's MaxEntries (0: none)
+	nearStale                    time.Duration // its MaxStaleness
 	start                        int64
 	verbose                      bool
 	// history mode
@@ -105,6 +107,8 @@ func main() {
 	flag.IntVar(&o.keys, "keys", 4, "history: keys of each family (cached function, GetOrCreate)")
 	flag.Uint64Var(&o.seed, "seed", 1, "history: the random operations' seed")
 	flag.DurationVar(&o.skew, "skew", 0, "move the region's clock by this much, as on another machine")
+	flag.IntVar(&o.near, "near", 0, "the region's near cache: MaxEntries (0: none)")
+	flag.DurationVar(&o.nearStale, "nearstale", 0, "the near cache's MaxStaleness (0: its default)")
 	flag.Parse()
 	if err := run(o, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -134,6 +138,7 @@ func run(o options, in io.Reader, out io.Writer) error {
 	cfg := st.cfg
 	cfg.LockTTL, cfg.LockWait = o.lockTTL, o.lockWait
 	cfg.Expiration, cfg.InvalidationRefresh = o.expiration, o.refresh
+	cfg.Near = region.NearConfig{MaxEntries: o.near, MaxStaleness: o.nearStale}
 	if o.skew != 0 {
 		cfg.Clock = skewedClock{o.skew}
 	}
