@@ -27,7 +27,7 @@ go vet ./...
 go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti|Disk|NearHit|NearMixed)$' -benchmem \
 	-count "$count" -benchtime "$benchtime" -timeout 30m . | tee "$out/timed.txt"
 # Event scenarios: one stampede or one expiry per run.
-go test -run '^$' -bench '^Benchmark(Stampede|Expiry)$' \
+go test -run '^$' -bench '^Benchmark(Stampede|Expiry|ExpiryOutcomes)$' \
 	-count "$count" -benchtime 1x -timeout 30m . | tee "$out/events.txt"
 
 # Near cache propagation: 1,000 writes per run.

@@ -238,6 +238,7 @@ var abouts = map[string]string{
 	"RedisHit": "Scenario 2: GetOrCreate of a fresh value in Redis by 64 goroutines, one go-redis client each (default pool). " +
 		"corral: region on backend/redisstore + lock/redislocker, msgpack envelope. raw-go-redis: GET + msgpack.Unmarshal, the floor. " +
 		"go-redis-cache: Once with Redis, no local cache. eko-gocache: msgpack marshaler over a loadable cache over its Redis store. " +
+		"corral-encrypted: corral with Config.Keyring (values sealed with XChaCha20-Poly1305, bound to their key); target ≤ 1.2× corral. " +
 		"round-trips/op counts commands and pipelines with a go-redis hook (a little above 1 from connection setup and corral's invalidation-mark refresh, once a second; below 1 when singleflight coalesces concurrent reads).",
 	"RedisMulti": "Scenario 3: get-or-create of 100 keys, all hits, on Redis: corral's GetOrCreateMulti against one MGET and a msgpack.Unmarshal per value. Target: one round trip.",
 	"Disk": "Disk scenario: a region on backend/diskstore (a SQLite file on local disk, with its own locker and registry) beside one on the memory backend and one on Redis (redisstore), by one goroutine. " +
@@ -250,6 +251,8 @@ var abouts = map[string]string{
 		"otter: ExpiryWriting, Get with a loader. otter-refresh: RefreshWriting(TTL) with expiry a minute later (background reload, old value served). " +
 		"sturdyc: WithEarlyRefreshes between 75% and 90% of the TTL (refreshes before expiry). eko-gocache, go-redis-cache: plain expiry, reload coalesced by singleflight. " +
 		"Target: corral's regen-p99 within 2x its hit-p99.",
+	"ExpiryOutcomes": "Scenario 5 counted by outcome: a hot key (TTL 200 ms, creator 50 ms) read by 64 goroutines until well after expiry; per expiry, waited-reads (the caller ran or waited for the creator), stale-reads, creator-calls and early-refreshes. " +
+		"corral-xfetch: Config.EarlyRefresh (XFetch, β = 1): one reader regenerates before expiry in the background, so waited and stale reads drop to ~0, at the cost of extra creator calls. -redis rows: the same on Redis.",
 	"NearHit": "Near cache: GetOrCreate of a fresh value among 1024 hot keys of ~1 KiB on Redis, with an in-process tier, by 1 and 64 goroutines. " +
 		"corral-near: a Redis region with Config.Near (decoded values, RESP3 tracking). corral-memory: a memory region, the floor. " +
 		"go-redis-cache-local: go-redis/cache with its TinyLFU local tier (bytes, decoded per hit; no cross-process invalidation). " +

@@ -21,6 +21,7 @@ import (
 	"github.com/corralcache/corral/keyreg/redisreg"
 	"github.com/corralcache/corral/lock/redislocker"
 	"github.com/corralcache/corral/region"
+	"github.com/corralcache/corral/serializer"
 )
 
 // Get reads the User under key through one library, creating it on a miss.
@@ -39,8 +40,15 @@ var ErrUnknown = errors.New("libs: unknown library")
 // expiring after ttl, and what releases it.
 func Redis(name string, client *redis.Client, ttl time.Duration, create Creator) (Get, func(), error) {
 	switch name {
-	case "corral":
-		r, err := CorralRegion(client, ttl)
+	case "corral", "corral-encrypted":
+		var ring *serializer.Keyring
+		if name == "corral-encrypted" {
+			var err error
+			if ring, err = serializer.NewKeyring(1, map[uint32][]byte{1: make([]byte, serializer.KeySize)}); err != nil {
+				return nil, nil, err
+			}
+		}
+		r, err := corralRegion(client, ttl, ring)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -85,6 +93,11 @@ func Redis(name string, client *redis.Client, ttl time.Duration, create Creator)
 // CorralRegion is a region on corral's Redis backend and Redis lock, with
 // soft expiration ttl.
 func CorralRegion(client *redis.Client, ttl time.Duration) (*region.Region, error) {
+	return corralRegion(client, ttl, nil)
+}
+
+// corralRegion is CorralRegion, sealing its values with ring when not nil.
+func corralRegion(client *redis.Client, ttl time.Duration, ring *serializer.Keyring) (*region.Region, error) {
 	st, err := redisstore.New(client, redisstore.Options{})
 	if err != nil {
 		return nil, err
@@ -97,7 +110,7 @@ func CorralRegion(client *redis.Client, ttl time.Duration) (*region.Region, erro
 	if err != nil {
 		return nil, err
 	}
-	return region.New("bench", region.Config{Backend: st, Locker: lk, Registry: reg, Expiration: ttl})
+	return region.New("bench", region.Config{Backend: st, Locker: lk, Registry: reg, Expiration: ttl, Keyring: ring})
 }
 
 // rawRedis is the floor: GET and msgpack.Unmarshal, with a plain SET on a
