@@ -432,13 +432,27 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 // caller saw complete.
 func (r *Region) createMissing(ctx context.Context, key string, vt valueType, create creator, co callConfig) (any, Outcome, error) {
 	f, leader := r.join(key)
-	for !leader {
-		r.stats.lockWaits.Add(1)
-		v, outcome, err := wait(ctx, f, false, f.began.Load())
-		if !errors.Is(err, errStaleFlight) {
-			return v, outcome, err
+	if !leader {
+		// A caller of this process waits for another's creation no longer
+		// than a caller of another process waits for its lock.
+		bound, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
+		defer cancel()
+		for !leader {
+			r.stats.lockWaits.Add(1)
+			v, outcome, err := wait(bound, f, false, f.began.Load())
+			if err != nil && bound.Err() != nil && ctx.Err() == nil && !errors.Is(err, errStaleFlight) {
+				select {
+				case <-f.done: // landed as the bound ran out: take its result
+					v, outcome, err = wait(ctx, f, false, f.began.Load())
+				default:
+					return nil, 0, r.lockTimeout(ctx, key)
+				}
+			}
+			if !errors.Is(err, errStaleFlight) {
+				return v, outcome, err
+			}
+			f, leader = r.join(key)
 		}
-		f, leader = r.join(key)
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
 		r.fly(ctx, key, f, func() (any, bool, error) {
@@ -485,9 +499,7 @@ func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l 
 		case ctx.Err() != nil:
 			return nil, faulted, ctx.Err()
 		case wait.Err() != nil:
-			r.stats.lockWaitTimeouts.Add(1)
-			r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
-			return nil, faulted, fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
+			return nil, faulted, r.lockTimeout(ctx, key)
 		case lk == r.local:
 			return nil, true, nil // cannot happen with a valid TTL; create unlocked
 		}
@@ -497,6 +509,14 @@ func (r *Region) obtain(ctx, wait context.Context, key string, faulted bool) (l 
 		}
 		lk, faulted = r.local, true
 	}
+}
+
+// lockTimeout counts, logs and returns a wait for key's creation that ran
+// out of Config.LockWait.
+func (r *Region) lockTimeout(ctx context.Context, key string) error {
+	r.stats.lockWaitTimeouts.Add(1)
+	r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
+	return fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
 }
 
 // regenerate runs with key's lock held (l may be nil on a fail-open region
