@@ -3,6 +3,7 @@ package region_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,5 +52,23 @@ func TestLockWaitBoundsSameProcessWaiters(t *testing.T) {
 				t.Fatalf("after the creation: %v, %v; want 1", v, err)
 			}
 		})
+	}
+}
+
+// PanicError's message is one line; the stack stays on the value.
+func TestPanicErrorIsOneLine(t *testing.T) {
+	r := newRegion(t, region.Config{})
+	_, err := region.GetOrCreate(context.Background(), r, "k", func(context.Context) (int, error) {
+		panic("boom\nsecond line")
+	})
+	var pe *region.PanicError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v, want a *PanicError", err)
+	}
+	if msg := err.Error(); strings.ContainsAny(msg, "\r\n") || !strings.Contains(msg, "boom") {
+		t.Fatalf("Error() = %q, want one line naming the panic", msg)
+	}
+	if !strings.Contains(string(pe.Stack), "goroutine") {
+		t.Fatalf("Stack = %q, want the creator's stack", pe.Stack)
 	}
 }
