@@ -58,6 +58,13 @@ type Config struct {
 	// Expiration is the soft expiration of entries written without a
 	// per-call expiration. Zero: entries never go stale.
 	Expiration time.Duration
+	// NegativeExpiration is the soft expiration of cached "not found"
+	// answers: a creator's error wrapping ErrNotFound is cached for this
+	// long (plus Grace, as for values) and answered to later callers
+	// without calling the creator. Zero, the default, caches no such
+	// answer: the creator's error is returned as it is. Usually shorter
+	// than Expiration. Negative is invalid.
+	NegativeExpiration time.Duration
 	// Grace is added to an entry's soft expiration to give the backend's hard
 	// TTL, so that a stale value still exists while it is regenerated. Zero
 	// means the default: the soft expiration itself, and at least
@@ -108,7 +115,8 @@ type Config struct {
 	// ShouldCache, when set, is asked before a created value is stored; a
 	// value it rejects is returned to the caller but not stored. A panic in
 	// it is recovered: the value is returned but not stored, and the panic
-	// logged.
+	// logged. WithShouldCache adds a predicate of one call (or of one
+	// cached function); a value is stored when both accept it.
 	ShouldCache func(key string, value any) bool
 	// FailClosed returns backend read errors to callers instead of falling
 	// through to the creator.
@@ -151,6 +159,8 @@ func (c Config) withDefaults(name string) (Config, error) {
 		return invalid("name is empty")
 	case c.Expiration < 0:
 		return invalid("Expiration %v is negative", c.Expiration)
+	case c.NegativeExpiration < 0:
+		return invalid("NegativeExpiration %v is negative", c.NegativeExpiration)
 	case c.Grace < 0:
 		return invalid("Grace %v is negative", c.Grace)
 	case c.LockTTL < 0:

@@ -48,6 +48,9 @@ func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) 
 		r.stats.misses.Add(1)
 		return value, false, nil
 	}
+	if isNegative(e.Value) {
+		return value, false, r.notFound(key)
+	}
 	value, _ = e.Value.(T)
 	return value, true, nil
 }
@@ -78,6 +81,9 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 			r.stats.staleServed.Add(1)
 		default:
 			r.stats.misses.Add(1)
+			continue
+		}
+		if isNegative(e.Value) {
 			continue
 		}
 		v, _ := e.Value.(T)
@@ -122,7 +128,7 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 	var first loaded
 	if r.direct {
 		if e, ok := r.values.LoadEntry(r.cfg.Namespace, key); ok {
-			if v, ok := e.Value.(T); ok {
+			if v, ok := e.Value.(T); ok && !isNegative(e.Value) {
 				if r.served(key, r.freshness(e.Created, e.Expiration, e.Gens, funcGenOf(opts), r.now()), opts) {
 					return v, nil
 				}
@@ -133,17 +139,24 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		}
 	} else if r.values == nil {
 		v, m, found, err := loadTyped[T](ctx, r, key)
-		if found && r.served(key, r.freshness(m.Created, m.Expiration, m.Gens, funcGenOf(opts), r.now()), opts) {
+		if found && !m.Negative && r.served(key, r.freshness(m.Created, m.Expiration, m.Gens, funcGenOf(opts), r.now()), opts) {
 			return v, nil
 		}
 		first = loaded{err: err, done: true}
 		if found {
 			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens}
+			if m.Negative {
+				first.entry.Value = negative
+			}
 		}
 	}
 	v, err := r.getOrCreate(ctx, key, typeOf[T]{}, func(ctx context.Context) (any, error) {
 		return create(ctx)
 	}, makeCallConfig(opts), first)
+	if isNegative(v) && err == nil {
+		var zero T
+		return zero, r.notFound(key)
+	}
 	return typed[T](v, err)
 }
 
@@ -202,6 +215,10 @@ func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serial
 
 // typed converts an untyped result to T.
 func typed[T any](v any, err error) (T, error) {
+	if isNegative(v) && err == nil {
+		var zero T
+		return zero, ErrNotFound
+	}
 	t, ok := v.(T)
 	if err == nil && !ok && v != nil {
 		err = fmt.Errorf("%w: got %T, want %T", ErrTypeMismatch, v, t)
@@ -550,7 +567,7 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 	f.began.Store(true)
 	v, err = call(ctx, create)
 	stop()
-	if err != nil {
+	if v, err = r.asNegative(v, err, co); err != nil {
 		return nil, false, err
 	}
 	r.stats.regenerations.Add(1)
@@ -569,29 +586,23 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 // It reports whether a value was superseded: not stored because its lease
 // no longer held.
 func (r *Region) store(ctx context.Context, keys []string, values []any, l lease, gens serializer.Gens, co callConfig) (superseded bool) {
-	if r.cfg.ShouldCache != nil {
-		var k []string
-		var v []any
-		var kl lease
-		for i, key := range keys {
-			if r.shouldCache(ctx, key, values[i]) {
-				k, v = append(k, key), append(v, values[i])
-				if l != nil {
-					kl = append(kl, l[i])
-				}
-			} else {
-				r.stats.notCached.Add(1)
-			}
-		}
-		keys, values = k, v
-		if l != nil {
-			l = kl
+	if r.plainStore(values, co) {
+		return r.storeExp(ctx, keys, values, l, gens, r.expiration(co), co)
+	}
+	for _, g := range r.groupForStore(ctx, keys, values, l, co) {
+		if r.storeExp(ctx, g.keys, g.values, g.lease, gens, g.exp, co) {
+			superseded = true
 		}
 	}
+	return superseded
+}
+
+// storeExp is store for values that share the soft expiration exp.
+func (r *Region) storeExp(ctx context.Context, keys []string, values []any, l lease, gens serializer.Gens, exp time.Duration, co callConfig) (superseded bool) {
 	if len(keys) == 0 {
 		return false
 	}
-	n, err := r.storeLeased(ctx, keys, values, l, gens, r.expiration(co), co.fn)
+	n, err := r.storeLeased(ctx, keys, values, l, gens, exp, co.fn)
 	if err != nil && !errors.Is(err, backend.ErrTooLarge) { // logged already
 		r.warn(ctx, "corral: created value not stored", "region", r.name, "err", err)
 	}

@@ -88,7 +88,7 @@ func decodeFresh[T any](r *Region, data [][]byte, fn *funcGen) ([]T, bool) {
 			return nil, false
 		}
 		m, err := decodeAs(r.codec, d, &out[i])
-		if err != nil || r.freshness(m.Created, m.Expiration, m.Gens, fn, now) != fresh {
+		if err != nil || m.Negative || r.freshness(m.Created, m.Expiration, m.Gens, fn, now) != fresh {
 			return nil, false
 		}
 	}

@@ -10,6 +10,8 @@ type CallOption struct {
 	fn       string
 	gen      *funcGen
 	outcome  *Outcome
+	pred     func(key string, v any) bool // WithShouldCache
+	expFn    func(v any) time.Duration    // WithExpirationFunc
 }
 
 type optionKind uint8
@@ -19,6 +21,9 @@ const (
 	optIgnoreExpiration
 	optRecordFor
 	optReportOutcome
+	optNegExpiration
+	optShouldCache
+	optExpirationFunc
 )
 
 type callConfig struct {
@@ -31,6 +36,14 @@ type callConfig struct {
 	gen *funcGen
 	// outcome, when set, receives how the call was answered.
 	outcome *Outcome
+	// negExp is the soft expiration of cached "not found" answers, when
+	// hasNegExp (see negative.go).
+	negExp    time.Duration
+	hasNegExp bool
+	// shouldCache and expFn are the call's WithShouldCache and
+	// WithExpirationFunc; each given twice, the later one wins.
+	shouldCache func(key string, v any) bool
+	expFn       func(v any) time.Duration
 	// faulted is set once the call saw the backend fail (or skipped it):
 	// every later step that would reach the backend or the distributed
 	// lock is skipped, and nothing is stored (see breaker.go).
@@ -49,6 +62,12 @@ func makeCallConfig(opts []CallOption) callConfig {
 			c.fn, c.gen = o.fn, o.gen
 		case optReportOutcome:
 			c.outcome = o.outcome
+		case optNegExpiration:
+			c.negExp, c.hasNegExp = o.duration, true
+		case optShouldCache:
+			c.shouldCache = o.pred
+		case optExpirationFunc:
+			c.expFn = o.expFn
 		}
 	}
 	return c
@@ -63,7 +82,9 @@ func (c *callConfig) report(o Outcome) {
 
 // WithExpiration sets the soft expiration of the values a call writes, in
 // place of Config.Expiration. It is stored with each value, so every later
-// read honours it. Zero means the values never go stale.
+// read honours it. Zero means the values never go stale. Given to Cache1
+// (and its kin, CacheBatch), it sets the expiration of every result of the
+// cached function.
 func WithExpiration(d time.Duration) CallOption {
 	return CallOption{kind: optExpiration, duration: max(d, 0)}
 }

@@ -250,6 +250,9 @@ type typeOf[T any] struct{}
 func (typeOf[T]) decode(c *serializer.Codec, data []byte) (any, serializer.Meta, error) {
 	var v T
 	m, err := decodeAs(c, data, &v)
+	if err == nil && m.Negative {
+		return negative, m, nil
+	}
 	return v, m, err
 }
 
@@ -425,7 +428,7 @@ func (r *Region) getMulti(ctx context.Context, keys []string) ([][]byte, error) 
 // checkType returns e when it holds a value of the wanted type, and
 // otherwise counts a decode error and returns nil.
 func (r *Region) checkType(key string, e *backend.Entry, vt valueType, how read) *backend.Entry {
-	if vt.holds(e.Value) {
+	if vt.holds(e.Value) || isNegative(e.Value) {
 		return e
 	}
 	if how == reread {

@@ -52,6 +52,10 @@ func (r *Region) encode(v any, m serializer.Meta) (data []byte, err error) {
 			data, err = nil, fmt.Errorf("serializer: encode %T: %w", v, panicked(p))
 		}
 	}()
+	if isNegative(v) {
+		m.Negative = true // no payload, no type: "not found" fits any type
+		return r.codec.Encode(nil, m)
+	}
 	m.Type = serializer.TypeTag(reflect.TypeOf(v))
 	return r.codec.Encode(v, m)
 }

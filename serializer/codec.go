@@ -26,7 +26,9 @@ const MaxDecodedSize = 512 << 20
 //	0       1     magic 0xC1 (never the first byte of MessagePack, UTF-8 or JSON)
 //	1       1     version (2)
 //	2       4     checksum: low 32 bits of xxhash64 of every byte from offset 6 on
-//	6       1     flags: bit 0 = payload is an s2 block; other bits must be zero
+//	6       1     flags: bit 0 = payload is an s2 block; bit 1 = negative
+//	              entry (Meta.Negative: no payload, bit 0 clear); other bits
+//	              must be zero
 //	7       8     Meta.Created, int64 Unix nanoseconds
 //	15      4     Meta.Type, the writer's type tag (0: unknown)
 //	19      1-10  Meta.Expiration, zig-zag varint nanoseconds
@@ -36,7 +38,10 @@ const MaxDecodedSize = 512 << 20
 //	...           payload: the serializer's bytes, or an s2 block of them
 //
 // Version 1 (without Meta.Type) is no longer read: such entries are
-// undecodable, hence misses.
+// undecodable, hence misses. Flag bit 1 was added within version 2: a codec
+// that predates it rejects such an envelope for its unknown flag, so an
+// older reader takes a negative entry for an undecodable one (a miss), never
+// for a value.
 //
 // An s2 block starts with the uvarint length of the decoded bytes, which is
 // checked against MaxDecodedSize before decoding.
@@ -51,8 +56,9 @@ const (
 	envMinLen      = envExpOff + 4
 	envMaxHeader   = envExpOff + 4*binary.MaxVarintLen64
 
-	flagS2    = 1 << 0
-	knownFlag = flagS2
+	flagS2       = 1 << 0
+	flagNegative = 1 << 1
+	knownFlag    = flagS2 | flagNegative
 )
 
 // CodecOptions configures a [Codec].
@@ -111,6 +117,9 @@ func (c *Codec) putBuf(b *[]byte, buf []byte) {
 // makes when the serializer is an [AppendMarshaler] such as [MsgPack].
 // Errors come from the serializer and are not [ErrDecode].
 func (c *Codec) Encode(v any, m Meta) ([]byte, error) {
+	if m.Negative {
+		return sealEnvelope(appendHeader(make([]byte, 0, envMaxHeader), flagNegative, m)), nil
+	}
 	bp := c.getBuf()
 	buf := appendHeader(*bp, 0, m)
 	hlen := len(buf)
@@ -208,7 +217,7 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 		return Meta{}, 0, nil, fmt.Errorf("%w: unknown envelope version %d (this codec reads %d)", ErrDecode, v, envVersion)
 	}
 	flags := data[envFlagsOff]
-	if flags&^knownFlag != 0 {
+	if flags&^knownFlag != 0 || flags == knownFlag {
 		return Meta{}, 0, nil, fmt.Errorf("%w: unknown envelope flags %#02x", ErrDecode, flags)
 	}
 	rest := data[envExpOff:]
@@ -229,6 +238,10 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 		Type:       binary.BigEndian.Uint32(data[envTypeOff:]),
 		Expiration: time.Duration(exp),
 		Gens:       Gens{Hard: gens[0], Soft: gens[1], Func: gens[2]},
+		Negative:   flags&flagNegative != 0,
+	}
+	if m.Negative && len(rest) != 0 {
+		return Meta{}, 0, nil, fmt.Errorf("%w: negative entry with a payload", ErrDecode)
 	}
 	return m, flags, rest, nil
 }
@@ -248,7 +261,8 @@ func (c *Codec) DecodeMeta(data []byte) (Meta, error) {
 // never keeps a reference to data. Every error wraps [ErrDecode]: foreign,
 // truncated or corrupt bytes, an unknown version, a compressed payload
 // declaring more than [MaxDecodedSize] bytes, or a payload the serializer
-// cannot decode into v. On error the returned Meta is zero.
+// cannot decode into v. On error the returned Meta is zero. A negative
+// entry ([Meta.Negative]) has no payload: Decode leaves v untouched.
 func (c *Codec) Decode(data []byte, v any) (Meta, error) {
 	m, flags, payload, err := parseHeader(data)
 	if err != nil {
@@ -256,6 +270,9 @@ func (c *Codec) Decode(data []byte, v any) (Meta, error) {
 	}
 	if got, want := envChecksum(data), binary.BigEndian.Uint32(data[envChecksumOff:]); got != want {
 		return Meta{}, fmt.Errorf("%w: envelope checksum mismatch (corrupt or truncated)", ErrDecode)
+	}
+	if m.Negative {
+		return m, nil // nothing to unmarshal: v is left as it is
 	}
 	if flags&flagS2 == 0 {
 		if err := c.unmarshal(payload, v); err != nil {

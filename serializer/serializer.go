@@ -32,6 +32,10 @@ type Meta struct {
 	// Gens are the invalidation generations the value's creation began
 	// under; a reader that knows of later ones treats the value as retired.
 	Gens Gens
+	// Negative marks an entry that records "not found" (negative caching):
+	// Encode writes no payload for it, ignoring the value, and Decode leaves
+	// the value it is given untouched.
+	Negative bool
 }
 
 // Gens are the invalidation generations a value was created under: counters
