@@ -27,11 +27,17 @@ type creator func(context.Context) (any, error)
 // error wrapping ErrBackend on a fail-closed one. After Close it returns
 // ErrClosed.
 func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) (value T, found bool, err error) {
+	return get[T](ctx, r, key, typeOf[T]{}, opts)
+}
+
+// get is Get, with vt saying whether a value of another type is an error
+// (see Typed) or a miss.
+func get[T any](ctx context.Context, r *Region, key string, vt valueType, opts []CallOption) (value T, found bool, err error) {
 	if err := r.usable(ctx); err != nil {
 		return value, false, err
 	}
-	e, err := r.load(ctx, key, typeOf[T]{}, firstRead)
-	if err != nil && r.cfg.FailClosed {
+	e, err := r.load(ctx, key, vt, firstRead)
+	if err != nil && (r.cfg.FailClosed || isMismatch(err)) {
 		return value, false, err
 	}
 	co := makeCallConfig(opts)
@@ -59,11 +65,16 @@ func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) 
 // one are absent from the map. It reads the backend in one multi-get. Stale
 // values, options and errors are as for Get.
 func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...CallOption) (map[string]T, error) {
+	return getMulti[T](ctx, r, keys, typeOf[T]{}, opts)
+}
+
+// getMulti is GetMulti, with vt as for get.
+func getMulti[T any](ctx context.Context, r *Region, keys []string, vt valueType, opts []CallOption) (map[string]T, error) {
 	if err := r.usable(ctx); err != nil {
 		return nil, err
 	}
-	entries, err := r.loadMulti(ctx, keys, typeOf[T]{}, firstRead, nil)
-	if err != nil && r.cfg.FailClosed {
+	entries, err := r.loadMulti(ctx, keys, vt, firstRead, nil)
+	if err != nil && (r.cfg.FailClosed || isMismatch(err)) {
 		return nil, err
 	}
 	co := makeCallConfig(opts)
@@ -119,6 +130,11 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 // panic in create or in code the region calls while creating (locker,
 // registry, serializer).
 func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(context.Context) (T, error), opts ...CallOption) (T, error) {
+	return getOrCreate(ctx, r, key, typeOf[T]{}, create, opts)
+}
+
+// getOrCreate is GetOrCreate, with vt as for get.
+func getOrCreate[T any](ctx context.Context, r *Region, key string, vt valueType, create func(context.Context) (T, error), opts []CallOption) (T, error) {
 	if err := r.usable(ctx); err != nil {
 		var zero T
 		return zero, err
@@ -133,12 +149,18 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 					return v, nil
 				}
 				first = loaded{entry: e, done: true}
+			} else if vt.strict() && !isNegative(e.Value) {
+				var zero T
+				return zero, r.mismatch(key, e.Value, vt)
 			}
 		} else {
 			first.done = true
 		}
 	} else if r.values == nil {
-		v, m, found, err := loadTyped[T](ctx, r, key)
+		v, m, found, err := loadTyped[T](ctx, r, key, vt)
+		if isMismatch(err) {
+			return v, err
+		}
 		if found && !m.Negative && r.served(key, r.freshness(m.Created, m.Expiration, m.Gens, funcGenOf(opts), r.now()), opts) {
 			return v, nil
 		}
@@ -150,7 +172,7 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 			}
 		}
 	}
-	v, err := r.getOrCreate(ctx, key, typeOf[T]{}, func(ctx context.Context) (any, error) {
+	v, err := r.getOrCreate(ctx, key, vt, func(ctx context.Context) (any, error) {
 		return create(ctx)
 	}, makeCallConfig(opts), first)
 	if isNegative(v) && err == nil {
@@ -200,12 +222,15 @@ func (r *Region) regenerating(key string) bool {
 // loadTyped reads key from a byte backend and decodes it straight into a T.
 // found is false for a missing or undecodable entry; err reports a backend
 // failure, already counted and logged.
-func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serializer.Meta, found bool, err error) {
+func loadTyped[T any](ctx context.Context, r *Region, key string, vt valueType) (v T, m serializer.Meta, found bool, err error) {
 	data, err := r.getShared(ctx, key)
 	if err != nil || data == nil {
 		return v, m, false, err
 	}
 	m, err = decodeAs(r.codec, data, &v)
+	if err != nil && vt.strict() && errors.Is(err, ErrTypeMismatch) {
+		return v, m, false, r.mismatchDecoding(key, err)
+	}
 	if err != nil {
 		r.decodeError(ctx, key, err)
 		return v, m, false, nil
@@ -234,7 +259,7 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 		e, err = r.load(ctx, key, vt, firstRead)
 	}
 	if err != nil {
-		if r.cfg.FailClosed {
+		if r.cfg.FailClosed || isMismatch(err) {
 			return nil, err
 		}
 		co.faulted = true
@@ -252,7 +277,7 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 			e, err = r.load(ctx, key, vt, reread)
 		}
 		if err != nil {
-			if r.cfg.FailClosed {
+			if r.cfg.FailClosed || isMismatch(err) {
 				return nil, err
 			}
 			co.faulted = true

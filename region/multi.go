@@ -27,6 +27,11 @@ type multiCreator func(context.Context, []string) ([]any, error)
 // Errors: create's error; ErrCreatorResult; ErrLockTimeout; ctx.Err();
 // ErrClosed; ErrBackend on a fail-closed region; a *PanicError.
 func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, create func(context.Context, []string) ([]T, error), opts ...CallOption) ([]T, error) {
+	return getOrCreateMulti(ctx, r, keys, typeOf[T]{}, create, opts)
+}
+
+// getOrCreateMulti is GetOrCreateMulti, with vt as for get.
+func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt valueType, create func(context.Context, []string) ([]T, error), opts []CallOption) ([]T, error) {
 	if err := r.usable(ctx); err != nil {
 		return nil, err
 	}
@@ -55,7 +60,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 			}
 		}
 	}
-	got, err := r.getOrCreateMulti(ctx, keys, typeOf[T]{}, func(ctx context.Context, keys []string) ([]any, error) {
+	got, err := r.getOrCreateMulti(ctx, keys, vt, func(ctx context.Context, keys []string) ([]any, error) {
 		values, err := create(ctx, keys)
 		if err != nil {
 			return nil, err
@@ -101,7 +106,7 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 	uniq := slices.Compact(slices.Sorted(slices.Values(keys)))
 	entries, err := r.loadMulti(ctx, uniq, vt, firstRead, first)
 	if err != nil {
-		if r.cfg.FailClosed {
+		if r.cfg.FailClosed || isMismatch(err) {
 			return nil, err
 		}
 		co.faulted = true
