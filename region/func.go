@@ -127,6 +127,15 @@ func (r *Region) claimName(name string) error {
 // needs to keep regions apart, is dropped from the key: the key layout
 // holds it already.
 func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
+	ns, err := f.namespace(ctx)
+	if err != nil {
+		return "", err
+	}
+	return keyreg.Key(ns, args...)
+}
+
+// namespace is the namespace the function's keys are derived in (see key).
+func (f *cachedFunc[V]) namespace(ctx context.Context) (string, error) {
 	if err := f.r.usable(ctx); err != nil {
 		return "", err
 	}
@@ -137,7 +146,7 @@ func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
 	if rest, ok := strings.CutPrefix(ns, f.scope); ok {
 		ns = f.name + rest
 	}
-	return keyreg.Key(ns, args...)
+	return ns, nil
 }
 
 // call returns the cached result of invoke for args, creating it on a miss.
