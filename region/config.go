@@ -68,7 +68,11 @@ type Config struct {
 	// Grace is added to an entry's soft expiration to give the backend's hard
 	// TTL, so that a stale value still exists while it is regenerated. Zero
 	// means the default: the soft expiration itself, and at least
-	// DefaultMinGrace. Negative is invalid.
+	// DefaultMinGrace. Negative is invalid. Choose it longer than a
+	// regeneration takes (LockWait at least), or callers find the key gone
+	// and wait instead of being served the stale value; and as long as a
+	// stale value may be served when regeneration keeps failing, since a
+	// stale value is served until the hard TTL removes it.
 	Grace time.Duration
 	// Namespace keeps the keys of regions that share a backend apart.
 	// Default: the region's name. It is length-prefixed in every key the
@@ -90,11 +94,22 @@ type Config struct {
 	// processes off the creator, or lock.NewLocal() on purpose.
 	Locker lock.Locker
 	// LockTTL is how long a lock lives unless extended. The region extends it
-	// while the creator runs. Default: DefaultLockTTL; at least MinLockTTL.
+	// every LockTTL/3 while the creator runs, so a slow creator keeps it;
+	// the TTL only matters when the holder dies or is cut off, as the time
+	// before another process may create the key. Choose it a few times the
+	// longest pause of a healthy process (GC, a slow network round trip)
+	// and short enough that a crashed holder does not stall the key for
+	// long: seconds, not minutes. Default: DefaultLockTTL; at least
+	// MinLockTTL.
 	LockTTL time.Duration
 	// LockWait bounds how long a caller with no value to serve waits for
-	// another caller's creation. Default: DefaultLockWait; at least
-	// MinLockWait.
+	// another caller's creation, whether that caller is in this process (a
+	// shared flight) or in another (the lock); it then gets ErrLockTimeout
+	// and the creation goes on for the others. Choose it above the creator's
+	// usual duration (a p99), and below the caller's own deadline, so a
+	// stuck creator turns into errors rather than piled-up requests; callers
+	// with a stale value to serve never wait. Default: DefaultLockWait; at
+	// least MinLockWait.
 	LockWait time.Duration
 
 	// Registry records the keys of cached functions. Default: an in-process

@@ -23,7 +23,10 @@ type creator func(context.Context) (any, error)
 
 // Get returns the fresh value stored under key. found is false when there is
 // none, when it is stale (unless IgnoreExpiration is passed) and when it
-// cannot be decoded. A backend failure is a miss on a fail-open region and an
+// cannot be decoded or holds another type than T (counted as a decode
+// error; Typed makes that an error instead); for a cached "not found" err
+// wraps ErrNotFound. As GetOrCreate, it hands out the stored value itself
+// on a backend that keeps values. A backend failure is a miss on a fail-open region and an
 // error wrapping ErrBackend on a fail-closed one. After Close it returns
 // ErrClosed.
 func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) (value T, found bool, err error) {
@@ -120,15 +123,25 @@ func getMulti[T any](ctx context.Context, r *Region, keys []string, vt valueType
 // returns ctx.Err() at once without cancelling the work others wait for.
 // A panic in create becomes a *PanicError for every waiter.
 //
+// WARNING: on a backend that keeps values (the default in-memory one), every
+// caller gets the stored value itself, not a copy: a caller that modifies a
+// returned map, slice or pointed-to struct modifies the cache for everyone.
+// Treat values as read-only, or use memory.Options{Serialize: true}, which
+// stores encoded bytes and decodes a copy per read.
+//
 // NOTE: because create may outlive the call, a create closure that captures
 // variables is allocated on the heap at every call, hit or miss (one small
 // allocation). A hit allocates nothing else; pass a creator that captures
 // nothing, or one built once, to keep hits free of allocations.
 //
-// Errors: create's error; ErrLockTimeout; ctx.Err(); ErrClosed;
-// ErrNilContext; ErrBackend on a fail-closed region; a *PanicError for a
-// panic in create or in code the region calls while creating (locker,
-// registry, serializer).
+// A create error wrapping ErrNotFound is cached as "not found" when the call
+// has a negative expiration (Config.NegativeExpiration,
+// WithNegativeExpiration); see ErrNotFound.
+//
+// Errors: create's error; an error wrapping ErrNotFound for a cached "not
+// found"; ErrLockTimeout; ctx.Err(); ErrClosed; ErrNilContext; ErrBackend
+// on a fail-closed region; a *PanicError for a panic in create or in code
+// the region calls while creating (locker, registry, serializer).
 func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(context.Context) (T, error), opts ...CallOption) (T, error) {
 	return getOrCreate(ctx, r, key, typeOf[T]{}, create, opts)
 }

@@ -23,7 +23,11 @@ type multiCreator func(context.Context, []string) ([]any, error)
 // create once with only the keys still missing. create must return one value
 // per key it is given, in that order.
 //
-// Unlike GetOrCreate, create runs in the caller's goroutine with ctx.
+// Unlike GetOrCreate, create runs in the caller's goroutine with ctx. A key
+// holding a cached "not found" (see ErrNotFound) makes the call return an
+// error wrapping ErrNotFound, since create cannot say "not found" for one
+// key of many; CacheBatch can. As with GetOrCreate, a backend that keeps
+// values hands out the stored values themselves: do not modify them.
 // Errors: create's error; ErrCreatorResult; ErrLockTimeout; ctx.Err();
 // ErrClosed; ErrBackend on a fail-closed region; a *PanicError.
 func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, create func(context.Context, []string) ([]T, error), opts ...CallOption) ([]T, error) {
