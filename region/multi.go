@@ -80,6 +80,9 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt v
 	}
 	out := make([]T, len(keys))
 	for i, key := range keys {
+		if isNegative(got[key]) {
+			return nil, r.notFound(key)
+		}
 		if out[i], err = typed[T](got[key], nil); err != nil {
 			return nil, err
 		}

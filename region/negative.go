@@ -65,11 +65,15 @@ func (r *Region) negativeExpiration(co callConfig) time.Duration {
 
 // asNegative turns a creator's error wrapping ErrNotFound into the negative
 // marker when the call caches such answers.
+// A panic is never an answer, whatever it panicked with.
 func (r *Region) asNegative(v any, err error, co callConfig) (any, error) {
-	if err != nil && r.negativeExpiration(co) > 0 && errors.Is(err, ErrNotFound) {
-		return negative, nil
+	if err == nil || r.negativeExpiration(co) == 0 || !errors.Is(err, ErrNotFound) {
+		return v, err
 	}
-	return v, err
+	if pe := (*PanicError)(nil); errors.As(err, &pe) {
+		return v, err
+	}
+	return negative, nil
 }
 
 // WithNegativeExpiration sets the soft expiration of the "not found" answers

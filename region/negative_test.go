@@ -322,3 +322,17 @@ func TestFuncTakesCallOptions(t *testing.T) {
 		t.Fatalf("ReportOutcome as a function option: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// A creator that panics with ErrNotFound has no answer to cache.
+func TestNegativeCachingIgnoresPanics(t *testing.T) {
+	r := newRegion(t, region.Config{NegativeExpiration: time.Minute})
+	ctx := context.Background()
+	_, err := region.GetOrCreate(ctx, r, "k", func(context.Context) (string, error) { panic(region.ErrNotFound) })
+	var pe *region.PanicError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v, want a *PanicError", err)
+	}
+	if v, err := region.GetOrCreate(ctx, r, "k", func(context.Context) (string, error) { return "v", nil }); v != "v" || err != nil {
+		t.Fatalf("after the panic: %q, %v; want the creator called again", v, err)
+	}
+}
