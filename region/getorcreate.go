@@ -13,9 +13,12 @@ import (
 )
 
 // ErrTypeMismatch is returned when a caller asks for a key's value as one
-// type while a concurrent caller is creating it as another. It is also
-// wrapped by the decode errors (logged and counted; the entry is a miss) of
-// entries written as another type.
+// type while a concurrent caller is creating it as another, and by the
+// reads of a Typed handle that find a value of another type. The
+// package-level functions (Get, GetOrCreate, …) do not return it for a
+// stored value of another type: they wrap it in a decode error (logged and
+// counted in Stats.DecodeErrors) and treat the entry as a miss, which
+// GetOrCreate then overwrites.
 var ErrTypeMismatch = errors.New("region: value has another type")
 
 // creator is an untyped creator of one value.

@@ -98,7 +98,8 @@ func IgnoreExpiration() CallOption {
 
 // ReportOutcome makes GetOrCreate, and the Call of a cached function, store
 // in *o how the call was answered. It is set only when the call returns a
-// value without error. GetOrCreateMulti does not report.
+// value without error, or a cached "not found" (see ErrNotFound).
+// GetOrCreateMulti does not report.
 func ReportOutcome(o *Outcome) CallOption {
 	return CallOption{kind: optReportOutcome, outcome: o}
 }
