@@ -336,3 +336,44 @@ func TestNegativeCachingIgnoresPanics(t *testing.T) {
 		t.Fatalf("after the panic: %q, %v; want the creator called again", v, err)
 	}
 }
+
+// A cached function takes WithExpirationFunc for every call, and its
+// Refresh caches a not-found like its Call.
+func TestFuncExpirationFuncAndRefreshNotFound(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			clock := newClock()
+			r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Clock: clock, Expiration: time.Hour})
+			ctx := context.Background()
+			missing := false
+			calls := 0
+			load := func(_ context.Context, id int) (int, error) {
+				calls++
+				if missing {
+					return 0, region.ErrNotFound
+				}
+				return id, nil
+			}
+			f, err := region.Cache1(r, load, region.Named("load"),
+				region.WithExpirationFunc(func(v int) time.Duration { return time.Duration(v) * time.Second }),
+				region.WithNegativeExpiration(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Call(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(3 * time.Second)
+			if _, found, _ := f.Get(ctx, 3); found {
+				t.Fatal("the result outlived the expiration its value chose")
+			}
+			missing = true
+			if _, err := f.Refresh(ctx, 3); !errors.Is(err, region.ErrNotFound) {
+				t.Fatalf("Refresh: %v, want ErrNotFound", err)
+			}
+			if _, err := f.Call(ctx, 3); !errors.Is(err, region.ErrNotFound) || calls != 2 {
+				t.Fatalf("Call after Refresh: %v after %d calls; want the cached not-found", err, calls)
+			}
+		})
+	}
+}
