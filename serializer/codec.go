@@ -26,9 +26,9 @@ const MaxDecodedSize = 512 << 20
 //	0       1     magic 0xC1 (never the first byte of MessagePack, UTF-8 or JSON)
 //	1       1     version (2)
 //	2       4     checksum: low 32 bits of xxhash64 of every byte from offset 6 on
-//	6       1     flags: bit 0 = payload is an s2 block; bit 1 = negative
+//	6       1     flags: bit 0 = payload is an s2 block; bit 2 = negative
 //	              entry (Meta.Negative: no payload, bit 0 clear); other bits
-//	              must be zero
+//	              must be zero (bit 1 is kept for sealed payloads)
 //	7       8     Meta.Created, int64 Unix nanoseconds
 //	15      4     Meta.Type, the writer's type tag (0: unknown)
 //	19      1-10  Meta.Expiration, zig-zag varint nanoseconds
@@ -38,7 +38,7 @@ const MaxDecodedSize = 512 << 20
 //	...           payload: the serializer's bytes, or an s2 block of them
 //
 // Version 1 (without Meta.Type) is no longer read: such entries are
-// undecodable, hence misses. Flag bit 1 was added within version 2: a codec
+// undecodable, hence misses. Flag bit 2 was added within version 2: a codec
 // that predates it rejects such an envelope for its unknown flag, so an
 // older reader takes a negative entry for an undecodable one (a miss), never
 // for a value.
@@ -57,7 +57,7 @@ const (
 	envMaxHeader   = envExpOff + 4*binary.MaxVarintLen64
 
 	flagS2       = 1 << 0
-	flagNegative = 1 << 1
+	flagNegative = 1 << 2
 	knownFlag    = flagS2 | flagNegative
 )
 
