@@ -53,6 +53,12 @@ func (r *Region) encode(bound string, v any, m serializer.Meta) (data []byte, er
 			data, err = nil, fmt.Errorf("serializer: encode %T: %w", v, panicked(p))
 		}
 	}()
+	if isNegative(v) {
+		// No payload, no type: "not found" fits any type. With a Keyring
+		// the codec seals it, bound to its key like a value.
+		m.Negative = true
+		return r.codec.EncodeFor(bound, nil, m)
+	}
 	m.Type = serializer.TypeTag(reflect.TypeOf(v))
 	return r.codec.EncodeFor(bound, v, m)
 }
