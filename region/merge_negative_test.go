@@ -157,3 +157,42 @@ func TestNegativeNotRefreshedEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestTracedHitsKeepTypedAndNotFound checks, with a Tracer that traces
+// hits, that a Typed handle still refuses a value of another type (the
+// traced path must not fall back to the lenient package-level read, which
+// would overwrite it), and that a cached "not found" ends its call span as
+// an answer (outcome hit, no error) and is reported to ReportOutcome.
+func TestTracedHitsKeepTypedAndNotFound(t *testing.T) {
+	for _, serialize := range []bool{false, true} {
+		t.Run(fmt.Sprintf("serialize=%t", serialize), func(t *testing.T) {
+			ft := &fakeTracer{hits: true}
+			r := newRegion(t, region.Config{Backend: newMemory(t, serialize), Tracer: ft, NegativeExpiration: time.Minute})
+			ctx := context.Background()
+			if err := r.Set(ctx, "k", "a string"); err != nil {
+				t.Fatal(err)
+			}
+			ints := region.NewTyped[int](r)
+			if _, err := ints.GetOrCreate(ctx, "k", func(context.Context) (int, error) { return 1, nil }); !errors.Is(err, region.ErrTypeMismatch) {
+				t.Fatalf("Typed[int] over a string, traced: %v, want ErrTypeMismatch", err)
+			}
+			if v, ok, err := region.Get[string](ctx, r, "k"); !ok || err != nil || v != "a string" {
+				t.Fatalf("the string was overwritten: %q, %t, %v", v, ok, err)
+			}
+			nf := func(context.Context) (int, error) { return 0, region.ErrNotFound }
+			if _, err := region.GetOrCreate(ctx, r, "gone", nf); !errors.Is(err, region.ErrNotFound) {
+				t.Fatal(err)
+			}
+			var o region.Outcome
+			if _, err := region.GetOrCreate(ctx, r, "gone", nf, region.ReportOutcome(&o)); !errors.Is(err, region.ErrNotFound) || o != region.OutcomeHit {
+				t.Fatalf("cached not found: %v, outcome %v; want ErrNotFound, hit", err, o)
+			}
+			ft.mu.Lock()
+			last := ft.spans[len(ft.spans)-1]
+			ft.mu.Unlock()
+			if last.start.Kind != region.SpanCall || !last.ended || last.outcome != region.OutcomeHit || last.err != nil {
+				t.Fatalf("span of a cached not found: %+v, want a call span ended as a hit without error", *last)
+			}
+		})
+	}
+}
