@@ -196,3 +196,36 @@ func TestTracedHitsKeepTypedAndNotFound(t *testing.T) {
 		})
 	}
 }
+
+// TestTypedEncryptedTamperedTypeTag: on an encrypted region, an entry
+// whose type tag was altered (checksum recomputed) is a miss that a Typed
+// read replaces, not a value of another type that it refuses: the tag is
+// believed only once the envelope is authenticated.
+func TestTypedEncryptedTamperedTypeTag(t *testing.T) {
+	mem := newMemory(t, true)
+	ctx := context.Background()
+	r := cryptRegion(t, mem, region.Config{Keyring: keyring(t, 1, 1)})
+	if err := r.Set(ctx, "k", "stored"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := mem.Get(ctx, r.BackendKey("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[15] ^= 0x80 // the type tag (offset 15, 4 bytes)
+	if err := mem.Set(ctx, r.BackendKey("k"), resum(raw), 0); err != nil {
+		t.Fatal(err)
+	}
+	strs := region.NewTyped[string](r)
+	v, err := strs.GetOrCreate(ctx, "k", func(context.Context) (string, error) { return "created", nil })
+	if err != nil || v != "created" {
+		t.Fatalf("Typed GetOrCreate over a tampered type tag = %q, %v; want a miss, created", v, err)
+	}
+	// A genuine value of another type is still refused.
+	if err := r.Set(ctx, "n", 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strs.GetOrCreate(ctx, "n", func(context.Context) (string, error) { return "x", nil }); !errors.Is(err, region.ErrTypeMismatch) {
+		t.Fatalf("Typed[string] over an int, encrypted: %v, want ErrTypeMismatch", err)
+	}
+}

@@ -72,6 +72,14 @@ func (r *Region) encode(bound string, v any, m serializer.Meta) (data []byte, er
 func decodeAs[T any](c *serializer.Codec, bound string, data []byte, v *T) (serializer.Meta, error) {
 	if want := serializer.TypeTag(reflect.TypeFor[T]()); want != 0 {
 		if m, err := c.DecodeMeta(data); err == nil && m.Type != 0 && m.Type != want {
+			if c.Seals() {
+				// The type tag is authenticated only with the payload:
+				// bytes tampered with are a decode error, not a value of
+				// another type (which a Typed read would refuse to replace).
+				if _, err := c.Verify(bound, data); err != nil {
+					return serializer.Meta{}, err
+				}
+			}
 			return serializer.Meta{}, fmt.Errorf("%w: %w: the entry was written as another Go type than %v (do two regions, or cached functions, share a name?)",
 				serializer.ErrDecode, ErrTypeMismatch, reflect.TypeFor[T]())
 		}

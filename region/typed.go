@@ -16,7 +16,8 @@ import (
 // functions count such an entry as a decode error, log it and treat it as
 // missing, so that GetOrCreate replaces it; they keep doing so.) On a
 // backend that stores bytes the check uses the type tag the envelope
-// carries; on one that keeps values, the stored value's dynamic type. A
+// carries (authenticated first on a region with a Keyring, so a tampered
+// tag is a miss); on one that keeps values, the stored value's dynamic type. A
 // value of another type written between a creation's first read and its
 // store is not detected: the creation replaces it.
 //

@@ -403,6 +403,23 @@ func (c *Codec) Decode(data []byte, v any) (Meta, error) {
 // key); without one, a sealed envelope is. On error the returned Meta is
 // zero.
 func (c *Codec) DecodeFor(key string, data []byte, v any) (Meta, error) {
+	return c.decodeFor(key, data, v, false)
+}
+
+// Verify checks the envelope in data, read from under key, as
+// [Codec.DecodeFor] does — its header, its checksum and, when c has a
+// [Keyring], that it is sealed and authentic for key — without
+// decompressing or unmarshalling its payload, and returns its metadata,
+// which is then authenticated (unlike [Codec.DecodeMeta]'s). A reader that
+// acts on the metadata alone, such as one refusing an entry of another type,
+// verifies it first. Errors are DecodeFor's, but for those of the payload.
+func (c *Codec) Verify(key string, data []byte) (Meta, error) {
+	return c.decodeFor(key, data, nil, true)
+}
+
+// decodeFor is DecodeFor; with verifyOnly, v is not used and the payload is
+// authenticated (when sealed) but not decoded.
+func (c *Codec) decodeFor(key string, data []byte, v any, verifyOnly bool) (Meta, error) {
 	m, flags, payload, err := parseHeader(data)
 	if err != nil {
 		return Meta{}, err
@@ -417,8 +434,8 @@ func (c *Codec) DecodeFor(key string, data []byte, v any) (Meta, error) {
 	case !sealed && c.keys != nil:
 		return Meta{}, fmt.Errorf("%w: the entry is not encrypted and this codec decrypts", ErrDecode)
 	case sealed:
-		return c.open(key, data, m, flags, payload, v)
-	case m.Negative:
+		return c.open(key, data, m, flags, payload, v, verifyOnly)
+	case m.Negative || verifyOnly:
 		return m, nil // nothing to unmarshal: v is left as it is
 	}
 	if err := c.decodePayload(flags, payload, v); err != nil {
@@ -429,7 +446,7 @@ func (c *Codec) DecodeFor(key string, data []byte, v any) (Meta, error) {
 
 // open decrypts the sealed payload of data (sealed, from its key ID on)
 // and decodes it into v.
-func (c *Codec) open(key string, data []byte, m Meta, flags byte, sealed []byte, v any) (Meta, error) {
+func (c *Codec) open(key string, data []byte, m Meta, flags byte, sealed []byte, v any, verifyOnly bool) (Meta, error) {
 	id, n := binary.Uvarint(sealed)
 	if n <= 0 || id > 1<<32-1 {
 		return Meta{}, fmt.Errorf("%w: envelope truncated or corrupt in its key ID", ErrDecode)
@@ -458,6 +475,7 @@ func (c *Codec) open(key string, data []byte, m Meta, flags byte, sealed []byte,
 		if len(plain) != 0 {
 			err = fmt.Errorf("%w: negative entry with a payload", ErrDecode)
 		} // else nothing to unmarshal: v is left as it is
+	case err == nil && verifyOnly:
 	case err == nil:
 		err = c.decodePayload(flags, plain, v)
 	default:
