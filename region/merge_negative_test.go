@@ -187,6 +187,12 @@ func TestTracedHitsKeepTypedAndNotFound(t *testing.T) {
 			if _, err := region.GetOrCreate(ctx, r, "gone", nf, region.ReportOutcome(&o)); !errors.Is(err, region.ErrNotFound) || o != region.OutcomeHit {
 				t.Fatalf("cached not found: %v, outcome %v; want ErrNotFound, hit", err, o)
 			}
+			if info, err := r.Inspect(ctx, "gone"); err != nil || !info.NotFound || info.State != "fresh" {
+				t.Fatalf("Inspect of a cached not found = %+v, %v; want NotFound, fresh", info, err)
+			}
+			if info, err := r.Inspect(ctx, "k"); err != nil || info.NotFound {
+				t.Fatalf("Inspect of a value = %+v, %v; want NotFound false", info, err)
+			}
 			ft.mu.Lock()
 			last := ft.spans[len(ft.spans)-1]
 			ft.mu.Unlock()
