@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,52 +120,68 @@ func TestBatchFuncAcrossProcesses(t *testing.T) {
 	}
 }
 
+// TestNegativeCachingAcrossProcesses shares a cached "not found" between
+// two processes, plain and encrypted (sealed negative entries), on every
+// shared deployment.
 func TestNegativeCachingAcrossProcesses(t *testing.T) {
 	for _, d := range sharedDeployments(t) {
-		t.Run(d.name, func(t *testing.T) {
-			ctx := context.Background()
-			name := "negative-" + d.name
-			cfg := region.Config{Expiration: time.Hour, NegativeExpiration: 10 * time.Second}
-			a := startProcess(t, d, name, coherenceStart, cfg)
-			b := startProcess(t, d, name, coherenceStart, cfg)
-			var calls int
-			lookup := func(context.Context) (string, error) {
-				calls++
-				return "", fmt.Errorf("row 7: %w", region.ErrNotFound)
-			}
-			if _, err := region.GetOrCreate(ctx, a.r, "row:7", lookup); !errors.Is(err, region.ErrNotFound) {
-				t.Fatalf("A: %v, want ErrNotFound", err)
-			}
-			if _, err := region.GetOrCreate(ctx, b.r, "row:7", lookup); !errors.Is(err, region.ErrNotFound) {
-				t.Fatalf("B: %v, want the cached ErrNotFound", err)
-			}
-			if _, found, err := region.Get[string](ctx, b.r, "row:7"); found || !errors.Is(err, region.ErrNotFound) {
-				t.Fatalf("B Get: %v, %v", found, err)
-			}
-			if calls != 1 {
-				t.Fatalf("the creator ran %d times, want 1", calls)
-			}
-			// The row appears: A writes it through; B reads it at once.
-			if err := a.r.Set(ctx, "row:7", "row7"); err != nil {
-				t.Fatal(err)
-			}
-			if v, err := region.GetOrCreate(ctx, b.r, "row:7", lookup); v != "row7" || err != nil {
-				t.Fatalf("B after A's Set: %q, %v", v, err)
-			}
-			// A not-found again, then stale on B's clock after 10s.
-			if err := a.r.Delete(ctx, "row:7"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := region.GetOrCreate(ctx, a.r, "row:7", lookup); !errors.Is(err, region.ErrNotFound) {
-				t.Fatal(err)
-			}
-			b.clock.Advance(10 * time.Second)
-			if v, err := region.GetOrCreate(ctx, b.r, "row:7", func(context.Context) (string, error) { return "found", nil }); v != "found" || err != nil {
-				t.Fatalf("B after the negative expiration: %q, %v", v, err)
-			}
-			if calls != 2 {
-				t.Fatalf("the creator ran %d times, want 2", calls)
-			}
-		})
+		for _, encrypted := range []bool{false, true} {
+			testNegativeCachingAcrossProcesses(t, d, encrypted)
+		}
 	}
+}
+
+func testNegativeCachingAcrossProcesses(t *testing.T, d deployment, encrypted bool) {
+	sub := d.name
+	if encrypted {
+		sub += "/encrypted"
+	}
+	t.Run(sub, func(t *testing.T) {
+		ctx := context.Background()
+		name := "negative-" + strings.ReplaceAll(sub, "/", "-")
+		cfg := region.Config{Expiration: time.Hour, NegativeExpiration: 10 * time.Second}
+		if encrypted {
+			cfg.Keyring = testKeyring(t, 1, 1)
+		}
+		a := startProcess(t, d, name, coherenceStart, cfg)
+		b := startProcess(t, d, name, coherenceStart, cfg)
+		var calls int
+		lookup := func(context.Context) (string, error) {
+			calls++
+			return "", fmt.Errorf("row 7: %w", region.ErrNotFound)
+		}
+		if _, err := region.GetOrCreate(ctx, a.r, "row:7", lookup); !errors.Is(err, region.ErrNotFound) {
+			t.Fatalf("A: %v, want ErrNotFound", err)
+		}
+		if _, err := region.GetOrCreate(ctx, b.r, "row:7", lookup); !errors.Is(err, region.ErrNotFound) {
+			t.Fatalf("B: %v, want the cached ErrNotFound", err)
+		}
+		if _, found, err := region.Get[string](ctx, b.r, "row:7"); found || !errors.Is(err, region.ErrNotFound) {
+			t.Fatalf("B Get: %v, %v", found, err)
+		}
+		if calls != 1 {
+			t.Fatalf("the creator ran %d times, want 1", calls)
+		}
+		// The row appears: A writes it through; B reads it at once.
+		if err := a.r.Set(ctx, "row:7", "row7"); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := region.GetOrCreate(ctx, b.r, "row:7", lookup); v != "row7" || err != nil {
+			t.Fatalf("B after A's Set: %q, %v", v, err)
+		}
+		// A not-found again, then stale on B's clock after 10s.
+		if err := a.r.Delete(ctx, "row:7"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := region.GetOrCreate(ctx, a.r, "row:7", lookup); !errors.Is(err, region.ErrNotFound) {
+			t.Fatal(err)
+		}
+		b.clock.Advance(10 * time.Second)
+		if v, err := region.GetOrCreate(ctx, b.r, "row:7", func(context.Context) (string, error) { return "found", nil }); v != "found" || err != nil {
+			t.Fatalf("B after the negative expiration: %q, %v", v, err)
+		}
+		if calls != 2 {
+			t.Fatalf("the creator ran %d times, want 2", calls)
+		}
+	})
 }
