@@ -243,7 +243,7 @@ func (c *Cache) route(name string) (*routeFunc, error) {
 	if f, ok := c.routes[name]; ok {
 		return f, nil
 	}
-	f, err := region.Cache2(c.r, c.create, region.Named(FuncName(name)), region.Expires(c.opts.Retention))
+	f, err := region.Cache2(c.r, c.create, region.Named(FuncName(name)), region.WithExpiration(c.opts.Retention))
 	if err != nil {
 		return nil, err
 	}

@@ -132,6 +132,25 @@ func TestCLI(t *testing.T) {
 			if code, out, _ := c.run("inspect", "users", "no-such-key"); code != 1 || !strings.Contains(out, "false") {
 				t.Fatalf("inspect of a missing key: exit %d, %q", code, out)
 			}
+			// A cached "not found" is present, and says so.
+			gone := func(context.Context) (string, error) { return "", region.ErrNotFound }
+			if _, err := region.GetOrCreate(ctx, users, "gone", gone, region.WithNegativeExpiration(time.Minute)); !errors.Is(err, region.ErrNotFound) {
+				t.Fatal(err)
+			}
+			code, out, _ = c.run("--json", "inspect", "users", "gone")
+			var neg struct {
+				Present  bool `json:"present"`
+				NotFound bool `json:"not_found"`
+			}
+			if err := json.Unmarshal([]byte(out), &neg); err != nil || code != 0 || !neg.Present || !neg.NotFound {
+				t.Fatalf("inspect of a cached not found: exit %d, %q, %v", code, out, err)
+			}
+			if code, out, _ := c.run("inspect", "users", "gone"); code != 0 || !strings.Contains(out, "not found") {
+				t.Fatalf("inspect of a cached not found, as text: exit %d, %q", code, out)
+			}
+			if code, out, _ = c.run("--json", "inspect", "users", aliceKey); !strings.Contains(out, `"not_found": false`) && !strings.Contains(out, `"not_found":false`) {
+				t.Fatalf("inspect of a value: %q, want not_found false", out)
+			}
 
 			code, out, stderr = c.run("--json", "keys", "users", "users.load")
 			if sc.listable {

@@ -69,10 +69,21 @@ type Config struct {
 	// Expiration is the soft expiration of entries written without a
 	// per-call expiration. Zero: entries never go stale.
 	Expiration time.Duration
+	// NegativeExpiration is the soft expiration of cached "not found"
+	// answers: a creator's error wrapping ErrNotFound is cached for this
+	// long (plus Grace, as for values) and answered to later callers
+	// without calling the creator. Zero, the default, caches no such
+	// answer: the creator's error is returned as it is. Usually shorter
+	// than Expiration. Negative is invalid.
+	NegativeExpiration time.Duration
 	// Grace is added to an entry's soft expiration to give the backend's hard
 	// TTL, so that a stale value still exists while it is regenerated. Zero
 	// means the default: the soft expiration itself, and at least
-	// DefaultMinGrace. Negative is invalid.
+	// DefaultMinGrace. Negative is invalid. Choose it longer than a
+	// regeneration takes (LockWait at least), or callers find the key gone
+	// and wait instead of being served the stale value; and as long as a
+	// stale value may be served when regeneration keeps failing, since a
+	// stale value is served until the hard TTL removes it.
 	Grace time.Duration
 	// Namespace keeps the keys of regions that share a backend apart.
 	// Default: the region's name. It is length-prefixed in every key the
@@ -94,11 +105,22 @@ type Config struct {
 	// processes off the creator, or lock.NewLocal() on purpose.
 	Locker lock.Locker
 	// LockTTL is how long a lock lives unless extended. The region extends it
-	// while the creator runs. Default: DefaultLockTTL; at least MinLockTTL.
+	// every LockTTL/3 while the creator runs, so a slow creator keeps it;
+	// the TTL only matters when the holder dies or is cut off, as the time
+	// before another process may create the key. Choose it a few times the
+	// longest pause of a healthy process (GC, a slow network round trip)
+	// and short enough that a crashed holder does not stall the key for
+	// long: seconds, not minutes. Default: DefaultLockTTL; at least
+	// MinLockTTL.
 	LockTTL time.Duration
 	// LockWait bounds how long a caller with no value to serve waits for
-	// another caller's creation. Default: DefaultLockWait; at least
-	// MinLockWait.
+	// another caller's creation, whether that caller is in this process (a
+	// shared flight) or in another (the lock); it then gets ErrLockTimeout
+	// and the creation goes on for the others. Choose it above the creator's
+	// usual duration (a p99), and below the caller's own deadline, so a
+	// stuck creator turns into errors rather than piled-up requests; callers
+	// with a stale value to serve never wait. Default: DefaultLockWait; at
+	// least MinLockWait.
 	LockWait time.Duration
 
 	// Registry records the keys of cached functions. Default: an in-process
@@ -125,7 +147,8 @@ type Config struct {
 	// ShouldCache, when set, is asked before a created value is stored; a
 	// value it rejects is returned to the caller but not stored. A panic in
 	// it is recovered: the value is returned but not stored, and the panic
-	// logged.
+	// logged. WithShouldCache adds a predicate of one call (or of one
+	// cached function); a value is stored when both accept it.
 	ShouldCache func(key string, value any) bool
 	// FailClosed returns backend read errors to callers instead of falling
 	// through to the creator.
@@ -187,6 +210,8 @@ func (c Config) withDefaults(name string) (Config, error) {
 		return invalid("name is empty")
 	case c.Expiration < 0:
 		return invalid("Expiration %v is negative", c.Expiration)
+	case c.NegativeExpiration < 0:
+		return invalid("NegativeExpiration %v is negative", c.NegativeExpiration)
 	case c.Grace < 0:
 		return invalid("Grace %v is negative", c.Grace)
 	case c.LockTTL < 0:

@@ -6,7 +6,15 @@
 // code that uses it. Values are read and created through the package-level
 // generic functions [Get], [GetMulti], [GetOrCreate] and [GetOrCreateMulti];
 // functions are cached by their arguments with [Cache1], [Cache2] and
-// [Cache3]; [Region.Invalidate] retires every entry of the region at once.
+// [Cache3], and batch loaders key by key with [CacheBatch];
+// [Region.Invalidate] retires every entry of the region at once. [Typed]
+// names the value type once and makes a key of another type an error. A
+// creator's "not found" ([ErrNotFound]) can be cached under its own, shorter
+// expiration ([Config.NegativeExpiration]).
+//
+// On the default in-memory backend, every caller gets the stored value
+// itself: modifying it modifies the cache. Treat cached values as read-only,
+// or set memory.Options.Serialize to store bytes and decode a copy per read.
 //
 // # Expiration
 //
@@ -83,7 +91,8 @@
 //
 // A value that cannot be decoded is a miss: counted, logged and regenerated.
 // So is a value written as another Go type than the one asked for (the
-// envelope carries a tag of the writer's type). A backend error makes the
+// envelope carries a tag of the writer's type), except through [Typed],
+// whose reads return an error wrapping [ErrTypeMismatch] instead. A backend error makes the
 // region fall through to the creator (fail-open), counted and logged, unless
 // [Config.FailClosed] is set. Once a call sees the backend fail, it skips
 // the rest of the backend (and takes the in-process lock), storing nothing;

@@ -3,6 +3,7 @@ package region
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 var (
@@ -30,17 +31,28 @@ var (
 )
 
 // PanicError is the error every waiter receives when a creator panics. The
-// lock the creator held is released.
+// lock the creator held is released. Its message is one line, fit for a log
+// field; the stack is on the value:
+//
+//	var pe *region.PanicError
+//	if errors.As(err, &pe) {
+//		log.Printf("%v\n%s", pe, pe.Stack)
+//	}
 type PanicError struct {
 	// Value is what the creator panicked with.
 	Value any
-	// Stack is the creator's stack at the panic.
+	// Stack is the creator's stack at the panic, as runtime/debug.Stack
+	// formats it.
 	Stack []byte
 }
 
-// Error describes the panic.
+// Error describes the panic in one line, without the stack (see Stack).
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("region: creator panicked: %v\n\n%s", e.Value, e.Stack)
+	msg := fmt.Sprintf("region: creator panicked: %v", e.Value)
+	if i := strings.IndexAny(msg, "\r\n"); i >= 0 {
+		msg = msg[:i] + " …"
+	}
+	return msg
 }
 
 // Unwrap returns the panic value when it is an error, so errors.Is and

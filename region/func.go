@@ -11,13 +11,35 @@ import (
 	"github.com/corralcache/corral/keyreg"
 )
 
-// FuncOption configures a cached function.
-type FuncOption func(*funcConfig)
+// FuncOption configures a cached function: Named, and any CallOption, which
+// then applies to every call of the function (WithExpiration,
+// WithNegativeExpiration, WithShouldCache, WithExpirationFunc,
+// IgnoreExpiration); options given to one call come after them and win.
+// ReportOutcome is for one call only: Cache1 and its kin refuse it.
+type FuncOption interface {
+	applyFunc(*funcConfig)
+}
+
+// funcOption is a FuncOption that is not a CallOption.
+type funcOption func(*funcConfig)
+
+func (o funcOption) applyFunc(c *funcConfig) { o(c) }
+
+// applyFunc makes every CallOption a FuncOption: the default of each call.
+func (o CallOption) applyFunc(c *funcConfig) {
+	switch o.kind {
+	case 0:
+	case optReportOutcome, optRecordFor:
+		c.err = fmt.Errorf("ReportOutcome is an option of one call, not of a cached function")
+	default:
+		c.calls = append(c.calls, o)
+	}
+}
 
 type funcConfig struct {
-	name       string
-	expiration time.Duration
-	hasExp     bool
+	name  string
+	calls []CallOption // options of every call
+	err   error        // an option that does not apply to a function
 }
 
 // Named sets the identity of a cached function: the name its keys are
@@ -29,13 +51,16 @@ type funcConfig struct {
 // functions have no unique default name: Cache1, Cache2 and Cache3 refuse
 // them unless they are Named.
 func Named(name string) FuncOption {
-	return func(c *funcConfig) { c.name = name }
+	return funcOption(func(c *funcConfig) { c.name = name })
 }
 
 // Expires sets the soft expiration of a cached function's values, in place
 // of Config.Expiration.
+//
+// Deprecated: use WithExpiration, which cached functions take too (one name
+// for one idea). Expires(d) is WithExpiration(d).
 func Expires(d time.Duration) FuncOption {
-	return func(c *funcConfig) { c.expiration, c.hasExp = max(d, 0), true }
+	return WithExpiration(d)
 }
 
 // cachedFunc is the untyped-argument core shared by Func1, Func2 and Func3.
@@ -55,11 +80,14 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], 
 	var c funcConfig
 	for _, o := range opts {
 		if o != nil {
-			o(&c)
+			o.applyFunc(&c)
 		}
 	}
 	if r == nil {
 		return cachedFunc[V]{}, fmt.Errorf("%w: cached function on a nil region", ErrInvalidConfig)
+	}
+	if c.err != nil {
+		return cachedFunc[V]{}, fmt.Errorf("%w: region %q: %w", ErrInvalidConfig, r.name, c.err)
 	}
 	if c.name == "" {
 		name, err := keyreg.FuncName(fn)
@@ -75,10 +103,7 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], 
 	gen := &funcGen{key: r.mangle(funcGenKey(r.cfg.Namespace, c.name))}
 	r.fgens.Store(scope, gen)
 	r.gens.checked.Store(0) // read the new function's generation at the next read
-	f := cachedFunc[V]{r: r, name: c.name, scope: scope, gen: gen, opts: []CallOption{recordFor(scope, gen)}}
-	if c.hasExp {
-		f.opts = append(f.opts, WithExpiration(c.expiration))
-	}
+	f := cachedFunc[V]{r: r, name: c.name, scope: scope, gen: gen, opts: append([]CallOption{recordFor(scope, gen)}, c.calls...)}
 	return f, nil
 }
 
@@ -102,6 +127,15 @@ func (r *Region) claimName(name string) error {
 // needs to keep regions apart, is dropped from the key: the key layout
 // holds it already.
 func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
+	ns, err := f.namespace(ctx)
+	if err != nil {
+		return "", err
+	}
+	return keyreg.Key(ns, args...)
+}
+
+// namespace is the namespace the function's keys are derived in (see key).
+func (f *cachedFunc[V]) namespace(ctx context.Context) (string, error) {
 	if err := f.r.usable(ctx); err != nil {
 		return "", err
 	}
@@ -112,7 +146,7 @@ func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
 	if rest, ok := strings.CutPrefix(ns, f.scope); ok {
 		ns = f.name + rest
 	}
-	return keyreg.Key(ns, args...)
+	return ns, nil
 }
 
 // call returns the cached result of invoke for args, creating it on a miss.
@@ -187,15 +221,19 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	watch := f.r.startWatch()
 	v, err := call(cctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
 	st.end(err)
-	if err != nil {
+	co := makeCallConfig(f.opts)
+	co.delta = f.r.elapsed(watch)
+	if v, err = f.r.asNegative(v, err, co); err != nil {
 		var zero V
 		return zero, err
 	}
 	f.r.stats.regenerations.Add(1)
 	if !faulted {
-		co := makeCallConfig(f.opts)
-		co.delta = f.r.elapsed(watch)
 		f.r.store(ctx, []string{key}, []any{v}, leased, gens, co)
+	}
+	if isNegative(v) {
+		var zero V
+		return zero, f.r.notFound(key)
 	}
 	return typed[V](v, nil)
 }

@@ -9,8 +9,10 @@ type Func1[A, V any] struct {
 }
 
 // Cache1 wraps fn into a cached function whose results are stored in r
-// under keys derived from its name (see Named) and its arguments. Errors wrap
-// ErrInvalidConfig.
+// under keys derived from its name (see Named) and its arguments. Options are
+// Named and any CallOption, applied to every call. As with GetOrCreate, a
+// backend that keeps values hands every caller the stored result itself:
+// do not modify it. Errors wrap ErrInvalidConfig.
 func Cache1[A, V any](r *Region, fn func(context.Context, A) (V, error), opts ...FuncOption) (*Func1[A, V], error) {
 	core, err := newCachedFunc[V](r, fn, opts)
 	if err != nil {
@@ -56,8 +58,10 @@ type Func2[A, B, V any] struct {
 }
 
 // Cache2 wraps fn into a cached function whose results are stored in r
-// under keys derived from its name (see Named) and its arguments. Errors wrap
-// ErrInvalidConfig.
+// under keys derived from its name (see Named) and its arguments. Options are
+// Named and any CallOption, applied to every call. As with GetOrCreate, a
+// backend that keeps values hands every caller the stored result itself:
+// do not modify it. Errors wrap ErrInvalidConfig.
 func Cache2[A, B, V any](r *Region, fn func(context.Context, A, B) (V, error), opts ...FuncOption) (*Func2[A, B, V], error) {
 	core, err := newCachedFunc[V](r, fn, opts)
 	if err != nil {
@@ -123,8 +127,10 @@ type Func3[A, B, C, V any] struct {
 }
 
 // Cache3 wraps fn into a cached function whose results are stored in r
-// under keys derived from its name (see Named) and its arguments. Errors wrap
-// ErrInvalidConfig.
+// under keys derived from its name (see Named) and its arguments. Options are
+// Named and any CallOption, applied to every call. As with GetOrCreate, a
+// backend that keeps values hands every caller the stored result itself:
+// do not modify it. Errors wrap ErrInvalidConfig.
 func Cache3[A, B, C, V any](r *Region, fn func(context.Context, A, B, C) (V, error), opts ...FuncOption) (*Func3[A, B, C, V], error) {
 	core, err := newCachedFunc[V](r, fn, opts)
 	if err != nil {

@@ -14,9 +14,12 @@ import (
 )
 
 // ErrTypeMismatch is returned when a caller asks for a key's value as one
-// type while a concurrent caller is creating it as another. It is also
-// wrapped by the decode errors (logged and counted; the entry is a miss) of
-// entries written as another type.
+// type while a concurrent caller is creating it as another, and by the
+// reads of a Typed handle that find a value of another type. The
+// package-level functions (Get, GetOrCreate, …) do not return it for a
+// stored value of another type: they wrap it in a decode error (logged and
+// counted in Stats.DecodeErrors) and treat the entry as a miss, which
+// GetOrCreate then overwrites.
 var ErrTypeMismatch = errors.New("region: value has another type")
 
 // creator is an untyped creator of one value.
@@ -24,15 +27,24 @@ type creator func(context.Context) (any, error)
 
 // Get returns the fresh value stored under key. found is false when there is
 // none, when it is stale (unless IgnoreExpiration is passed) and when it
-// cannot be decoded. A backend failure is a miss on a fail-open region and an
+// cannot be decoded or holds another type than T (counted as a decode
+// error; Typed makes that an error instead); for a cached "not found" err
+// wraps ErrNotFound. As GetOrCreate, it hands out the stored value itself
+// on a backend that keeps values. A backend failure is a miss on a fail-open region and an
 // error wrapping ErrBackend on a fail-closed one. After Close it returns
 // ErrClosed.
 func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) (value T, found bool, err error) {
+	return get[T](ctx, r, key, typeOf[T]{}, opts)
+}
+
+// get is Get, with vt saying whether a value of another type is an error
+// (see Typed) or a miss.
+func get[T any](ctx context.Context, r *Region, key string, vt valueType, opts []CallOption) (value T, found bool, err error) {
 	if err := r.usable(ctx); err != nil {
 		return value, false, err
 	}
-	e, err := r.load(ctx, key, typeOf[T]{}, firstRead)
-	if err != nil && r.cfg.FailClosed {
+	e, err := r.load(ctx, key, vt, firstRead)
+	if err != nil && (r.cfg.FailClosed || isMismatch(err)) {
 		return value, false, err
 	}
 	co := makeCallConfig(opts)
@@ -49,6 +61,9 @@ func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) 
 		r.stats.misses.Add(1)
 		return value, false, nil
 	}
+	if isNegative(e.Value) {
+		return value, false, r.notFound(key)
+	}
 	value, _ = e.Value.(T)
 	return value, true, nil
 }
@@ -57,11 +72,16 @@ func Get[T any](ctx context.Context, r *Region, key string, opts ...CallOption) 
 // one are absent from the map. It reads the backend in one multi-get. Stale
 // values, options and errors are as for Get.
 func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...CallOption) (map[string]T, error) {
+	return getMulti[T](ctx, r, keys, typeOf[T]{}, opts)
+}
+
+// getMulti is GetMulti, with vt as for get.
+func getMulti[T any](ctx context.Context, r *Region, keys []string, vt valueType, opts []CallOption) (map[string]T, error) {
 	if err := r.usable(ctx); err != nil {
 		return nil, err
 	}
-	entries, err := r.loadMulti(ctx, keys, typeOf[T]{}, firstRead, nil)
-	if err != nil && r.cfg.FailClosed {
+	entries, err := r.loadMulti(ctx, keys, vt, firstRead, nil)
+	if err != nil && (r.cfg.FailClosed || isMismatch(err)) {
 		return nil, err
 	}
 	co := makeCallConfig(opts)
@@ -79,6 +99,9 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 			r.stats.staleServed.Add(1)
 		default:
 			r.stats.misses.Add(1)
+			continue
+		}
+		if isNegative(e.Value) {
 			continue
 		}
 		v, _ := e.Value.(T)
@@ -104,35 +127,53 @@ func GetMulti[T any](ctx context.Context, r *Region, keys []string, opts ...Call
 // returns ctx.Err() at once without cancelling the work others wait for.
 // A panic in create becomes a *PanicError for every waiter.
 //
+// WARNING: on a backend that keeps values (the default in-memory one), every
+// caller gets the stored value itself, not a copy: a caller that modifies a
+// returned map, slice or pointed-to struct modifies the cache for everyone.
+// Treat values as read-only, or use memory.Options{Serialize: true}, which
+// stores encoded bytes and decodes a copy per read.
+//
 // NOTE: because create may outlive the call, a create closure that captures
 // variables is allocated on the heap at every call, hit or miss (one small
 // allocation). A hit allocates nothing else; pass a creator that captures
 // nothing, or one built once, to keep hits free of allocations.
 //
-// Errors: create's error; ErrLockTimeout; ctx.Err(); ErrClosed;
-// ErrNilContext; ErrBackend on a fail-closed region; a *PanicError for a
-// panic in create or in code the region calls while creating (locker,
-// registry, serializer).
+// A create error wrapping ErrNotFound is cached as "not found" when the call
+// has a negative expiration (Config.NegativeExpiration,
+// WithNegativeExpiration); see ErrNotFound.
+//
+// Errors: create's error; an error wrapping ErrNotFound for a cached "not
+// found"; ErrLockTimeout; ctx.Err(); ErrClosed; ErrNilContext; ErrBackend
+// on a fail-closed region; a *PanicError for a panic in create or in code
+// the region calls while creating (locker, registry, serializer).
 func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(context.Context) (T, error), opts ...CallOption) (T, error) {
+	return getOrCreate(ctx, r, key, typeOf[T]{}, create, opts)
+}
+
+// getOrCreate is GetOrCreate, with vt as for get.
+func getOrCreate[T any](ctx context.Context, r *Region, key string, vt valueType, create func(context.Context) (T, error), opts []CallOption) (T, error) {
 	if err := r.usable(ctx); err != nil {
 		var zero T
 		return zero, err
 	}
 	if r.traceHits && !tracedAlready(opts) {
-		return traceHit(ctx, r, key, create, opts)
+		return traceHit(ctx, r, key, vt, create, opts)
 	}
 	// The first read, typed: a fresh value returns here without boxing it
 	// or, on a value store, without touching anything but the entry.
 	var first loaded
 	if r.direct {
 		if e, ok := r.values.LoadEntry(r.cfg.Namespace, key); ok {
-			if v, ok := e.Value.(T); ok {
+			if v, ok := e.Value.(T); ok && !isNegative(e.Value) {
 				now := r.now()
 				state := r.drawn(r.freshness(e.Created, e.Expiration, e.Gens, funcGenOf(opts), now), e.Created, e.Expiration, e.Delta, now)
 				if r.served(key, state, opts) {
 					return v, nil
 				}
 				first = loaded{entry: e, done: true, due: state == due}
+			} else if vt.strict() && !isNegative(e.Value) {
+				var zero T
+				return zero, r.mismatch(key, e.Value, vt)
 			}
 		} else {
 			first.done = true
@@ -143,9 +184,12 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		first = f
 	} else if r.values == nil {
 		began := r.traceStart()
-		v, m, found, err := loadTyped[T](ctx, r, key)
+		v, m, found, err := loadTyped[T](ctx, r, key, vt)
+		if isMismatch(err) {
+			return v, err
+		}
 		var state freshness
-		if found {
+		if found && !m.Negative { // a cached "not found" is never refreshed early
 			now := r.now()
 			state = r.drawn(r.freshness(m.Created, m.Expiration, m.Gens, funcGenOf(opts), now), m.Created, m.Expiration, m.Delta, now)
 			if r.served(key, state, opts) {
@@ -155,11 +199,18 @@ func GetOrCreate[T any](ctx context.Context, r *Region, key string, create func(
 		first = loaded{err: err, done: true, due: state == due, began: began}
 		if found {
 			first.entry = &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta}
+			if m.Negative {
+				first.entry.Value = negative
+			}
 		}
 	}
-	v, err := r.getOrCreate(ctx, key, typeOf[T]{}, func(ctx context.Context) (any, error) {
+	v, err := r.getOrCreate(ctx, key, vt, func(ctx context.Context) (any, error) {
 		return create(ctx)
 	}, makeCallConfig(opts), first)
+	if isNegative(v) && err == nil {
+		var zero T
+		return zero, r.notFound(key)
+	}
 	return typed[T](v, err)
 }
 
@@ -205,12 +256,15 @@ func (r *Region) regenerating(key string) bool {
 // loadTyped reads key from a byte backend and decodes it straight into a T.
 // found is false for a missing or undecodable entry; err reports a backend
 // failure, already counted and logged.
-func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serializer.Meta, found bool, err error) {
+func loadTyped[T any](ctx context.Context, r *Region, key string, vt valueType) (v T, m serializer.Meta, found bool, err error) {
 	data, tok, err := r.getShared(ctx, key)
 	if err != nil || data == nil {
 		return v, m, false, err
 	}
 	m, err = decodeAs(r.codec, r.boundKey(key), data, &v)
+	if err != nil && vt.strict() && errors.Is(err, ErrTypeMismatch) {
+		return v, m, false, r.mismatchDecoding(key, err)
+	}
 	if err != nil {
 		r.decodeError(ctx, key, err)
 		return v, m, false, nil
@@ -221,6 +275,10 @@ func loadTyped[T any](ctx context.Context, r *Region, key string) (v T, m serial
 
 // typed converts an untyped result to T.
 func typed[T any](v any, err error) (T, error) {
+	if isNegative(v) && err == nil {
+		var zero T
+		return zero, ErrNotFound
+	}
 	t, ok := v.(T)
 	if err == nil && !ok && v != nil {
 		err = fmt.Errorf("%w: got %T, want %T", ErrTypeMismatch, v, t)
@@ -237,13 +295,13 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 	e, err := first.entry, first.err
 	co.due = first.due
 	if !first.done {
-		if e, err = r.load(ctx, key, vt, firstRead); e != nil {
+		if e, err = r.load(ctx, key, vt, firstRead); e != nil && !isNegative(e.Value) {
 			now := r.now()
 			co.due = r.drawn(r.freshnessOf(e, co.gen, now), e.Created, e.Expiration, e.Delta, now) == due
 		}
 	}
 	if err != nil {
-		if r.cfg.FailClosed || ctx.Err() != nil {
+		if r.cfg.FailClosed || ctx.Err() != nil || isMismatch(err) {
 			return nil, err
 		}
 		co.faulted = true
@@ -261,7 +319,7 @@ func (r *Region) getOrCreate(ctx context.Context, key string, vt valueType, crea
 			e, err = r.load(ctx, key, vt, reread)
 		}
 		if err != nil {
-			if r.cfg.FailClosed {
+			if r.cfg.FailClosed || isMismatch(err) {
 				return nil, err
 			}
 			co.faulted = true
@@ -462,15 +520,31 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 // caller saw complete.
 func (r *Region) createMissing(ctx context.Context, key string, vt valueType, create creator, co callConfig) (any, Outcome, error) {
 	f, leader := r.join(key)
-	for !leader {
-		r.stats.lockWaits.Add(1)
-		_, st := r.startStep(ctx, SpanLockWait, TimingLockWait, key)
-		v, outcome, err := wait(ctx, f, false, f.began.Load())
-		st.end(err)
-		if !errors.Is(err, errStaleFlight) {
-			return v, outcome, err
+	if !leader {
+		// A caller of this process waits for another's creation no longer
+		// than a caller of another process waits for its lock.
+		bound, cancel := context.WithTimeout(ctx, r.cfg.LockWait)
+		defer cancel()
+		for !leader {
+			r.stats.lockWaits.Add(1)
+			_, st := r.startStep(ctx, SpanLockWait, TimingLockWait, key)
+			v, outcome, err := wait(bound, f, false, f.began.Load())
+			if err != nil && bound.Err() != nil && ctx.Err() == nil && !errors.Is(err, errStaleFlight) {
+				select {
+				case <-f.done: // landed as the bound ran out: take its result
+					v, outcome, err = wait(ctx, f, false, f.began.Load())
+				default:
+					err = r.lockTimeout(ctx, key)
+					st.end(err)
+					return nil, 0, err
+				}
+			}
+			st.end(err)
+			if !errors.Is(err, errStaleFlight) {
+				return v, outcome, err
+			}
+			f, leader = r.join(key)
 		}
-		f, leader = r.join(key)
 	}
 	started := r.goOwned(ctx, func(ctx context.Context) {
 		r.fly(ctx, key, f, func() (any, bool, error) {
@@ -525,9 +599,7 @@ func (r *Region) obtain(ctx context.Context, wait *lockWait, key string, faulted
 		case ctx.Err() != nil:
 			return nil, faulted, ctx.Err()
 		case wait.expired():
-			r.stats.lockWaitTimeouts.Add(1)
-			r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
-			return nil, faulted, fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
+			return nil, faulted, r.lockTimeout(ctx, key)
 		case lk == r.local:
 			return nil, true, nil // cannot happen with a valid TTL; create unlocked
 		}
@@ -572,6 +644,14 @@ func (w *lockWait) stop() {
 	}
 }
 
+// lockTimeout counts, logs and returns a wait for key's creation that ran
+// out of Config.LockWait.
+func (r *Region) lockTimeout(ctx context.Context, key string) error {
+	r.stats.lockWaitTimeouts.Add(1)
+	r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
+	return fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
+}
+
 // regenerate runs with key's lock held (l may be nil on a fail-open region
 // whose locker failed): it reads again, and when no fresh value appeared,
 // creates, stores and records one; created tells which. It releases the
@@ -612,7 +692,7 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 	co.delta = r.elapsed(watch)
 	st.end(err)
 	stop()
-	if err != nil {
+	if v, err = r.asNegative(v, err, co); err != nil {
 		return nil, false, err
 	}
 	r.stats.regenerations.Add(1)
@@ -631,29 +711,23 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 // It reports whether a value was superseded: not stored because its lease
 // no longer held.
 func (r *Region) store(ctx context.Context, keys []string, values []any, l lease, gens serializer.Gens, co callConfig) (superseded bool) {
-	if r.cfg.ShouldCache != nil {
-		var k []string
-		var v []any
-		var kl lease
-		for i, key := range keys {
-			if r.shouldCache(ctx, key, values[i]) {
-				k, v = append(k, key), append(v, values[i])
-				if l != nil {
-					kl = append(kl, l[i])
-				}
-			} else {
-				r.stats.notCached.Add(1)
-			}
-		}
-		keys, values = k, v
-		if l != nil {
-			l = kl
+	if r.plainStore(values, co) {
+		return r.storeExp(ctx, keys, values, l, gens, r.expiration(co), co)
+	}
+	for _, g := range r.groupForStore(ctx, keys, values, l, co) {
+		if r.storeExp(ctx, g.keys, g.values, g.lease, gens, g.exp, co) {
+			superseded = true
 		}
 	}
+	return superseded
+}
+
+// storeExp is store for values that share the soft expiration exp.
+func (r *Region) storeExp(ctx context.Context, keys []string, values []any, l lease, gens serializer.Gens, exp time.Duration, co callConfig) (superseded bool) {
 	if len(keys) == 0 {
 		return false
 	}
-	n, err := r.storeLeased(ctx, keys, values, l, gens, r.expiration(co), co.delta, co.fn)
+	n, err := r.storeLeased(ctx, keys, values, l, gens, exp, co.delta, co.fn)
 	if err != nil && !errors.Is(err, backend.ErrTooLarge) { // logged already
 		r.warn(ctx, "corral: created value not stored", "region", r.name, "err", err)
 	}

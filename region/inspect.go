@@ -37,6 +37,9 @@ type EntryInfo struct {
 	Size       int
 	Compressed bool
 	Sealed     bool
+	// NotFound reports whether the entry is a cached "not found" (see
+	// ErrNotFound) rather than a value.
+	NotFound bool
 	// Serializer names the region's serializer ("msgpack", "json", "raw",
 	// or the Go type of another), which encoded the value.
 	Serializer string
@@ -62,6 +65,7 @@ func (r *Region) Inspect(ctx context.Context, key string) (EntryInfo, error) {
 		info.Present = true
 		info.Created = time.Unix(0, e.Created)
 		info.Expiration = e.Expiration
+		info.NotFound = isNegative(e.Value)
 		info.State = stateName(r.freshness(e.Created, e.Expiration, e.Gens, nil, r.now()))
 		return info, nil
 	}
@@ -84,6 +88,7 @@ func (r *Region) Inspect(ctx context.Context, key string) (EntryInfo, error) {
 	}
 	info.Compressed = env.Compressed
 	info.Sealed = env.Sealed
+	info.NotFound = env.Meta.Negative
 	info.Created = time.Unix(0, env.Meta.Created)
 	info.Expiration = env.Meta.Expiration
 	info.State = stateName(r.freshness(env.Meta.Created, env.Meta.Expiration, env.Meta.Gens, nil, r.now()))

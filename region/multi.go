@@ -23,10 +23,19 @@ type multiCreator func(context.Context, []string) ([]any, error)
 // create once with only the keys still missing. create must return one value
 // per key it is given, in that order.
 //
-// Unlike GetOrCreate, create runs in the caller's goroutine with ctx.
+// Unlike GetOrCreate, create runs in the caller's goroutine with ctx. A key
+// holding a cached "not found" (see ErrNotFound) makes the call return an
+// error wrapping ErrNotFound, since create cannot say "not found" for one
+// key of many; CacheBatch can. As with GetOrCreate, a backend that keeps
+// values hands out the stored values themselves: do not modify them.
 // Errors: create's error; ErrCreatorResult; ErrLockTimeout; ctx.Err();
 // ErrClosed; ErrBackend on a fail-closed region; a *PanicError.
 func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, create func(context.Context, []string) ([]T, error), opts ...CallOption) ([]T, error) {
+	return getOrCreateMulti(ctx, r, keys, typeOf[T]{}, create, opts)
+}
+
+// getOrCreateMulti is GetOrCreateMulti, with vt as for get.
+func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt valueType, create func(context.Context, []string) ([]T, error), opts []CallOption) ([]T, error) {
 	if err := r.usable(ctx); err != nil {
 		return nil, err
 	}
@@ -55,7 +64,7 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 			}
 		}
 	}
-	got, err := r.getOrCreateMulti(ctx, keys, typeOf[T]{}, func(ctx context.Context, keys []string) ([]any, error) {
+	got, err := r.getOrCreateMulti(ctx, keys, vt, func(ctx context.Context, keys []string) ([]any, error) {
 		values, err := create(ctx, keys)
 		if err != nil {
 			return nil, err
@@ -71,6 +80,9 @@ func GetOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, crea
 	}
 	out := make([]T, len(keys))
 	for i, key := range keys {
+		if isNegative(got[key]) {
+			return nil, r.notFound(key)
+		}
 		if out[i], err = typed[T](got[key], nil); err != nil {
 			return nil, err
 		}
@@ -88,7 +100,7 @@ func decodeFresh[T any](r *Region, keys []string, data [][]byte, fn *funcGen) ([
 			return nil, false
 		}
 		m, err := decodeAs(r.codec, r.boundKey(keys[i]), d, &out[i])
-		if err != nil || r.freshness(m.Created, m.Expiration, m.Gens, fn, now) != fresh {
+		if err != nil || m.Negative || r.freshness(m.Created, m.Expiration, m.Gens, fn, now) != fresh {
 			return nil, false
 		}
 	}
@@ -101,7 +113,7 @@ func (r *Region) getOrCreateMulti(ctx context.Context, keys []string, vt valueTy
 	uniq := slices.Compact(slices.Sorted(slices.Values(keys)))
 	entries, err := r.loadMulti(ctx, uniq, vt, firstRead, first)
 	if err != nil {
-		if r.cfg.FailClosed || ctx.Err() != nil {
+		if r.cfg.FailClosed || ctx.Err() != nil || isMismatch(err) {
 			return nil, err
 		}
 		co.faulted = true

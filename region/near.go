@@ -309,6 +309,15 @@ func nearFirst[T any](ctx context.Context, r *Region, key string, opts []CallOpt
 	if !ok {
 		return v, first, false
 	}
+	if isNegative(e.Value) {
+		// A cached "not found": the core answers it, or creates when it
+		// is no longer fresh.
+		if r.refreshGens(ctx) != nil {
+			return v, first, false
+		}
+		r.stats.nearHits.Add(1)
+		return v, loaded{entry: e, done: true}, false
+	}
 	if v, ok = e.Value.(T); !ok {
 		return v, first, false // read and decode it as a T
 	}
@@ -348,7 +357,11 @@ func (r *Region) nearLoad(ctx context.Context, key string, vt valueType) (*backe
 // nearKeep keeps a value a typed first read decoded.
 func (r *Region) nearKeep(key string, tok nearToken, v any, m serializer.Meta) {
 	if r.near != nil && tok.ok {
-		r.nearPut(key, tok, &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta})
+		e := &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta}
+		if m.Negative {
+			e.Value = negative // a cached "not found", not a zero value
+		}
+		r.nearPut(key, tok, e)
 	}
 }
 

@@ -3,8 +3,10 @@ package region_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -511,5 +513,44 @@ func TestHistoryNear(t *testing.T) {
 	checkHistory(t, log.Ops(), history.Options{})
 	if r.Stats().NearHits == 0 {
 		t.Errorf("the near cache served nothing: %+v", r.Stats())
+	}
+}
+
+// TestNearNegative: a cached "not found" read from the backend is kept in
+// the near cache as a not-found answer (never as a zero value), answered
+// from there without the creator, and dropped when another process writes
+// the key.
+func TestNearNegative(t *testing.T) {
+	checkGoroutines(t)
+	ctx := context.Background()
+	shared := newPushBackend(t)
+	a, b, _ := nearPair(t, shared, region.Config{NegativeExpiration: time.Hour, Near: region.NearConfig{MaxStaleness: time.Hour}})
+	var calls atomic.Int32
+	notFound := func(context.Context) (string, error) {
+		calls.Add(1)
+		return "", fmt.Errorf("no user 7: %w", region.ErrNotFound)
+	}
+	if _, err := region.GetOrCreate(ctx, a, "u7", notFound); !errors.Is(err, region.ErrNotFound) {
+		t.Fatalf("A's first call: %v, want ErrNotFound", err)
+	}
+	for i := range 3 { // B: from the backend, then from its near cache
+		v, err := region.GetOrCreate(ctx, b, "u7", notFound)
+		if !errors.Is(err, region.ErrNotFound) || v != "" {
+			t.Fatalf("B's call %d = %q, %v; want the cached ErrNotFound", i, v, err)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d creator calls, want 1: the not-found answer is cached", n)
+	}
+	if s := b.Stats(); s.NearHits == 0 {
+		t.Fatalf("B never answered from its near cache: %+v", s)
+	}
+	mustSet(t, a, "u7", "ada")
+	waitFor(t, "B to see A's write", func() bool {
+		v, err := region.GetOrCreate(ctx, b, "u7", notFound)
+		return err == nil && v == "ada"
+	})
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d creator calls after the write, want 1", n)
 	}
 }

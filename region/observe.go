@@ -463,15 +463,22 @@ func (r *Region) traceCall(ctx context.Context, key string, vt valueType, create
 
 // traceHit answers GetOrCreate for a Tracer that traces hits: the whole
 // call, first read included, runs under one SpanCall.
-func traceHit[T any](ctx context.Context, r *Region, key string, create func(context.Context) (T, error), opts []CallOption) (T, error) {
+func traceHit[T any](ctx context.Context, r *Region, key string, vt valueType, create func(context.Context) (T, error), opts []CallOption) (T, error) {
 	ctx, sp := r.startSpan(ctx, SpanStart{Kind: SpanCall, Region: r.name, Key: key, Time: time.Now()})
 	var o Outcome
-	v, err := GetOrCreate(ctx, r, key, create, append(slices.Clip(opts), ReportOutcome(&o), CallOption{kind: optTraced})...)
-	if asked := makeCallConfig(opts).outcome; asked != nil && err == nil {
-		*asked = o
+	v, err := getOrCreate(ctx, r, key, vt, create, append(slices.Clip(opts), ReportOutcome(&o), CallOption{kind: optTraced}))
+	spanErr := err
+	if o != 0 {
+		// The call was answered: with a value, or with a cached "not
+		// found" (err wraps ErrNotFound), which is an answer, not a
+		// failure, as it is for traceCall.
+		spanErr = nil
+		if asked := makeCallConfig(opts).outcome; asked != nil {
+			*asked = o
+		}
 	}
 	if sp != nil {
-		r.endSpan(sp, o, err)
+		r.endSpan(sp, o, spanErr)
 	}
 	return v, err
 }

@@ -10,6 +10,8 @@ type CallOption struct {
 	fn       string
 	gen      *funcGen
 	outcome  *Outcome
+	pred     func(key string, v any) bool // WithShouldCache
+	expFn    func(v any) time.Duration    // WithExpirationFunc
 }
 
 type optionKind uint8
@@ -20,6 +22,9 @@ const (
 	optRecordFor
 	optReportOutcome
 	optTraced // internal: the call runs under a span already (observe.go)
+	optNegExpiration
+	optShouldCache
+	optExpirationFunc
 )
 
 type callConfig struct {
@@ -44,6 +49,14 @@ type callConfig struct {
 	delta time.Duration
 	// traced is set when the call runs under a SpanCall already.
 	traced bool
+	// negExp is the soft expiration of cached "not found" answers, when
+	// hasNegExp (see negative.go).
+	negExp    time.Duration
+	hasNegExp bool
+	// shouldCache and expFn are the call's WithShouldCache and
+	// WithExpirationFunc; each given twice, the later one wins.
+	shouldCache func(key string, v any) bool
+	expFn       func(v any) time.Duration
 	// faulted is set once the call saw the backend fail (or skipped it):
 	// every later step that would reach the backend or the distributed
 	// lock is skipped, and nothing is stored (see breaker.go).
@@ -64,6 +77,12 @@ func makeCallConfig(opts []CallOption) callConfig {
 			c.outcome = o.outcome
 		case optTraced:
 			c.traced = true
+		case optNegExpiration:
+			c.negExp, c.hasNegExp = o.duration, true
+		case optShouldCache:
+			c.shouldCache = o.pred
+		case optExpirationFunc:
+			c.expFn = o.expFn
 		}
 	}
 	return c
@@ -78,7 +97,9 @@ func (c *callConfig) report(o Outcome) {
 
 // WithExpiration sets the soft expiration of the values a call writes, in
 // place of Config.Expiration. It is stored with each value, so every later
-// read honours it. Zero means the values never go stale.
+// read honours it. Zero means the values never go stale. Given to Cache1
+// (and its kin, CacheBatch), it sets the expiration of every result of the
+// cached function.
 func WithExpiration(d time.Duration) CallOption {
 	return CallOption{kind: optExpiration, duration: max(d, 0)}
 }
@@ -92,7 +113,8 @@ func IgnoreExpiration() CallOption {
 
 // ReportOutcome makes GetOrCreate, and the Call of a cached function, store
 // in *o how the call was answered. It is set only when the call returns a
-// value without error. GetOrCreateMulti does not report.
+// value without error, or a cached "not found" (see ErrNotFound).
+// GetOrCreateMulti does not report.
 func ReportOutcome(o *Outcome) CallOption {
 	return CallOption{kind: optReportOutcome, outcome: o}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -278,6 +279,10 @@ func (r *Region) freshnessOf(e *backend.Entry, fn *funcGen, now int64) freshness
 type valueType interface {
 	decode(c *serializer.Codec, bound string, data []byte) (any, serializer.Meta, error)
 	holds(v any) bool
+	// strict tells whether a first read that finds a value of another type
+	// is an error wrapping ErrTypeMismatch (see Typed) rather than a miss.
+	strict() bool
+	name() string
 }
 
 // typeOf is the valueType of T. It has no fields, so passing it as a
@@ -287,6 +292,9 @@ type typeOf[T any] struct{}
 func (typeOf[T]) decode(c *serializer.Codec, bound string, data []byte) (any, serializer.Meta, error) {
 	var v T
 	m, err := decodeAs(c, bound, data, &v)
+	if err == nil && m.Negative {
+		return negative, m, nil
+	}
 	return v, m, err
 }
 
@@ -294,6 +302,10 @@ func (typeOf[T]) holds(v any) bool {
 	_, ok := v.(T)
 	return ok
 }
+
+func (typeOf[T]) strict() bool { return false }
+
+func (typeOf[T]) name() string { return reflect.TypeFor[T]().String() }
 
 // read says whether a load counts and logs undecodable entries: a first read
 // does, a confirming read under the lock does not count them again.
@@ -313,6 +325,9 @@ func (r *Region) load(ctx context.Context, key string, vt valueType, how read) (
 		if !ok {
 			return nil, nil
 		}
+		if vt.strict() && !vt.holds(e.Value) && !isNegative(e.Value) {
+			return nil, r.mismatch(key, e.Value, vt)
+		}
 		return r.checkType(key, e, vt, how), nil
 	}
 	if r.near != nil && how == firstRead {
@@ -321,6 +336,9 @@ func (r *Region) load(ctx context.Context, key string, vt valueType, how read) (
 	data, err := r.get(ctx, key)
 	if err != nil || data == nil {
 		return nil, err
+	}
+	if vt.strict() {
+		return r.decodeStrict(ctx, key, data, vt, how)
 	}
 	return r.decode(ctx, key, data, vt, how), nil
 }
@@ -425,6 +443,9 @@ func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how
 		for i, key := range keys {
 			ns, k := r.localKey(key)
 			if e, ok := r.values.LoadEntry(ns, k); ok {
+				if vt.strict() && !vt.holds(e.Value) && !isNegative(e.Value) {
+					return entries, r.mismatch(key, e.Value, vt)
+				}
 				entries[i] = r.checkType(key, e, vt, how)
 			}
 		}
@@ -443,9 +464,17 @@ func (r *Region) loadMulti(ctx context.Context, keys []string, vt valueType, how
 		}
 	}
 	for i, d := range data {
-		if d != nil {
-			entries[i] = r.decode(ctx, keys[i], d, vt, how)
+		if d == nil {
+			continue
 		}
+		if vt.strict() {
+			var err error
+			if entries[i], err = r.decodeStrict(ctx, keys[i], d, vt, how); err != nil {
+				return entries, err
+			}
+			continue
+		}
+		entries[i] = r.decode(ctx, keys[i], d, vt, how)
 	}
 	return entries, nil
 }
@@ -484,7 +513,7 @@ func (r *Region) getMulti(ctx context.Context, keys []string) ([][]byte, error) 
 // checkType returns e when it holds a value of the wanted type, and
 // otherwise counts a decode error and returns nil.
 func (r *Region) checkType(key string, e *backend.Entry, vt valueType, how read) *backend.Entry {
-	if vt.holds(e.Value) {
+	if vt.holds(e.Value) || isNegative(e.Value) {
 		return e
 	}
 	if how == reread {

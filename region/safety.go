@@ -53,6 +53,12 @@ func (r *Region) encode(bound string, v any, m serializer.Meta) (data []byte, er
 			data, err = nil, fmt.Errorf("serializer: encode %T: %w", v, panicked(p))
 		}
 	}()
+	if isNegative(v) {
+		// No payload, no type: "not found" fits any type. With a Keyring
+		// the codec seals it, bound to its key like a value.
+		m.Negative = true
+		return r.codec.EncodeFor(bound, nil, m)
+	}
 	m.Type = serializer.TypeTag(reflect.TypeOf(v))
 	return r.codec.EncodeFor(bound, v, m)
 }
@@ -66,6 +72,14 @@ func (r *Region) encode(bound string, v any, m serializer.Meta) (data []byte, er
 func decodeAs[T any](c *serializer.Codec, bound string, data []byte, v *T) (serializer.Meta, error) {
 	if want := serializer.TypeTag(reflect.TypeFor[T]()); want != 0 {
 		if m, err := c.DecodeMeta(data); err == nil && m.Type != 0 && m.Type != want {
+			if c.Seals() {
+				// The type tag is authenticated only with the payload:
+				// bytes tampered with are a decode error, not a value of
+				// another type (which a Typed read would refuse to replace).
+				if _, err := c.Verify(bound, data); err != nil {
+					return serializer.Meta{}, err
+				}
+			}
 			return serializer.Meta{}, fmt.Errorf("%w: %w: the entry was written as another Go type than %v (do two regions, or cached functions, share a name?)",
 				serializer.ErrDecode, ErrTypeMismatch, reflect.TypeFor[T]())
 		}

@@ -25,7 +25,7 @@ type Stats struct {
 	LocksLost        uint64 // locks that expired or were taken over while held
 	BackendErrors    uint64 // failed backend and locker calls
 	DecodeErrors     uint64 // entries that could not be decoded (treated as misses)
-	NotCached        uint64 // created values not stored: ShouldCache rejected them, or the backend refused them as too large
+	NotCached        uint64 // created values not stored: ShouldCache, WithShouldCache or WithExpirationFunc rejected them, or the backend refused them as too large
 	// Superseded counts created values not stored because their key was
 	// written, deleted or invalidated — or created anew after a lost lock —
 	// while they were being created: the newer state stands. The values

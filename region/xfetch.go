@@ -46,8 +46,8 @@ type EarlyRefresh struct {
 	// creation took δ, expiring in d, then starts its regeneration with
 	// probability exp(−d/(δ·Beta)), in the background: the reader (and
 	// every other) is served the fresh value meanwhile. Values written with
-	// Set (δ zero) and values that never go stale are never refreshed
-	// early.
+	// Set (δ zero), values that never go stale and cached "not found"
+	// answers (see ErrNotFound) are never refreshed early.
 	Enabled bool
 	// Beta scales how early: above 1 regenerates earlier (more creator
 	// calls, fewer expiries), below 1 later. Zero: DefaultEarlyRefreshBeta.

@@ -28,8 +28,9 @@ const MaxDecodedSize = 512 << 20
 //	0       1     magic 0xC1 (never the first byte of MessagePack, UTF-8 or JSON)
 //	1       1     version (3)
 //	2       4     checksum: low 32 bits of xxhash64 of every byte from offset 6 on
-//	6       1     flags: bit 0 = payload is an s2 block; bit 1 = payload is sealed;
-//	              other bits must be zero
+//	6       1     flags: bit 0 = payload is an s2 block; bit 1 = payload is
+//	              sealed; bit 2 = negative entry (Meta.Negative: no payload,
+//	              bit 0 clear); other bits must be zero
 //	7       8     Meta.Created, int64 Unix nanoseconds
 //	15      4     Meta.Type, the writer's type tag (0: unknown)
 //	19      1-10  Meta.Expiration, zig-zag varint nanoseconds
@@ -49,11 +50,15 @@ const MaxDecodedSize = 512 << 20
 // Its associated data is every byte before the encrypted payload (with the
 // checksum as zero) followed by the key the entry is bound to (see
 // [Codec.EncodeFor]): the header cannot be altered, nor the entry moved to
-// another key, without the tag failing.
+// another key, without the tag failing. A negative entry written by a codec
+// with a Keyring is sealed too, its encrypted payload empty, so that its
+// header and key are authenticated like a value's.
 //
 // Version 2 (without Meta.Delta and the sealed flag) is still read, with a
 // zero Delta. Version 1 (without Meta.Type) is no longer read: such entries
-// are undecodable, hence misses.
+// are undecodable, hence misses. A codec that predates the negative flag
+// rejects an envelope carrying it for its unknown flag, so an older reader
+// takes a negative entry for an undecodable one (a miss), never for a value.
 //
 // An s2 block starts with the uvarint length of the decoded bytes, which is
 // checked against MaxDecodedSize before decoding.
@@ -69,11 +74,13 @@ const (
 	envMinLen      = envExpOff + 4
 	envMaxHeader   = envExpOff + 5*binary.MaxVarintLen64
 
-	flagS2     = 1 << 0
-	flagSealed = 1 << 1
-	knownFlag  = flagS2 | flagSealed
-	// knownFlagV2 are the flags version 2 knew.
-	knownFlagV2 = flagS2
+	flagS2       = 1 << 0
+	flagSealed   = 1 << 1
+	flagNegative = 1 << 2
+	knownFlag    = flagS2 | flagSealed | flagNegative
+	// knownFlagV2 are the flags version 2 knew (the negative flag was
+	// first written in version 2 envelopes).
+	knownFlagV2 = flagS2 | flagNegative
 
 	nonceSize = chacha20poly1305.NonceSizeX
 )
@@ -149,11 +156,16 @@ func (c *Codec) Encode(v any, m Meta) ([]byte, error) {
 // has a [Keyring], the payload is compressed (if asked), then sealed with
 // the current key and bound to key, the name the entry is stored under:
 // [Codec.DecodeFor] with any other key rejects it. Without a Keyring, key is
-// not used. The result is newly allocated and owned by the caller; it is
+// not used. A negative entry ([Meta.Negative]) has no payload: v is not
+// used, and with a Keyring the empty payload is sealed, binding the header
+// to key. The result is newly allocated and owned by the caller; it is
 // the only allocation EncodeFor makes when the serializer is an
 // [AppendMarshaler] such as [MsgPack] and nothing is sealed. Errors come
 // from the serializer and are not [ErrDecode].
 func (c *Codec) EncodeFor(key string, v any, m Meta) ([]byte, error) {
+	if m.Negative {
+		return c.encodeNegative(key, m), nil
+	}
 	bp := c.getBuf()
 	buf := appendHeader(*bp, 0, m)
 	hlen := len(buf)
@@ -187,6 +199,17 @@ func (c *Codec) EncodeFor(key string, v any, m Meta) ([]byte, error) {
 	}
 	c.putBuf(bp, buf)
 	return sealEnvelope(out), nil
+}
+
+// encodeNegative returns the envelope of a negative entry carrying m: a
+// header and no payload, sealed (an empty payload bound to key) when c has
+// a Keyring.
+func (c *Codec) encodeNegative(key string, m Meta) []byte {
+	head := appendHeader(make([]byte, 0, envMaxHeader), flagNegative, m)
+	if c.keys != nil {
+		return sealEnvelope(c.seal(key, head, len(head)))
+	}
+	return sealEnvelope(head)
 }
 
 func (c *Codec) shouldCompress(n int) bool {
@@ -233,7 +256,7 @@ func (c *Codec) s2Encode(dst, payload []byte) (comp, buf []byte) {
 // with the keyring's current key and bound to key.
 func (c *Codec) seal(key string, buf []byte, hlen int) []byte {
 	payload := buf[hlen:]
-	flags := byte(flagSealed)
+	flags := buf[envFlagsOff] | flagSealed
 	var cp *[]byte
 	var cbuf []byte
 	if c.shouldCompress(len(payload)) {
@@ -313,7 +336,7 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 	if version == envVersionV2 {
 		known = knownFlagV2
 	}
-	if flags&^known != 0 {
+	if flags&^known != 0 || flags&(flagNegative|flagS2) == flagNegative|flagS2 {
 		return Meta{}, 0, nil, fmt.Errorf("%w: unknown envelope flags %#02x", ErrDecode, flags)
 	}
 	rest := data[envExpOff:]
@@ -342,6 +365,10 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 		Expiration: time.Duration(exp),
 		Gens:       Gens{Hard: gens[0], Soft: gens[1], Func: gens[2]},
 		Delta:      time.Duration(delta),
+		Negative:   flags&flagNegative != 0,
+	}
+	if m.Negative && flags&flagSealed == 0 && len(rest) != 0 {
+		return Meta{}, 0, nil, fmt.Errorf("%w: negative entry with a payload", ErrDecode)
 	}
 	return m, flags, rest, nil
 }
@@ -376,6 +403,23 @@ func (c *Codec) Decode(data []byte, v any) (Meta, error) {
 // key); without one, a sealed envelope is. On error the returned Meta is
 // zero.
 func (c *Codec) DecodeFor(key string, data []byte, v any) (Meta, error) {
+	return c.decodeFor(key, data, v, false)
+}
+
+// Verify checks the envelope in data, read from under key, as
+// [Codec.DecodeFor] does — its header, its checksum and, when c has a
+// [Keyring], that it is sealed and authentic for key — without
+// decompressing or unmarshalling its payload, and returns its metadata,
+// which is then authenticated (unlike [Codec.DecodeMeta]'s). A reader that
+// acts on the metadata alone, such as one refusing an entry of another type,
+// verifies it first. Errors are DecodeFor's, but for those of the payload.
+func (c *Codec) Verify(key string, data []byte) (Meta, error) {
+	return c.decodeFor(key, data, nil, true)
+}
+
+// decodeFor is DecodeFor; with verifyOnly, v is not used and the payload is
+// authenticated (when sealed) but not decoded.
+func (c *Codec) decodeFor(key string, data []byte, v any, verifyOnly bool) (Meta, error) {
 	m, flags, payload, err := parseHeader(data)
 	if err != nil {
 		return Meta{}, err
@@ -390,7 +434,9 @@ func (c *Codec) DecodeFor(key string, data []byte, v any) (Meta, error) {
 	case !sealed && c.keys != nil:
 		return Meta{}, fmt.Errorf("%w: the entry is not encrypted and this codec decrypts", ErrDecode)
 	case sealed:
-		return c.open(key, data, m, flags, payload, v)
+		return c.open(key, data, m, flags, payload, v, verifyOnly)
+	case m.Negative || verifyOnly:
+		return m, nil // nothing to unmarshal: v is left as it is
 	}
 	if err := c.decodePayload(flags, payload, v); err != nil {
 		return Meta{}, err
@@ -400,7 +446,7 @@ func (c *Codec) DecodeFor(key string, data []byte, v any) (Meta, error) {
 
 // open decrypts the sealed payload of data (sealed, from its key ID on)
 // and decodes it into v.
-func (c *Codec) open(key string, data []byte, m Meta, flags byte, sealed []byte, v any) (Meta, error) {
+func (c *Codec) open(key string, data []byte, m Meta, flags byte, sealed []byte, v any, verifyOnly bool) (Meta, error) {
 	id, n := binary.Uvarint(sealed)
 	if n <= 0 || id > 1<<32-1 {
 		return Meta{}, fmt.Errorf("%w: envelope truncated or corrupt in its key ID", ErrDecode)
@@ -424,9 +470,15 @@ func (c *Codec) open(key string, data []byte, m Meta, flags byte, sealed []byte,
 	}
 	plain, err := aead.Open(dst, nonce, ct, ad)
 	c.putBuf(ap, ad)
-	if err == nil {
+	switch {
+	case err == nil && m.Negative:
+		if len(plain) != 0 {
+			err = fmt.Errorf("%w: negative entry with a payload", ErrDecode)
+		} // else nothing to unmarshal: v is left as it is
+	case err == nil && verifyOnly:
+	case err == nil:
 		err = c.decodePayload(flags, plain, v)
-	} else {
+	default:
 		err = fmt.Errorf("%w: sealed payload fails authentication (tampered with, or written under another key or with another key of ID %d)", ErrDecode, id)
 	}
 	if bp != nil {

@@ -25,7 +25,8 @@
 // byte 0xC1 (which never starts MessagePack, JSON or UTF-8 text), a version
 // byte, a 4-byte big-endian checksum (the low 32 bits of xxhash64 of
 // everything after it), a flags byte (bit 0: the payload is an s2 block;
-// bit 1: it is sealed), Created as an 8-byte big-endian int64, the type tag,
+// bit 1: it is sealed; bit 2: a negative entry, "not found", with no
+// payload or, when sealed, an empty one), Created as an 8-byte big-endian int64, the type tag,
 // Expiration as a zig-zag varint, the three generations and Delta as
 // varints, then the payload (when sealed: the key ID, a 24-byte nonce, the
 // ciphertext and its tag). codec.go has the byte layout.

@@ -63,6 +63,16 @@ func FuzzCodecDecode(f *testing.F) {
 			f.Add(env[:len(env)/2], int64(0), int64(0))
 		}
 	}
+	neg, err := mp.Encode(nil, serializer.Meta{Created: meta.Created, Expiration: time.Second, Negative: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(neg, meta.Created, int64(time.Second))
+	sealedNeg, err := sealed.Encode(nil, serializer.Meta{Created: meta.Created, Expiration: time.Second, Negative: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealedNeg, meta.Created, int64(time.Second))
 	f.Add([]byte("plain string from another client"), int64(-1), int64(-1))
 	f.Add([]byte{0xC1, 1}, int64(1), int64(1))
 	f.Add([]byte{}, int64(0), int64(0))

@@ -110,3 +110,113 @@ func TestDecodesVersion2(t *testing.T) {
 		t.Fatalf("unsealed version 2 envelope through a sealing codec: %v, want ErrDecode", err)
 	}
 }
+
+// TestSealedNegativeEntry checks that a codec with a keyring seals a
+// negative entry (an empty payload bound to its key): it decodes under its
+// key, leaving the value untouched; it does not under another key; every
+// bit flipped (checksum recomputed) is a decode error, never a value or a
+// negative entry; an unsealed negative entry is refused by a sealing codec
+// and a sealed one by a plain codec; a sealed negative entry whose
+// encrypted payload is not empty is refused.
+func TestSealedNegativeEntry(t *testing.T) {
+	c, err := NewCodec(NewMsgPack(), CodecOptions{CompressAbove: 1, Keyring: testKeyring(t, 3, 0, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Meta{Created: 777, Expiration: time.Minute, Gens: Gens{1, 2, 3}, Delta: time.Millisecond, Negative: true}
+	env, err := c.EncodeFor("k", "ignored, long enough to be compressed if it were written", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := env[envFlagsOff]; f != flagSealed|flagNegative {
+		t.Fatalf("flags of a sealed negative entry = %#02x, want %#02x", f, flagSealed|flagNegative)
+	}
+	s := "untouched"
+	if got, err := c.DecodeFor("k", env, &s); err != nil || got != m || s != "untouched" {
+		t.Fatalf("DecodeFor = %+v, %v, value %q; want %+v and the value untouched", got, err, s, m)
+	}
+	if info, err := InspectEnvelope(env); err != nil || !info.Sealed || !info.Meta.Negative || info.Compressed {
+		t.Fatalf("InspectEnvelope = %+v, %v; want sealed, negative, not compressed", info, err)
+	}
+	if _, err := c.DecodeFor("other", env, &s); !errors.Is(err, ErrDecode) {
+		t.Fatalf("a sealed negative entry decoded under another key: %v", err)
+	}
+	for i := range len(env) {
+		if i >= envChecksumOff && i < envChecksumOff+4 {
+			continue
+		}
+		for bit := range 8 {
+			bad := bytes.Clone(env)
+			bad[i] ^= 1 << bit
+			sealEnvelope(bad)
+			if got, err := c.DecodeFor("k", bad, &s); !errors.Is(err, ErrDecode) {
+				t.Fatalf("byte %d bit %d flipped: meta %+v, error %v; want ErrDecode", i, bit, got, err)
+			}
+		}
+	}
+
+	plainCodec, err := NewCodec(NewMsgPack(), CodecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsealed, err := plainCodec.EncodeFor("k", nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DecodeFor("k", unsealed, &s); !errors.Is(err, ErrDecode) {
+		t.Fatalf("an unsealed negative entry through a sealing codec: %v, want ErrDecode", err)
+	}
+	if _, err := plainCodec.DecodeFor("k", env, &s); !errors.Is(err, ErrDecode) {
+		t.Fatalf("a sealed negative entry through a plain codec: %v, want ErrDecode", err)
+	}
+
+	head := appendHeader(nil, flagNegative, m)
+	withPayload := sealEnvelope(c.seal("k", append(head, 0xa1, 'x'), len(head)))
+	if _, err := c.DecodeFor("k", withPayload, &s); !errors.Is(err, ErrDecode) || s != "untouched" {
+		t.Fatalf("a sealed negative entry with a payload: value %q, error %v; want ErrDecode", s, err)
+	}
+}
+
+// TestVerify checks that Verify authenticates a sealed envelope's header
+// without decoding it: the untampered envelope gives its metadata, one with
+// any header bit flipped (checksum recomputed) or read under another key is
+// a decode error; through a plain codec, a well-formed envelope verifies.
+func TestVerify(t *testing.T) {
+	c, err := NewCodec(NewMsgPack(), CodecOptions{Keyring: testKeyring(t, 1, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Meta{Created: 5, Expiration: time.Minute, Type: 42, Delta: time.Second}
+	env, err := c.EncodeFor("k", "value", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Verify("k", env); err != nil || got != m {
+		t.Fatalf("Verify = %+v, %v; want %+v", got, err, m)
+	}
+	if _, err := c.Verify("other", env); !errors.Is(err, ErrDecode) {
+		t.Fatalf("Verify under another key: %v, want ErrDecode", err)
+	}
+	for i := envFlagsOff; i < envExpOff; i++ {
+		bad := bytes.Clone(env)
+		bad[i] ^= 1
+		sealEnvelope(bad)
+		if got, err := c.Verify("k", bad); !errors.Is(err, ErrDecode) {
+			t.Fatalf("byte %d flipped: Verify = %+v, %v; want ErrDecode", i, got, err)
+		}
+	}
+	plain, err := NewCodec(NewMsgPack(), CodecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	penv, err := plain.Encode("value", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := plain.Verify("", penv); err != nil || got != m {
+		t.Fatalf("plain Verify = %+v, %v", got, err)
+	}
+	if _, err := c.Verify("k", penv); !errors.Is(err, ErrDecode) {
+		t.Fatalf("an unsealed envelope verified by a sealing codec: %v", err)
+	}
+}

@@ -36,6 +36,11 @@ type Meta struct {
 	// for a value written with Set): early refresh (XFetch) starts a
 	// regeneration sooner for values that take longer to create.
 	Delta time.Duration
+	// Negative marks an entry that records "not found" (negative caching):
+	// EncodeFor writes no payload for it (an empty sealed one with a
+	// Keyring), ignoring the value, and DecodeFor leaves the value it is
+	// given untouched.
+	Negative bool
 }
 
 // Gens are the invalidation generations a value was created under: counters

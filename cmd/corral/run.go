@@ -279,6 +279,7 @@ type inspectResult struct {
 	Serializer string     `json:"serializer"`
 	Compressed bool       `json:"compressed"`
 	Sealed     bool       `json:"sealed"`
+	NotFound   bool       `json:"not_found"`
 }
 
 // inspect prints what the backend holds under key or, with raw arguments,
@@ -309,7 +310,7 @@ func (c *cmd) inspect(ctx context.Context, name, key string, raw []string) (int,
 		return exitNotFound, err
 	}
 	res := inspectResult{Region: name, Key: key, BackendKey: info.BackendKey, Present: info.Present, State: info.State,
-		Size: info.Size, Serializer: info.Serializer, Compressed: info.Compressed, Sealed: info.Sealed}
+		Size: info.Size, Serializer: info.Serializer, Compressed: info.Compressed, Sealed: info.Sealed, NotFound: info.NotFound}
 	var text bytes.Buffer
 	tw := tabwriter.NewWriter(&text, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "region\t%s\nkey\t%s\nbackend key\t%s\npresent\t%v\n", name, key, info.BackendKey, info.Present)
@@ -329,6 +330,9 @@ func (c *cmd) inspect(ctx context.Context, name, key string, raw []string) (int,
 			fmt.Fprintf(tw, "expiration\tnever\n")
 		}
 		fmt.Fprintf(tw, "size\t%d bytes\ncompressed\t%v\nsealed\t%v\n", info.Size, info.Compressed, info.Sealed)
+		if info.NotFound {
+			fmt.Fprintf(tw, "not found\ttrue (a cached \"not found\" answer)\n")
+		}
 	}
 	fmt.Fprintf(tw, "serializer\t%s\n", info.Serializer)
 	_ = tw.Flush()
