@@ -347,16 +347,30 @@ func (r *Region) logTransition(ctx context.Context, t transition) {
 	if t != noTransition {
 		r.brk.watchers.notify(t)
 	}
+	r.logBreaker(ctx, r.brk, backendBreaker, t)
+}
+
+// breakerKind names what a breaker guards and what calls do while it is
+// open, for its log lines.
+type breakerKind struct{ guards, whileOpen string }
+
+var (
+	backendBreaker = breakerKind{"backend", "calls skip the backend"}
+	lockerBreaker  = breakerKind{"locker", "creations take the in-process lock"}
+)
+
+// logBreaker logs transition t of b, a breaker of kind k.
+func (r *Region) logBreaker(ctx context.Context, b *breaker, k breakerKind, t transition) {
 	switch t {
 	case tripped:
-		r.log(ctx, slog.LevelWarn, "corral: backend circuit open: calls skip the backend until a probe succeeds",
-			"region", r.name, "failures", r.brk.threshold, "cooldown", time.Duration(r.brk.cooldown))
+		r.log(ctx, slog.LevelWarn, "corral: "+k.guards+" circuit open: "+k.whileOpen+" until a probe succeeds",
+			"region", r.name, "failures", b.threshold, "cooldown", time.Duration(b.cooldown))
 	case probing:
-		r.log(ctx, slog.LevelDebug, "corral: backend circuit half-open: one call probes the backend", "region", r.name)
+		r.log(ctx, slog.LevelDebug, "corral: "+k.guards+" circuit half-open: probing the "+k.guards, "region", r.name)
 	case reopened:
-		r.log(ctx, slog.LevelDebug, "corral: backend circuit open again: the probe failed", "region", r.name)
+		r.log(ctx, slog.LevelDebug, "corral: "+k.guards+" circuit open again: the probe failed", "region", r.name)
 	case recovered:
-		r.log(ctx, slog.LevelWarn, "corral: backend circuit closed: the backend answers again", "region", r.name)
+		r.log(ctx, slog.LevelWarn, "corral: "+k.guards+" circuit closed: the "+k.guards+" answers again", "region", r.name)
 	}
 }
 

@@ -3,9 +3,7 @@ package region
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"runtime"
-	"time"
 
 	"github.com/corralcache/corral/lock"
 )
@@ -101,17 +99,7 @@ func (r *Region) tryLock(ctx context.Context, key string) (lock.Lock, error) {
 
 // logLockerTransition logs a change of the locker breaker's state, once.
 func (r *Region) logLockerTransition(ctx context.Context, t transition) {
-	switch t {
-	case tripped:
-		r.log(ctx, slog.LevelWarn, "corral: locker circuit open: creations take the in-process lock until a probe succeeds",
-			"region", r.name, "failures", r.lbrk.threshold, "cooldown", time.Duration(r.lbrk.cooldown))
-	case probing:
-		r.log(ctx, slog.LevelDebug, "corral: locker circuit half-open: probing the locker", "region", r.name)
-	case reopened:
-		r.log(ctx, slog.LevelDebug, "corral: locker circuit open again: the probe failed", "region", r.name)
-	case recovered:
-		r.log(ctx, slog.LevelWarn, "corral: locker circuit closed: the locker answers again", "region", r.name)
-	}
+	r.logBreaker(ctx, r.lbrk, lockerBreaker, t)
 }
 
 // lockerBreakerState is the locker breaker's state, for Stats.
