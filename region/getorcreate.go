@@ -495,14 +495,7 @@ func (r *Region) serveStale(ctx context.Context, key string, e *backend.Entry, v
 		r.stats.staleServed.Add(1)
 		return e.Value, OutcomeStale, nil
 	}
-	started := r.goOwned(ctx, func(ctx context.Context) {
-		r.fly(ctx, key, f, func() (any, bool, error) {
-			return r.regenerate(ctx, key, l, vt, create, co, f)
-		})
-	})
-	if !started {
-		r.release(ctx, key, l)
-		r.land(key, f, nil, false, ErrClosed)
+	if !r.regenerateAsync(ctx, key, l, vt, create, co, f) {
 		return nil, 0, ErrClosed
 	}
 	if r.cfg.BackgroundRegeneration {
@@ -650,6 +643,22 @@ func (r *Region) lockTimeout(ctx context.Context, key string) error {
 	r.stats.lockWaitTimeouts.Add(1)
 	r.warn(ctx, "corral: timed out waiting for the lock", "region", r.name, "key", key, "wait", r.cfg.LockWait)
 	return fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, r.name, key, r.cfg.LockWait)
+}
+
+// regenerateAsync runs f's regeneration of key, with l held, in a goroutine
+// the region owns. false: the region is closed; l is released and f landed
+// with ErrClosed.
+func (r *Region) regenerateAsync(ctx context.Context, key string, l lock.Lock, vt valueType, create creator, co callConfig, f *flight) bool {
+	started := r.goOwned(ctx, func(ctx context.Context) {
+		r.fly(ctx, key, f, func() (any, bool, error) {
+			return r.regenerate(ctx, key, l, vt, create, co, f)
+		})
+	})
+	if !started {
+		r.release(ctx, key, l)
+		r.land(key, f, nil, false, ErrClosed)
+	}
+	return started
 }
 
 // regenerate runs with key's lock held (l may be nil on a fail-open region

@@ -146,14 +146,7 @@ func (r *Region) refreshEarly(ctx context.Context, key string, e *backend.Entry,
 		return e.Value, OutcomeHit, nil
 	}
 	co.early, co.earlyOf = true, e.Created
-	started := r.goOwned(ctx, func(ctx context.Context) {
-		r.fly(ctx, key, f, func() (any, bool, error) {
-			return r.regenerate(ctx, key, l, vt, create, co, f)
-		})
-	})
-	if !started {
-		r.release(ctx, key, l)
-		r.land(key, f, nil, false, ErrClosed)
+	if !r.regenerateAsync(ctx, key, l, vt, create, co, f) {
 		return nil, 0, ErrClosed
 	}
 	return e.Value, OutcomeHit, nil
