@@ -1,12 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +28,42 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 	}
+	_, closeLogs := logToFile()
 	code := m.Run()
 	stop()
+	closeLogs()
 	os.Exit(code)
+}
+
+// logToFile sends the log lines of the regions under test (slog's default
+// logger) to a file, so that they do not land in the middle of a result
+// line; at the end it says how many there were and where.
+func logToFile() (path string, done func()) {
+	f, err := os.CreateTemp("", "corral-bench-*.log")
+	if err != nil {
+		return "", func() {}
+	}
+	var lines atomic.Int64
+	slog.SetDefault(slog.New(slog.NewTextHandler(countingWriter{f, &lines}, nil)))
+	return f.Name(), func() {
+		f.Close()
+		if n := lines.Load(); n > 0 {
+			fmt.Printf("bench: %d log lines of the regions under test in %s\n", n, f.Name())
+		} else {
+			os.Remove(f.Name())
+		}
+	}
+}
+
+// countingWriter counts the lines written through it.
+type countingWriter struct {
+	w     io.Writer
+	lines *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	c.lines.Add(int64(bytes.Count(p, []byte{'\n'})))
+	return c.w.Write(p)
 }
 
 // startRedis points redisAddr at a redis-server and returns what stops it.
