@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -204,9 +205,11 @@ type session struct {
 
 	mu sync.Mutex // protects the fields below and writes to conn
 	// sent holds the send times of the PINGs not yet answered, oldest
-	// first; confirmed is the send time of the last one answered.
-	sent      []time.Time
-	confirmed time.Time
+	// first.
+	sent []time.Time
+
+	// failed holds why the heartbeat closed the connection.
+	failed atomic.Pointer[error]
 }
 
 // open dials o's server and turns tracking on.
@@ -265,7 +268,6 @@ func (w *watcher) open(ctx context.Context, o *redis.Options) (*session, error) 
 		}
 	}
 	_ = conn.SetDeadline(time.Time{})
-	s.confirmed = time.Now()
 	return s, nil
 }
 
@@ -294,6 +296,9 @@ func (s *session) read(sink backend.InvalidationSink) error {
 	for {
 		v, err := readReply(s.r)
 		if err != nil {
+			if why := s.failed.Load(); why != nil {
+				return *why
+			}
 			return fmt.Errorf("redisstore: tracking connection to %s: %w", s.addr, err)
 		}
 		if v.kind == '>' {
@@ -313,14 +318,14 @@ func (s *session) read(sink backend.InvalidationSink) error {
 		// The answer to the oldest PING.
 		s.mu.Lock()
 		if len(s.sent) > 0 {
-			s.confirmed, s.sent = s.sent[0], s.sent[1:]
+			s.sent = s.sent[1:]
 		}
 		s.mu.Unlock()
 	}
 }
 
-// heartbeat sends a PING every s.ping, and closes the connection when the
-// last answered one was sent more than s.timeout ago.
+// heartbeat sends a PING every s.ping, and closes the connection when one
+// has gone unanswered for more than s.timeout.
 func (s *session) heartbeat(ctx context.Context) error {
 	t := time.NewTicker(s.ping)
 	defer t.Stop()
@@ -331,10 +336,16 @@ func (s *session) heartbeat(ctx context.Context) error {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		if time.Since(s.confirmed) > s.timeout {
+		// An unanswered PING older than the timeout: not the time since
+		// the last answer, which a heartbeat woken late (a process whose
+		// goroutines keep every core busy) would stretch past the timeout
+		// though every PING was answered.
+		if len(s.sent) > 0 && time.Since(s.sent[0]) > s.timeout {
 			s.mu.Unlock()
+			err := fmt.Errorf("redisstore: tracking connection to %s: no answer to PING within %v", s.addr, s.timeout)
+			s.failed.Store(&err) // the reader's "use of closed connection" would hide why
 			_ = s.conn.Close()
-			return fmt.Errorf("redisstore: tracking connection to %s: no answer to PING within %v", s.addr, s.timeout)
+			return err
 		}
 		s.sent = append(s.sent, time.Now())
 		err := s.send("PING")
