@@ -275,7 +275,7 @@ var abouts = map[string]string{
 		"go-redis-csc: go-redis v9.23's experimental client-side cache (GET replies cached as bytes, decoded per hit). Target: corral-near within 2x corral-memory.",
 	"NearPropagation": "Near cache: time from a Set's return in process A to process B (which held the old value in its near cache) reading the new one, over 1,000 writes; B polls every 20 µs. Target: p99 ≤ 5 ms on loopback.",
 	"NearMixed": "Near cache: 90% GetOrCreate, 10% Set or Delete, over 1024 keys, 64 goroutines split over two regions on separate clients (two processes). " +
-		"stale-reads: reads older than a write of their key completed before they began; stale-beyond-bound: those that began more than 5 ms after it (must be 0).",
+		"stale-reads: reads older than a write of their key completed before they began; stale-beyond-bound: those that began more than 5 ms after it; stale-max-ms: the latest such read, after the write's return.",
 	"InvalidationStream": "How a write reaches other processes: tracking-bcast (CLIENT TRACKING BCAST, the write a plain SET; what the near cache uses) against publish (SET + PUBLISH in one MULTI/EXEC). " +
 		"write-µs: the write's round trip; p50/p99: from the write's return to the other side's receipt.",
 }
