@@ -38,6 +38,17 @@ type Registry interface {
 	ForgetAll(ctx context.Context, fn string) ([]string, error)
 }
 
+// CurrentNamespacer is implemented by registries whose Namespace may answer
+// from a copy of shared state that lags it (generation-based registries
+// cache the generation). CurrentNamespace reads the shared state and
+// refreshes the copy, so that a write — a Set, an Invalidate, a Refresh —
+// lands under the namespace every process reads after it: a write under a
+// namespace that another process's ForgetAll already retired would be lost
+// to every reader, the writer included once its copy catches up.
+type CurrentNamespacer interface {
+	CurrentNamespace(ctx context.Context, fn string) (string, error)
+}
+
 // Grouped is implemented by registries whose records a backend.Grouper writes
 // in the same round trip as the values: Group names the group that holds fn's
 // records.

@@ -116,7 +116,7 @@ func (f *BatchFunc[K, V]) Call(ctx context.Context, keys []K, opts ...CallOption
 // keysOf derives the key of every argument, in order, and maps each key
 // back to its argument.
 func (f *BatchFunc[K, V]) keysOf(ctx context.Context, keys []K) ([]string, map[string]K, error) {
-	ns, err := f.namespace(ctx)
+	ns, err := f.namespace(ctx, false)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -127,19 +127,38 @@ func (r *Region) claimName(name string) error {
 // needs to keep regions apart, is dropped from the key: the key layout
 // holds it already.
 func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
-	ns, err := f.namespace(ctx)
+	ns, err := f.namespace(ctx, false)
 	if err != nil {
 		return "", err
 	}
 	return keyreg.Key(ns, args...)
 }
 
-// namespace is the namespace the function's keys are derived in (see key).
-func (f *cachedFunc[V]) namespace(ctx context.Context) (string, error) {
+// writeKey is key for a write (Set, Invalidate, Refresh): derived in the
+// registry's current namespace, not a copy of it that may lag (see
+// keyreg.CurrentNamespacer), so the write lands where every later read
+// looks, in this process and the others.
+func (f *cachedFunc[V]) writeKey(ctx context.Context, args ...any) (string, error) {
+	ns, err := f.namespace(ctx, true)
+	if err != nil {
+		return "", err
+	}
+	return keyreg.Key(ns, args...)
+}
+
+// namespace is the namespace the function's keys are derived in (see key);
+// current asks a registry that caches it for the current one.
+func (f *cachedFunc[V]) namespace(ctx context.Context, current bool) (string, error) {
 	if err := f.r.usable(ctx); err != nil {
 		return "", err
 	}
-	ns, err := f.r.cfg.Registry.Namespace(ctx, f.scope)
+	var ns string
+	var err error
+	if cn, ok := f.r.cfg.Registry.(keyreg.CurrentNamespacer); ok && current {
+		ns, err = cn.CurrentNamespace(ctx, f.scope)
+	} else {
+		ns, err = f.r.cfg.Registry.Namespace(ctx, f.scope)
+	}
 	if err != nil {
 		return "", f.r.backendError(ctx, "registry namespace", f.name, err)
 	}
@@ -199,7 +218,7 @@ func (f *cachedFunc[V]) getMulti(ctx context.Context, args [][]any) (values []V,
 }
 
 func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
-	key, err := f.key(ctx, args...)
+	key, err := f.writeKey(ctx, args...)
 	if err != nil {
 		return err
 	}
@@ -207,7 +226,7 @@ func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
 }
 
 func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context) (V, error), args ...any) (V, error) {
-	key, err := f.key(ctx, args...)
+	key, err := f.writeKey(ctx, args...)
 	if err != nil {
 		var zero V
 		return zero, err
@@ -239,7 +258,7 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 }
 
 func (f *cachedFunc[V]) invalidate(ctx context.Context, args ...any) error {
-	key, err := f.key(ctx, args...)
+	key, err := f.writeKey(ctx, args...)
 	if err != nil {
 		return err
 	}

@@ -153,6 +153,23 @@ func (r *Registry) Namespace(ctx context.Context, fn string) (string, error) {
 	return namespace(fn, gen), nil
 }
 
+// CurrentNamespace is Namespace read from memcached whatever the age of the
+// process's copy (one `get`), which it refreshes: writes derive their keys
+// from it (see keyreg.CurrentNamespacer).
+func (r *Registry) CurrentNamespace(ctx context.Context, fn string) (string, error) {
+	g := r.entry(fn)
+	now := r.opts.Now().UnixNano()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gen, err := r.fetch(ctx, fn, g)
+	if err != nil {
+		return "", err
+	}
+	g.gen.Store(gen)
+	g.fetched.Store(now)
+	return namespace(fn, gen), nil
+}
+
 // fetch reads fn's generation from memcached, creating it when missing and
 // moving it forward when it went back below the one last seen.
 func (r *Registry) fetch(ctx context.Context, fn string, g *generation) (uint64, error) {
