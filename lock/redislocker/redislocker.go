@@ -2,6 +2,8 @@ package redislocker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -47,6 +49,7 @@ type Options struct {
 // Locker hands out locks held in Redis. It is safe for concurrent use.
 type Locker struct {
 	client   *redislock.Client
+	scripter redis.Scripter // for releasing an attempt whose outcome is unknown
 	min, max time.Duration
 	timeout  time.Duration // bounds each command; zero: no bound
 }
@@ -74,7 +77,7 @@ func New(client redis.Scripter, o Options) (*Locker, error) {
 	if o.MaxBackoff < o.MinBackoff {
 		return nil, fmt.Errorf("%w: MaxBackoff %v is below MinBackoff %v", ErrInvalidOptions, o.MaxBackoff, o.MinBackoff)
 	}
-	return &Locker{client: redislock.New(client), min: o.MinBackoff, max: o.MaxBackoff,
+	return &Locker{client: redislock.New(client), scripter: client, min: o.MinBackoff, max: o.MaxBackoff,
 		timeout: redisdeadline.Resolve(o.Timeout, client)}, nil
 }
 
@@ -108,18 +111,54 @@ func (l *Locker) attempt(ctx context.Context, key string, ttl time.Duration) (lo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	token, err := newToken()
+	if err != nil {
+		return nil, fmt.Errorf("redislocker: obtain %q: %w", key, err)
+	}
 	octx, cancel := redisdeadline.Bound(ctx, l.timeout)
 	defer cancel()
-	rl, err := l.client.Obtain(octx, key, max(ttl, time.Millisecond), nil) // nil options: no retry
+	rl, err := l.client.Obtain(octx, key, max(ttl, time.Millisecond), &redislock.Options{Token: token}) // no retry strategy: one attempt
 	switch {
 	case err == nil:
 		return &Lock{l: rl}, nil
 	case errors.Is(err, redislock.ErrNotObtained):
 		return nil, lock.ErrNotObtained
-	case ctx.Err() != nil:
+	}
+	// The attempt failed without an answer (a timeout, a reset, the
+	// caller giving up): the server may still have taken the lock for us,
+	// and nobody would release it before its TTL, while every other
+	// creator of the key waits. Release it by its token once the server
+	// answers again, in the background.
+	go l.releaseOrphan(key, token)
+	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	return nil, fmt.Errorf("redislocker: obtain %q: %w", key, err)
+}
+
+// releaseScript deletes the lock key only while it holds our token.
+var releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
+
+// orphanRelease bounds the release of a lock an attempt may have taken
+// without hearing so: long enough for a slow server, short enough that no
+// goroutine lingers.
+const orphanRelease = 5 * time.Second
+
+// releaseOrphan releases the lock on key if it holds token. Its failure
+// leaves the lock to expire by its TTL, as before.
+func (l *Locker) releaseOrphan(key, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), orphanRelease)
+	defer cancel()
+	_ = releaseScript.Run(ctx, l.scripter, []string{key}, token).Err()
+}
+
+// newToken returns a random lock token.
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // checkTTL rejects lock TTLs that are not positive. Positive TTLs below a
