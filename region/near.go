@@ -309,17 +309,13 @@ func nearFirst[T any](ctx context.Context, r *Region, key string, opts []CallOpt
 	if !ok {
 		return v, first, false
 	}
-	if isNegative(e.Value) {
-		// A cached "not found": the core answers it, or creates when it
-		// is no longer fresh.
-		if r.refreshGens(ctx) != nil {
-			return v, first, false
+	// A cached "not found" fits every T: the core answers it, or creates
+	// when it is no longer fresh.
+	negative := isNegative(e.Value)
+	if !negative {
+		if v, ok = e.Value.(T); !ok {
+			return v, first, false // read and decode it as a T
 		}
-		r.stats.nearHits.Add(1)
-		return v, loaded{entry: e, done: true}, false
-	}
-	if v, ok = e.Value.(T); !ok {
-		return v, first, false // read and decode it as a T
 	}
 	// The generations age as for a backend read: refreshed when due, and
 	// an unreadable view serves nothing from the near cache either.
@@ -327,6 +323,9 @@ func nearFirst[T any](ctx context.Context, r *Region, key string, opts []CallOpt
 		return v, first, false
 	}
 	r.stats.nearHits.Add(1)
+	if negative {
+		return v, loaded{entry: e, done: true}, false
+	}
 	now := r.now()
 	state := r.drawn(r.freshness(e.Created, e.Expiration, e.Gens, funcGenOf(opts), now), e.Created, e.Expiration, e.Delta, now)
 	if r.served(key, state, opts) {
