@@ -144,13 +144,7 @@ func (r *Registry) Namespace(ctx context.Context, fn string) (string, error) {
 	if f := g.fetched.Load(); f != fetched && f != 0 {
 		return namespace(fn, g.gen.Load()), nil // refreshed while we waited
 	}
-	gen, err := r.fetch(ctx, fn, g)
-	if err != nil {
-		return "", err
-	}
-	g.gen.Store(gen)
-	g.fetched.Store(now)
-	return namespace(fn, gen), nil
+	return r.refresh(ctx, fn, g, now)
 }
 
 // CurrentNamespace is Namespace read from memcached whatever the age of the
@@ -161,6 +155,12 @@ func (r *Registry) CurrentNamespace(ctx context.Context, fn string) (string, err
 	now := r.opts.Now().UnixNano()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return r.refresh(ctx, fn, g, now)
+}
+
+// refresh reads fn's generation into the process's copy g, read at now,
+// and returns its namespace. The caller holds g.mu.
+func (r *Registry) refresh(ctx context.Context, fn string, g *generation, now int64) (string, error) {
 	gen, err := r.fetch(ctx, fn, g)
 	if err != nil {
 		return "", err
