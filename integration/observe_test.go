@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"github.com/corralcache/corral/observe"
 	"slices"
 	"sync"
 	"testing"
@@ -12,34 +13,34 @@ import (
 	"github.com/corralcache/corral/region"
 )
 
-// obsRecorder is a region.Observer that keeps what one region tells it.
+// obsRecorder is a observe.Observer that keeps what one region tells it.
 type obsRecorder struct {
 	mu       sync.Mutex // protects the fields below
-	events   map[region.Event]uint64
+	events   map[observe.Event]uint64
 	ops      map[string]int // backend op → count
 	creators int
 	breaker  []string
 }
 
 func newObsRecorder() *obsRecorder {
-	return &obsRecorder{events: map[region.Event]uint64{}, ops: map[string]int{}}
+	return &obsRecorder{events: map[observe.Event]uint64{}, ops: map[string]int{}}
 }
 
-func (o *obsRecorder) ObserveRegion(string) region.RegionObserver { return o }
+func (o *obsRecorder) ObserveRegion(string) observe.RegionObserver { return o }
 
-func (o *obsRecorder) Event(e region.Event, n uint64) {
+func (o *obsRecorder) Event(e observe.Event, n uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.events[e] += n
 }
 
-func (o *obsRecorder) Timing(t region.Timing, op string, d time.Duration) {
+func (o *obsRecorder) Timing(t observe.Timing, op string, d time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch t {
-	case region.TimingBackend:
+	case observe.TimingBackend:
 		o.ops[op]++
-	case region.TimingCreator:
+	case observe.TimingCreator:
 		o.creators++
 	}
 }
@@ -87,7 +88,7 @@ func TestObserverOnServers(t *testing.T) {
 			rec.mu.Lock()
 			ops, creators := rec.ops, rec.creators
 			rec.mu.Unlock()
-			if ops[region.OpGet] != 2 || ops[region.OpGetForUpdate] != 1 || ops[region.OpSetIf]+ops[region.OpSetIfGrouped] != 1 || creators != 1 {
+			if ops[observe.OpGet] != 2 || ops[observe.OpGetForUpdate] != 1 || ops[observe.OpSetIf]+ops[observe.OpSetIfGrouped] != 1 || creators != 1 {
 				t.Errorf("timed ops %v and %d creator runs; want 2 gets, 1 leased read, 1 conditional store, 1 run", ops, creators)
 			}
 			stop()
@@ -100,9 +101,9 @@ func TestObserverOnServers(t *testing.T) {
 				t.Errorf("breaker transitions %q, want closed>open once the server stopped", rec.breaker)
 			}
 			s := r.Stats()
-			for e, want := range map[region.Event]uint64{
-				region.EventHit: s.Hits, region.EventMiss: s.Misses, region.EventRegeneration: s.Regenerations,
-				region.EventBackendError: s.BackendErrors, region.EventBackendSkipped: s.BackendSkipped,
+			for e, want := range map[observe.Event]uint64{
+				observe.EventHit: s.Hits, observe.EventMiss: s.Misses, observe.EventRegeneration: s.Regenerations,
+				observe.EventBackendError: s.BackendErrors, observe.EventBackendSkipped: s.BackendSkipped,
 			} {
 				if rec.events[e] != want {
 					t.Errorf("%s: observer told %d, Stats %d", e, rec.events[e], want)

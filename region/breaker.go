@@ -42,31 +42,6 @@ import (
 // Only backends that store bytes have a breaker: an in-process ValueStore
 // does not fail, and its hit path must stay a map lookup.
 
-// BreakerState is the state of a backend's circuit breaker.
-type BreakerState int32
-
-const (
-	// BreakerClosed: calls use the backend.
-	BreakerClosed BreakerState = iota
-	// BreakerOpen: calls skip the backend until the cooldown ends.
-	BreakerOpen
-	// BreakerHalfOpen: one call probes the backend; the others skip it.
-	BreakerHalfOpen
-)
-
-// String names the state.
-func (s BreakerState) String() string {
-	switch s {
-	case BreakerClosed:
-		return "closed"
-	case BreakerOpen:
-		return "open"
-	case BreakerHalfOpen:
-		return "half-open"
-	}
-	return "unknown"
-}
-
 // Breaker defaults, applied by New to zero fields of Config.
 const (
 	DefaultBreakerThreshold = 5

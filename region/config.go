@@ -2,6 +2,7 @@ package region
 
 import (
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"log/slog"
 	"reflect"
 	"time"
@@ -193,10 +194,10 @@ type Config struct {
 	// of the durations of creator runs, lock waits and backend operations,
 	// and of the breaker's transitions, for metrics (see Observer). Unset,
 	// it costs nothing.
-	Observer Observer
+	Observer observe.Observer
 	// Tracer, when set, starts a span for each GetOrCreate that missed,
 	// with the lock wait and the creator as child spans (see Tracer).
-	Tracer Tracer
+	Tracer observe.Tracer
 }
 
 // withDefaults returns c with zero fields filled in, or an error wrapping

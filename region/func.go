@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"slices"
 	"strings"
 	"time"
@@ -236,7 +237,7 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	// After a backend failure the value is returned, not stored.
 	_, leased, faulted := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{}, f.gen)
 	gens := f.r.stampGens(f.gen)
-	cctx, st := f.r.startStep(ctx, SpanCreate, TimingCreator, key)
+	cctx, st := f.r.startStep(ctx, observe.SpanCreate, observe.TimingCreator, key)
 	watch := f.r.startWatch()
 	v, err := call(cctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
 	st.end(err)

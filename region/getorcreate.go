@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,7 +222,7 @@ type loaded struct {
 	err   error
 	done  bool
 	due   bool      // entry is fresh and the read drew an early refresh
-	began time.Time // when the read began, for a Tracer's span; zero: unknown
+	began time.Time // when the read began, for a observe.Tracer's span; zero: unknown
 }
 
 // served tells GetOrCreate's typed fast path whether the value it read is
@@ -520,7 +521,7 @@ func (r *Region) createMissing(ctx context.Context, key string, vt valueType, cr
 		defer cancel()
 		for !leader {
 			r.stats.lockWaits.Add(1)
-			_, st := r.startStep(ctx, SpanLockWait, TimingLockWait, key)
+			_, st := r.startStep(ctx, observe.SpanLockWait, observe.TimingLockWait, key)
 			v, outcome, err := wait(bound, f, false, f.began.Load())
 			if err != nil && bound.Err() != nil && ctx.Err() == nil && !errors.Is(err, errStaleFlight) {
 				select {
@@ -580,7 +581,7 @@ func (r *Region) obtain(ctx context.Context, wait *lockWait, key string, faulted
 		if errors.Is(err, lock.ErrNotObtained) {
 			r.settleLock(ctx, lk, err, false)
 			r.stats.lockWaits.Add(1)
-			sctx, st := r.startStep(wait.context(), SpanLockWait, TimingLockWait, key)
+			sctx, st := r.startStep(wait.context(), observe.SpanLockWait, observe.TimingLockWait, key)
 			l, err = lk.Obtain(sctx, r.lockKey(key), r.cfg.LockTTL)
 			st.end(err)
 			waited = wait.expired()
@@ -695,7 +696,7 @@ func (r *Region) regenerate(ctx context.Context, key string, l lock.Lock, vt val
 	if co.early {
 		r.stats.earlyRefreshes.Add(1)
 	}
-	cctx, st := r.startStep(ctx, SpanCreate, TimingCreator, key)
+	cctx, st := r.startStep(ctx, observe.SpanCreate, observe.TimingCreator, key)
 	watch := r.startWatch()
 	v, err = call(cctx, create)
 	co.delta = r.elapsed(watch)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"sync/atomic"
 	"time"
 
@@ -129,7 +130,7 @@ func (r *Region) bump(ctx context.Context, key string, view *genView) error {
 	}
 	t0 := r.tick()
 	next, err := r.bumpShared(ctx, key, view.gen.Load())
-	r.took(TimingBackend, OpBumpGeneration, t0)
+	r.took(observe.TimingBackend, observe.OpBumpGeneration, t0)
 	r.settle(ctx, err)
 	if err != nil {
 		// The invalidation holds in this process at least.
@@ -301,7 +302,7 @@ func (r *Region) readGens(ctx context.Context, keys []string, views []*genView) 
 	}
 	t0 := r.tick()
 	data, err := r.cfg.Backend.GetMulti(ctx, keys)
-	r.took(TimingBackend, OpReadGens, t0)
+	r.took(observe.TimingBackend, observe.OpReadGens, t0)
 	r.settle(ctx, err)
 	if err != nil {
 		return r.backendError(ctx, "read invalidation generations", keys[0], err)

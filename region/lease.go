@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"time"
 
 	"github.com/corralcache/corral/backend"
@@ -85,7 +86,7 @@ func (r *Region) loadForUpdate(ctx context.Context, keys []string, vt valueType,
 	}
 	t0 := r.tick()
 	data, versions, err := c.GetForUpdate(ctx, full, r.leaseTTL())
-	r.took(TimingBackend, OpGetForUpdate, t0)
+	r.took(observe.TimingBackend, observe.OpGetForUpdate, t0)
 	r.settle(ctx, err)
 	if err == nil && (len(data) != len(keys) || len(versions) != len(keys)) {
 		err = fmt.Errorf("backend returned %d values and %d versions for %d keys", len(data), len(versions), len(keys))
@@ -159,10 +160,10 @@ func (r *Region) storeLeased(ctx context.Context, keys []string, values []any, l
 	if cg, isCG := r.cfg.Backend.(backend.ConditionalGrouper); fn != "" && r.grouped != nil && isCG {
 		ok, err = cg.SetIfGrouped(ctx, items, versions, r.grouped.Group(fn), members, ttl)
 		grouped = true
-		r.took(TimingBackend, OpSetIfGrouped, t0)
+		r.took(observe.TimingBackend, observe.OpSetIfGrouped, t0)
 	} else {
 		ok, err = r.cfg.Backend.(backend.Conditional).SetIf(ctx, items, versions)
-		r.took(TimingBackend, OpSetIf, t0)
+		r.took(observe.TimingBackend, observe.OpSetIf, t0)
 	}
 	r.settle(ctx, err)
 	if err != nil && !errors.Is(err, backend.ErrTooLarge) {

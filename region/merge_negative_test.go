@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,7 +197,7 @@ func TestTracedHitsKeepTypedAndNotFound(t *testing.T) {
 			ft.mu.Lock()
 			last := ft.spans[len(ft.spans)-1]
 			ft.mu.Unlock()
-			if last.start.Kind != region.SpanCall || !last.ended || last.outcome != region.OutcomeHit || last.err != nil {
+			if last.start.Kind != observe.SpanCall || !last.ended || last.outcome != region.OutcomeHit || last.err != nil {
 				t.Fatalf("span of a cached not found: %+v, want a call span ended as a hit without error", *last)
 			}
 		})

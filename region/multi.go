@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"slices"
 
 	"github.com/corralcache/corral/backend"
@@ -219,7 +220,7 @@ func (r *Region) createLocked(ctx context.Context, keys []string, locks []lock.L
 		return got, nil
 	}
 	stop := r.keepalive(ctx, locks...)
-	cctx, st := r.startStep(ctx, SpanCreate, TimingCreator, todo[0])
+	cctx, st := r.startStep(ctx, observe.SpanCreate, observe.TimingCreator, todo[0])
 	watch := r.startWatch()
 	values, err := callMulti(cctx, create, todo)
 	co.delta = r.elapsed(watch)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"log/slog"
 	"slices"
 	"strings"
@@ -19,27 +20,27 @@ import (
 type obsRecorder struct {
 	mu       sync.Mutex // protects the fields below
 	regions  []string
-	events   map[string]map[region.Event]uint64
+	events   map[string]map[observe.Event]uint64
 	timings  map[string][]string // region → "creator", "lock_wait", "backend:get", ...
 	breakers map[string][]string // region → "closed>open", ...
-	panicOn  region.Event        // Event panics for this event, when set
+	panicOn  observe.Event       // Event panics for this event, when set
 }
 
 func newObsRecorder() *obsRecorder {
-	return &obsRecorder{events: map[string]map[region.Event]uint64{}, timings: map[string][]string{}, breakers: map[string][]string{}}
+	return &obsRecorder{events: map[string]map[observe.Event]uint64{}, timings: map[string][]string{}, breakers: map[string][]string{}}
 }
 
-func (rec *obsRecorder) ObserveRegion(name string) region.RegionObserver {
+func (rec *obsRecorder) ObserveRegion(name string) observe.RegionObserver {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rec.regions = append(rec.regions, name)
 	if rec.events[name] == nil {
-		rec.events[name] = map[region.Event]uint64{}
+		rec.events[name] = map[observe.Event]uint64{}
 	}
 	return regionObsRecorder{rec, name}
 }
 
-func (rec *obsRecorder) count(name string, e region.Event) uint64 {
+func (rec *obsRecorder) count(name string, e observe.Event) uint64 {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return rec.events[name][e]
@@ -62,7 +63,7 @@ type regionObsRecorder struct {
 	name string
 }
 
-func (o regionObsRecorder) Event(e region.Event, n uint64) {
+func (o regionObsRecorder) Event(e observe.Event, n uint64) {
 	o.rec.mu.Lock()
 	defer o.rec.mu.Unlock()
 	if e == o.rec.panicOn {
@@ -71,7 +72,7 @@ func (o regionObsRecorder) Event(e region.Event, n uint64) {
 	o.rec.events[o.name][e] += n
 }
 
-func (o regionObsRecorder) Timing(t region.Timing, op string, d time.Duration) {
+func (o regionObsRecorder) Timing(t observe.Timing, op string, d time.Duration) {
 	o.rec.mu.Lock()
 	defer o.rec.mu.Unlock()
 	s := t.String()
@@ -91,18 +92,18 @@ func (o regionObsRecorder) BreakerChanged(from, to region.BreakerState) {
 }
 
 // statsEvents pairs each Event with its counter of Stats.
-func statsEvents(s region.Stats) map[region.Event]uint64 {
-	return map[region.Event]uint64{
-		region.EventHit: s.Hits, region.EventMiss: s.Misses, region.EventStaleServed: s.StaleServed,
-		region.EventRegeneration: s.Regenerations, region.EventLockWait: s.LockWaits,
-		region.EventLockWaitTimeout: s.LockWaitTimeouts, region.EventLockLost: s.LocksLost,
-		region.EventBackendError: s.BackendErrors, region.EventDecodeError: s.DecodeErrors,
-		region.EventNotCached: s.NotCached, region.EventSuperseded: s.Superseded,
-		region.EventBackendSkipped: s.BackendSkipped,
-		region.EventEarlyRefresh:   s.EarlyRefreshes,
-		region.EventLockerSkipped:  s.LockerSkipped,
-		region.EventNearHit:        s.NearHits,
-		region.EventNearFlush:      s.NearFlushes,
+func statsEvents(s region.Stats) map[observe.Event]uint64 {
+	return map[observe.Event]uint64{
+		observe.EventHit: s.Hits, observe.EventMiss: s.Misses, observe.EventStaleServed: s.StaleServed,
+		observe.EventRegeneration: s.Regenerations, observe.EventLockWait: s.LockWaits,
+		observe.EventLockWaitTimeout: s.LockWaitTimeouts, observe.EventLockLost: s.LocksLost,
+		observe.EventBackendError: s.BackendErrors, observe.EventDecodeError: s.DecodeErrors,
+		observe.EventNotCached: s.NotCached, observe.EventSuperseded: s.Superseded,
+		observe.EventBackendSkipped: s.BackendSkipped,
+		observe.EventEarlyRefresh:   s.EarlyRefreshes,
+		observe.EventLockerSkipped:  s.LockerSkipped,
+		observe.EventNearHit:        s.NearHits,
+		observe.EventNearFlush:      s.NearFlushes,
 	}
 }
 
@@ -131,12 +132,12 @@ func TestObserverEventsMatchStats(t *testing.T) {
 				return make([]int, len(keys)), nil
 			})
 			want := statsEvents(r.Stats())
-			for _, e := range region.Events() {
+			for _, e := range observe.Events() {
 				if got := rec.count("test", e); got != want[e] {
 					t.Errorf("%s: observer told %d, Stats has %d", e, got, want[e])
 				}
 			}
-			for _, e := range []region.Event{region.EventHit, region.EventMiss, region.EventRegeneration, region.EventDecodeError, region.EventNotCached} {
+			for _, e := range []observe.Event{observe.EventHit, observe.EventMiss, observe.EventRegeneration, observe.EventDecodeError, observe.EventNotCached} {
 				if want[e] == 0 {
 					t.Errorf("%s: the workload did not provoke it", e)
 				}
@@ -194,7 +195,7 @@ func TestObserverLockWaitTiming(t *testing.T) {
 	if want := []string{"creator", "lock_wait"}; !slices.Equal(got, want) {
 		t.Errorf("timings %q, want %q", got, want)
 	}
-	if n := rec.count("test", region.EventLockWait); n != 1 {
+	if n := rec.count("test", observe.EventLockWait); n != 1 {
 		t.Errorf("lock waits %d, want 1", n)
 	}
 }
@@ -234,7 +235,7 @@ func TestObserverBreakerTransitions(t *testing.T) {
 	if got := rec.breakersOf("three"); !slices.Equal(got, []string{"closed>open"}) {
 		t.Errorf("a region created while the breaker is open told %q, want [closed>open]", got)
 	}
-	if n := rec.count("one", region.EventBackendError); n == 0 || n != r1.Stats().BackendErrors {
+	if n := rec.count("one", observe.EventBackendError); n == 0 || n != r1.Stats().BackendErrors {
 		t.Errorf("backend errors told %d, Stats has %d", n, r1.Stats().BackendErrors)
 	}
 }
@@ -245,7 +246,7 @@ func TestObserverBreakerTransitions(t *testing.T) {
 func TestObserverPanics(t *testing.T) {
 	ctx := context.Background()
 	rec := newObsRecorder()
-	rec.panicOn = region.EventMiss
+	rec.panicOn = observe.EventMiss
 	logs := newLogCount()
 	r := newRegion(t, region.Config{Observer: rec, Tracer: &fakeTracer{panics: true}, Logger: slog.New(logs)})
 	for i := range 3 {
@@ -267,7 +268,7 @@ func TestObserverPanics(t *testing.T) {
 
 type panickingObserver struct{}
 
-func (panickingObserver) ObserveRegion(string) region.RegionObserver { panic("no") }
+func (panickingObserver) ObserveRegion(string) observe.RegionObserver { panic("no") }
 
 // fakeTracer records the spans it starts; a span's parent is the span the
 // context held.
@@ -282,7 +283,7 @@ type fakeSpan struct {
 	t       *fakeTracer
 	id      int
 	parent  int // 0: a root
-	start   region.SpanStart
+	start   observe.SpanStart
 	ended   bool
 	outcome region.Outcome
 	err     error
@@ -290,7 +291,7 @@ type fakeSpan struct {
 
 type spanKey struct{}
 
-func (ft *fakeTracer) StartSpan(ctx context.Context, s region.SpanStart) (context.Context, region.Span) {
+func (ft *fakeTracer) StartSpan(ctx context.Context, s observe.SpanStart) (context.Context, observe.Span) {
 	if ft.panics {
 		panic("tracer bug")
 	}
@@ -328,7 +329,7 @@ func (ft *fakeTracer) tree() string {
 			depth[sp.id] = 0
 		}
 		fmt.Fprintf(&b, "%s%s", strings.Repeat("  ", depth[sp.id]), sp.start.Kind)
-		if sp.start.Kind == region.SpanCall {
+		if sp.start.Kind == observe.SpanCall {
 			fmt.Fprintf(&b, "(%s)", sp.outcome)
 		}
 		if sp.err != nil {
@@ -352,7 +353,7 @@ func TestTracerSpans(t *testing.T) {
 		r := newRegion(t, region.Config{Tracer: ft})
 		var inCreator int
 		_, _ = region.GetOrCreate(ctx, r, "k", func(ctx context.Context) (int, error) {
-			if sp, ok := ctx.Value(spanKey{}).(*fakeSpan); ok && sp.start.Kind == region.SpanCreate {
+			if sp, ok := ctx.Value(spanKey{}).(*fakeSpan); ok && sp.start.Kind == observe.SpanCreate {
 				inCreator = sp.id
 			}
 			return 1, nil
@@ -426,11 +427,11 @@ func TestTracerSpans(t *testing.T) {
 // nopObserver is an observer that does nothing, to measure the hooks.
 type nopObserver struct{}
 
-func (nopObserver) ObserveRegion(string) region.RegionObserver  { return nopObserver{} }
-func (nopObserver) Event(region.Event, uint64)                  {}
-func (nopObserver) Timing(region.Timing, string, time.Duration) {}
-func (nopObserver) BreakerChanged(from, to region.BreakerState) {}
-func (nopObserver) StartSpan(ctx context.Context, _ region.SpanStart) (context.Context, region.Span) {
+func (nopObserver) ObserveRegion(string) observe.RegionObserver  { return nopObserver{} }
+func (nopObserver) Event(observe.Event, uint64)                  {}
+func (nopObserver) Timing(observe.Timing, string, time.Duration) {}
+func (nopObserver) BreakerChanged(from, to region.BreakerState)  {}
+func (nopObserver) StartSpan(ctx context.Context, _ observe.SpanStart) (context.Context, observe.Span) {
 	return ctx, nopSpan{}
 }
 func (nopObserver) TracesHits() bool { return false }

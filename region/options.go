@@ -135,36 +135,3 @@ func funcGenOf(opts []CallOption) *funcGen {
 	}
 	return nil
 }
-
-// Outcome tells how a call of GetOrCreate (or of a cached function) was
-// answered; see ReportOutcome.
-type Outcome int
-
-const (
-	// OutcomeHit: a fresh value was read.
-	OutcomeHit Outcome = iota + 1
-	// OutcomeStale: a stale value was served while another caller
-	// regenerates it (or, with BackgroundRegeneration, while the region
-	// does).
-	OutcomeStale
-	// OutcomeCreated: this call's creator ran and produced the value.
-	OutcomeCreated
-	// OutcomeShared: the value was created by another caller, in this process
-	// (waited for) or in another (found when reading again under the lock).
-	OutcomeShared
-)
-
-// String names the outcome.
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeHit:
-		return "hit"
-	case OutcomeStale:
-		return "stale"
-	case OutcomeCreated:
-		return "created"
-	case OutcomeShared:
-		return "shared"
-	}
-	return "unknown"
-}

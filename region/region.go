@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"io"
 	"reflect"
 	"sync"
@@ -357,7 +358,7 @@ func (r *Region) get(ctx context.Context, key string) ([]byte, error) {
 	}
 	t0 := r.tick()
 	data, err := r.cfg.Backend.Get(ctx, r.fullKey(key))
-	r.took(TimingBackend, OpGet, t0)
+	r.took(observe.TimingBackend, observe.OpGet, t0)
 	r.settle(ctx, err)
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, nil
@@ -499,7 +500,7 @@ func (r *Region) getMulti(ctx context.Context, keys []string) ([][]byte, error) 
 	}
 	t0 := r.tick()
 	data, err := r.cfg.Backend.GetMulti(ctx, full)
-	r.took(TimingBackend, OpGetMulti, t0)
+	r.took(observe.TimingBackend, observe.OpGetMulti, t0)
 	r.settle(ctx, err)
 	if err == nil && len(data) != len(keys) {
 		err = fmt.Errorf("backend returned %d values for %d keys", len(data), len(keys))
@@ -586,7 +587,7 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 	if fn != "" && r.grouper != nil && r.grouped != nil {
 		t0 := r.tick()
 		err := r.grouper.SetMultiGrouped(ctx, items, r.grouped.Group(fn), keys, ttl)
-		r.took(TimingBackend, OpSetGrouped, t0)
+		r.took(observe.TimingBackend, observe.OpSetGrouped, t0)
 		r.settle(ctx, err)
 		if err != nil {
 			return r.writeError(ctx, "set and record", keys, err)
@@ -595,7 +596,7 @@ func (r *Region) saveMulti(ctx context.Context, keys []string, values []any, gen
 	}
 	t0 := r.tick()
 	err = r.cfg.Backend.SetMulti(ctx, items)
-	r.took(TimingBackend, OpSetMulti, t0)
+	r.took(observe.TimingBackend, observe.OpSetMulti, t0)
 	r.settle(ctx, err)
 	if err != nil {
 		return r.writeError(ctx, "set", keys, err)
@@ -642,7 +643,7 @@ func (r *Region) remove(ctx context.Context, keys ...string) error {
 		}
 		err = r.cfg.Backend.DeleteMulti(ctx, full)
 	}
-	r.took(TimingBackend, OpDelete, t0)
+	r.took(observe.TimingBackend, observe.OpDelete, t0)
 	r.settle(ctx, err)
 	if err != nil {
 		return r.backendError(ctx, "delete", keys[0], err)

@@ -1,6 +1,7 @@
 package region
 
 import (
+	"github.com/corralcache/corral/observe"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -108,7 +109,7 @@ type striped struct {
 	tokens sync.Pool // of *uint32: a cell index
 	// obs, when set, is told of every Add as ev (see observe.go).
 	obs *observer
-	ev  Event
+	ev  observe.Event
 }
 
 func (s *striped) Add(n uint64) {

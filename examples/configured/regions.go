@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"github.com/corralcache/corral/observe"
 	"os"
 	"time"
 
@@ -27,7 +28,7 @@ type Settings struct {
 	// CORRAL_REGIONS_<NAME>_URL would.
 	RedisURL string
 	// Observer receives every region's metrics (a corralprom.Collector).
-	Observer region.Observer
+	Observer observe.Observer
 }
 
 // openRegions loads the program's regions from the configuration, adds

@@ -1,6 +1,6 @@
 // Package corralotel reports corral regions to OpenTelemetry: metrics
-// through a [Metrics] (a region.Observer) and spans through a [Tracer] (a
-// region.Tracer).
+// through a [Metrics] (a observe.Observer) and spans through a [Tracer] (a
+// observe.Tracer).
 //
 //	metrics, err := corralotel.NewMetrics()   // the global MeterProvider, or WithMeterProvider
 //	tracer := corralotel.NewTracer()          // the global TracerProvider, or WithTracerProvider
@@ -16,7 +16,7 @@
 //	corral.breaker.trips                         counter: times the breaker opened
 //	corral.creator.duration                      histogram, s
 //	corral.lock_wait.duration                    histogram, s
-//	corral.backend.duration                      histogram, s, with corral.operation (region.OpGet, ...)
+//	corral.backend.duration                      histogram, s, with corral.operation (observe.OpGet, ...)
 //
 // Spans: a call of GetOrCreate (or of a cached function's Call) that
 // missed gets a span "corral.GetOrCreate" with the attributes corral.region
@@ -34,6 +34,7 @@ package corralotel
 import (
 	"context"
 	"errors"
+	"github.com/corralcache/corral/observe"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -106,30 +107,30 @@ func newConfig(opts []Option) config {
 }
 
 // instrumentNames names the counter of each event.
-var instrumentNames = map[region.Event]struct{ name, desc string }{
-	region.EventHit:             {"corral.hits", "Fresh values read."},
-	region.EventMiss:            {"corral.misses", "Reads that found no usable entry."},
-	region.EventStaleServed:     {"corral.stale_served", "Stale values served while another caller regenerated them."},
-	region.EventRegeneration:    {"corral.regenerations", "Creator calls (one per key for multi creators)."},
-	region.EventLockWait:        {"corral.lock_waits", "Callers that waited for another caller's creation."},
-	region.EventLockWaitTimeout: {"corral.lock_wait_timeouts", "Lock waits that ended with ErrLockTimeout."},
-	region.EventLockLost:        {"corral.locks_lost", "Locks that expired or were taken over while held."},
-	region.EventBackendError:    {"corral.backend_errors", "Failed backend and locker calls."},
-	region.EventDecodeError:     {"corral.decode_errors", "Entries that could not be decoded (treated as misses)."},
-	region.EventNotCached:       {"corral.not_cached", "Created values not stored: rejected by ShouldCache or too large."},
-	region.EventSuperseded:      {"corral.superseded", "Created values not stored because a write of their key overtook them."},
-	region.EventBackendSkipped:  {"corral.backend_skipped", "Backend calls not made because the circuit breaker was open."},
-	region.EventEarlyRefresh:    {"corral.early_refreshes", "Regenerations started early by XFetch, before the value expired."},
-	region.EventLockerSkipped:   {"corral.locker_skipped", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
-	region.EventNearHit:         {"corral.near_hits", "Reads answered by the near cache without asking the backend."},
-	region.EventNearFlush:       {"corral.near_flushes", "Times the near cache was emptied because its invalidation stream was lost or came back."},
+var instrumentNames = map[observe.Event]struct{ name, desc string }{
+	observe.EventHit:             {"corral.hits", "Fresh values read."},
+	observe.EventMiss:            {"corral.misses", "Reads that found no usable entry."},
+	observe.EventStaleServed:     {"corral.stale_served", "Stale values served while another caller regenerated them."},
+	observe.EventRegeneration:    {"corral.regenerations", "Creator calls (one per key for multi creators)."},
+	observe.EventLockWait:        {"corral.lock_waits", "Callers that waited for another caller's creation."},
+	observe.EventLockWaitTimeout: {"corral.lock_wait_timeouts", "Lock waits that ended with ErrLockTimeout."},
+	observe.EventLockLost:        {"corral.locks_lost", "Locks that expired or were taken over while held."},
+	observe.EventBackendError:    {"corral.backend_errors", "Failed backend and locker calls."},
+	observe.EventDecodeError:     {"corral.decode_errors", "Entries that could not be decoded (treated as misses)."},
+	observe.EventNotCached:       {"corral.not_cached", "Created values not stored: rejected by ShouldCache or too large."},
+	observe.EventSuperseded:      {"corral.superseded", "Created values not stored because a write of their key overtook them."},
+	observe.EventBackendSkipped:  {"corral.backend_skipped", "Backend calls not made because the circuit breaker was open."},
+	observe.EventEarlyRefresh:    {"corral.early_refreshes", "Regenerations started early by XFetch, before the value expired."},
+	observe.EventLockerSkipped:   {"corral.locker_skipped", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
+	observe.EventNearHit:         {"corral.near_hits", "Reads answered by the near cache without asking the backend."},
+	observe.EventNearFlush:       {"corral.near_flushes", "Times the near cache was emptied because its invalidation stream was lost or came back."},
 }
 
-// numEvents bounds region.Event values; events past it are ignored.
+// numEvents bounds observe.Event values; events past it are ignored.
 const numEvents = 32
 
 // Metrics records regions' metrics with OpenTelemetry instruments. It is
-// a region.Observer: set it as Config.Observer. It is safe for concurrent
+// a observe.Observer: set it as Config.Observer. It is safe for concurrent
 // use; regions of the same name share their data points.
 type Metrics struct {
 	events                      [numEvents]metric.Int64Counter
@@ -138,7 +139,7 @@ type Metrics struct {
 	creator, lockWait, backends metric.Float64Histogram
 }
 
-var _ region.Observer = (*Metrics)(nil)
+var _ observe.Observer = (*Metrics)(nil)
 
 // NewMetrics makes the instruments with the MeterProvider of the options.
 // Errors are the meter's.
@@ -183,15 +184,15 @@ func NewMetrics(opts ...Option) (*Metrics, error) {
 // backendOps are the backend operations whose attribute sets are made in
 // advance.
 var backendOps = []string{
-	region.OpGet, region.OpGetMulti, region.OpSetMulti, region.OpSetGrouped,
-	region.OpGetForUpdate, region.OpSetIf, region.OpSetIfGrouped, region.OpDelete,
-	region.OpReadGens, region.OpBumpGeneration,
+	observe.OpGet, observe.OpGetMulti, observe.OpSetMulti, observe.OpSetGrouped,
+	observe.OpGetForUpdate, observe.OpSetIf, observe.OpSetIfGrouped, observe.OpDelete,
+	observe.OpReadGens, observe.OpBumpGeneration,
 }
 
 // ObserveRegion returns the observer of the region called name, with its
 // attribute sets made in advance. It is called by region.New, which also
 // records the breaker's state as closed.
-func (m *Metrics) ObserveRegion(name string) region.RegionObserver {
+func (m *Metrics) ObserveRegion(name string) observe.RegionObserver {
 	set := attribute.NewSet(RegionKey.String(name))
 	o := &regionMetrics{
 		m:       m,
@@ -219,20 +220,20 @@ func (o *regionMetrics) backendOption(op string) []metric.RecordOption {
 	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(RegionKey.String(o.name), OperationKey.String(op)))}
 }
 
-func (o *regionMetrics) Event(e region.Event, n uint64) {
+func (o *regionMetrics) Event(e observe.Event, n uint64) {
 	if int(e) < len(o.m.events) && o.m.events[e] != nil {
 		o.m.events[e].Add(context.Background(), int64(n), o.add...)
 	}
 }
 
-func (o *regionMetrics) Timing(t region.Timing, op string, d time.Duration) {
+func (o *regionMetrics) Timing(t observe.Timing, op string, d time.Duration) {
 	ctx := context.Background()
 	switch t {
-	case region.TimingCreator:
+	case observe.TimingCreator:
 		o.m.creator.Record(ctx, d.Seconds(), o.record...)
-	case region.TimingLockWait:
+	case observe.TimingLockWait:
 		o.m.lockWait.Record(ctx, d.Seconds(), o.record...)
-	case region.TimingBackend:
+	case observe.TimingBackend:
 		opts, ok := o.backend[op]
 		if !ok {
 			opts = o.backendOption(op)
@@ -250,13 +251,13 @@ func (o *regionMetrics) BreakerChanged(from, to region.BreakerState) {
 }
 
 // Tracer starts OpenTelemetry spans for regions' calls. It is a
-// region.Tracer: set it as Config.Tracer.
+// observe.Tracer: set it as Config.Tracer.
 type Tracer struct {
 	tracer     trace.Tracer
 	keys, hits bool
 }
 
-var _ region.Tracer = (*Tracer)(nil)
+var _ observe.Tracer = (*Tracer)(nil)
 
 // NewTracer returns a Tracer on the TracerProvider of the options.
 func NewTracer(opts ...Option) *Tracer {
@@ -271,13 +272,13 @@ const (
 	CreateSpanName   = "corral.create"
 )
 
-// StartSpan starts a span for s; see region.Tracer.
-func (t *Tracer) StartSpan(ctx context.Context, s region.SpanStart) (context.Context, region.Span) {
+// StartSpan starts a span for s; see observe.Tracer.
+func (t *Tracer) StartSpan(ctx context.Context, s observe.SpanStart) (context.Context, observe.Span) {
 	name := CallSpanName
 	switch s.Kind {
-	case region.SpanLockWait:
+	case observe.SpanLockWait:
 		name = LockWaitSpanName
-	case region.SpanCreate:
+	case observe.SpanCreate:
 		name = CreateSpanName
 	}
 	attrs := []attribute.KeyValue{RegionKey.String(s.Region)}
@@ -289,7 +290,7 @@ func (t *Tracer) StartSpan(ctx context.Context, s region.SpanStart) (context.Con
 		opts = append(opts, trace.WithTimestamp(s.Time))
 	}
 	ctx, sp := t.tracer.Start(ctx, name, opts...)
-	return ctx, span{sp: sp, call: s.Kind == region.SpanCall, messages: t.keys}
+	return ctx, span{sp: sp, call: s.Kind == observe.SpanCall, messages: t.keys}
 }
 
 // TracesHits reports whether WithHits was given.

@@ -3,6 +3,7 @@ package corralotel_test
 import (
 	"context"
 	"errors"
+	"github.com/corralcache/corral/observe"
 	"io"
 	"log/slog"
 	"testing"
@@ -129,10 +130,10 @@ func TestMetrics(t *testing.T) {
 	if got := histogramCount(t, data, "corral.creator.duration", u); got != 1 {
 		t.Errorf("creator runs of users %d, want 1", got)
 	}
-	if got := histogramCount(t, data, "corral.backend.duration", u, corralotel.OperationKey.String(region.OpGet)); got != 3 {
+	if got := histogramCount(t, data, "corral.backend.duration", u, corralotel.OperationKey.String(observe.OpGet)); got != 3 {
 		t.Errorf("gets of users %d, want one per call (3)", got)
 	}
-	if got := histogramCount(t, data, "corral.backend.duration", o, corralotel.OperationKey.String(region.OpGet)); got != 0 {
+	if got := histogramCount(t, data, "corral.backend.duration", o, corralotel.OperationKey.String(observe.OpGet)); got != 0 {
 		t.Errorf("gets of the in-memory orders %d, want none", got)
 	}
 	g, ok := data["corral.breaker.state"].(metricdata.Gauge[int64])

@@ -1,6 +1,6 @@
 // Package corralprom exports the metrics of corral regions to Prometheus.
 //
-// A [Collector] is both a [prometheus.Collector] and a [region.Observer]:
+// A [Collector] is both a [prometheus.Collector] and a [observe.Observer]:
 // register it once, and give it to every region as Config.Observer. Every
 // series is labelled by region.
 //
@@ -26,7 +26,7 @@
 //	corral_breaker_trips_total{region}          times the breaker opened
 //	corral_creator_duration_seconds{region}     histogram of creator runs
 //	corral_lock_wait_duration_seconds{region}   histogram of lock waits
-//	corral_backend_duration_seconds{region,op}  histogram of backend operations, by op (region.OpGet, ...)
+//	corral_backend_duration_seconds{region,op}  histogram of backend operations, by op (observe.OpGet, ...)
 //
 // The counters are those of region.Stats, counted as they happen. The hit
 // ratio of a region over five minutes:
@@ -39,6 +39,7 @@
 package corralprom
 
 import (
+	"github.com/corralcache/corral/observe"
 	"sync"
 	"time"
 
@@ -74,30 +75,30 @@ type Collector struct {
 
 var (
 	_ prometheus.Collector = (*Collector)(nil)
-	_ region.Observer      = (*Collector)(nil)
+	_ observe.Observer     = (*Collector)(nil)
 )
 
-// numEvents bounds region.Event values; events past it are ignored.
+// numEvents bounds observe.Event values; events past it are ignored.
 const numEvents = 32
 
 // metricNames names the counter of each event.
-var metricNames = map[region.Event]struct{ name, help string }{
-	region.EventHit:             {"hits_total", "Fresh values read."},
-	region.EventMiss:            {"misses_total", "Reads that found no usable entry."},
-	region.EventStaleServed:     {"stale_served_total", "Stale values served while another caller regenerated them."},
-	region.EventRegeneration:    {"regenerations_total", "Creator calls (one per key for multi creators)."},
-	region.EventLockWait:        {"lock_waits_total", "Callers that waited for another caller's creation."},
-	region.EventLockWaitTimeout: {"lock_wait_timeouts_total", "Lock waits that ended with ErrLockTimeout."},
-	region.EventLockLost:        {"locks_lost_total", "Locks that expired or were taken over while held."},
-	region.EventBackendError:    {"backend_errors_total", "Failed backend and locker calls."},
-	region.EventDecodeError:     {"decode_errors_total", "Entries that could not be decoded (treated as misses)."},
-	region.EventNotCached:       {"not_cached_total", "Created values not stored: rejected by ShouldCache or too large."},
-	region.EventSuperseded:      {"superseded_total", "Created values not stored because a write of their key overtook them."},
-	region.EventBackendSkipped:  {"backend_skipped_total", "Backend calls not made because the circuit breaker was open."},
-	region.EventEarlyRefresh:    {"early_refreshes_total", "Regenerations started early by XFetch, before the value expired."},
-	region.EventLockerSkipped:   {"locker_skipped_total", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
-	region.EventNearHit:         {"near_hits_total", "Reads answered by the near cache without asking the backend."},
-	region.EventNearFlush:       {"near_flushes_total", "Times the near cache was emptied because its invalidation stream was lost or came back."},
+var metricNames = map[observe.Event]struct{ name, help string }{
+	observe.EventHit:             {"hits_total", "Fresh values read."},
+	observe.EventMiss:            {"misses_total", "Reads that found no usable entry."},
+	observe.EventStaleServed:     {"stale_served_total", "Stale values served while another caller regenerated them."},
+	observe.EventRegeneration:    {"regenerations_total", "Creator calls (one per key for multi creators)."},
+	observe.EventLockWait:        {"lock_waits_total", "Callers that waited for another caller's creation."},
+	observe.EventLockWaitTimeout: {"lock_wait_timeouts_total", "Lock waits that ended with ErrLockTimeout."},
+	observe.EventLockLost:        {"locks_lost_total", "Locks that expired or were taken over while held."},
+	observe.EventBackendError:    {"backend_errors_total", "Failed backend and locker calls."},
+	observe.EventDecodeError:     {"decode_errors_total", "Entries that could not be decoded (treated as misses)."},
+	observe.EventNotCached:       {"not_cached_total", "Created values not stored: rejected by ShouldCache or too large."},
+	observe.EventSuperseded:      {"superseded_total", "Created values not stored because a write of their key overtook them."},
+	observe.EventBackendSkipped:  {"backend_skipped_total", "Backend calls not made because the circuit breaker was open."},
+	observe.EventEarlyRefresh:    {"early_refreshes_total", "Regenerations started early by XFetch, before the value expired."},
+	observe.EventLockerSkipped:   {"locker_skipped_total", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
+	observe.EventNearHit:         {"near_hits_total", "Reads answered by the near cache without asking the backend."},
+	observe.EventNearFlush:       {"near_flushes_total", "Times the near cache was emptied because its invalidation stream was lost or came back."},
 }
 
 // New returns a Collector configured by o. Register it with a
@@ -173,7 +174,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // series made in advance (at zero), so that reporting to it looks nothing
 // up; the backend histogram's series appear with the first operation of
 // each kind (a region in memory has none). It is called by region.New.
-func (c *Collector) ObserveRegion(name string) region.RegionObserver {
+func (c *Collector) ObserveRegion(name string) observe.RegionObserver {
 	o := &regionObserver{
 		c:        c,
 		name:     name,
@@ -200,19 +201,19 @@ type regionObserver struct {
 	backend           sync.Map // op → prometheus.Observer
 }
 
-func (o *regionObserver) Event(e region.Event, n uint64) {
+func (o *regionObserver) Event(e observe.Event, n uint64) {
 	if int(e) < len(o.events) && o.events[e] != nil {
 		o.events[e].Add(float64(n))
 	}
 }
 
-func (o *regionObserver) Timing(t region.Timing, op string, d time.Duration) {
+func (o *regionObserver) Timing(t observe.Timing, op string, d time.Duration) {
 	switch t {
-	case region.TimingCreator:
+	case observe.TimingCreator:
 		o.creator.Observe(d.Seconds())
-	case region.TimingLockWait:
+	case observe.TimingLockWait:
 		o.lockWait.Observe(d.Seconds())
-	case region.TimingBackend:
+	case observe.TimingBackend:
 		h, ok := o.backend.Load(op)
 		if !ok {
 			h, _ = o.backend.LoadOrStore(op, o.c.backend.WithLabelValues(o.name, op))

@@ -3,6 +3,7 @@ package corralprom_test
 import (
 	"context"
 	"errors"
+	"github.com/corralcache/corral/observe"
 	"io"
 	"log/slog"
 	"strings"
@@ -112,10 +113,10 @@ func TestBackendAndBreaker(t *testing.T) {
 	b := &switchable{Backend: mem}
 	r := newRegion(t, "users", region.Config{Backend: b, Observer: c, BreakerThreshold: 1, BreakerCooldown: time.Hour})
 	_, _ = region.GetOrCreate(ctx, r, "k", constant(1))
-	if n := histogramCount(t, reg, "corral_backend_duration_seconds", "users", "op", region.OpGet); n != 1 {
+	if n := histogramCount(t, reg, "corral_backend_duration_seconds", "users", "op", observe.OpGet); n != 1 {
 		t.Errorf("%d gets observed, want 1", n)
 	}
-	if n := histogramCount(t, reg, "corral_backend_duration_seconds", "users", "op", region.OpSetIf); n != 1 {
+	if n := histogramCount(t, reg, "corral_backend_duration_seconds", "users", "op", observe.OpSetIf); n != 1 {
 		t.Errorf("%d conditional sets observed, want 1", n)
 	}
 	b.down = true
