@@ -39,6 +39,7 @@ const (
 	EventLockerSkipped                    // region.Stats.LockerSkipped
 	EventNearHit                          // region.Stats.NearHits
 	EventNearFlush                        // region.Stats.NearFlushes
+	EventShared                           // region.Stats.Shared
 )
 
 var eventNames = [...]string{
@@ -49,6 +50,7 @@ var eventNames = [...]string{
 	EventNotCached: "not_cached", EventSuperseded: "superseded",
 	EventBackendSkipped: "backend_skipped", EventEarlyRefresh: "early_refresh",
 	EventLockerSkipped: "locker_skipped", EventNearHit: "near_hit", EventNearFlush: "near_flush",
+	EventShared: "shared",
 }
 
 // String names the event in snake case ("stale_served"), as metric names
@@ -112,6 +114,11 @@ const (
 	OpDelete         = "delete"           // Backend.Delete and DeleteMulti
 	OpReadGens       = "read_generations" // the shared invalidation generations, read
 	OpBumpGeneration = "bump_generation"  // Invalidate and InvalidateAll raising a generation
+	OpLease          = "lease"            // Leaser.Lease: the lock and the lease of a creation, in one step
+	OpStoreLeased    = "store_leased"     // Leaser.StoreLeased: created values stored under their leases, which it ends
+	OpExtendLeases   = "extend_leases"    // Leaser.ExtendLeases: a slow creation keeping its leases
+	OpReleaseLeases  = "release_leases"   // Leaser.ReleaseLeases: leases ended without a store
+	OpRegistry       = "registry"         // a key registry's operation on the backend
 )
 
 // Observer is told what regions do, for metrics. Set it in

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/corralcache/corral/internal/engine"
 	"github.com/corralcache/corral/keyreg"
 )
 
@@ -71,9 +72,10 @@ func (f *BatchFunc[K, V]) Call(ctx context.Context, keys []K, opts ...CallOption
 	} else {
 		opts = f.opts
 	}
-	co := makeCallConfig(opts)
-	negCache := f.r.negativeExpiration(co) > 0
-	got, err := f.r.getOrCreateMulti(ctx, skeys, typeOf[V]{}, func(ctx context.Context, todo []string) ([]any, error) {
+	c := makeCall(opts)
+	negCache := f.r.e.NegativeCaching(&c)
+	uniq := sortedUnique(skeys)
+	got, err := f.r.e.GetOrCreateMulti(ctx, uniq, typeOf[V]{}, func(ctx context.Context, todo []string) ([]any, error) {
 		ks := make([]K, len(todo))
 		for i, k := range todo {
 			ks[i] = args[k]
@@ -89,19 +91,19 @@ func (f *BatchFunc[K, V]) Call(ctx context.Context, keys []K, opts ...CallOption
 			case ok:
 				out[i] = v
 			case negCache:
-				out[i] = negative
+				out[i] = engine.Negative
 			default:
-				out[i] = absent
+				out[i] = engine.Absent
 			}
 		}
 		return out, nil
-	}, co, nil)
+	}, &c, nil)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[K]V, len(got))
 	for k, v := range got {
-		if isNegative(v) || isAbsent(v) {
+		if engine.IsNegative(v) || engine.IsAbsent(v) {
 			continue
 		}
 		t, err := typed[V](v, nil)

@@ -351,43 +351,54 @@ func TestBreaker(t *testing.T) {
 	}
 }
 
-// TestBreakerShared: regions on one backend share its breaker, and the
-// registry forgets it when the last of them closes.
+// TestBreakerShared: regions given the same Breaker share it — one opens,
+// the other skips the backend too — while a region on the same backend
+// without it keeps a breaker of its own (no registry of breakers).
 func TestBreakerShared(t *testing.T) {
 	ctx := context.Background()
-	before := region.SharedBreakers()
 	b := newFaulty(t)
-	cfg := region.Config{Backend: b, Locker: lock.NewLocal(), BreakerThreshold: 2, InvalidationRefresh: time.Hour, Logger: quiet}
+	shared, err := region.NewBreaker(2, region.DefaultBreakerCooldown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := region.Config{Backend: b, Locker: lock.NewLocal(), Breaker: shared, InvalidationRefresh: time.Hour, Logger: quiet}
 	r1, err := region.New("one", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r1.Close()
 	r2, err := region.New("two", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := region.SharedBreakers(); n != before+1 {
-		t.Fatalf("%d shared breakers, want %d", n, before+1)
+	defer r2.Close()
+	cfg.Breaker, cfg.BreakerThreshold = nil, 2
+	own, err := region.New("own", cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, _ = region.GetOrCreate(ctx, r1, "warm", constant(1))
-	_, _ = region.GetOrCreate(ctx, r2, "warm", constant(1))
+	defer own.Close()
+	for _, r := range []*region.Region{r1, r2, own} {
+		_, _ = region.GetOrCreate(ctx, r, "warm", constant(1))
+	}
 	b.down.Store(true)
 	_, _ = region.GetOrCreate(ctx, r1, "a", constant(1))
 	_, _ = region.GetOrCreate(ctx, r1, "b", constant(1))
 	if s := r2.Stats(); s.BreakerState != region.BreakerOpen || s.BreakerTrips != 1 {
-		t.Fatalf("the other region's stats %+v: want its backend's breaker open", s)
+		t.Fatalf("the other region's stats %+v: want the shared breaker open", s)
+	}
+	if shared.State() != region.BreakerOpen || shared.Trips() != 1 {
+		t.Fatalf("the shared Breaker is %v after %d trips, want open after 1", shared.State(), shared.Trips())
 	}
 	calls := b.Calls("")
 	if v, err := region.GetOrCreate(ctx, r2, "c", constant(4)); err != nil || v != 4 || b.Calls("") != calls {
 		t.Fatalf("the other region's call = %d, %v, %d backend calls; want the creator's 4 and none", v, err, b.Calls("")-calls)
 	}
-	_ = r1.Close()
-	if n := region.SharedBreakers(); n != before+1 {
-		t.Fatalf("%d shared breakers after one Close, want %d", n, before+1)
+	if s := own.Stats(); s.BreakerState != region.BreakerClosed || s.BreakerTrips != 0 {
+		t.Fatalf("the region with its own breaker: %+v, want it closed: it saw no failure yet", s)
 	}
-	_ = r2.Close()
-	if n := region.SharedBreakers(); n != before {
-		t.Fatalf("%d shared breakers after both Close, want %d", n, before)
+	if _, err := region.NewBreaker(0, time.Second); !errors.Is(err, region.ErrInvalidConfig) {
+		t.Fatalf("NewBreaker(0, 1s) = %v, want ErrInvalidConfig", err)
 	}
 }
 

@@ -3,12 +3,13 @@ package region
 import (
 	"fmt"
 	"github.com/corralcache/corral/observe"
+	"io"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/memory"
+	"github.com/corralcache/corral/internal/engine"
 	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/serializer"
@@ -99,11 +100,16 @@ type Config struct {
 	// different kinds may meet.
 	KeyMangler func(string) string
 
-	// Locker provides the dogpile lock. Default: an in-process lock, on a
-	// backend that only this process uses; a backend shared between
-	// processes (see backend.Shared) has no default, so give it a
-	// distributed one (Redis, memcached, diskstore) to keep the herd of several
-	// processes off the creator, or lock.NewLocal() on purpose.
+	// Locker provides the dogpile lock of a backend that cannot lease.
+	// A backend that leases (backend.Leaser: redisstore, memcachestore)
+	// keeps the lock beside the value and takes it with the lease, in one
+	// round trip: leave Locker nil there (a Locker given anyway is used,
+	// at the cost of the round trips of a separate lock). Default: none
+	// on a backend that leases; an in-process lock on a backend that only
+	// this process uses; a backend shared between processes that cannot
+	// lease (see backend.Shared) has no default, so give it a distributed
+	// one (diskstore's, redislocker, memcachelocker) to keep the herd of
+	// several processes off the creator, or lock.NewLocal() on purpose.
 	Locker lock.Locker
 	// LockTTL is how long a lock lives unless extended. The region extends it
 	// every LockTTL/3 while the creator runs, so a slow creator keeps it;
@@ -159,9 +165,8 @@ type Config struct {
 	// calls skip the backend without touching the network (see
 	// ErrBreakerOpen); as many failed attempts of a distributed locker
 	// open the locker's own breaker (see Stats.LockerBreakerState).
-	// Default: DefaultBreakerThreshold; negative: no breakers. Regions on
-	// the same backend (or locker) pointer share one breaker, set by the
-	// first of them.
+	// Default: DefaultBreakerThreshold; negative: no breakers. It sets the
+	// breakers the region makes for itself; see Breaker for sharing one.
 	BreakerThreshold int
 	// BreakerCooldown is how long an open breaker waits before it probes
 	// the backend, from a goroutine of the region's while callers keep
@@ -170,6 +175,13 @@ type Config struct {
 	// threshold and cooldown. Default: DefaultBreakerCooldown. Negative is
 	// invalid.
 	BreakerCooldown time.Duration
+	// Breaker is the backend's circuit breaker, when regions share one:
+	// regions given the same Breaker open and close together (they see
+	// one server, so one set of failures; config.Open shares one per
+	// URL). Nil: the region makes its own from BreakerThreshold and
+	// BreakerCooldown. LockerBreaker is the distributed Locker's, alike.
+	// Ignored when BreakerThreshold is negative.
+	Breaker, LockerBreaker *Breaker
 	// InvalidationRefresh is how stale a process's view of region-wide
 	// invalidation may be on a backend that stores bytes (shared between
 	// processes): the generations are read again at most this often, as
@@ -253,8 +265,8 @@ func (c Config) withDefaults(name string) (Config, error) {
 	}
 	if sh, ok := c.Backend.(backend.Shared); ok && sh.SharedBetweenProcesses() {
 		switch {
-		case c.Locker == nil:
-			return invalid("the Backend is shared between processes but no Locker is set: set a shared one (redislocker, memcachelocker, diskstore.Store.Locker) to keep every process off a creation in progress, or lock.NewLocal() to lock within this process only")
+		case c.Locker == nil && !leases(c.Backend):
+			return invalid("the Backend is shared between processes but no Locker is set: set a shared one (diskstore.Store.Locker, redislocker, memcachelocker) to keep every process off a creation in progress, or lock.NewLocal() to lock within this process only")
 		case c.Registry == nil:
 			return invalid("the Backend is shared between processes but no Registry is set: set a shared one (redisreg, memcachereg, diskstore.Store.Registry) so that every process lists and invalidates the keys of cached functions, or keyreg.NewMemory to keep the records in this process")
 		}
@@ -272,7 +284,7 @@ func (c Config) withDefaults(name string) (Config, error) {
 	if c.Namespace == "" {
 		c.Namespace = name
 	}
-	if c.Locker == nil {
+	if c.Locker == nil && !leases(c.Backend) {
 		c.Locker = lock.NewLocal()
 	}
 	if c.LockTTL == 0 {
@@ -297,9 +309,6 @@ func (c Config) withDefaults(name string) (Config, error) {
 		}
 		c.Registry = reg
 	}
-	if c.Clock == nil {
-		c.Clock = startCoarseClock(ClockResolution)
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -307,29 +316,41 @@ func (c Config) withDefaults(name string) (Config, error) {
 	return c, nil
 }
 
-// hardTTL is the backend TTL of an entry whose soft expiration is exp.
-func (c *Config) hardTTL(exp time.Duration) time.Duration {
-	if exp <= 0 {
-		return 0
-	}
-	grace := c.Grace
-	if grace == 0 {
-		grace = max(exp, DefaultMinGrace)
-	}
-	return exp + grace
+// leases reports whether be takes the dogpile lock with the lease (see
+// backend.Leaser).
+func leases(be backend.Backend) bool {
+	_, ok := be.(backend.Leaser)
+	return ok
 }
 
 // isTypedNil reports whether v is an interface holding a nil pointer, map,
 // slice, func or channel: a value that passes a nil check and panics on
 // first use, such as the nil *Store a constructor returns with its error.
-func isTypedNil(v any) bool {
-	if v == nil {
-		return false
+func isTypedNil(v any) bool { return engine.IsTypedNil(v) }
+
+// engineConfig is c, with defaults, as the engine takes it.
+func (c *Config) engineConfig(name string, codec *serializer.Codec, owned io.Closer) engine.Config {
+	ec := engine.Config{
+		Name: name, Backend: c.Backend, Codec: codec, CompressAbove: c.CompressAbove,
+		Namespace: c.Namespace, KeyMangler: c.KeyMangler, Locker: c.Locker,
+		LockTTL: c.LockTTL, LockWait: c.LockWait, Registry: c.Registry,
+		BlockOnStale: c.Stale == BlockOnStale, BackgroundRegeneration: c.BackgroundRegeneration,
+		EarlyRefresh: engine.EarlyRefresh{Enabled: c.EarlyRefresh.Enabled, Beta: c.EarlyRefresh.Beta, Rand: c.EarlyRefresh.Rand},
+		ShouldCache:  c.ShouldCache, FailClosed: c.FailClosed,
+		InvalidationRefresh: c.InvalidationRefresh,
+		NearMaxEntries:      c.Near.MaxEntries, NearMaxStaleness: c.Near.MaxStaleness,
+		Logger: c.Logger, Observer: c.Observer, Tracer: c.Tracer,
+		Expiration: c.Expiration, NegativeExpiration: c.NegativeExpiration, Grace: c.Grace,
+		Owned: owned,
 	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
-		return rv.IsNil()
+	if c.Clock != nil {
+		ec.Clock = c.Clock
 	}
-	return false
+	if c.BreakerThreshold >= 0 {
+		ec.Breaker = c.Breaker.orNew(c.BreakerThreshold, c.BreakerCooldown)
+		if _, local := c.Locker.(*lock.Local); c.Locker != nil && !local {
+			ec.LockerBreaker = c.LockerBreaker.orNew(c.BreakerThreshold, c.BreakerCooldown)
+		}
+	}
+	return ec
 }

@@ -1,33 +1,57 @@
 package region
 
-import (
-	"errors"
-	"fmt"
-	"strings"
-)
+import "github.com/corralcache/corral/internal/engine"
 
+// The errors a region returns. Test them with errors.Is (PanicError with
+// errors.As).
 var (
 	// ErrInvalidConfig is wrapped by every error New returns for a
 	// configuration it cannot use.
-	ErrInvalidConfig = errors.New("region: invalid configuration")
+	ErrInvalidConfig = engine.ErrInvalidConfig
 	// ErrLockTimeout is returned when a caller waited [Config.LockWait] for
 	// another caller to create a missing value and no value appeared.
-	ErrLockTimeout = errors.New("region: timed out waiting for the lock")
+	ErrLockTimeout = engine.ErrLockTimeout
 	// ErrClosed is returned by calls on a region after Close.
-	ErrClosed = errors.New("region: closed")
+	ErrClosed = engine.ErrClosed
 	// ErrNilContext is returned by calls given a nil context.Context; pass
 	// context.Background() or context.TODO() instead.
-	ErrNilContext = errors.New("region: nil context")
+	ErrNilContext = engine.ErrNilContext
 	// ErrBackend wraps backend errors returned to callers of a fail-closed
 	// region and errors of explicit writes (Set, Delete, Invalidate).
-	ErrBackend = errors.New("region: backend error")
+	ErrBackend = engine.ErrBackend
 	// ErrNameInUse is wrapped, with ErrInvalidConfig, by the error of
 	// Cache1, Cache2 and Cache3 when the region already has a cached
 	// function of that name.
-	ErrNameInUse = errors.New("region: cached function name already in use")
+	ErrNameInUse = engine.ErrNameInUse
 	// ErrCreatorResult is returned by GetOrCreateMulti when its creator
 	// returns a number of values that does not match the keys it was given.
-	ErrCreatorResult = errors.New("region: creator returned the wrong number of values")
+	ErrCreatorResult = engine.ErrCreatorResult
+	// ErrTypeMismatch is returned when a caller asks for a key's value as
+	// one type while a concurrent caller is creating it as another, and by
+	// the reads of a Typed handle that find a value of another type. The
+	// package-level functions (Get, GetOrCreate, …) do not return it for a
+	// stored value of another type: they wrap it in a decode error (logged
+	// and counted in Stats.DecodeErrors) and treat the entry as a miss,
+	// which GetOrCreate then overwrites.
+	ErrTypeMismatch = engine.ErrTypeMismatch
+	// ErrNotFound is the answer "there is no such value". A creator (of
+	// GetOrCreate, a cached function, Refresh) that returns an error
+	// wrapping it on a region with negative caching
+	// (Config.NegativeExpiration or WithNegativeExpiration) has that answer
+	// cached, like a value, for the negative expiration; until it goes
+	// stale, callers of the key get an error wrapping ErrNotFound without
+	// calling the creator. The calls answered by the creation itself get
+	// the creator's own error (which wraps ErrNotFound), so errors.As finds
+	// the application's error type there; later calls get one that says it
+	// is a cached answer. Get returns it with found false; GetMulti leaves
+	// such keys out; a batch cached function leaves them out of its map.
+	// Without negative caching the creator's error is returned as it is
+	// and nothing is stored.
+	//
+	// A cached "not found" is an entry like any other: Set, Delete,
+	// Invalidate, InvalidateAll, region-wide invalidation and leases treat
+	// it as they treat values, on every backend.
+	ErrNotFound = engine.ErrNotFound
 )
 
 // PanicError is the error every waiter receives when a creator panics. The
@@ -38,26 +62,7 @@ var (
 //	if errors.As(err, &pe) {
 //		log.Printf("%v\n%s", pe, pe.Stack)
 //	}
-type PanicError struct {
-	// Value is what the creator panicked with.
-	Value any
-	// Stack is the creator's stack at the panic, as runtime/debug.Stack
-	// formats it.
-	Stack []byte
-}
-
-// Error describes the panic in one line, without the stack (see Stack).
-func (e *PanicError) Error() string {
-	msg := fmt.Sprintf("region: creator panicked: %v", e.Value)
-	if i := strings.IndexAny(msg, "\r\n"); i >= 0 {
-		msg = msg[:i] + " …"
-	}
-	return msg
-}
-
+//
 // Unwrap returns the panic value when it is an error, so errors.Is and
 // errors.As see through the panic.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
+type PanicError = engine.PanicError

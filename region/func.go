@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/corralcache/corral/observe"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/corralcache/corral/internal/engine"
+	"github.com/corralcache/corral/internal/gens"
+	"github.com/corralcache/corral/internal/keyspace"
 	"github.com/corralcache/corral/keyreg"
 )
 
@@ -73,7 +75,7 @@ type cachedFunc[V any] struct {
 	scope string
 	// gen counts the function's InvalidateAll calls, shared through a byte
 	// backend: a result created under an older generation is retired.
-	gen  *funcGen
+	gen  *gens.Func
 	opts []CallOption // recordFor(scope, gen), and the expiration when set
 }
 
@@ -100,10 +102,8 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], 
 	if err := r.claimName(c.name); err != nil {
 		return cachedFunc[V]{}, err
 	}
-	scope := registryScope(r.cfg.Namespace, c.name)
-	gen := &funcGen{key: r.mangle(funcGenKey(r.cfg.Namespace, c.name))}
-	r.fgens.Store(scope, gen)
-	r.gens.checked.Store(0) // read the new function's generation at the next read
+	scope := keyspace.RegistryScope(r.cfg.Namespace, c.name)
+	gen := r.e.Func(c.name)
 	f := cachedFunc[V]{r: r, name: c.name, scope: scope, gen: gen, opts: append([]CallOption{recordFor(scope, gen)}, c.calls...)}
 	return f, nil
 }
@@ -154,14 +154,16 @@ func (f *cachedFunc[V]) namespace(ctx context.Context, current bool) (string, er
 		return "", err
 	}
 	var ns string
-	var err error
-	if cn, ok := f.r.cfg.Registry.(keyreg.CurrentNamespacer); ok && current {
-		ns, err = cn.CurrentNamespace(ctx, f.scope)
-	} else {
-		ns, err = f.r.cfg.Registry.Namespace(ctx, f.scope)
-	}
+	err := f.r.e.GuardRegistry(ctx, "registry namespace", f.name, func(ctx context.Context) (err error) {
+		if cn, ok := f.r.cfg.Registry.(keyreg.CurrentNamespacer); ok && current {
+			ns, err = cn.CurrentNamespace(ctx, f.scope)
+		} else {
+			ns, err = f.r.cfg.Registry.Namespace(ctx, f.scope)
+		}
+		return err
+	})
 	if err != nil {
-		return "", f.r.backendError(ctx, "registry namespace", f.name, err)
+		return "", err
 	}
 	if rest, ok := strings.CutPrefix(ns, f.scope); ok {
 		ns = f.name + rest
@@ -227,33 +229,18 @@ func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
 }
 
 func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context) (V, error), args ...any) (V, error) {
+	var zero V
 	key, err := f.writeKey(ctx, args...)
 	if err != nil {
-		var zero V
 		return zero, err
 	}
-	// Refresh stores under a lease like any creation: a write or
-	// invalidation of the key while the function runs stands.
-	// After a backend failure the value is returned, not stored.
-	_, leased, faulted := f.r.loadForUpdate(ctx, []string{key}, typeOf[V]{}, f.gen)
-	gens := f.r.stampGens(f.gen)
-	cctx, st := f.r.startStep(ctx, observe.SpanCreate, observe.TimingCreator, key)
-	watch := f.r.startWatch()
-	v, err := call(cctx, func(ctx context.Context) (any, error) { return invoke(ctx) })
-	st.end(err)
-	co := makeCallConfig(f.opts)
-	co.delta = f.r.elapsed(watch)
-	if v, err = f.r.asNegative(v, err, co); err != nil {
-		var zero V
+	c := makeCall(f.opts)
+	v, err := f.r.e.Refresh(ctx, key, typeOf[V]{}, func(ctx context.Context) (any, error) { return invoke(ctx) }, &c)
+	if err != nil {
 		return zero, err
 	}
-	f.r.stats.regenerations.Add(1)
-	if !faulted {
-		f.r.store(ctx, []string{key}, []any{v}, leased, gens, co)
-	}
-	if isNegative(v) {
-		var zero V
-		return zero, f.r.notFound(key)
+	if engine.IsNegative(v) {
+		return zero, f.r.e.NotFoundError(key, v)
 	}
 	return typed[V](v, nil)
 }
@@ -266,10 +253,9 @@ func (f *cachedFunc[V]) invalidate(ctx context.Context, args ...any) error {
 	if err := f.r.Delete(ctx, key); err != nil {
 		return err
 	}
-	if err := f.r.cfg.Registry.Forget(ctx, f.scope, key); err != nil {
-		return f.r.backendError(ctx, "forget key", key, err)
-	}
-	return nil
+	return f.r.e.GuardRegistry(ctx, "forget key", key, func(ctx context.Context) error {
+		return f.r.cfg.Registry.Forget(ctx, f.scope, key)
+	})
 }
 
 // invalidateFirst removes every recorded result whose first argument is
@@ -296,10 +282,9 @@ func (f *cachedFunc[V]) invalidateFirst(ctx context.Context, first any) error {
 	if err := f.r.DeleteMulti(ctx, match); err != nil {
 		return err
 	}
-	if err := f.r.cfg.Registry.Forget(ctx, f.scope, match...); err != nil {
-		return f.r.backendError(ctx, "forget keys", match[0], err)
-	}
-	return nil
+	return f.r.e.GuardRegistry(ctx, "forget keys", match[0], func(ctx context.Context) error {
+		return f.r.cfg.Registry.Forget(ctx, f.scope, match...)
+	})
 }
 
 func (f *cachedFunc[V]) lookup(ctx context.Context, args ...any) (string, bool, error) {
@@ -307,9 +292,13 @@ func (f *cachedFunc[V]) lookup(ctx context.Context, args ...any) (string, bool, 
 	if err != nil {
 		return "", false, err
 	}
-	ok, err := f.r.cfg.Registry.Recorded(ctx, f.scope, key)
+	var ok bool
+	err = f.r.e.GuardRegistry(ctx, "registry lookup", key, func(ctx context.Context) (err error) {
+		ok, err = f.r.cfg.Registry.Recorded(ctx, f.scope, key)
+		return err
+	})
 	if err != nil {
-		return key, false, f.r.backendError(ctx, "registry lookup", key, err)
+		return key, false, err
 	}
 	return key, ok, nil
 }
@@ -326,15 +315,16 @@ func (f *cachedFunc[V]) InvalidateAll(ctx context.Context) error {
 	if err := f.r.usable(ctx); err != nil {
 		return err
 	}
-	defer f.r.epochs.bumpAll()
-	if f.r.values != nil {
-		f.gen.gen.Add(1)
-	} else if err := f.r.bump(ctx, f.gen.key, &f.gen.genView); err != nil {
+	if err := f.r.e.InvalidateFunc(ctx, f.gen); err != nil {
 		return err
 	}
-	keys, err := f.r.cfg.Registry.ForgetAll(ctx, f.scope)
+	var keys []string
+	err := f.r.e.GuardRegistry(ctx, "registry forget all", f.name, func(ctx context.Context) (err error) {
+		keys, err = f.r.cfg.Registry.ForgetAll(ctx, f.scope)
+		return err
+	})
 	if err != nil {
-		return f.r.backendError(ctx, "registry forget all", f.name, err)
+		return err
 	}
 	return f.r.DeleteMulti(ctx, keys)
 }
@@ -346,12 +336,20 @@ func (f *cachedFunc[V]) Keys(ctx context.Context) ([]string, error) {
 	if err := f.r.usable(ctx); err != nil {
 		return nil, err
 	}
-	keys, err := f.r.cfg.Registry.Keys(ctx, f.scope)
-	if errors.Is(err, keyreg.ErrNotListable) {
-		return nil, err
+	var keys []string
+	var notListable error
+	err := f.r.e.GuardRegistry(ctx, "registry keys", f.name, func(ctx context.Context) (err error) {
+		keys, err = f.r.cfg.Registry.Keys(ctx, f.scope)
+		if errors.Is(err, keyreg.ErrNotListable) {
+			notListable, err = err, nil
+		}
+		return err
+	})
+	if notListable != nil {
+		return nil, notListable
 	}
 	if err != nil {
-		return nil, f.r.backendError(ctx, "registry keys", f.name, err)
+		return nil, err
 	}
 	return keys, nil
 }

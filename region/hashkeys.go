@@ -8,6 +8,8 @@ import (
 	"hash"
 	"strings"
 	"sync"
+
+	"github.com/corralcache/corral/internal/keyspace"
 )
 
 // MinHashKeysSecret is the shortest secret HashKeys accepts, in bytes.
@@ -53,10 +55,10 @@ func HashKeys(secret []byte) (func(string) string, error) {
 		mac.Reset()
 		var sum [sha256.Size]byte
 		end := strings.LastIndexByte(k, '}')
-		if strings.HasPrefix(k, layoutPrefix) && end >= len(layoutPrefix) {
+		if strings.HasPrefix(k, keyspace.Prefix) && end >= len(keyspace.Prefix) {
 			mac.Write([]byte{'t'}) // a tag, apart from whole keys
-			mac.Write([]byte(k[len(layoutPrefix):end]))
-			return layoutPrefix + hashedTag + base64.RawURLEncoding.EncodeToString(mac.Sum(sum[:0])) + k[end:]
+			mac.Write([]byte(k[len(keyspace.Prefix):end]))
+			return keyspace.Prefix + hashedTag + base64.RawURLEncoding.EncodeToString(mac.Sum(sum[:0])) + k[end:]
 		}
 		mac.Write([]byte{'k'})
 		mac.Write([]byte(k))

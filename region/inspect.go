@@ -2,11 +2,9 @@ package region
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/serializer"
 )
 
@@ -52,57 +50,21 @@ type EntryInfo struct {
 // completed before the call. Errors wrap ErrBackend, or are ErrClosed or
 // ErrNilContext.
 func (r *Region) Inspect(ctx context.Context, key string) (EntryInfo, error) {
-	info := EntryInfo{Key: key, BackendKey: r.fullKey(key), Serializer: serializerName(r.cfg.Serializer)}
+	info := EntryInfo{Key: key, BackendKey: r.e.BackendKey(key), Serializer: serializerName(r.cfg.Serializer)}
 	if err := r.usable(ctx); err != nil {
 		return info, err
 	}
-	if r.values != nil {
-		ns, k := r.localKey(key)
-		e, ok := r.values.LoadEntry(ns, k)
-		if !ok {
-			return info, nil
-		}
-		info.Present = true
-		info.Created = time.Unix(0, e.Created)
-		info.Expiration = e.Expiration
-		info.NotFound = isNegative(e.Value)
-		info.State = stateName(r.freshness(e.Created, e.Expiration, e.Gens, nil, r.now()))
-		return info, nil
-	}
-	if err := r.readGensFor(ctx, nil); err != nil {
+	in, err := r.e.Inspect(ctx, key)
+	if err != nil || !in.Present {
 		return info, err
 	}
-	data, err := r.cfg.Backend.Get(ctx, info.BackendKey)
-	switch {
-	case errors.Is(err, backend.ErrNotFound):
-		return info, nil
-	case err != nil:
-		return info, fmt.Errorf("%w: region %q: inspect %q: %w", ErrBackend, r.name, key, err)
+	info.Present, info.State, info.Size = true, in.State, in.Size
+	info.Compressed, info.Sealed, info.NotFound = in.Compressed, in.Sealed, in.NotFound
+	if in.State != "undecodable" {
+		info.Created = time.Unix(0, in.Meta.Created)
+		info.Expiration = in.Meta.Expiration
 	}
-	info.Present = true
-	info.Size = len(data)
-	env, err := serializer.InspectEnvelope(data)
-	if err != nil {
-		info.State = "undecodable"
-		return info, nil
-	}
-	info.Compressed = env.Compressed
-	info.Sealed = env.Sealed
-	info.NotFound = env.Meta.Negative
-	info.Created = time.Unix(0, env.Meta.Created)
-	info.Expiration = env.Meta.Expiration
-	info.State = stateName(r.freshness(env.Meta.Created, env.Meta.Expiration, env.Meta.Gens, nil, r.now()))
 	return info, nil
-}
-
-func stateName(f freshness) string {
-	switch f {
-	case fresh:
-		return "fresh"
-	case stale:
-		return "stale"
-	}
-	return "invalidated"
 }
 
 func serializerName(s serializer.Serializer) string {

@@ -200,14 +200,18 @@ func TestObserverLockWaitTiming(t *testing.T) {
 	}
 }
 
-// TestObserverBreakerTransitions: every region sharing a backend is told
-// of each transition of its breaker, whichever region's call made it; a
-// region created while the breaker is open is told so at New.
+// TestObserverBreakerTransitions: every region sharing a breaker is told
+// of each transition of it, whichever region's call made it; a region
+// created while the breaker is open is told so at New.
 func TestObserverBreakerTransitions(t *testing.T) {
 	ctx := context.Background()
 	rec := newObsRecorder()
 	b := newFaulty(t)
-	cfg := region.Config{Backend: b, Locker: lock.NewLocal(), BreakerThreshold: 2, BreakerCooldown: time.Hour, InvalidationRefresh: time.Hour, Logger: quiet, Observer: rec}
+	shared, err := region.NewBreaker(2, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := region.Config{Backend: b, Locker: lock.NewLocal(), Breaker: shared, InvalidationRefresh: time.Hour, Logger: quiet, Observer: rec}
 	r1, err := region.New("one", cfg)
 	if err != nil {
 		t.Fatal(err)

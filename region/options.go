@@ -1,6 +1,11 @@
 package region
 
-import "time"
+import (
+	"time"
+
+	"github.com/corralcache/corral/internal/engine"
+	"github.com/corralcache/corral/internal/gens"
+)
 
 // CallOption adjusts one call. Options are plain values: passing them
 // allocates nothing.
@@ -8,7 +13,7 @@ type CallOption struct {
 	kind     optionKind
 	duration time.Duration
 	fn       string
-	gen      *funcGen
+	gen      *gens.Func
 	outcome  *Outcome
 	pred     func(key string, v any) bool // WithShouldCache
 	expFn    func(v any) time.Duration    // WithExpirationFunc
@@ -21,78 +26,36 @@ const (
 	optIgnoreExpiration
 	optRecordFor
 	optReportOutcome
-	optTraced // internal: the call runs under a span already (observe.go)
+	optTraced // internal: the call runs under a span already
 	optNegExpiration
 	optShouldCache
 	optExpirationFunc
 )
 
-type callConfig struct {
-	expiration       time.Duration
-	hasExpiration    bool
-	ignoreExpiration bool
-	// fn is the cached function a key belongs to; its key is recorded in
-	// the registry when a value is stored. gen is its generation.
-	fn  string
-	gen *funcGen
-	// outcome, when set, receives how the call was answered.
-	outcome *Outcome
-	// due is set when the call's first read found a fresh entry and drew
-	// an early refresh of it (see xfetch.go).
-	due bool
-	// early is set for a regeneration started by an early refresh of the
-	// entry stored at earlyOf: under the lock it creates unless the entry
-	// it finds is another, fresh one (someone refreshed it meanwhile).
-	early   bool
-	earlyOf int64
-	// delta is how long the creation of the values to store took.
-	delta time.Duration
-	// traced is set when the call runs under a SpanCall already.
-	traced bool
-	// negExp is the soft expiration of cached "not found" answers, when
-	// hasNegExp (see negative.go).
-	negExp    time.Duration
-	hasNegExp bool
-	// shouldCache and expFn are the call's WithShouldCache and
-	// WithExpirationFunc; each given twice, the later one wins.
-	shouldCache func(key string, v any) bool
-	expFn       func(v any) time.Duration
-	// faulted is set once the call saw the backend fail (or skipped it):
-	// every later step that would reach the backend or the distributed
-	// lock is skipped, and nothing is stored (see breaker.go).
-	faulted bool
-}
-
-func makeCallConfig(opts []CallOption) callConfig {
-	var c callConfig
+// makeCall resolves opts into what the engine takes; later options win.
+func makeCall(opts []CallOption) engine.Call {
+	var c engine.Call
 	for _, o := range opts {
 		switch o.kind {
 		case optExpiration:
-			c.expiration, c.hasExpiration = o.duration, true
+			c.Expiration, c.HasExpiration = o.duration, true
 		case optIgnoreExpiration:
-			c.ignoreExpiration = true
+			c.IgnoreExpiration = true
 		case optRecordFor:
-			c.fn, c.gen = o.fn, o.gen
+			c.Fn, c.Gen = o.fn, o.gen
 		case optReportOutcome:
-			c.outcome = o.outcome
+			c.Outcome = o.outcome
 		case optTraced:
-			c.traced = true
+			c.Traced = true
 		case optNegExpiration:
-			c.negExp, c.hasNegExp = o.duration, true
+			c.NegExp, c.HasNegExp = o.duration, true
 		case optShouldCache:
-			c.shouldCache = o.pred
+			c.ShouldCache = o.pred
 		case optExpirationFunc:
-			c.expFn = o.expFn
+			c.ExpirationFunc = o.expFn
 		}
 	}
 	return c
-}
-
-// report tells the caller, if it asked, how its call was answered.
-func (c *callConfig) report(o Outcome) {
-	if c.outcome != nil {
-		*c.outcome = o
-	}
 }
 
 // WithExpiration sets the soft expiration of the values a call writes, in
@@ -113,7 +76,7 @@ func IgnoreExpiration() CallOption {
 
 // ReportOutcome makes GetOrCreate, and the Call of a cached function, store
 // in *o how the call was answered. It is set only when the call returns a
-// value without error, or a cached "not found" (see ErrNotFound).
+// value without error, or a "not found" (see ErrNotFound).
 // GetOrCreateMulti does not report.
 func ReportOutcome(o *Outcome) CallOption {
 	return CallOption{kind: optReportOutcome, outcome: o}
@@ -121,17 +84,59 @@ func ReportOutcome(o *Outcome) CallOption {
 
 // recordFor records every key the call stores under the cached function fn,
 // whose generation is gen.
-func recordFor(fn string, gen *funcGen) CallOption {
+func recordFor(fn string, gen *gens.Func) CallOption {
 	return CallOption{kind: optRecordFor, fn: fn, gen: gen}
 }
 
 // funcGenOf returns the generation of the cached function opts are for, if
-// any, without building a callConfig.
-func funcGenOf(opts []CallOption) *funcGen {
+// any, without resolving every option.
+func funcGenOf(opts []CallOption) *gens.Func {
 	for i := range opts {
 		if opts[i].kind == optRecordFor {
 			return opts[i].gen
 		}
 	}
 	return nil
+}
+
+// WithNegativeExpiration sets the soft expiration of the "not found" answers
+// a call caches (see ErrNotFound), in place of Config.NegativeExpiration.
+// Zero turns negative caching off for the call.
+func WithNegativeExpiration(d time.Duration) CallOption {
+	return CallOption{kind: optNegExpiration, duration: max(d, 0)}
+}
+
+// WithShouldCache adds a predicate to Config.ShouldCache for one call (or,
+// given to Cache1 and its kin, for every call of a cached function): a
+// created value is stored only when both accept it; a rejected one is
+// returned to the callers unstored and counted in Stats.NotCached. A panic
+// in fn is recovered, logged, and counts as a refusal. A cached "not found"
+// (ErrNotFound) is governed by the negative expiration, not by fn.
+func WithShouldCache[T any](fn func(key string, value T) bool) CallOption {
+	if fn == nil {
+		return CallOption{}
+	}
+	return CallOption{kind: optShouldCache, pred: func(key string, v any) bool {
+		t, ok := v.(T)
+		return ok && fn(key, t)
+	}}
+}
+
+// WithExpirationFunc makes the soft expiration of each value a call
+// creates a function of the value: fn's result stands in place of
+// WithExpiration and Config.Expiration for that value, and is stored with
+// it like any expiration. Zero means the value never goes stale; a
+// negative result stores nothing (counted in Stats.NotCached), as does a
+// panic in fn, which is logged. It applies to created values (GetOrCreate,
+// GetOrCreateMulti, the Call and Refresh of cached functions); Set takes a
+// plain WithExpiration. Values created together that get different
+// expirations are written in one round trip per distinct expiration.
+func WithExpirationFunc[T any](fn func(value T) time.Duration) CallOption {
+	if fn == nil {
+		return CallOption{}
+	}
+	return CallOption{kind: optExpirationFunc, expFn: func(v any) time.Duration {
+		t, _ := v.(T)
+		return fn(t)
+	}}
 }

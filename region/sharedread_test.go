@@ -63,11 +63,14 @@ func TestConcurrentReadsShareOneGet(t *testing.T) {
 				}
 			})
 		}
-		synctest.Wait() // every reader is blocked: one in Get, the others on its read
+		synctest.Wait() // every reader is blocked: two in Get, the others on the second read
 		close(gb.open)
 		wg.Wait()
-		if got := gb.gets.Load(); got != 1 {
-			t.Fatalf("%d concurrent readers made %d backend reads, want 1", n, got)
+		// The first read went out before the other readers began, so they
+		// may not share it (it could predate a write they saw complete):
+		// they share the next one.
+		if got := gb.gets.Load(); got != 2 {
+			t.Fatalf("%d concurrent readers made %d backend reads, want 2: the first reader's and the one the others share", n, got)
 		}
 		if s := r.Stats(); s.Hits != n {
 			t.Fatalf("hits = %d, want %d", s.Hits, n)

@@ -1,17 +1,22 @@
 package region
 
-import (
-	"github.com/corralcache/corral/observe"
-	"math/rand/v2"
-	"sync"
-	"sync/atomic"
-)
+import "github.com/corralcache/corral/internal/engine"
 
 // Stats counts what a region has done since it was created.
 type Stats struct {
-	Hits          uint64 // fresh values returned from the backend
-	Misses        uint64 // reads that found no usable entry
-	StaleServed   uint64 // stale values returned while another caller regenerated
+	Hits uint64 // fresh values returned from the backend
+	// Misses counts reads that found no usable entry and were not
+	// answered by another caller's creation: calls that created the value
+	// (or failed to), and Get and GetMulti's misses.
+	Misses      uint64
+	StaleServed uint64 // stale values returned while another caller regenerated
+	// Shared counts calls that found no usable entry and were answered by
+	// another caller's creation: in this process (they waited for it) or
+	// in another (found when taking the lease). A stampede that cost one
+	// creator call counts one miss and the rest shared, so the hit ratio
+	// (Hits + StaleServed + Shared) / (all four) says how much the cache
+	// spared the backend behind it.
+	Shared        uint64
 	Regenerations uint64 // creator calls (one per key for multi creators)
 	// EarlyRefreshes counts creator calls made before expiry by early
 	// refresh (see Config.EarlyRefresh); each is counted in Regenerations
@@ -37,15 +42,15 @@ type Stats struct {
 	// be read lately (see Config.BreakerThreshold).
 	BackendSkipped uint64
 	// BreakerState is the state of the backend's circuit breaker now;
-	// BreakerTrips counts the times it opened. Regions on the same backend
-	// share the breaker, so they report the same state and trips.
+	// BreakerTrips counts the times it opened. Regions given the same
+	// Breaker report the same state and trips.
 	BreakerState BreakerState
 	BreakerTrips uint64
 	// LockerSkipped counts lock attempts that took the in-process lock
 	// because the distributed locker's breaker was open.
 	// LockerBreakerState is that breaker's state now (closed for an
 	// in-process locker, which has none) and LockerBreakerTrips the times
-	// it opened; regions on the same locker share it.
+	// it opened.
 	LockerSkipped      uint64
 	LockerBreakerState BreakerState
 	LockerBreakerTrips uint64
@@ -60,75 +65,15 @@ type Stats struct {
 	NearLive bool
 }
 
-// counters holds the live counts. The two that every hit or stale read
-// bumps are striped, so that goroutines on different cores do not fight
-// over one cache line.
-type counters struct {
-	hits, staleServed, nearHits            striped
-	misses, regenerations, earlyRefreshes  counter
-	lockWaits, lockWaitTimeouts, locksLost counter
-	backendErrors, decodeErrors, notCached counter
-	superseded, backendSkipped             counter
-	lockerSkipped, nearFlushes             counter
-}
-
-func (c *counters) snapshot() Stats {
+func statsOf(s engine.Stats) Stats {
 	return Stats{
-		Hits:             c.hits.Load(),
-		Misses:           c.misses.Load(),
-		StaleServed:      c.staleServed.Load(),
-		Regenerations:    c.regenerations.Load(),
-		EarlyRefreshes:   c.earlyRefreshes.Load(),
-		LockWaits:        c.lockWaits.Load(),
-		LockWaitTimeouts: c.lockWaitTimeouts.Load(),
-		LocksLost:        c.locksLost.Load(),
-		BackendErrors:    c.backendErrors.Load(),
-		DecodeErrors:     c.decodeErrors.Load(),
-		NotCached:        c.notCached.Load(),
-		Superseded:       c.superseded.Load(),
-		BackendSkipped:   c.backendSkipped.Load(),
-		LockerSkipped:    c.lockerSkipped.Load(),
-		NearHits:         c.nearHits.Load(),
-		NearFlushes:      c.nearFlushes.Load(),
+		Hits: s.Hits, Misses: s.Misses, StaleServed: s.StaleServed, Shared: s.Shared,
+		Regenerations: s.Regenerations, EarlyRefreshes: s.EarlyRefreshes,
+		LockWaits: s.LockWaits, LockWaitTimeouts: s.LockWaitTimeouts, LocksLost: s.LocksLost,
+		BackendErrors: s.BackendErrors, DecodeErrors: s.DecodeErrors, NotCached: s.NotCached,
+		Superseded: s.Superseded, BackendSkipped: s.BackendSkipped,
+		BreakerState: s.BreakerState, BreakerTrips: s.BreakerTrips,
+		LockerSkipped: s.LockerSkipped, LockerBreakerState: s.LockerBreakerState, LockerBreakerTrips: s.LockerBreakerTrips,
+		NearHits: s.NearHits, NearFlushes: s.NearFlushes, NearLive: s.NearLive,
 	}
-}
-
-// stripes is the number of cells of a striped counter: a power of two
-// comfortably above the cores of the machines corral runs on.
-const stripes = 16
-
-// striped is a counter spread over cache-line-sized cells. Each processor
-// keeps adding to the cell of a token it takes from a sync.Pool (whose Get
-// and Put stay on the current processor), so cores do not pass cache lines
-// back and forth; Load sums the cells.
-type striped struct {
-	cells [stripes]struct {
-		n atomic.Uint64
-		_ [56]byte // pad to a 64-byte cache line
-	}
-	tokens sync.Pool // of *uint32: a cell index
-	// obs, when set, is told of every Add as ev (see observe.go).
-	obs *observer
-	ev  observe.Event
-}
-
-func (s *striped) Add(n uint64) {
-	t, _ := s.tokens.Get().(*uint32)
-	if t == nil {
-		t = new(uint32)
-		*t = rand.Uint32() & (stripes - 1)
-	}
-	s.cells[*t].n.Add(n)
-	s.tokens.Put(t)
-	if s.obs != nil {
-		s.obs.event(s.ev, n)
-	}
-}
-
-func (s *striped) Load() uint64 {
-	var sum uint64
-	for i := range s.cells {
-		sum += s.cells[i].n.Load()
-	}
-	return sum
 }

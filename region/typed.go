@@ -2,10 +2,7 @@ package region
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/corralcache/corral/backend"
 )
 
 // Typed is a region seen through one value type, named once: its methods
@@ -30,10 +27,10 @@ type Typed[T any] struct {
 // NewTyped returns r seen through the value type T.
 func NewTyped[T any](r *Region) Typed[T] { return Typed[T]{r: r} }
 
-// strictOf is the valueType of T for Typed: another type is an error.
+// strictOf is the ValueType of T for Typed: another type is an error.
 type strictOf[T any] struct{ typeOf[T] }
 
-func (strictOf[T]) strict() bool { return true }
+func (strictOf[T]) Strict() bool { return true }
 
 // Region returns the region t reads and writes.
 func (t Typed[T]) Region() *Region { return t.r }
@@ -95,38 +92,4 @@ func (t Typed[T]) Delete(ctx context.Context, key string) error {
 		return errNoRegion
 	}
 	return t.r.Delete(ctx, key)
-}
-
-// isMismatch reports whether a read's err is a value of another type found
-// by a strict read (see Typed), rather than a backend failure.
-func isMismatch(err error) bool {
-	return err != nil && errors.Is(err, ErrTypeMismatch)
-}
-
-// mismatch is the error of a strict read of key that found v, a value of
-// another type than vt's, in a backend that keeps values.
-func (r *Region) mismatch(key string, v any, vt valueType) error {
-	return fmt.Errorf("%w: region %q: key %q holds a %T, not a %s", ErrTypeMismatch, r.name, key, v, vt.name())
-}
-
-// mismatchDecoding is the error of a strict read of key whose envelope says
-// another type; err is decodeAs's.
-func (r *Region) mismatchDecoding(key string, err error) error {
-	return fmt.Errorf("region %q: key %q: %w", r.name, key, err)
-}
-
-// decodeStrict is decode for a strict valueType: an entry written as
-// another type is an error rather than a logged miss.
-func (r *Region) decodeStrict(ctx context.Context, key string, data []byte, vt valueType, how read) (*backend.Entry, error) {
-	v, m, err := vt.decode(r.codec, r.boundKey(key), data)
-	if err != nil && errors.Is(err, ErrTypeMismatch) {
-		return nil, r.mismatchDecoding(key, err)
-	}
-	if err != nil {
-		if how == firstRead {
-			r.decodeError(ctx, key, err)
-		}
-		return nil, nil
-	}
-	return &backend.Entry{Value: v, Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta}, nil
 }

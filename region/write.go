@@ -4,6 +4,8 @@ import (
 	"context"
 	"maps"
 	"slices"
+
+	"github.com/corralcache/corral/internal/engine"
 )
 
 // Set stores value under key, created now, with the region's expiration or
@@ -14,7 +16,7 @@ import (
 // (counted in Stats.NotCached), or report a value the serializer cannot
 // encode.
 func (r *Region) Set(ctx context.Context, key string, value any, opts ...CallOption) error {
-	return r.setMulti(ctx, []string{key}, []any{value}, makeCallConfig(opts))
+	return r.setMulti(ctx, []string{key}, []any{value}, makeCall(opts))
 }
 
 // SetMulti stores every value of values under its key, in as few round trips
@@ -25,24 +27,14 @@ func (r *Region) SetMulti(ctx context.Context, values map[string]any, opts ...Ca
 	for i, key := range keys {
 		vs[i] = values[key]
 	}
-	return r.setMulti(ctx, keys, vs, makeCallConfig(opts))
+	return r.setMulti(ctx, keys, vs, makeCall(opts))
 }
 
-func (r *Region) setMulti(ctx context.Context, keys []string, values []any, co callConfig) error {
+func (r *Region) setMulti(ctx context.Context, keys []string, values []any, c engine.Call) error {
 	if err := r.usable(ctx); err != nil {
 		return err
 	}
-	defer r.epochs.bump(keys...)
-	if r.values == nil {
-		// A written value is as new as the write: stamp it with every
-		// invalidation completed before it, in any process, or processes
-		// that know of one would treat it as retired. A backend that
-		// cannot be read will not be written either: fail fast.
-		if err := r.readGensFor(ctx, co.gen); err != nil {
-			return err
-		}
-	}
-	return r.saveMulti(ctx, keys, values, r.stampGens(co.gen), r.expiration(co), 0, co.fn)
+	return r.e.Set(ctx, keys, values, &c)
 }
 
 // Delete removes key. Deleting a missing key is not an error. Errors wrap
@@ -59,6 +51,5 @@ func (r *Region) DeleteMulti(ctx context.Context, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	defer r.epochs.bump(keys...)
-	return r.remove(ctx, keys...)
+	return r.e.Delete(ctx, keys)
 }

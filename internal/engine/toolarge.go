@@ -1,4 +1,4 @@
-package region
+package engine
 
 import (
 	"context"
@@ -38,13 +38,13 @@ func (t *tooLargeLog) first(key string) bool {
 // notStoredTooLarge counts keys, whose values the backend refused as too
 // large (err), as not cached, logs each once, and returns an error for a
 // caller that asked to write them.
-func (r *Region) notStoredTooLarge(ctx context.Context, keys []string, err error) error {
-	r.stats.notCached.Add(uint64(len(keys)))
+func (e *Engine) notStoredTooLarge(ctx context.Context, keys []string, err error) error {
+	e.stats.notCached.Add(uint64(len(keys)))
 	for _, key := range keys {
-		if r.tooLarge.first(key) {
-			r.warn(ctx, "corral: value too large for the backend: returned but not cached; Config.CompressAbove compresses large values and may bring it under the limit",
-				"region", r.name, "key", key, "compress_above", r.cfg.CompressAbove, "err", err)
+		if e.tooLarge.first(key) {
+			e.warn(ctx, "corral: value too large for the backend: returned but not cached; Config.CompressAbove compresses large values and may bring it under the limit",
+				"region", e.name, "key", key, "compress_above", e.cfg.CompressAbove, "err", err)
 		}
 	}
-	return fmt.Errorf("region %q: key %q: value not cached (Config.CompressAbove may bring it under the limit): %w", r.name, keys[0], err)
+	return fmt.Errorf("region %q: key %q: value not cached (Config.CompressAbove may bring it under the limit): %w", e.name, keys[0], err)
 }
