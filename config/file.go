@@ -616,8 +616,11 @@ func (rs *Regions) Connection(name string) (*Connection, error) {
 
 // Ping checks every connection once (see Connection.Ping), for a startup
 // check. The errors, each naming its regions and their URL without
-// secrets, are joined.
+// secrets, are joined; a nil ctx gives region.ErrNilContext.
 func (rs *Regions) Ping(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("config: ping: %w", region.ErrNilContext)
+	}
 	var errs []error
 	for _, c := range rs.owned {
 		if err := c.Ping(ctx); err != nil {

@@ -116,8 +116,12 @@ func (c *Connection) String() string { return c.url }
 
 // Ping checks that every server the connection needs answers: PING on
 // Redis (through the Sentinels to the master), a no-op on every memcached
-// server, nothing for memory://. Errors name the URL without its secrets.
+// server, nothing for memory://. Errors name the URL without its secrets;
+// a nil ctx gives one wrapping region.ErrNilContext, as a region call does.
 func (c *Connection) Ping(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("config: ping %s: %w", c.url, region.ErrNilContext)
+	}
 	if c.ping == nil {
 		return nil
 	}

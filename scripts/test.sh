@@ -47,6 +47,10 @@ done
 # some thirty times, so its size-bound test inserts 20,000 keys under it,
 # and 200,000 in a run of its own without it.
 (cd backend/diskstore && go test -count=1 -run 'SizeBound' ./...)
+# A few seconds of fuzzing of the reader of the RESP3 replies the tracking
+# connections receive: a malformed reply once made it allocate whatever
+# count the reply announced.
+go test -run '^$' -fuzz '^FuzzReadReply$' -fuzztime 5s ./backend/redisstore/
 # Allocation counts are only meaningful without the race detector, so the
 # tests that assert them (Test*Allocs) run once more without it.
 go test -count=1 -run 'Allocs$' ./...

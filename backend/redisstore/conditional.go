@@ -11,7 +11,7 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/internal/redisdeadline"
-	"github.com/corralcache/corral/keyreg/redisreg"
+	"github.com/corralcache/corral/internal/redisgroup"
 )
 
 // getForUpdateScript takes a lease on KEYS[1] with the version in ARGV[1],
@@ -185,7 +185,7 @@ func (s *Store) SetIfGrouped(ctx context.Context, items []backend.Item, versions
 		return stored, nil
 	}
 	cmds, err := s.evalEach(ctx, setIfScript, calls, s.single, func(p redis.Pipeliner) {
-		redisreg.QueueRecord(ctx, p, group, groupTTL, members...)
+		redisgroup.QueueRecord(ctx, p, group, groupTTL, members...)
 	})
 	markStored(stored, idx, cmds)
 	if err == nil {

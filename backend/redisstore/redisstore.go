@@ -10,7 +10,7 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/internal/redisdeadline"
-	"github.com/corralcache/corral/keyreg/redisreg"
+	"github.com/corralcache/corral/internal/redisgroup"
 )
 
 // ErrInvalidOptions is returned (wrapped) by [New] and [Open] when their
@@ -372,7 +372,7 @@ func (s *Store) SetMultiGrouped(ctx context.Context, items []backend.Item, group
 	}
 	_, err := exec(ctx, func(p redis.Pipeliner) error {
 		queueSets(ctx, p, items)
-		redisreg.QueueRecord(ctx, p, group, groupTTL, members...)
+		redisgroup.QueueRecord(ctx, p, group, groupTTL, members...)
 		return nil
 	})
 	if err == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -365,60 +366,140 @@ type reply struct {
 	null  bool
 }
 
-// maxReplyLen bounds a length the server announces.
-const maxReplyLen = 512 << 20
+// Bounds of what readReply accepts: the server is trusted, but a reply
+// corrupted on the way (or sent by something that is not Redis) must end
+// the connection, not the process.
+const (
+	// maxReplyLen bounds a length the server announces.
+	maxReplyLen = 512 << 20
+	// maxReplyDepth bounds the nesting of aggregates. An invalidation is two
+	// deep (a push holding an array), HELLO's reply four (its modules: an
+	// array of maps holding an array).
+	maxReplyDepth = 8
+	// minElemLen is the fewest bytes an element of an aggregate takes on
+	// the wire ("_\r\n").
+	minElemLen = 3
+	// minBulkAlloc is what a bulk string's buffer may start with before its
+	// bytes have arrived.
+	minBulkAlloc = 512
+)
 
-var errProtocol = errors.New("RESP protocol error")
+var (
+	errProtocol     = errors.New("RESP protocol error")
+	errReplyTooDeep = fmt.Errorf("%w: aggregates nested more than %d deep", errProtocol, maxReplyDepth)
+)
 
-// readReply reads one RESP2 or RESP3 value.
-func readReply(r *bufio.Reader) (reply, error) {
-	line, err := r.ReadSlice('\n')
-	if err != nil {
-		return reply{}, err
-	}
-	if len(line) < 3 || line[len(line)-2] != '\r' {
-		return reply{}, errProtocol
-	}
-	kind, body := line[0], string(line[1:len(line)-2])
-	switch kind {
-	case '+', '-', ':', '#', ',', '(':
-		return reply{kind: kind, str: body}, nil
-	case '_':
-		return reply{kind: kind, null: true}, nil
-	case '$', '=', '!':
-		n, err := strconv.Atoi(body)
-		if err != nil || n > maxReplyLen {
-			return reply{}, errProtocol
-		}
-		if n < 0 {
-			return reply{kind: kind, null: true}, nil
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
+// readReply reads one RESP2 or RESP3 value. It allocates in proportion to
+// the bytes it has received, never to a length announced ahead of them, and
+// returns an error wrapping errProtocol for a malformed reply, one with a
+// length above maxReplyLen, or one nested more than maxReplyDepth deep
+// (errReplyTooDeep).
+func readReply(r *bufio.Reader) (reply, error) { return readValue(r, 0) }
+
+// readValue reads one value inside depth aggregates. Attributes before it
+// are read and dropped: they describe the value, which is what is wanted.
+func readValue(r *bufio.Reader, depth int) (reply, error) {
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
 			return reply{}, err
 		}
-		return reply{kind: kind, str: string(buf[:n])}, nil
-	case '*', '>', '~', '%', '|':
-		n, err := strconv.Atoi(body)
-		if err != nil || n > maxReplyLen {
+		if len(line) < 3 || line[len(line)-2] != '\r' {
 			return reply{}, errProtocol
 		}
-		if n < 0 {
+		kind, body := line[0], string(line[1:len(line)-2])
+		switch kind {
+		case '+', '-', ':', '#', ',', '(':
+			return reply{kind: kind, str: body}, nil
+		case '_':
 			return reply{kind: kind, null: true}, nil
-		}
-		if kind == '%' || kind == '|' {
-			n *= 2
-		}
-		v := reply{kind: kind, elems: make([]reply, n)}
-		for i := range v.elems {
-			if v.elems[i], err = readReply(r); err != nil {
+		case '$', '=', '!':
+			n, err := parseReplyLen(body)
+			if err != nil {
 				return reply{}, err
 			}
+			if n < 0 {
+				return reply{kind: kind, null: true}, nil
+			}
+			str, err := readBulk(r, n)
+			if err != nil {
+				return reply{}, err
+			}
+			return reply{kind: kind, str: str}, nil
+		case '*', '>', '~', '%', '|':
+			n, err := parseReplyLen(body)
+			if err != nil {
+				return reply{}, err
+			}
+			if n < 0 {
+				return reply{kind: kind, null: true}, nil
+			}
+			if depth >= maxReplyDepth {
+				return reply{}, errReplyTooDeep
+			}
+			if kind == '%' || kind == '|' {
+				n *= 2 // keys and values
+			}
+			elems, err := readElems(r, n, depth+1)
+			if err != nil {
+				return reply{}, err
+			}
+			if kind == '|' {
+				continue // an attribute: the value follows
+			}
+			return reply{kind: kind, elems: elems}, nil
+		default:
+			return reply{}, errProtocol
 		}
-		if kind == '|' { // attributes precede the value they describe
-			return readReply(r)
-		}
-		return v, nil
 	}
-	return reply{}, errProtocol
+}
+
+// parseReplyLen parses the length or count of a bulk string or an
+// aggregate; a negative one means a null.
+func parseReplyLen(body string) (int, error) {
+	n, err := strconv.Atoi(body)
+	if err != nil || n > maxReplyLen {
+		return 0, errProtocol
+	}
+	return n, nil
+}
+
+// readElems reads the n values of an aggregate inside depth aggregates. The
+// slice starts no larger than the elements the buffered bytes can hold and
+// grows as they are read, so a count the server announces but does not
+// send costs nothing.
+func readElems(r *bufio.Reader, n, depth int) ([]reply, error) {
+	elems := make([]reply, 0, min(n, r.Buffered()/minElemLen))
+	for range n {
+		v, err := readValue(r, depth)
+		if err != nil {
+			return nil, err
+		}
+		elems = append(elems, v)
+	}
+	return elems, nil
+}
+
+// readBulk reads a bulk string of n bytes and the CRLF after it. Its buffer
+// starts no larger than the bytes already buffered (or minBulkAlloc) and at
+// most doubles each time it fills, so it never holds more than about twice
+// what has arrived.
+func readBulk(r *bufio.Reader, n int) (string, error) {
+	want := n + 2
+	buf := make([]byte, 0, min(want, max(r.Buffered(), minBulkAlloc)))
+	for {
+		k, err := io.ReadFull(r, buf[len(buf):min(cap(buf), want)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return "", err
+		}
+		if len(buf) == want {
+			break
+		}
+		buf = slices.Grow(buf, min(want-len(buf), len(buf)))
+	}
+	if buf[n] != '\r' || buf[n+1] != '\n' {
+		return "", errProtocol
+	}
+	return string(buf[:n]), nil
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/corralcache/corral/backend/memcachestore"
+	"github.com/corralcache/corral/internal/memcachekey"
 	"github.com/corralcache/corral/keyreg"
 )
 
@@ -109,13 +109,13 @@ func (r *Registry) entry(fn string) *generation {
 }
 
 func (r *Registry) genKey(fn string) string {
-	return memcachestore.MangleKey(r.opts.Prefix + "gen:" + fn)
+	return memcachekey.Mangle(r.opts.Prefix + "gen:" + fn)
 }
 
 // recKey is the record item of key for fn; the length of fn keeps
 // (fn, key) pairs apart whatever bytes they hold.
 func (r *Registry) recKey(fn, key string) string {
-	return memcachestore.MangleKey(r.opts.Prefix + "rec:" + strconv.Itoa(len(fn)) + ":" + fn + ":" + key)
+	return memcachekey.Mangle(r.opts.Prefix + "rec:" + strconv.Itoa(len(fn)) + ":" + fn + ":" + key)
 }
 
 func namespace(fn string, gen uint64) string {
@@ -241,7 +241,7 @@ func (r *Registry) Record(ctx context.Context, fn, key string, ttl time.Duration
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := r.client.Set(&memcache.Item{Key: r.recKey(fn, key), Value: []byte{'1'}, Expiration: memcachestore.Expiration(ttl, r.opts.Now())})
+	err := r.client.Set(&memcache.Item{Key: r.recKey(fn, key), Value: []byte{'1'}, Expiration: memcachekey.Expiration(ttl, r.opts.Now())})
 	if err != nil {
 		return fmt.Errorf("memcachereg: record %q: %w", key, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/corralcache/corral/internal/redisgroup"
 	"github.com/corralcache/corral/keyreg"
 )
 
@@ -22,7 +23,7 @@ const DefaultPrefix = "corral:keyreg:"
 // ClockSkew is added to every record's expiry, so that a record outlives its
 // value even when the clocks of the Redis nodes holding the value and the
 // record disagree by up to this much.
-const ClockSkew = 5 * time.Second
+const ClockSkew = redisgroup.ClockSkew
 
 // Options configures a [Registry]. The zero value is ready to use.
 type Options struct {
@@ -67,7 +68,7 @@ func (r *Registry) Namespace(_ context.Context, fn string) (string, error) { ret
 // Record notes that key was stored for fn, with a value that expires from
 // Redis after ttl (zero: never). Errors are Redis errors, wrapped.
 func (r *Registry) Record(ctx context.Context, fn, key string, ttl time.Duration) error {
-	if err := recordScript.Run(ctx, r.client, []string{r.Group(fn)}, recordArgs(ttl, []string{key})...).Err(); err != nil {
+	if err := redisgroup.Record(ctx, r.client, r.Group(fn), ttl, key); err != nil {
 		return fmt.Errorf("redisreg: record %q for %q: %w", key, fn, err)
 	}
 	return nil
@@ -138,50 +139,7 @@ func (r *Registry) ForgetAll(ctx context.Context, fn string) ([]string, error) {
 // (zero: never). It is how a backend records keys in the same round
 // trip as it writes their values; the command's error is reported by p's
 // Exec. The command names one key, so p may belong to a Cluster client.
+// (redisstore.Store records through the same internal function.)
 func QueueRecord(ctx context.Context, p redis.Pipeliner, set string, ttl time.Duration, keys ...string) {
-	if len(keys) == 0 {
-		return
-	}
-	// EVAL (not EVALSHA): a pipeline cannot fall back on NOSCRIPT, and the
-	// server caches the compiled script by its digest either way.
-	recordScript.Eval(ctx, p, []string{set}, recordArgs(ttl, keys)...)
+	redisgroup.QueueRecord(ctx, p, set, ttl, keys...)
 }
-
-// recordArgs are the ARGV of recordScript.
-func recordArgs(ttl time.Duration, keys []string) []any {
-	args := make([]any, 0, 2+len(keys))
-	ms := int64(0)
-	if ttl > 0 {
-		ms = max(ttl.Milliseconds(), 1)
-	}
-	args = append(args, ms, ClockSkew.Milliseconds())
-	for _, k := range keys {
-		args = append(args, k)
-	}
-	return args
-}
-
-// recordScript adds ARGV[3:] to the sorted set KEYS[1] with the score "now +
-// ttl + skew" in milliseconds of the server's clock (ARGV[1] is the ttl, 0
-// for none, which scores +inf; ARGV[2] the skew). ZADD GT never shortens a
-// record. It then drops the members whose score has passed and makes the set
-// expire with its last member.
-var recordScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[1])
-local score = '+inf'
-if ttl > 0 then score = string.format('%d', now + ttl + tonumber(ARGV[2])) end
-for i = 3, #ARGV do
-	redis.call('ZADD', KEYS[1], 'GT', score, ARGV[i])
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%d', now))
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] == nil then return 0 end
-if last[2] == 'inf' then
-	redis.call('PERSIST', KEYS[1])
-else
-	redis.call('PEXPIREAT', KEYS[1], last[2])
-end
-return 1
-`)

@@ -21,5 +21,6 @@
 // seconds plus one, so a lock lives at least its TTL, and at most a
 // second and a bit longer.
 //
-// Keys are passed through [memcachestore.MangleKey], so any key works.
+// Keys are mangled as [github.com/corralcache/corral/backend/memcachestore.MangleKey]
+// mangles them (the same function), so any key works.
 package memcachelocker

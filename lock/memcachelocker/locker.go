@@ -10,7 +10,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/corralcache/corral/backend/memcachestore"
+	"github.com/corralcache/corral/internal/memcachekey"
 	"github.com/corralcache/corral/lock"
 )
 
@@ -79,7 +79,7 @@ func New(client Client, o Options) (*Locker, error) {
 // lockSeconds is memcached's expiration for a lock that must live at least
 // ttl: whole seconds rounded up, plus one for memcached's clock tick.
 func lockSeconds(ttl time.Duration, now time.Time) int32 {
-	return memcachestore.Expiration(ttl+time.Second, now)
+	return memcachekey.Expiration(ttl+time.Second, now)
 }
 
 // TryObtain takes the lock on key without waiting, with one `add`. It
@@ -95,7 +95,7 @@ func (l *Locker) TryObtain(ctx context.Context, key string, ttl time.Duration) (
 	}
 	var raw [16]byte
 	_, _ = crand.Read(raw[:]) // never fails
-	h := &handle{l: l, key: key, item: memcachestore.MangleKey(l.opts.Prefix + key), token: hex.EncodeToString(raw[:])}
+	h := &handle{l: l, key: key, item: memcachekey.Mangle(l.opts.Prefix + key), token: hex.EncodeToString(raw[:])}
 	err := l.client.Add(&memcache.Item{Key: h.item, Value: []byte(h.token), Expiration: lockSeconds(ttl, time.Now())})
 	switch {
 	case err == nil:

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/corralcache/corral/backend/memcachestore"
+	"github.com/corralcache/corral/internal/memcachekey"
 	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/lock/memcachelocker"
 )
@@ -163,7 +163,7 @@ func TestExpirationSent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			it, ok := f.item(memcachestore.MangleKey("p:a key"))
+			it, ok := f.item(memcachekey.Mangle("p:a key"))
 			if !ok {
 				t.Fatalf("no lock item under the mangled key; items: %v", f.items)
 			}

@@ -3,6 +3,7 @@ package redislocker
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -136,8 +137,12 @@ func (l *Locker) attempt(ctx context.Context, key string, ttl time.Duration) (lo
 	return nil, fmt.Errorf("redislocker: obtain %q: %w", key, err)
 }
 
-// releaseScript deletes the lock key only while it holds our token.
-var releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
+//go:embed release.lua
+var releaseLua string
+
+// releaseScript is release.lua: it deletes the lock key only while it holds
+// our token.
+var releaseScript = redis.NewScript(releaseLua)
 
 // orphanRelease bounds the release of a lock an attempt may have taken
 // without hearing so: long enough for a slow server, short enough that no
