@@ -53,13 +53,16 @@
 // A stored response keeps its own timing: when it was received and its
 // corrected initial age (RFC 9111 §4.2.3, from Date and Age). Its freshness
 // lifetime comes from s-maxage, else max-age, else Expires − Date, else the
-// heuristic. A malformed max-age or s-maxage, or an Age that is not one
-// number, makes the response stale. Every response served from storage
-// carries an Age, as does one passed on that is a second old. The region's
-// own expiration of the route's entries is Options.Retention, how long a
-// response is kept to be revalidated or served stale: the region cannot be
-// told the lifetime before the handler has run, and HTTP staleness calls for
-// revalidation rather than the region's stale serving.
+// heuristic. A malformed max-age or s-maxage makes the response stale. Of
+// a list-valued Age, on one line or several, the first member counts; an
+// Age that is then not a non-negative integer is ignored (RFC 9111 §5.1),
+// and one of 2^31 seconds or more is older than any lifetime (§1.2.2).
+// Every response served from storage carries an Age, as does one passed on
+// that is a second old. The region's own expiration of the route's entries
+// is Options.Retention, how long a response is kept to be revalidated or
+// served stale: the region cannot be told the lifetime before the handler
+// has run, and HTTP staleness calls for revalidation rather than the
+// region's stale serving.
 //
 // A stale response, or one a request's no-cache, max-age or min-fresh
 // refuses, is revalidated: the handler gets a conditional request with its

@@ -32,9 +32,8 @@ type policy struct {
 // given to a response without explicit freshness or Last-Modified whose
 // status is cacheable by default (or that is public); one with a
 // Last-Modified gets a tenth of the time since then (RFC 9111 §4.2.2), at
-// most maxHeuristic. Freshness information that does not parse (a
-// malformed max-age or s-maxage, a malformed Age recorded in
-// resp.Invalid) makes the response stale (RFC 9111 §4.2.1, §5.1).
+// most maxHeuristic. A malformed max-age or s-maxage makes the response
+// stale (RFC 9111 §4.2.1).
 func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
 	d := parseDirectives(resp.Header)
 	p := policy{d: d}
@@ -69,7 +68,7 @@ func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
 			}
 		}
 	}
-	if resp.Invalid || d.unqualified("no-cache") {
+	if d.unqualified("no-cache") {
 		p.lifetime = 0
 	}
 	p.strict = d.has("must-revalidate") || d.has("proxy-revalidate") || d.has("s-maxage") || d.unqualified("no-cache")
@@ -94,27 +93,35 @@ func explicitFreshness(h http.Header, d directives) bool {
 }
 
 // initialAge is the corrected initial age of a response (RFC 9111 §4.2.3):
-// the larger of its apparent age (from Date) and its Age header plus the
-// time the handler took. valid is false when the response has an Age that
-// is not a single delta-seconds value (a list, a parameter, a sign, a
-// fraction): the response is then stale (RFC 9111 §5.1), and the Age is
-// left out of the result.
-func initialAge(h http.Header, requested, received int64) (age time.Duration, valid bool) {
+// the larger of its apparent age (from Date) and its Age, when it has a
+// valid one, plus the time the handler took.
+func initialAge(h http.Header, requested, received int64) time.Duration {
 	apparent := time.Duration(0)
 	if date, ok := httpDate(h.Get("Date")); ok {
 		apparent = max(time.Duration(received-date.UnixNano()), 0)
 	}
 	corrected := time.Duration(received - requested)
-	valid = true
-	if lines, ok := h["Age"]; ok {
-		a, ok := (directives{"age": strings.TrimSpace(lines[0])}).seconds("age")
-		if len(lines) > 1 || !ok {
-			valid = false
-		} else {
-			corrected += a
+	if a, ok := ageField(h); ok {
+		corrected += a
+	}
+	return max(apparent, corrected)
+}
+
+// ageField reads a response's Age (RFC 9111 §5.1). Of a list-valued Age,
+// on one line or several, the first member counts and the rest is
+// discarded (empty members are no members: RFC 9110 §5.6.1); ok is false
+// when there is no Age or that member is not delta-seconds, and the field
+// is then ignored. An Age past 2^31 seconds is 2^31 seconds (§1.2.2),
+// older than any freshness lifetime.
+func ageField(h http.Header) (age time.Duration, ok bool) {
+	for _, line := range h.Values("Age") {
+		for member := range strings.SplitSeq(line, ",") {
+			if member = strings.Trim(member, " \t"); member != "" {
+				return deltaSeconds(member)
+			}
 		}
 	}
-	return max(apparent, corrected), valid
+	return 0, false
 }
 
 // age is a stored response's current age at now (RFC 9111 §4.2.3).

@@ -449,8 +449,7 @@ func (x *exchange) fetch(ctx context.Context, old *response) *response {
 	x.next.ServeHTTP(rec, req)
 	resp := rec.result(x.req.Method == http.MethodHead)
 	resp.Received = x.c.now()
-	age, valid := initialAge(resp.Header, requested, resp.Received)
-	resp.InitialAge, resp.Invalid = int64(age), !valid
+	resp.InitialAge = int64(initialAge(resp.Header, requested, resp.Received))
 	resp.Header.Del("Age")
 	if _, ok := resp.Header["Date"]; !ok {
 		resp.Header.Set("Date", time.Unix(0, resp.Received).UTC().Format(http.TimeFormat))

@@ -22,9 +22,6 @@ type response struct {
 	// computed from these on every use.
 	Received   int64 `msgpack:"t,omitempty" json:"t,omitempty"`
 	InitialAge int64 `msgpack:"a,omitempty" json:"a,omitempty"`
-	// Invalid is set when the response came with an Age that does not
-	// parse: its age is unknown, so it is stale (RFC 9111 §5.1).
-	Invalid bool `msgpack:"x,omitempty" json:"x,omitempty"`
 	// Nonce marks an index: the entry of a URL that names the variants of
 	// its responses. Variants are keyed under the nonce, so deleting the
 	// index makes them all unreachable at once (see keys.go).
@@ -164,7 +161,7 @@ func (resp *response) merge(nm *response) *response {
 			out.Header[name] = slices.Clone(v)
 		}
 	}
-	out.Received, out.InitialAge, out.Invalid = nm.Received, nm.InitialAge, nm.Invalid
+	out.Received, out.InitialAge = nm.Received, nm.InitialAge
 	return out
 }
 

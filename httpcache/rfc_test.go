@@ -563,19 +563,62 @@ func TestEarlyHints(t *testing.T) {
 	}
 }
 
-// TestAgeParsing: RFC 9111 §5.1, §4.2.3. An Age that is not one
-// delta-seconds value leaves the response's age unknown: it is stale. A
+// TestAgeParsing: RFC 9111 §5.1, §4.2.3, §1.2.2. A list-valued Age (one
+// line or several) counts by its first member; an Age that is then not a
+// non-negative integer is ignored, the response as fresh as its other
+// fields say; past 2^31 seconds it is 2^31, older than any lifetime. A
 // response passed on keeps the age its Age gave it.
 func TestAgeParsing(t *testing.T) {
-	stale := func(age string) rfcCase {
-		return rfcCase{name: "stale with Age " + strings.ReplaceAll(age, "\n", " | "), header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": age}), steps: []step{
+	at := func(age, cc string, fresh bool) rfcCase {
+		name := "stale with Age "
+		second := step{advance: time.Second, state: "MISS", body: "#2", calls: 2}
+		if fresh {
+			name = "fresh with Age "
+			second = step{advance: time.Second, state: "HIT", body: "#1", calls: 1}
+		}
+		return rfcCase{name: name + strings.ReplaceAll(age, "\n", " | "), header: fixed(map[string]string{"Cache-Control": cc, "Age": age}), steps: []step{
 			{state: "MISS", body: "#1", calls: 1},
-			{advance: time.Second, state: "MISS", body: "#2", calls: 2},
+			second,
+		}}
+	}
+	ignored := func(age string) rfcCase {
+		return rfcCase{name: "ignored Age " + age, header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": age}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": ""}},
+			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "5"}},
 		}}
 	}
 	runRFC(t, []rfcCase{
-		stale("abc"), stale("-10"), stale("10.0"), stale("10,0"), stale("0, 0"),
-		stale("0\n0"), stale("10;foo=bar"), stale("+10"),
+		// Invalid once the list is cut: ignored.
+		ignored("abc"), ignored("-7200"), ignored("7200.0"), ignored("+10"),
+		ignored("10;foo=bar"), ignored("0x10"), ignored("1e3"), ignored(""),
+		// The first member counts; the rest is discarded.
+		at("0, 7200", "max-age=3600", true),
+		at("0,7200", "max-age=3600", true),
+		at("7200, 0", "max-age=3600", false),
+		at("0\n7200", "max-age=3600", true),
+		at("7200\n0", "max-age=3600", false),
+		at("0, 0", "max-age=3600", true),
+		at("0\n0", "max-age=3600", true),
+		at("3600\n3600", "max-age=10000", true),
+		at("0, 2147483648", "max-age=3600", true),
+		at("abc, 0", "max-age=3600", true), // an invalid first member: the field is ignored
+		at("abc, 7200", "max-age=3600", true),
+		// Past 2^31 seconds: very old, whatever the lifetime.
+		at("2147483647", "max-age=3600", false),
+		at("2147483648", "max-age=3600", false),
+		at("99999999999999999999", "max-age=3600", false),
+		at("2147483648", "max-age=99999999999", false),
+		{name: "first member counted and passed on", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": "30, 7200"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
+			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "35"}},
+		}},
+		{name: "empty members skipped", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": " , 30, 0"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
+			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "35"}},
+		}},
+		{name: "very old passed on as 2^31", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": "99999999999999999999"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "2147483648"}},
+		}},
 		{name: "valid Age passed on and counted", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": "30"}), steps: []step{
 			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
 			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "35"}},
