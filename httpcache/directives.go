@@ -129,12 +129,3 @@ func requestDirectives(h http.Header) directives {
 	}
 	return d
 }
-
-// httpDate parses an HTTP date; ok is false for a malformed one.
-func httpDate(v string) (time.Time, bool) {
-	if v == "" {
-		return time.Time{}, false
-	}
-	t, err := http.ParseTime(v)
-	return t, err == nil
-}

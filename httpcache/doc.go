@@ -53,7 +53,10 @@
 // A stored response keeps its own timing: when it was received and its
 // corrected initial age (RFC 9111 §4.2.3, from Date and Age). Its freshness
 // lifetime comes from s-maxage, else max-age, else Expires − Date, else the
-// heuristic. A malformed max-age or s-maxage makes the response stale. Of
+// heuristic. A malformed max-age or s-maxage makes the response stale, as
+// does an Expires that is not one HTTP-date in one of its three formats
+// (RFC 9110 §5.6.7, names matched case-insensitively: RFC 9111 §4.2), two
+// Expires lines included (§5.3). Of
 // a list-valued Age, on one line or several, the first member counts; an
 // Age that is then not a non-negative integer is ignored (RFC 9111 §5.1),
 // and one of 2^31 seconds or more is older than any lifetime (§1.2.2).

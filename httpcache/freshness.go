@@ -49,22 +49,17 @@ func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
 		}
 	default:
 		if exp, ok := resp.Header["Expires"]; ok {
-			// An Expires that does not parse is in the past.
-			if e, ok := httpDate(first(exp)); ok {
-				date, ok := httpDate(resp.Header.Get("Date"))
-				if !ok {
-					date = time.Unix(0, resp.Received)
+			// An Expires that is not one HTTP-date (two lines are
+			// not) is in the past (RFC 9111 §5.3).
+			if len(exp) == 1 {
+				if e, ok := httpDate(exp[0], resp.Received); ok {
+					p.lifetime = max(e.Sub(resp.date()), 0)
 				}
-				p.lifetime = max(e.Sub(date), 0)
 			}
 		} else if heuristicStatuses[resp.Status] || d.has("public") {
 			p.lifetime = heuristic
-			if lm, ok := httpDate(resp.Header.Get("Last-Modified")); ok {
-				date, ok := httpDate(resp.Header.Get("Date"))
-				if !ok {
-					date = time.Unix(0, resp.Received)
-				}
-				p.lifetime = min(max(date.Sub(lm)/10, 0), maxHeuristic)
+			if lm, ok := httpDate(resp.Header.Get("Last-Modified"), resp.Received); ok {
+				p.lifetime = min(max(resp.date().Sub(lm)/10, 0), maxHeuristic)
 			}
 		}
 	}
@@ -79,11 +74,13 @@ func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
 	return p
 }
 
-func first(v []string) string {
-	if len(v) == 0 {
-		return ""
+// date is the response's Date, or when it was received if it has none that
+// parses.
+func (resp *response) date() time.Time {
+	if date, ok := httpDate(resp.Header.Get("Date"), resp.Received); ok {
+		return date
 	}
-	return v[0]
+	return time.Unix(0, resp.Received)
 }
 
 // explicitFreshness reports whether a response states its own freshness.
@@ -97,7 +94,7 @@ func explicitFreshness(h http.Header, d directives) bool {
 // valid one, plus the time the handler took.
 func initialAge(h http.Header, requested, received int64) time.Duration {
 	apparent := time.Duration(0)
-	if date, ok := httpDate(h.Get("Date")); ok {
+	if date, ok := httpDate(h.Get("Date"), received); ok {
 		apparent = max(time.Duration(received-date.UnixNano()), 0)
 	}
 	corrected := time.Duration(received - requested)

@@ -201,13 +201,13 @@ func (resp *response) matches(h http.Header) bool {
 		}
 		return false
 	}
-	ims, ok := httpDate(h.Get("If-Modified-Since"))
+	ims, ok := httpDate(h.Get("If-Modified-Since"), resp.Received)
 	if !ok {
 		return false
 	}
-	lm, ok := httpDate(resp.Header.Get("Last-Modified"))
+	lm, ok := httpDate(resp.Header.Get("Last-Modified"), resp.Received)
 	if !ok {
-		lm, ok = httpDate(resp.Header.Get("Date"))
+		lm, ok = httpDate(resp.Header.Get("Date"), resp.Received)
 	}
 	return ok && !lm.After(ims)
 }

@@ -630,6 +630,64 @@ func TestAgeParsing(t *testing.T) {
 	})
 }
 
+// TestExpiresParsing: RFC 9111 §5.3, RFC 9110 §5.6.7. Expires is an
+// HTTP-date in one of its three formats, matched case-insensitively (RFC
+// 9111 §4.2); anything else, two Expires lines included, is a time in the
+// past: the response is stale at once, not fresh by the heuristic.
+func TestExpiresParsing(t *testing.T) {
+	expires := func(v string, fresh bool) rfcCase {
+		name := "stale with Expires "
+		second := step{advance: time.Second, state: "MISS", body: "#2", calls: 2}
+		if fresh {
+			name = "fresh with Expires "
+			second = step{advance: time.Second, state: "HIT", body: "#1", calls: 1}
+		}
+		return rfcCase{name: name + strings.ReplaceAll(v, "\n", " | "), opts: httpcache.Options{Expiration: time.Hour},
+			header: fixed(map[string]string{"Date": "$now", "Expires": v}), steps: []step{
+				{state: "MISS", body: "#1", calls: 1},
+				second,
+			}}
+	}
+	runRFC(t, []rfcCase{
+		// The three formats, in any case.
+		expires("Thu, 18 Aug 2050 02:01:18 GMT", true),
+		expires("Tue, 19 Jan 2038 14:14:08 GMT", true),
+		expires("Sun, 21 Nov 2286 04:46:39 GMT", true),
+		expires("THU, 18 AUG 2050 02:01:18 gmt", true),
+		expires("Thursday, 18-Aug-50 02:01:18 GMT", true),
+		expires("thursday, 18-aug-50 02:01:18 Gmt", true),
+		expires("Thu Aug 18 02:01:18 2050", true),
+		expires("Thu Aug  8 02:01:18 2050", true),
+		expires("Thu Aug 08 02:01:18 2050", true),
+		// A two-digit year more than 50 years ahead is in the past
+		// century (RFC 9110 §5.6.7); the clock says 2023.
+		expires("Monday, 18-Aug-70 02:01:18 GMT", true),
+		expires("Sunday, 18-Aug-74 02:01:18 GMT", false),
+		// Not HTTP-dates.
+		expires("Thu, 18  Aug  2050 02:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 2:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 02:01:18 GMT\nThu, 18 Aug 2050 02:01:19 GMT", false),
+		expires("Thu, 18 Aug 2050 02:01:18 GMT\nThu, 18 Aug 2050 02:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 02:01:18 UTC", false),
+		expires("Thu, 18 Aug 2050 02:01:18 AEST", false),
+		expires("Thu, 18 Aug 2050 02:01:18 +0000", false),
+		expires("Thu, 18 Aug 50 02:01:18 GMT", false),
+		expires("Thu 18 Aug 2050 02:01:18 GMT", false),
+		expires("Thu, 18-Aug-2050 02:01:18 GMT", false),
+		expires("Thursday, 18-Aug-2050 02:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 02.01.18 GMT", false),
+		expires("Thu, 8 Aug 2050 02:01:18 GMT", false),
+		expires("Thu, 31 Feb 2050 02:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 24:00:00 GMT", false),
+		expires("Thu, 18 Aug 2050 02:01:18 GMT junk", false),
+		expires("Thu Aug 18 02:01:18 2050 GMT", false),
+		expires("Xyz, 18 Aug 2050 02:01:18 GMT", false),
+		expires("2050-08-18T02:01:18Z", false),
+		expires("0", false),
+		expires("", false),
+	})
+}
+
 // TestInvalidFreshness: RFC 9111 §4.2.1, §1.2.2. Freshness information
 // that does not parse makes the response stale; it does not fall back to
 // the heuristic.
