@@ -86,6 +86,20 @@
 // (If-None-Match, If-Modified-Since) are answered with 304 from a usable
 // stored 200; the handler never sees them on a miss.
 //
+// # Targeted fields
+//
+// As a gateway, the cache reads CDN-Cache-Control (RFC 9213): when a
+// response carries it with a valid, non-empty value (a Structured Fields
+// Dictionary, RFC 8941, whose max-age and other delta-seconds directives
+// are non-negative Integers), its directives take the place of
+// Cache-Control's in everything above, from storage to freshness and
+// Authorization, and Expires is ignored; an invalid one is ignored and
+// Cache-Control decides. The field used is not passed on to the client.
+// Options.TargetedFields sets the target list (a field of the origin's own
+// first, or Cache-Control alone to turn targeted fields off, as a forward
+// proxy would), and Options.ForwardTargetedField passes the field on, for
+// a CDN in front of the cache.
+//
 // # Answered from storage alone
 //
 // A HEAD request is answered from a fresh stored GET response of its URL

@@ -28,15 +28,17 @@ type policy struct {
 	sie    time.Duration // stale-if-error
 }
 
-// policyOf reads a stored response's freshness. heuristic is the lifetime
-// given to a response without explicit freshness or Last-Modified whose
-// status is cacheable by default (or that is public); one with a
-// Last-Modified gets a tenth of the time since then (RFC 9111 §4.2.2), at
-// most maxHeuristic. A malformed max-age or s-maxage makes the response
-// stale (RFC 9111 §4.2.1).
-func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
-	d := parseDirectives(resp.Header)
+// policyOf reads a stored response's freshness from d, the directives
+// that set its policy: those of a targeted field when targeted, and Expires
+// is then ignored (RFC 9213 §2.2), or else its Cache-Control. heuristic is
+// the lifetime given to a response without explicit freshness or
+// Last-Modified whose status is cacheable by default (or that is public);
+// one with a Last-Modified gets a tenth of the time since then (RFC 9111
+// §4.2.2), at most maxHeuristic. A malformed max-age or s-maxage makes the
+// response stale (RFC 9111 §4.2.1).
+func policyOf(resp *response, d directives, targeted bool, heuristic, maxHeuristic time.Duration) policy {
 	p := policy{d: d}
+	exp, expires := resp.Header["Expires"]
 	switch s, smax := d.seconds("s-maxage"); {
 	case smax:
 		p.lifetime = s
@@ -47,20 +49,18 @@ func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
 		if d.has("s-maxage") {
 			p.lifetime = 0
 		}
-	default:
-		if exp, ok := resp.Header["Expires"]; ok {
-			// An Expires that is not one HTTP-date (two lines are
-			// not) is in the past (RFC 9111 §5.3).
-			if len(exp) == 1 {
-				if e, ok := httpDate(exp[0], resp.Received); ok {
-					p.lifetime = max(e.Sub(resp.date()), 0)
-				}
+	case expires && !targeted:
+		// An Expires that is not one HTTP-date (two lines are not) is
+		// in the past (RFC 9111 §5.3).
+		if len(exp) == 1 {
+			if e, ok := httpDate(exp[0], resp.Received); ok {
+				p.lifetime = max(e.Sub(resp.date()), 0)
 			}
-		} else if heuristicStatuses[resp.Status] || d.has("public") {
-			p.lifetime = heuristic
-			if lm, ok := httpDate(resp.Header.Get("Last-Modified"), resp.Received); ok {
-				p.lifetime = min(max(resp.date().Sub(lm)/10, 0), maxHeuristic)
-			}
+		}
+	case heuristicStatuses[resp.Status] || d.has("public"):
+		p.lifetime = heuristic
+		if lm, ok := httpDate(resp.Header.Get("Last-Modified"), resp.Received); ok {
+			p.lifetime = min(max(resp.date().Sub(lm)/10, 0), maxHeuristic)
 		}
 	}
 	if d.unqualified("no-cache") {
@@ -83,10 +83,12 @@ func (resp *response) date() time.Time {
 	return time.Unix(0, resp.Received)
 }
 
-// explicitFreshness reports whether a response states its own freshness.
-func explicitFreshness(h http.Header, d directives) bool {
+// explicitFreshness reports whether a response states its own freshness in
+// d, its directives, or in an Expires that a targeted field does not set
+// aside.
+func explicitFreshness(h http.Header, d directives, targeted bool) bool {
 	_, exp := h["Expires"]
-	return exp || d.has("max-age") || d.has("s-maxage")
+	return exp && !targeted || d.has("max-age") || d.has("s-maxage")
 }
 
 // initialAge is the corrected initial age of a response (RFC 9111 §4.2.3):

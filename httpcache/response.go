@@ -33,13 +33,12 @@ type response struct {
 }
 
 // writeTo sends the response to w, replacing any header of the same name w
-// already holds. The stored response is shared by concurrent readers on
-// in-process backends, so nothing of it is handed out to be modified.
-func (resp *response) writeTo(w http.ResponseWriter, isHead bool) {
+// already holds, and leaving out the field named omit, if any. The stored
+// response is shared by concurrent readers on in-process backends, so
+// nothing of it is handed out to be modified.
+func (resp *response) writeTo(w http.ResponseWriter, isHead bool, omit string) {
 	h := w.Header()
-	for name, values := range resp.Header {
-		h[name] = slices.Clone(values)
-	}
+	resp.copyHeader(h, omit)
 	if isHead && len(resp.Body) > 0 && h.Get("Content-Length") == "" {
 		// A GET response answering a HEAD request.
 		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
@@ -51,20 +50,18 @@ func (resp *response) writeTo(w http.ResponseWriter, isHead bool) {
 }
 
 // writeRange answers a Range request from a complete stored response (RFC
-// 9110 §14): one satisfiable byte range gets 206 with that part, one that
+// 9110 §14), without the field named omit: one satisfiable byte range gets 206 with that part, one that
 // cannot be satisfied 416; any other Range (several ranges, another unit)
 // is ignored, as a server may, and the whole response is sent.
-func (resp *response) writeRange(w http.ResponseWriter, req *http.Request) {
+func (resp *response) writeRange(w http.ResponseWriter, req *http.Request, omit string) {
 	size := int64(len(resp.Body))
 	first, last, ok := byteRange(req.Header.Get("Range"), size)
 	if !ok {
-		resp.writeTo(w, false)
+		resp.writeTo(w, false, omit)
 		return
 	}
 	h := w.Header()
-	for name, values := range resp.Header {
-		h[name] = slices.Clone(values)
-	}
+	resp.copyHeader(h, omit)
 	if first > last {
 		h.Del("Content-Length")
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
@@ -75,6 +72,16 @@ func (resp *response) writeRange(w http.ResponseWriter, req *http.Request) {
 	h.Set("Content-Length", strconv.FormatInt(last-first+1, 10))
 	w.WriteHeader(http.StatusPartialContent)
 	_, _ = w.Write(resp.Body[first : last+1])
+}
+
+// copyHeader copies the response's header fields into h, but the one named
+// omit.
+func (resp *response) copyHeader(h http.Header, omit string) {
+	for name, values := range resp.Header {
+		if name != omit {
+			h[name] = slices.Clone(values)
+		}
+	}
 }
 
 // byteRange reads a Range field of a single byte range over a body of size

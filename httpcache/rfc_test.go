@@ -688,6 +688,93 @@ func TestExpiresParsing(t *testing.T) {
 	})
 }
 
+// TestTargetedFields: RFC 9213. The first field of the target list
+// (CDN-Cache-Control by default) with a valid, non-empty value sets the
+// response's caching policy in place of Cache-Control and Expires; the
+// field used is not passed on. An invalid one (not a Structured Fields
+// Dictionary, or a directive's value of the wrong type) is ignored.
+func TestTargetedFields(t *testing.T) {
+	fresh := func(name string, opts httpcache.Options, h map[string]string, want map[string]string) rfcCase {
+		return rfcCase{name: name, opts: opts, header: fixed(h), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: want},
+			{advance: 2 * time.Second, state: "HIT", body: "#1", calls: 1, want: want},
+		}}
+	}
+	stale := func(name string, opts httpcache.Options, h map[string]string, want map[string]string) rfcCase {
+		return rfcCase{name: name, opts: opts, header: fixed(h), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: want},
+			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2, want: want},
+		}}
+	}
+	def := httpcache.Options{Expiration: time.Hour}
+	future, past := "Thu, 18 Aug 2050 02:01:18 GMT", "Thu, 01 Jan 1970 00:00:00 GMT"
+	cdnGone := map[string]string{"CDN-Cache-Control": ""}
+	runRFC(t, []rfcCase{
+		// CDN-Cache-Control, on by default, over Cache-Control and Expires.
+		stale("max-age=0 over a fresh Cache-Control", def, map[string]string{"CDN-Cache-Control": "max-age=0", "Cache-Control": "max-age=3600"}, cdnGone),
+		stale("max-age=0 over a future Expires", def, map[string]string{"CDN-Cache-Control": "max-age=0", "Expires": future}, cdnGone),
+		stale("short max-age over a long Cache-Control", def, map[string]string{"CDN-Cache-Control": "max-age=1", "Cache-Control": "max-age=3600"}, cdnGone),
+		fresh("long max-age over a short Cache-Control", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Cache-Control": "max-age=1"}, map[string]string{"CDN-Cache-Control": "", "Cache-Control": "max-age=1"}),
+		fresh("max-age over a past Expires", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Expires": past}, map[string]string{"CDN-Cache-Control": "", "Expires": past}),
+		fresh("max-age over an invalid Expires", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Expires": "0"}, cdnGone),
+		fresh("max-age over Cache-Control no-store", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Cache-Control": "no-store"}, cdnGone),
+		fresh("max-age past 2^31", def, map[string]string{"CDN-Cache-Control": "max-age=99999999999", "Cache-Control": "no-store"}, cdnGone),
+		fresh("extension directive ignored", def, map[string]string{"CDN-Cache-Control": "foobar, max-age=3600;a=1", "Cache-Control": "no-store"}, cdnGone),
+		fresh("two lines are one dictionary", httpcache.Options{Expiration: time.Second}, map[string]string{"CDN-Cache-Control": "public\nmax-age=3600", "Cache-Control": "no-store"}, cdnGone),
+		fresh("the last of a key counts", def, map[string]string{"CDN-Cache-Control": "max-age=1\nmax-age=3600", "Cache-Control": "no-store"}, cdnGone),
+		stale("no-store over max-age", def, map[string]string{"CDN-Cache-Control": "max-age=3600, no-store", "Cache-Control": "max-age=3600"}, cdnGone),
+		stale("private", def, map[string]string{"CDN-Cache-Control": "private", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
+		stale("no-store", def, map[string]string{"CDN-Cache-Control": "no-store", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
+		stale("no-cache", def, map[string]string{"CDN-Cache-Control": "no-cache", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
+		stale("no directive for freshness: the heuristic is not used over Cache-Control", httpcache.Options{Expiration: time.Second}, map[string]string{"CDN-Cache-Control": "none", "Cache-Control": "max-age=3600"}, cdnGone),
+		{name: "no-cache revalidates", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": "no-cache", "Cache-Control": "max-age=10000", "ETag": `"v1"`}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "REVALIDATED", body: "#1", calls: 2, want: cdnGone},
+		}},
+		{name: "qualified no-cache", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": `max-age=60, no-cache="x-secret"`, "X-Secret": "s", "Cache-Control": "no-store"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"X-Secret": "s", "CDN-Cache-Control": ""}},
+			{state: "HIT", body: "#1", calls: 1, want: map[string]string{"X-Secret": ""}},
+		}},
+		{name: "Cache-Control public ignored for Authorization", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": "max-age=60", "Cache-Control": "public, max-age=60"}), steps: []step{
+			{header: []string{"Authorization", "Bearer alice"}, state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+			{header: []string{"Authorization", "Bearer bob"}, state: "MISS", body: "#3", calls: 3},
+		}},
+		{name: "public for Authorization", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": "public, max-age=60", "Cache-Control": "private"}), steps: []step{
+			{header: []string{"Authorization", "Bearer alice"}, state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Authorization", "Bearer bob"}, state: "HIT", body: "#1", calls: 1},
+		}},
+		// An invalid field is ignored: Cache-Control decides, and the
+		// field, not used, is passed on.
+		stale("not a dictionary", def, map[string]string{"CDN-Cache-Control": "max-age=10000, &&&&&", "Cache-Control": "no-store"}, map[string]string{"CDN-Cache-Control": "max-age=10000, &&&&&"}),
+		stale("max-age of the wrong type", def, map[string]string{"CDN-Cache-Control": `max-age="10000"`, "Cache-Control": "no-store"}, map[string]string{"CDN-Cache-Control": `max-age="10000"`}),
+		stale("max-age negative", def, map[string]string{"CDN-Cache-Control": "max-age=-1", "Cache-Control": "no-store"}, nil),
+		stale("max-age a decimal", def, map[string]string{"CDN-Cache-Control": "max-age=10.0", "Cache-Control": "no-store"}, nil),
+		stale("upper-case key", def, map[string]string{"CDN-Cache-Control": "MaX-aGe=3600", "Cache-Control": "no-store"}, nil),
+		stale("space before =", def, map[string]string{"CDN-Cache-Control": "max-age =3600", "Cache-Control": "max-age=1"}, nil),
+		stale("space after =", def, map[string]string{"CDN-Cache-Control": "max-age= 3600", "Cache-Control": "max-age=1"}, nil),
+		fresh("empty", def, map[string]string{"CDN-Cache-Control": "", "Cache-Control": "max-age=3600"}, nil),
+		// Fields off the target list change nothing and are passed on.
+		fresh("field off the list", def, map[string]string{"Example-Cache-Control": "no-store", "Cache-Control": "max-age=3600"}, map[string]string{"Example-Cache-Control": "no-store"}),
+		// A target list of its own: the first valid field of it is used,
+		// and only that one is not passed on.
+		stale("first of the list", httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "CDN-Cache-Control"}},
+			map[string]string{"Example-Cache-Control": "max-age=0", "CDN-Cache-Control": "max-age=3600", "Cache-Control": "max-age=3600"},
+			map[string]string{"Example-Cache-Control": "", "CDN-Cache-Control": "max-age=3600"}),
+		fresh("next of the list when the first is invalid", httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "CDN-Cache-Control"}},
+			map[string]string{"Example-Cache-Control": "max-age=0.5", "CDN-Cache-Control": "max-age=3600", "Cache-Control": "no-store"},
+			map[string]string{"Example-Cache-Control": "max-age=0.5", "CDN-Cache-Control": ""}),
+		fresh("CDN-Cache-Control off the list", httpcache.Options{TargetedFields: []string{"Example-Cache-Control"}},
+			map[string]string{"CDN-Cache-Control": "no-store", "Cache-Control": "max-age=3600"}, map[string]string{"CDN-Cache-Control": "no-store"}),
+		// Turned off, for a cache that is not a CDN's.
+		fresh("turned off", httpcache.Options{TargetedFields: []string{"Cache-Control"}},
+			map[string]string{"CDN-Cache-Control": "max-age=0", "Cache-Control": "max-age=3600"}, map[string]string{"CDN-Cache-Control": "max-age=0"}),
+		// Passed on when asked, and used all the same.
+		stale("forwarded", httpcache.Options{ForwardTargetedField: true},
+			map[string]string{"CDN-Cache-Control": "max-age=0", "Cache-Control": "max-age=3600"}, map[string]string{"CDN-Cache-Control": "max-age=0"}),
+	})
+}
+
 // TestInvalidFreshness: RFC 9111 §4.2.1, §1.2.2. Freshness information
 // that does not parse makes the response stale; it does not fall back to
 // the heuristic.

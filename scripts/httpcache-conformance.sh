@@ -10,6 +10,8 @@
 #   scripts/httpcache-conformance.sh -i TEST-ID      one test, with the suite's dump of
 #                                                    the requests and responses
 #   scripts/httpcache-conformance.sh -o FILE         keep the suite's JSON results in FILE
+#   scripts/httpcache-conformance.sh -- ARGS         more flags for the cache, such as
+#                                                    -targets Cache-Control or -forward-targeted
 #
 # Everything runs on 127.0.0.1: the suite's origin server, the cache in
 # front of it (httpcache/internal/conformanceproxy: httputil.ReverseProxy
@@ -29,9 +31,10 @@ while getopts "v:s:i:o:h" opt; do
 	s) suite="$(cd "$OPTARG" && pwd)" ;;
 	i) id="$OPTARG" ;;
 	o) keep="$OPTARG" ;;
-	*) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
+shift $((OPTIND - 1))
 
 for tool in node npm go; do
 	command -v "$tool" >/dev/null || { echo "httpcache-conformance: $tool not found" >&2; exit 1; }
@@ -92,7 +95,7 @@ npm_config_protocol=http npm_config_port=0 npm_config_pidfile="$tmp/origin.pid" 
 pids+=($!)
 origin="$(wait_line "$tmp/origin.log" '^Listening on ' | sed -E 's#^Listening on http://[^:]+:([0-9]+)/.*#\1#')"
 
-"$tmp/proxy" -origin "http://127.0.0.1:$origin" >"$tmp/proxy.log" 2>&1 &
+"$tmp/proxy" -origin "http://127.0.0.1:$origin" "$@" >"$tmp/proxy.log" 2>&1 &
 pids+=($!)
 proxy="$(wait_line "$tmp/proxy.log" '^127\.0\.0\.1:[0-9]+$')"
 

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,8 @@ func main() {
 func run() error {
 	listen := flag.String("listen", "127.0.0.1:0", "loopback address to listen on")
 	origin := flag.String("origin", "", "loopback URL of the origin, e.g. http://127.0.0.1:8000")
+	targets := flag.String("targets", "", "Options.TargetedFields, comma-separated (default: the Cache's default, CDN-Cache-Control)")
+	forward := flag.Bool("forward-targeted", false, "Options.ForwardTargetedField: pass the targeted field used on to the client")
 	verbose := flag.Bool("v", false, "log the cache's warnings to standard error")
 	flag.Parse()
 
@@ -60,7 +63,11 @@ func run() error {
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cache, err := httpcache.New(r, httpcache.Options{Expiration: time.Minute, Logger: logger})
+	o := httpcache.Options{Expiration: time.Minute, ForwardTargetedField: *forward, Logger: logger}
+	if *targets != "" {
+		o.TargetedFields = strings.Split(*targets, ",")
+	}
+	cache, err := httpcache.New(r, o)
 	if err != nil {
 		return err
 	}
