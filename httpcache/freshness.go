@@ -93,17 +93,19 @@ func explicitFreshness(h http.Header, d directives, targeted bool) bool {
 
 // initialAge is the corrected initial age of a response (RFC 9111 §4.2.3):
 // the larger of its apparent age (from Date) and its Age, when it has a
-// valid one, plus the time the handler took.
+// valid one, plus the time the handler took. It is at most 2^31 seconds,
+// very old (§1.2.2), so that the ages counted from it cannot overflow
+// (a Date centuries ago is past what a Duration holds).
 func initialAge(h http.Header, requested, received int64) time.Duration {
 	apparent := time.Duration(0)
 	if date, ok := httpDate(h.Get("Date"), received); ok {
-		apparent = max(time.Duration(received-date.UnixNano()), 0)
+		apparent = max(time.Unix(0, received).Sub(date), 0)
 	}
 	corrected := time.Duration(received - requested)
 	if a, ok := ageField(h); ok {
 		corrected += a
 	}
-	return max(apparent, corrected)
+	return min(max(apparent, corrected), maxDeltaSeconds*time.Second)
 }
 
 // ageField reads a response's Age (RFC 9111 §5.1). Of a list-valued Age,

@@ -616,6 +616,10 @@ func TestAgeParsing(t *testing.T) {
 			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
 			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "35"}},
 		}},
+		{name: "Date centuries ago is very old too", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Date": "Sat, 01 Jan 1000 00:00:00 GMT"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "2147483648"}},
+			{advance: time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
 		{name: "very old passed on as 2^31", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": "99999999999999999999"}), steps: []step{
 			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "2147483648"}},
 		}},
