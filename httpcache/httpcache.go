@@ -110,7 +110,8 @@ type Options struct {
 	// keep it for one. The list may end with Cache-Control, which is
 	// always last: Cache-Control alone turns targeted fields off, for a
 	// cache that is not the origin's, such as a forward proxy's. Names are
-	// field names, each at most once; anything else is an error.
+	// field names, each at most once, Expires not among them; an empty
+	// list is an error.
 	TargetedFields []string
 	// ForwardTargetedField passes the targeted field a response's policy
 	// came from on to the client as well. By default it is removed, as RFC

@@ -50,9 +50,10 @@ func (resp *response) writeTo(w http.ResponseWriter, isHead bool, omit string) {
 }
 
 // writeRange answers a Range request from a complete stored response (RFC
-// 9110 §14), without the field named omit: one satisfiable byte range gets 206 with that part, one that
-// cannot be satisfied 416; any other Range (several ranges, another unit)
-// is ignored, as a server may, and the whole response is sent.
+// 9110 §14), without the field named omit: one satisfiable byte range gets
+// 206 with that part, one that cannot be satisfied 416; any other Range
+// (several ranges, another unit) is ignored, as a server may, and the
+// whole response is sent.
 func (resp *response) writeRange(w http.ResponseWriter, req *http.Request, omit string) {
 	size := int64(len(resp.Body))
 	first, last, ok := byteRange(req.Header.Get("Range"), size)
