@@ -25,13 +25,15 @@ version=0.4.5
 suite=""
 id=""
 keep=""
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while getopts "v:s:i:o:h" opt; do
 	case "$opt" in
 	v) version="$OPTARG" ;;
 	s) suite="$(cd "$OPTARG" && pwd)" ;;
 	i) id="$OPTARG" ;;
 	o) keep="$OPTARG" ;;
-	*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
