@@ -89,16 +89,22 @@ func (d directives) fields(name string) []string {
 // absent (ok false), except that an overflowing one saturates. A negative
 // or fractional one is malformed.
 func (d directives) seconds(name string) (time.Duration, bool) {
-	arg, ok := d[name]
-	if !ok || arg == "" {
+	return deltaSeconds(d[name])
+}
+
+// deltaSeconds reads a delta-seconds value (RFC 9111 §1.2.2): one or more
+// digits, nothing else; ok is false for anything else. A value past
+// maxDeltaSeconds is maxDeltaSeconds.
+func deltaSeconds(v string) (time.Duration, bool) {
+	if v == "" {
 		return 0, false
 	}
-	for i := 0; i < len(arg); i++ {
-		if arg[i] < '0' || arg[i] > '9' {
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
 			return 0, false
 		}
 	}
-	n, err := strconv.ParseInt(arg, 10, 64)
+	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n > maxDeltaSeconds {
 		n = maxDeltaSeconds // RFC 9111 §1.2.2: overflow means 2^31
 	}
@@ -122,13 +128,4 @@ func requestDirectives(h http.Header) directives {
 		}
 	}
 	return d
-}
-
-// httpDate parses an HTTP date; ok is false for a malformed one.
-func httpDate(v string) (time.Time, bool) {
-	if v == "" {
-		return time.Time{}, false
-	}
-	t, err := http.ParseTime(v)
-	return t, err == nil
 }

@@ -53,13 +53,19 @@
 // A stored response keeps its own timing: when it was received and its
 // corrected initial age (RFC 9111 §4.2.3, from Date and Age). Its freshness
 // lifetime comes from s-maxage, else max-age, else Expires − Date, else the
-// heuristic. A malformed max-age or s-maxage, or an Age that is not one
-// number, makes the response stale. Every response served from storage
-// carries an Age, as does one passed on that is a second old. The region's
-// own expiration of the route's entries is Options.Retention, how long a
-// response is kept to be revalidated or served stale: the region cannot be
-// told the lifetime before the handler has run, and HTTP staleness calls for
-// revalidation rather than the region's stale serving.
+// heuristic. A malformed max-age or s-maxage makes the response stale, as
+// does an Expires that is not one HTTP-date in one of its three formats
+// (RFC 9110 §5.6.7, names matched case-insensitively: RFC 9111 §4.2), two
+// Expires lines included (§5.3). Of
+// a list-valued Age, on one line or several, the first member counts; an
+// Age that is then not a non-negative integer is ignored (RFC 9111 §5.1),
+// and one of 2^31 seconds or more is older than any lifetime (§1.2.2).
+// Every response served from storage carries an Age, as does one passed on
+// that is a second old. The region's own expiration of the route's entries
+// is Options.Retention, how long a response is kept to be revalidated or
+// served stale: the region cannot be told the lifetime before the handler
+// has run, and HTTP staleness calls for revalidation rather than the
+// region's stale serving.
 //
 // A stale response, or one a request's no-cache, max-age or min-fresh
 // refuses, is revalidated: the handler gets a conditional request with its
@@ -79,6 +85,20 @@
 // proxy-revalidate, s-maxage or no-cache. Conditional requests
 // (If-None-Match, If-Modified-Since) are answered with 304 from a usable
 // stored 200; the handler never sees them on a miss.
+//
+// # Targeted fields
+//
+// As a gateway, the cache reads CDN-Cache-Control (RFC 9213): when a
+// response carries it with a valid, non-empty value (a Structured Fields
+// Dictionary, RFC 8941, whose max-age and other delta-seconds directives
+// are non-negative Integers), its directives take the place of
+// Cache-Control's in everything above, from storage to freshness and
+// Authorization, and Expires is ignored; an invalid one is ignored and
+// Cache-Control decides. The field used is not passed on to the client.
+// Options.TargetedFields sets the target list (a field of the origin's own
+// first, or Cache-Control alone to turn targeted fields off, as a forward
+// proxy would), and Options.ForwardTargetedField passes the field on, for
+// a CDN in front of the cache.
 //
 // # Answered from storage alone
 //

@@ -47,3 +47,29 @@ func Example() {
 	// HIT alice@example.com
 	// MISS alice@example.org
 }
+
+// A response can tell this cache one thing and browsers another: with the
+// default target list, CDN-Cache-Control sets the policy here, and
+// Cache-Control, passed on, is for the browsers. CDN-Cache-Control itself
+// is not passed on.
+func ExampleOptions_targetedFields() {
+	r, _ := region.New("pages", region.Config{})
+	defer r.Close()
+	cache, err := httpcache.New(r, httpcache.Options{})
+	if err != nil {
+		panic(err)
+	}
+	page := cache.Handler("page", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")        // browsers keep nothing
+		w.Header().Set("CDN-Cache-Control", "max-age=600") // this cache keeps it ten minutes
+		fmt.Fprint(w, "hello")
+	}))
+	for range 2 {
+		w := httptest.NewRecorder()
+		page.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		fmt.Printf("%s %s, Cache-Control: %s, CDN-Cache-Control: %q\n", w.Header().Get("X-Cache"), w.Body, w.Header().Get("Cache-Control"), w.Header().Get("CDN-Cache-Control"))
+	}
+	// Output:
+	// MISS hello, Cache-Control: no-store, CDN-Cache-Control: ""
+	// HIT hello, Cache-Control: no-store, CDN-Cache-Control: ""
+}

@@ -28,16 +28,17 @@ type policy struct {
 	sie    time.Duration // stale-if-error
 }
 
-// policyOf reads a stored response's freshness. heuristic is the lifetime
-// given to a response without explicit freshness or Last-Modified whose
-// status is cacheable by default (or that is public); one with a
-// Last-Modified gets a tenth of the time since then (RFC 9111 §4.2.2), at
-// most maxHeuristic. Freshness information that does not parse (a
-// malformed max-age or s-maxage, a malformed Age recorded in
-// resp.Invalid) makes the response stale (RFC 9111 §4.2.1, §5.1).
-func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
-	d := parseDirectives(resp.Header)
+// policyOf reads a stored response's freshness from d, the directives
+// that set its policy: those of a targeted field when targeted, and Expires
+// is then ignored (RFC 9213 §2.2), or else its Cache-Control. heuristic is
+// the lifetime given to a response without explicit freshness or
+// Last-Modified whose status is cacheable by default (or that is public);
+// one with a Last-Modified gets a tenth of the time since then (RFC 9111
+// §4.2.2), at most maxHeuristic. A malformed max-age or s-maxage makes the
+// response stale (RFC 9111 §4.2.1).
+func policyOf(resp *response, d directives, targeted bool, heuristic, maxHeuristic time.Duration) policy {
 	p := policy{d: d}
+	exp, expires := resp.Header["Expires"]
 	switch s, smax := d.seconds("s-maxage"); {
 	case smax:
 		p.lifetime = s
@@ -48,28 +49,21 @@ func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
 		if d.has("s-maxage") {
 			p.lifetime = 0
 		}
-	default:
-		if exp, ok := resp.Header["Expires"]; ok {
-			// An Expires that does not parse is in the past.
-			if e, ok := httpDate(first(exp)); ok {
-				date, ok := httpDate(resp.Header.Get("Date"))
-				if !ok {
-					date = time.Unix(0, resp.Received)
-				}
-				p.lifetime = max(e.Sub(date), 0)
-			}
-		} else if heuristicStatuses[resp.Status] || d.has("public") {
-			p.lifetime = heuristic
-			if lm, ok := httpDate(resp.Header.Get("Last-Modified")); ok {
-				date, ok := httpDate(resp.Header.Get("Date"))
-				if !ok {
-					date = time.Unix(0, resp.Received)
-				}
-				p.lifetime = min(max(date.Sub(lm)/10, 0), maxHeuristic)
+	case expires && !targeted:
+		// An Expires that is not one HTTP-date (two lines are not) is
+		// in the past (RFC 9111 §5.3).
+		if len(exp) == 1 {
+			if e, ok := httpDate(exp[0], resp.Received); ok {
+				p.lifetime = max(e.Sub(resp.date()), 0)
 			}
 		}
+	case heuristicStatuses[resp.Status] || d.has("public"):
+		p.lifetime = heuristic
+		if lm, ok := httpDate(resp.Header.Get("Last-Modified"), resp.Received); ok {
+			p.lifetime = min(max(resp.date().Sub(lm)/10, 0), maxHeuristic)
+		}
 	}
-	if resp.Invalid || d.unqualified("no-cache") {
+	if d.unqualified("no-cache") {
 		p.lifetime = 0
 	}
 	p.strict = d.has("must-revalidate") || d.has("proxy-revalidate") || d.has("s-maxage") || d.unqualified("no-cache")
@@ -80,41 +74,55 @@ func policyOf(resp *response, heuristic, maxHeuristic time.Duration) policy {
 	return p
 }
 
-func first(v []string) string {
-	if len(v) == 0 {
-		return ""
+// date is the response's Date, or when it was received if it has none that
+// parses.
+func (resp *response) date() time.Time {
+	if date, ok := httpDate(resp.Header.Get("Date"), resp.Received); ok {
+		return date
 	}
-	return v[0]
+	return time.Unix(0, resp.Received)
 }
 
-// explicitFreshness reports whether a response states its own freshness.
-func explicitFreshness(h http.Header, d directives) bool {
+// explicitFreshness reports whether a response states its own freshness in
+// d, its directives, or in an Expires that a targeted field does not set
+// aside.
+func explicitFreshness(h http.Header, d directives, targeted bool) bool {
 	_, exp := h["Expires"]
-	return exp || d.has("max-age") || d.has("s-maxage")
+	return exp && !targeted || d.has("max-age") || d.has("s-maxage")
 }
 
 // initialAge is the corrected initial age of a response (RFC 9111 §4.2.3):
-// the larger of its apparent age (from Date) and its Age header plus the
-// time the handler took. valid is false when the response has an Age that
-// is not a single delta-seconds value (a list, a parameter, a sign, a
-// fraction): the response is then stale (RFC 9111 §5.1), and the Age is
-// left out of the result.
-func initialAge(h http.Header, requested, received int64) (age time.Duration, valid bool) {
+// the larger of its apparent age (from Date) and its Age, when it has a
+// valid one, plus the time the handler took. It is at most 2^31 seconds,
+// very old (§1.2.2), so that the ages counted from it cannot overflow
+// (a Date centuries ago is past what a Duration holds).
+func initialAge(h http.Header, requested, received int64) time.Duration {
 	apparent := time.Duration(0)
-	if date, ok := httpDate(h.Get("Date")); ok {
-		apparent = max(time.Duration(received-date.UnixNano()), 0)
+	if date, ok := httpDate(h.Get("Date"), received); ok {
+		apparent = max(time.Unix(0, received).Sub(date), 0)
 	}
 	corrected := time.Duration(received - requested)
-	valid = true
-	if lines, ok := h["Age"]; ok {
-		a, ok := (directives{"age": strings.TrimSpace(lines[0])}).seconds("age")
-		if len(lines) > 1 || !ok {
-			valid = false
-		} else {
-			corrected += a
+	if a, ok := ageField(h); ok {
+		corrected += a
+	}
+	return min(max(apparent, corrected), maxDeltaSeconds*time.Second)
+}
+
+// ageField reads a response's Age (RFC 9111 §5.1). Of a list-valued Age,
+// on one line or several, the first member counts and the rest is
+// discarded (empty members are no members: RFC 9110 §5.6.1); ok is false
+// when there is no Age or that member is not delta-seconds, and the field
+// is then ignored. An Age past 2^31 seconds is 2^31 seconds (§1.2.2),
+// older than any freshness lifetime.
+func ageField(h http.Header) (age time.Duration, ok bool) {
+	for _, line := range h.Values("Age") {
+		for member := range strings.SplitSeq(line, ",") {
+			if member = strings.Trim(member, " \t"); member != "" {
+				return deltaSeconds(member)
+			}
 		}
 	}
-	return max(apparent, corrected), valid
+	return 0, false
 }
 
 // age is a stored response's current age at now (RFC 9111 §4.2.3).

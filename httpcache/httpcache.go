@@ -91,6 +91,35 @@ type Options struct {
 	// no handler behind the cache reads cookies, or they vary per user and
 	// every response says so with Vary: Cookie.
 	UnsafeShareResponsesToRequestsWithCookies bool
+	// TargetedFields is the cache's target list (RFC 9213 §2.2): response
+	// fields with Cache-Control's directives, in order of precedence, that
+	// are meant for this cache. The first of them a response carries with
+	// a valid, non-empty value sets its caching policy (storage, freshness,
+	// revalidation, use for requests with Authorization), and its
+	// Cache-Control and Expires are ignored; without one, Cache-Control and
+	// Expires do as usual. The field used is not passed on to the client
+	// (see ForwardTargetedField); the others are. A field is valid when it
+	// parses as a Structured Fields Dictionary (RFC 8941) whose max-age,
+	// s-maxage, stale-while-revalidate and stale-if-error, where present,
+	// are non-negative Integers: an invalid one is ignored as if absent.
+	//
+	// Default: CDN-Cache-Control, the field for CDNs, since a Cache in
+	// front of an application acts as the application's gateway: the
+	// origin's CDN-Cache-Control: max-age=600 with Cache-Control:
+	// max-age=60 keeps the response here for ten minutes and lets browsers
+	// keep it for one. The list may end with Cache-Control, which is
+	// always last: Cache-Control alone turns targeted fields off, for a
+	// cache that is not the origin's, such as a forward proxy's. Names are
+	// field names, each at most once, Expires not among them; an empty
+	// list is an error.
+	TargetedFields []string
+	// ForwardTargetedField passes the targeted field a response's policy
+	// came from on to the client as well. By default it is removed, as RFC
+	// 9213 §3 allows when nothing downstream uses it: browsers do not, and
+	// its directives are for this cache. Set it when another cache that
+	// reads the field, such as a CDN, stands between this one and the
+	// clients.
+	ForwardTargetedField bool
 	// Clock tells the time for ages and freshness. Default: the system
 	// clock.
 	Clock region.Clock
@@ -115,6 +144,7 @@ type Cache struct {
 	log       *slog.Logger
 	clock     region.Clock
 	heuristic time.Duration
+	targets   []string // the target list, canonical, without Cache-Control
 
 	// revalidating holds the keys of stale responses a request of this
 	// process is revalidating, so that stale-while-revalidate serves the
@@ -201,6 +231,10 @@ func New(r *region.Region, o Options) (*Cache, error) {
 			return invalid("Vary header name %q", h)
 		}
 	}
+	targets, err := targetList(o.TargetedFields)
+	if err != nil {
+		return invalid("%v", err)
+	}
 	c := &Cache{
 		r:         r,
 		opts:      o,
@@ -210,6 +244,7 @@ func New(r *region.Region, o Options) (*Cache, error) {
 		log:       o.Logger,
 		clock:     o.Clock,
 		heuristic: o.Expiration,
+		targets:   targets,
 		routes:    make(map[string]*routeFunc),
 	}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
@@ -369,7 +404,7 @@ func (c *Cache) create(ctx context.Context, target, _ string) (*response, error)
 		names, star := c.keys.varyNames(resp.Header)
 		idx := &response{Nonce: newNonce(), Vary: names, Received: resp.Received}
 		if !star && c.storable(x, resp) {
-			if err := x.f.Set(ctx, target, variant(idx, x.req.Host, x.req.Header), forStorage(resp)); err != nil {
+			if err := x.f.Set(ctx, target, variant(idx, x.req.Host, x.req.Header), c.forStorage(resp)); err != nil {
 				c.log.WarnContext(ctx, "httpcache: response not stored", "url", x.req.URL.String(), "err", err)
 			}
 		}
@@ -425,7 +460,7 @@ func (x *exchange) place(ctx context.Context, p *pending, resp *response) (*resp
 		return nil, &notStored{resp: resp, origin: p}
 	}
 	p.resp = resp
-	return forStorage(resp), nil
+	return x.c.forStorage(resp), nil
 }
 
 // fetch runs the handler for the exchange's request, without its
@@ -449,8 +484,7 @@ func (x *exchange) fetch(ctx context.Context, old *response) *response {
 	x.next.ServeHTTP(rec, req)
 	resp := rec.result(x.req.Method == http.MethodHead)
 	resp.Received = x.c.now()
-	age, valid := initialAge(resp.Header, requested, resp.Received)
-	resp.InitialAge, resp.Invalid = int64(age), !valid
+	resp.InitialAge = int64(initialAge(resp.Header, requested, resp.Received))
 	resp.Header.Del("Age")
 	if _, ok := resp.Header["Date"]; !ok {
 		resp.Header.Set("Date", time.Unix(0, resp.Received).UTC().Format(http.TimeFormat))
@@ -461,7 +495,7 @@ func (x *exchange) fetch(ctx context.Context, old *response) *response {
 // storable tells whether a response to the exchange's request may be
 // stored (RFC 9111 §3, §3.5).
 func (c *Cache) storable(x *exchange, resp *response) bool {
-	d := parseDirectives(resp.Header)
+	d, targeted := c.responseDirectives(resp.Header)
 	switch {
 	case resp.Status < 200 || resp.Status == http.StatusPartialContent || resp.Status == http.StatusNotModified:
 		return false
@@ -485,7 +519,7 @@ func (c *Cache) storable(x *exchange, resp *response) bool {
 	case c.opts.MaxBodyBytes > 0 && len(resp.Body) > c.opts.MaxBodyBytes:
 		return false
 	}
-	return explicitFreshness(resp.Header, d) || d.has("public") || c.heuristicStatus(resp.Status)
+	return explicitFreshness(resp.Header, d, targeted != "") || d.has("public") || c.heuristicStatus(resp.Status)
 }
 
 // forStorage returns resp without the header fields a qualified
@@ -493,8 +527,8 @@ func (c *Cache) storable(x *exchange, resp *response) bool {
 // the response was made for, and are not reused without revalidation (a
 // 304 that carries them puts them back). It returns resp itself when there
 // are none.
-func forStorage(resp *response) *response {
-	d := parseDirectives(resp.Header)
+func (c *Cache) forStorage(resp *response) *response {
+	d, _ := c.responseDirectives(resp.Header)
 	if !d.has("no-cache") || d.unqualified("no-cache") {
 		return resp
 	}
@@ -521,11 +555,12 @@ func shareable(d directives) bool {
 
 // policy reads a stored response's freshness.
 func (c *Cache) policy(resp *response) policy {
+	d, targeted := c.responseDirectives(resp.Header)
 	h := time.Duration(0)
-	if c.heuristicStatus(resp.Status) || parseDirectives(resp.Header).has("public") {
+	if c.heuristicStatus(resp.Status) || d.has("public") {
 		h = c.heuristic
 	}
-	return policyOf(resp, h, c.opts.Retention)
+	return policyOf(resp, d, targeted != "", h, c.opts.Retention)
 }
 
 func newNonce() string {
@@ -857,11 +892,16 @@ func (x *exchange) write(w http.ResponseWriter, resp *response, state string, st
 		resp.writeNotModified(w)
 		return
 	}
+	// The targeted field the cache used is for the cache (RFC 9213 §3).
+	omit := ""
+	if !x.c.opts.ForwardTargetedField {
+		_, omit = x.c.responseDirectives(resp.Header)
+	}
 	if stored && resp.Status == http.StatusOK && x.req.Header.Get("Range") != "" {
-		resp.writeRange(w, x.req)
+		resp.writeRange(w, x.req, omit)
 		return
 	}
-	resp.writeTo(w, x.req.Method == http.MethodHead)
+	resp.writeTo(w, x.req.Method == http.MethodHead, omit)
 }
 
 // pass runs the handler for this request alone: nothing is stored.

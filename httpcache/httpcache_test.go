@@ -38,6 +38,14 @@ func TestNewOptions(t *testing.T) {
 		{"statuses", r, httpcache.Options{Statuses: []int{200, 404}}, true},
 		{"empty vary header", r, httpcache.Options{Vary: []string{""}}, false},
 		{"vary header with colon", r, httpcache.Options{Vary: []string{"X:Y"}}, false},
+		{"target list", r, httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "cdn-cache-control", "Cache-Control"}}, true},
+		{"target list of Cache-Control alone", r, httpcache.Options{TargetedFields: []string{"Cache-Control"}}, true},
+		{"empty target list", r, httpcache.Options{TargetedFields: []string{}}, false},
+		{"target after Cache-Control", r, httpcache.Options{TargetedFields: []string{"Cache-Control", "CDN-Cache-Control"}}, false},
+		{"target twice", r, httpcache.Options{TargetedFields: []string{"CDN-Cache-Control", "cdn-cache-control"}}, false},
+		{"target not a field name", r, httpcache.Options{TargetedFields: []string{"CDN Cache-Control"}}, false},
+		{"empty target", r, httpcache.Options{TargetedFields: []string{""}}, false},
+		{"Expires as a target", r, httpcache.Options{TargetedFields: []string{"Expires"}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

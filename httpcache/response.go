@@ -22,9 +22,6 @@ type response struct {
 	// computed from these on every use.
 	Received   int64 `msgpack:"t,omitempty" json:"t,omitempty"`
 	InitialAge int64 `msgpack:"a,omitempty" json:"a,omitempty"`
-	// Invalid is set when the response came with an Age that does not
-	// parse: its age is unknown, so it is stale (RFC 9111 §5.1).
-	Invalid bool `msgpack:"x,omitempty" json:"x,omitempty"`
 	// Nonce marks an index: the entry of a URL that names the variants of
 	// its responses. Variants are keyed under the nonce, so deleting the
 	// index makes them all unreachable at once (see keys.go).
@@ -36,13 +33,12 @@ type response struct {
 }
 
 // writeTo sends the response to w, replacing any header of the same name w
-// already holds. The stored response is shared by concurrent readers on
-// in-process backends, so nothing of it is handed out to be modified.
-func (resp *response) writeTo(w http.ResponseWriter, isHead bool) {
+// already holds, and leaving out the field named omit, if any. The stored
+// response is shared by concurrent readers on in-process backends, so
+// nothing of it is handed out to be modified.
+func (resp *response) writeTo(w http.ResponseWriter, isHead bool, omit string) {
 	h := w.Header()
-	for name, values := range resp.Header {
-		h[name] = slices.Clone(values)
-	}
+	resp.copyHeader(h, omit)
 	if isHead && len(resp.Body) > 0 && h.Get("Content-Length") == "" {
 		// A GET response answering a HEAD request.
 		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
@@ -54,20 +50,19 @@ func (resp *response) writeTo(w http.ResponseWriter, isHead bool) {
 }
 
 // writeRange answers a Range request from a complete stored response (RFC
-// 9110 §14): one satisfiable byte range gets 206 with that part, one that
-// cannot be satisfied 416; any other Range (several ranges, another unit)
-// is ignored, as a server may, and the whole response is sent.
-func (resp *response) writeRange(w http.ResponseWriter, req *http.Request) {
+// 9110 §14), without the field named omit: one satisfiable byte range gets
+// 206 with that part, one that cannot be satisfied 416; any other Range
+// (several ranges, another unit) is ignored, as a server may, and the
+// whole response is sent.
+func (resp *response) writeRange(w http.ResponseWriter, req *http.Request, omit string) {
 	size := int64(len(resp.Body))
 	first, last, ok := byteRange(req.Header.Get("Range"), size)
 	if !ok {
-		resp.writeTo(w, false)
+		resp.writeTo(w, false, omit)
 		return
 	}
 	h := w.Header()
-	for name, values := range resp.Header {
-		h[name] = slices.Clone(values)
-	}
+	resp.copyHeader(h, omit)
 	if first > last {
 		h.Del("Content-Length")
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
@@ -78,6 +73,16 @@ func (resp *response) writeRange(w http.ResponseWriter, req *http.Request) {
 	h.Set("Content-Length", strconv.FormatInt(last-first+1, 10))
 	w.WriteHeader(http.StatusPartialContent)
 	_, _ = w.Write(resp.Body[first : last+1])
+}
+
+// copyHeader copies the response's header fields into h, but the one named
+// omit.
+func (resp *response) copyHeader(h http.Header, omit string) {
+	for name, values := range resp.Header {
+		if name != omit {
+			h[name] = slices.Clone(values)
+		}
+	}
 }
 
 // byteRange reads a Range field of a single byte range over a body of size
@@ -164,7 +169,7 @@ func (resp *response) merge(nm *response) *response {
 			out.Header[name] = slices.Clone(v)
 		}
 	}
-	out.Received, out.InitialAge, out.Invalid = nm.Received, nm.InitialAge, nm.Invalid
+	out.Received, out.InitialAge = nm.Received, nm.InitialAge
 	return out
 }
 
@@ -204,13 +209,13 @@ func (resp *response) matches(h http.Header) bool {
 		}
 		return false
 	}
-	ims, ok := httpDate(h.Get("If-Modified-Since"))
+	ims, ok := httpDate(h.Get("If-Modified-Since"), resp.Received)
 	if !ok {
 		return false
 	}
-	lm, ok := httpDate(resp.Header.Get("Last-Modified"))
+	lm, ok := httpDate(resp.Header.Get("Last-Modified"), resp.Received)
 	if !ok {
-		lm, ok = httpDate(resp.Header.Get("Date"))
+		lm, ok = httpDate(resp.Header.Get("Date"), resp.Received)
 	}
 	return ok && !lm.After(ims)
 }

@@ -563,19 +563,66 @@ func TestEarlyHints(t *testing.T) {
 	}
 }
 
-// TestAgeParsing: RFC 9111 §5.1, §4.2.3. An Age that is not one
-// delta-seconds value leaves the response's age unknown: it is stale. A
+// TestAgeParsing: RFC 9111 §5.1, §4.2.3, §1.2.2. A list-valued Age (one
+// line or several) counts by its first member; an Age that is then not a
+// non-negative integer is ignored, the response as fresh as its other
+// fields say; past 2^31 seconds it is 2^31, older than any lifetime. A
 // response passed on keeps the age its Age gave it.
 func TestAgeParsing(t *testing.T) {
-	stale := func(age string) rfcCase {
-		return rfcCase{name: "stale with Age " + strings.ReplaceAll(age, "\n", " | "), header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": age}), steps: []step{
+	at := func(age, cc string, fresh bool) rfcCase {
+		name := "stale with Age "
+		second := step{advance: time.Second, state: "MISS", body: "#2", calls: 2}
+		if fresh {
+			name = "fresh with Age "
+			second = step{advance: time.Second, state: "HIT", body: "#1", calls: 1}
+		}
+		return rfcCase{name: name + strings.ReplaceAll(age, "\n", " | "), header: fixed(map[string]string{"Cache-Control": cc, "Age": age}), steps: []step{
 			{state: "MISS", body: "#1", calls: 1},
-			{advance: time.Second, state: "MISS", body: "#2", calls: 2},
+			second,
+		}}
+	}
+	ignored := func(age string) rfcCase {
+		return rfcCase{name: "ignored Age " + age, header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": age}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": ""}},
+			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "5"}},
 		}}
 	}
 	runRFC(t, []rfcCase{
-		stale("abc"), stale("-10"), stale("10.0"), stale("10,0"), stale("0, 0"),
-		stale("0\n0"), stale("10;foo=bar"), stale("+10"),
+		// Invalid once the list is cut: ignored.
+		ignored("abc"), ignored("-7200"), ignored("7200.0"), ignored("+10"),
+		ignored("10;foo=bar"), ignored("0x10"), ignored("1e3"), ignored(""),
+		// The first member counts; the rest is discarded.
+		at("0, 7200", "max-age=3600", true),
+		at("0,7200", "max-age=3600", true),
+		at("7200, 0", "max-age=3600", false),
+		at("0\n7200", "max-age=3600", true),
+		at("7200\n0", "max-age=3600", false),
+		at("0, 0", "max-age=3600", true),
+		at("0\n0", "max-age=3600", true),
+		at("3600\n3600", "max-age=10000", true),
+		at("0, 2147483648", "max-age=3600", true),
+		at("abc, 0", "max-age=3600", true), // an invalid first member: the field is ignored
+		at("abc, 7200", "max-age=3600", true),
+		// Past 2^31 seconds: very old, whatever the lifetime.
+		at("2147483647", "max-age=3600", false),
+		at("2147483648", "max-age=3600", false),
+		at("99999999999999999999", "max-age=3600", false),
+		at("2147483648", "max-age=99999999999", false),
+		{name: "first member counted and passed on", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": "30, 7200"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
+			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "35"}},
+		}},
+		{name: "empty members skipped", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": " , 30, 0"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
+			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "35"}},
+		}},
+		{name: "Date centuries ago is very old too", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Date": "Sat, 01 Jan 1000 00:00:00 GMT"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "2147483648"}},
+			{advance: time.Second, state: "MISS", body: "#2", calls: 2},
+		}},
+		{name: "very old passed on as 2^31", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": "99999999999999999999"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "2147483648"}},
+		}},
 		{name: "valid Age passed on and counted", header: fixed(map[string]string{"Cache-Control": "max-age=3600", "Age": "30"}), steps: []step{
 			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "30"}},
 			{advance: 5 * time.Second, state: "HIT", body: "#1", calls: 1, want: map[string]string{"Age": "35"}},
@@ -584,6 +631,151 @@ func TestAgeParsing(t *testing.T) {
 			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"Age": "7200"}},
 			{state: "MISS", body: "#2", calls: 2},
 		}},
+	})
+}
+
+// TestExpiresParsing: RFC 9111 §5.3, RFC 9110 §5.6.7. Expires is an
+// HTTP-date in one of its three formats, matched case-insensitively (RFC
+// 9111 §4.2); anything else, two Expires lines included, is a time in the
+// past: the response is stale at once, not fresh by the heuristic.
+func TestExpiresParsing(t *testing.T) {
+	expires := func(v string, fresh bool) rfcCase {
+		name := "stale with Expires "
+		second := step{advance: time.Second, state: "MISS", body: "#2", calls: 2}
+		if fresh {
+			name = "fresh with Expires "
+			second = step{advance: time.Second, state: "HIT", body: "#1", calls: 1}
+		}
+		return rfcCase{name: name + strings.ReplaceAll(v, "\n", " | "), opts: httpcache.Options{Expiration: time.Hour},
+			header: fixed(map[string]string{"Date": "$now", "Expires": v}), steps: []step{
+				{state: "MISS", body: "#1", calls: 1},
+				second,
+			}}
+	}
+	runRFC(t, []rfcCase{
+		// The three formats, in any case.
+		expires("Thu, 18 Aug 2050 02:01:18 GMT", true),
+		expires("Tue, 19 Jan 2038 14:14:08 GMT", true),
+		expires("Sun, 21 Nov 2286 04:46:39 GMT", true),
+		expires("THU, 18 AUG 2050 02:01:18 gmt", true),
+		expires("Thursday, 18-Aug-50 02:01:18 GMT", true),
+		expires("thursday, 18-aug-50 02:01:18 Gmt", true),
+		expires("Thu Aug 18 02:01:18 2050", true),
+		expires("Thu Aug  8 02:01:18 2050", true),
+		expires("Thu Aug 08 02:01:18 2050", true),
+		// A two-digit year more than 50 years ahead is in the past
+		// century (RFC 9110 §5.6.7); the clock says 2023.
+		expires("Monday, 18-Aug-70 02:01:18 GMT", true),
+		expires("Sunday, 18-Aug-74 02:01:18 GMT", false),
+		// Not HTTP-dates.
+		expires("Thu, 18  Aug  2050 02:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 2:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 02:01:18 GMT\nThu, 18 Aug 2050 02:01:19 GMT", false),
+		expires("Thu, 18 Aug 2050 02:01:18 GMT\nThu, 18 Aug 2050 02:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 02:01:18 UTC", false),
+		expires("Thu, 18 Aug 2050 02:01:18 AEST", false),
+		expires("Thu, 18 Aug 2050 02:01:18 +0000", false),
+		expires("Thu, 18 Aug 50 02:01:18 GMT", false),
+		expires("Thu 18 Aug 2050 02:01:18 GMT", false),
+		expires("Thu, 18-Aug-2050 02:01:18 GMT", false),
+		expires("Thursday, 18-Aug-2050 02:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 02.01.18 GMT", false),
+		expires("Thu, 8 Aug 2050 02:01:18 GMT", false),
+		expires("Thu, 31 Feb 2050 02:01:18 GMT", false),
+		expires("Thu, 18 Aug 2050 24:00:00 GMT", false),
+		expires("Thu, 18 Aug 2050 02:01:18 GMT junk", false),
+		expires("Thu Aug 18 02:01:18 2050 GMT", false),
+		expires("Xyz, 18 Aug 2050 02:01:18 GMT", false),
+		expires("2050-08-18T02:01:18Z", false),
+		expires("0", false),
+		expires("", false),
+	})
+}
+
+// TestTargetedFields: RFC 9213. The first field of the target list
+// (CDN-Cache-Control by default) with a valid, non-empty value sets the
+// response's caching policy in place of Cache-Control and Expires; the
+// field used is not passed on. An invalid one (not a Structured Fields
+// Dictionary, or a directive's value of the wrong type) is ignored.
+func TestTargetedFields(t *testing.T) {
+	fresh := func(name string, opts httpcache.Options, h map[string]string, want map[string]string) rfcCase {
+		return rfcCase{name: name, opts: opts, header: fixed(h), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: want},
+			{advance: 2 * time.Second, state: "HIT", body: "#1", calls: 1, want: want},
+		}}
+	}
+	stale := func(name string, opts httpcache.Options, h map[string]string, want map[string]string) rfcCase {
+		return rfcCase{name: name, opts: opts, header: fixed(h), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: want},
+			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2, want: want},
+		}}
+	}
+	def := httpcache.Options{Expiration: time.Hour}
+	future, past := "Thu, 18 Aug 2050 02:01:18 GMT", "Thu, 01 Jan 1970 00:00:00 GMT"
+	cdnGone := map[string]string{"CDN-Cache-Control": ""}
+	runRFC(t, []rfcCase{
+		// CDN-Cache-Control, on by default, over Cache-Control and Expires.
+		stale("max-age=0 over a fresh Cache-Control", def, map[string]string{"CDN-Cache-Control": "max-age=0", "Cache-Control": "max-age=3600"}, cdnGone),
+		stale("max-age=0 over a future Expires", def, map[string]string{"CDN-Cache-Control": "max-age=0", "Expires": future}, cdnGone),
+		stale("short max-age over a long Cache-Control", def, map[string]string{"CDN-Cache-Control": "max-age=1", "Cache-Control": "max-age=3600"}, cdnGone),
+		fresh("long max-age over a short Cache-Control", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Cache-Control": "max-age=1"}, map[string]string{"CDN-Cache-Control": "", "Cache-Control": "max-age=1"}),
+		fresh("max-age over a past Expires", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Expires": past}, map[string]string{"CDN-Cache-Control": "", "Expires": past}),
+		fresh("max-age over an invalid Expires", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Expires": "0"}, cdnGone),
+		fresh("max-age over Cache-Control no-store", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Cache-Control": "no-store"}, cdnGone),
+		fresh("max-age past 2^31", def, map[string]string{"CDN-Cache-Control": "max-age=99999999999", "Cache-Control": "no-store"}, cdnGone),
+		fresh("extension directive ignored", def, map[string]string{"CDN-Cache-Control": "foobar, max-age=3600;a=1", "Cache-Control": "no-store"}, cdnGone),
+		fresh("two lines are one dictionary", httpcache.Options{Expiration: time.Second}, map[string]string{"CDN-Cache-Control": "public\nmax-age=3600", "Cache-Control": "no-store"}, cdnGone),
+		fresh("the last of a key counts", def, map[string]string{"CDN-Cache-Control": "max-age=1\nmax-age=3600", "Cache-Control": "no-store"}, cdnGone),
+		stale("no-store over max-age", def, map[string]string{"CDN-Cache-Control": "max-age=3600, no-store", "Cache-Control": "max-age=3600"}, cdnGone),
+		stale("private", def, map[string]string{"CDN-Cache-Control": "private", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
+		stale("no-store", def, map[string]string{"CDN-Cache-Control": "no-store", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
+		stale("no-cache", def, map[string]string{"CDN-Cache-Control": "no-cache", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
+		stale("no directive for freshness: the heuristic is not used over Cache-Control", httpcache.Options{Expiration: time.Second}, map[string]string{"CDN-Cache-Control": "none", "Cache-Control": "max-age=3600"}, cdnGone),
+		{name: "no-cache revalidates", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": "no-cache", "Cache-Control": "max-age=10000", "ETag": `"v1"`}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1},
+			{state: "REVALIDATED", body: "#1", calls: 2, want: cdnGone},
+		}},
+		{name: "qualified no-cache", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": `max-age=60, no-cache="x-secret"`, "X-Secret": "s", "Cache-Control": "no-store"}), steps: []step{
+			{state: "MISS", body: "#1", calls: 1, want: map[string]string{"X-Secret": "s", "CDN-Cache-Control": ""}},
+			{state: "HIT", body: "#1", calls: 1, want: map[string]string{"X-Secret": ""}},
+		}},
+		{name: "Cache-Control public ignored for Authorization", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": "max-age=60", "Cache-Control": "public, max-age=60"}), steps: []step{
+			{header: []string{"Authorization", "Bearer alice"}, state: "MISS", body: "#1", calls: 1},
+			{state: "MISS", body: "#2", calls: 2},
+			{header: []string{"Authorization", "Bearer bob"}, state: "MISS", body: "#3", calls: 3},
+		}},
+		{name: "public for Authorization", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": "public, max-age=60", "Cache-Control": "private"}), steps: []step{
+			{header: []string{"Authorization", "Bearer alice"}, state: "MISS", body: "#1", calls: 1},
+			{header: []string{"Authorization", "Bearer bob"}, state: "HIT", body: "#1", calls: 1},
+		}},
+		// An invalid field is ignored: Cache-Control decides, and the
+		// field, not used, is passed on.
+		stale("not a dictionary", def, map[string]string{"CDN-Cache-Control": "max-age=10000, &&&&&", "Cache-Control": "no-store"}, map[string]string{"CDN-Cache-Control": "max-age=10000, &&&&&"}),
+		stale("max-age of the wrong type", def, map[string]string{"CDN-Cache-Control": `max-age="10000"`, "Cache-Control": "no-store"}, map[string]string{"CDN-Cache-Control": `max-age="10000"`}),
+		stale("max-age negative", def, map[string]string{"CDN-Cache-Control": "max-age=-1", "Cache-Control": "no-store"}, nil),
+		stale("max-age a decimal", def, map[string]string{"CDN-Cache-Control": "max-age=10.0", "Cache-Control": "no-store"}, nil),
+		stale("upper-case key", def, map[string]string{"CDN-Cache-Control": "MaX-aGe=3600", "Cache-Control": "no-store"}, nil),
+		stale("space before =", def, map[string]string{"CDN-Cache-Control": "max-age =3600", "Cache-Control": "max-age=1"}, nil),
+		stale("space after =", def, map[string]string{"CDN-Cache-Control": "max-age= 3600", "Cache-Control": "max-age=1"}, nil),
+		fresh("empty", def, map[string]string{"CDN-Cache-Control": "", "Cache-Control": "max-age=3600"}, nil),
+		// Fields off the target list change nothing and are passed on.
+		fresh("field off the list", def, map[string]string{"Example-Cache-Control": "no-store", "Cache-Control": "max-age=3600"}, map[string]string{"Example-Cache-Control": "no-store"}),
+		// A target list of its own: the first valid field of it is used,
+		// and only that one is not passed on.
+		stale("first of the list", httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "CDN-Cache-Control"}},
+			map[string]string{"Example-Cache-Control": "max-age=0", "CDN-Cache-Control": "max-age=3600", "Cache-Control": "max-age=3600"},
+			map[string]string{"Example-Cache-Control": "", "CDN-Cache-Control": "max-age=3600"}),
+		fresh("next of the list when the first is invalid", httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "CDN-Cache-Control"}},
+			map[string]string{"Example-Cache-Control": "max-age=0.5", "CDN-Cache-Control": "max-age=3600", "Cache-Control": "no-store"},
+			map[string]string{"Example-Cache-Control": "max-age=0.5", "CDN-Cache-Control": ""}),
+		fresh("CDN-Cache-Control off the list", httpcache.Options{TargetedFields: []string{"Example-Cache-Control"}},
+			map[string]string{"CDN-Cache-Control": "no-store", "Cache-Control": "max-age=3600"}, map[string]string{"CDN-Cache-Control": "no-store"}),
+		// Turned off, for a cache that is not a CDN's.
+		fresh("turned off", httpcache.Options{TargetedFields: []string{"Cache-Control"}},
+			map[string]string{"CDN-Cache-Control": "max-age=0", "Cache-Control": "max-age=3600"}, map[string]string{"CDN-Cache-Control": "max-age=0"}),
+		// Passed on when asked, and used all the same.
+		stale("forwarded", httpcache.Options{ForwardTargetedField: true},
+			map[string]string{"CDN-Cache-Control": "max-age=0", "Cache-Control": "max-age=3600"}, map[string]string{"CDN-Cache-Control": "max-age=0"}),
 	})
 }
 
