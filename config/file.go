@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"regexp"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/region"
-	"github.com/corralcache/corral/serializer"
 )
 
 // ErrUnknownRegion is wrapped by Regions.Region for a name the
@@ -83,7 +83,22 @@ type Options struct {
 	// it sets what a file cannot hold (Logger, ShouldCache, Clock,
 	// KeyMangler). An error it returns fails the load.
 	Configure func(name string, c *region.Config) error
+	// Schemes adds URL schemes that other modules provide, by scheme (what
+	// comes before "://"), to the built-in ones: for a SQLite file,
+	//
+	//	config.Options{Schemes: map[string]config.Opener{"disk": diskstore.OpenURL}}
+	//
+	// There is no global list of schemes: a scheme exists for the Load,
+	// Parse or OpenWith given it. A built-in scheme cannot be replaced.
+	Schemes map[string]Opener
 }
+
+// EnvDefaultsPrefix starts the names of the environment variables that
+// override a field of the defaults: block, CORRAL_DEFAULTS_<FIELD>
+// (CORRAL_DEFAULTS_LOCK_WAIT=2s). Such a value takes the place of the
+// block's: it applies to every region that does not set the field itself
+// (a region's own field, and CORRAL_REGIONS_<NAME>_<FIELD>, beat it).
+const EnvDefaultsPrefix = "CORRAL_DEFAULTS_"
 
 // Load reads the YAML configuration file at path, applies the environment
 // overrides, and makes every region it declares. The file looks like:
@@ -95,30 +110,57 @@ type Options struct {
 //	  users:
 //	    expiration: 10m
 //	    grace: 5m
+//	    near:                      # a near cache in each process
+//	      max_entries: 10000
+//	    keyring:                   # encryption: keys by ID, from the environment
+//	      current: 2
+//	      keys:
+//	        1: ${CORRAL_KEY_1}
+//	        2: ${CORRAL_KEY_2}
 //	  sessions:
 //	    url: memcached://10.0.0.1:11211,10.0.0.2:11211
 //	    expiration: 30m
 //	    serializer: json
+//	    early_refresh:
+//	      enabled: true
 //
 // A region's fields, each mapped to region.Config: url (see Open; default
 // DefaultURL), serializer (msgpack, json or raw), compress_above (bytes),
-// expiration, grace, lock_ttl, lock_wait, invalidation_refresh,
-// breaker_cooldown (durations such as 250ms or 10m), breaker_threshold,
-// stale (serve or block), background_regeneration, fail_closed (true or
-// false) and namespace.
+// expiration (a duration, or never), negative_expiration, grace, lock_ttl,
+// lock_wait, invalidation_refresh, breaker_cooldown (durations such as
+// 250ms or 10m), breaker_threshold, stale (serve or block),
+// background_regeneration, fail_closed (true or false) and namespace; and
+// the blocks near (max_entries, max_staleness, and tracking_timeout, the
+// Redis store's redisstore.Options.TrackingTimeout), early_refresh
+// (enabled, beta) and keyring (current, and keys: key IDs with their keys).
+// docs/config.md lists them all with their defaults.
+//
+// NOTE: a region without expiration keeps its entries until they are
+// evicted or invalidated: they never go stale. Load logs a warning for
+// such a region (to its Config.Logger, or slog.Default()); write
+// expiration: never to say that this is meant.
 //
 // Secrets come from the environment only: a url writes ${NAME} where the
 // value of the environment variable NAME goes (an undefined one is an
-// error), and a password written literally in the file is refused. The
-// environment variable CORRAL_REGIONS_<NAME>_<FIELD> (see EnvPrefix)
-// replaces a field of a region, the url included (where it may hold a
-// password); one that names no region or field is an error. No error or log
-// line holds a password: URLs are shown redacted (redisstore.RedactURL).
+// error), and a password written literally in the file is refused; so is a
+// key of keyring.keys that is not exactly ${NAME}. The environment variable
+// CORRAL_REGIONS_<NAME>_<FIELD> (see EnvPrefix) replaces a field of a
+// region, the url and keys included (where it holds the secret itself);
+// CORRAL_DEFAULTS_<FIELD> (see EnvDefaultsPrefix) one of the defaults. A
+// block's fields are named BLOCK_FIELD there (NEAR_MAX_ENTRIES,
+// KEYRING_KEYS_2). A variable that names no region or field is an error. No
+// error or log line holds a password or a key: URLs are shown redacted
+// (redisstore.RedactURL).
+//
+// A region's own block (near, early_refresh, keyring) replaces the
+// defaults' block of that name as a whole; other fields replace the
+// defaults' one by one.
 //
 // Unknown keys, malformed URLs, durations, numbers and serializers are
 // errors (*Error) naming the file, the line and the field; every error wraps
 // region.ErrInvalidConfig. Regions that name the same URL share one
-// Connection. On error, whatever was made is closed.
+// Connection (and must agree on near.tracking_timeout, an option of the
+// Redis store they share). On error, whatever was made is closed.
 func Load(path string, o Options) (*Regions, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -129,7 +171,10 @@ func Load(path string, o Options) (*Regions, error) {
 
 // Parse is Load for a file already read: filename names it in errors.
 func Parse(filename string, data []byte, o Options) (*Regions, error) {
-	specs, err := parse(filename, data)
+	if err := checkSchemes(o.Schemes); err != nil {
+		return nil, err
+	}
+	defaults, specs, err := parse(filename, data)
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +188,16 @@ func Parse(filename string, data []byte, o Options) (*Regions, error) {
 			vars[k] = v
 		}
 	}
+	if err := applyDefaultsEnv(defaults, env); err != nil {
+		return nil, err
+	}
+	for _, s := range specs {
+		mergeDefaults(s, defaults)
+	}
 	if err := applyEnv(specs, env); err != nil {
 		return nil, err
 	}
-	return build(specs, vars, o.Configure)
+	return build(specs, vars, o)
 }
 
 // position is where a value came from.
@@ -160,6 +211,14 @@ func (p position) errorf(field, format string, args ...any) *Error {
 	return &Error{File: p.file, Line: p.line, Env: p.env, Field: field, Err: fmt.Errorf(format, args...)}
 }
 
+// where names p for a message: "file:line" or "environment VAR".
+func (p position) where() string {
+	if p.env != "" {
+		return "environment " + p.env
+	}
+	return p.file + ":" + strconv.Itoa(p.line)
+}
+
 // value is one field's value and where it came from.
 type value struct {
 	text string
@@ -169,150 +228,59 @@ type value struct {
 // regionSpec is one region as the file and the environment declare it.
 type regionSpec struct {
 	name   string
-	at     position // of its name
-	fields map[string]value
-}
-
-// fields maps each field a region takes to how it goes into a
-// region.Config. url is handled apart.
-var fields = map[string]func(c *region.Config, v string) error{
-	"serializer": func(c *region.Config, v string) error {
-		switch v {
-		case "msgpack":
-			c.Serializer = serializer.NewMsgPack()
-		case "json":
-			c.Serializer = serializer.JSON{}
-		case "raw":
-			c.Serializer = serializer.Raw{}
-		default:
-			return fmt.Errorf("unknown serializer %q: want msgpack, json or raw", v)
-		}
-		return nil
-	},
-	"compress_above":          intField(func(c *region.Config) *int { return &c.CompressAbove }, 0),
-	"breaker_threshold":       intField(func(c *region.Config) *int { return &c.BreakerThreshold }, -1<<31),
-	"expiration":              durationField(func(c *region.Config) *time.Duration { return &c.Expiration }),
-	"grace":                   durationField(func(c *region.Config) *time.Duration { return &c.Grace }),
-	"lock_ttl":                durationField(func(c *region.Config) *time.Duration { return &c.LockTTL }),
-	"lock_wait":               durationField(func(c *region.Config) *time.Duration { return &c.LockWait }),
-	"invalidation_refresh":    durationField(func(c *region.Config) *time.Duration { return &c.InvalidationRefresh }),
-	"breaker_cooldown":        durationField(func(c *region.Config) *time.Duration { return &c.BreakerCooldown }),
-	"background_regeneration": boolField(func(c *region.Config) *bool { return &c.BackgroundRegeneration }),
-	"fail_closed":             boolField(func(c *region.Config) *bool { return &c.FailClosed }),
-	"namespace": func(c *region.Config, v string) error {
-		c.Namespace = v
-		return nil
-	},
-	"stale": func(c *region.Config, v string) error {
-		switch v {
-		case "serve":
-			c.Stale = region.ServeStale
-		case "block":
-			c.Stale = region.BlockOnStale
-		default:
-			return fmt.Errorf("unknown stale policy %q: want serve or block", v)
-		}
-		return nil
-	},
-}
-
-// fieldNames lists the fields a region takes, url first.
-func fieldNames() []string {
-	names := []string{"url"}
-	for n := range fields {
-		names = append(names, n)
-	}
-	slices.Sort(names[1:])
-	return names
-}
-
-func intField(ptr func(*region.Config) *int, min int) func(*region.Config, string) error {
-	return func(c *region.Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < min {
-			if min == 0 {
-				return fmt.Errorf("%q is not a non-negative integer", v)
-			}
-			return fmt.Errorf("%q is not an integer", v)
-		}
-		*ptr(c) = n
-		return nil
-	}
-}
-
-func durationField(ptr func(*region.Config) *time.Duration) func(*region.Config, string) error {
-	return func(c *region.Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration such as 250ms, 30s or 10m", v)
-		}
-		if d < 0 {
-			return fmt.Errorf("%q is negative", v)
-		}
-		*ptr(c) = d
-		return nil
-	}
-}
-
-func boolField(ptr func(*region.Config) *bool) func(*region.Config, string) error {
-	return func(c *region.Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
-		}
-		*ptr(c) = b
-		return nil
-	}
+	at     position         // of its name
+	fields map[string]value // by flat name (near.max_entries)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parse reads the YAML file into region specs, defaults applied.
-func parse(filename string, data []byte) ([]*regionSpec, error) {
+// parse reads the YAML file into the defaults' fields and the region
+// specs, each with its own fields only.
+func parse(filename string, data []byte) (map[string]value, []*regionSpec, error) {
 	file := position{file: filename}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		// yaml's syntax errors name the line ("yaml: line 3: …").
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: filename, Line: line, Err: errors.New(m[2])}
+			return nil, nil, &Error{File: filename, Line: line, Err: errors.New(m[2])}
 		}
-		return nil, &Error{File: filename, Err: err}
+		return nil, nil, &Error{File: filename, Err: err}
 	}
 	if len(doc.Content) == 0 {
-		return nil, file.errorf("", "empty: want a regions: mapping")
+		return nil, nil, file.errorf("", "empty: want a regions: mapping")
 	}
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
-		return nil, (position{filename, top.Line, ""}).errorf("", "want a mapping with regions:")
+		return nil, nil, (position{filename, top.Line, ""}).errorf("", "want a mapping with regions:")
 	}
-	var defaults map[string]value
+	defaults := map[string]value{}
 	var regionsNode *yaml.Node
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		at := position{filename, k.Line, ""}
 		if seen[k.Value] {
-			return nil, at.errorf(k.Value, "given twice")
+			return nil, nil, at.errorf(k.Value, "given twice")
 		}
 		seen[k.Value] = true
 		switch k.Value {
 		case "defaults":
 			var err error
 			if defaults, err = parseFields(filename, "defaults", v); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case "regions":
 			regionsNode = v
 		default:
-			return nil, at.errorf(k.Value, "unknown key: want defaults or regions")
+			return nil, nil, at.errorf(k.Value, "unknown key: want defaults or regions")
 		}
 	}
 	if regionsNode == nil {
-		return nil, file.errorf("regions", "missing: declare at least one region")
+		return nil, nil, file.errorf("regions", "missing: declare at least one region")
 	}
 	if regionsNode.Kind != yaml.MappingNode || len(regionsNode.Content) == 0 {
-		return nil, (position{filename, regionsNode.Line, ""}).errorf("regions", "want a mapping of region names to their fields")
+		return nil, nil, (position{filename, regionsNode.Line, ""}).errorf("regions", "want a mapping of region names to their fields")
 	}
 	var specs []*regionSpec
 	for i := 0; i+1 < len(regionsNode.Content); i += 2 {
@@ -320,52 +288,75 @@ func parse(filename string, data []byte) ([]*regionSpec, error) {
 		at := position{filename, k.Line, ""}
 		name := k.Value
 		if k.Kind != yaml.ScalarNode || name == "" {
-			return nil, at.errorf("regions", "a region name must be a non-empty string")
+			return nil, nil, at.errorf("regions", "a region name must be a non-empty string")
 		}
 		for _, s := range specs {
 			if s.name == name {
-				return nil, at.errorf("regions."+name, "declared twice (also on line %d)", s.at.line)
+				return nil, nil, at.errorf("regions."+name, "declared twice (also on line %d)", s.at.line)
 			}
 			if envName(s.name) == envName(name) {
-				return nil, at.errorf("regions."+name, "its environment name %s%s_… is also region %q's (line %d)", EnvPrefix, envName(name), s.name, s.at.line)
+				return nil, nil, at.errorf("regions."+name, "its environment name %s%s_… is also region %q's (line %d)", EnvPrefix, envName(name), s.name, s.at.line)
 			}
 		}
 		own := map[string]value{}
 		if v = resolve(v); !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
 			var err error
 			if own, err = parseFields(filename, "regions."+name, v); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		spec := &regionSpec{name: name, at: at, fields: map[string]value{}}
-		for f, val := range defaults {
-			spec.fields[f] = val
-		}
-		for f, val := range own {
-			spec.fields[f] = val
-		}
-		specs = append(specs, spec)
+		specs = append(specs, &regionSpec{name: name, at: at, fields: own})
 	}
-	return specs, nil
+	return defaults, specs, nil
 }
 
-// parseFields reads a mapping of region fields, at path.
+// mergeDefaults adds to s the defaults' fields it does not set: a block
+// s sets any field of (near.*) replaces the defaults' block as a whole.
+func mergeDefaults(s *regionSpec, defaults map[string]value) {
+	ownBlocks := map[string]bool{}
+	for f := range s.fields {
+		if b, _, ok := strings.Cut(f, "."); ok {
+			ownBlocks[b] = true
+		}
+	}
+	for f, v := range defaults {
+		if b, _, ok := strings.Cut(f, "."); ok && ownBlocks[b] {
+			continue
+		}
+		if _, own := s.fields[f]; !own {
+			s.fields[f] = v
+		}
+	}
+}
+
+// parseFields reads a mapping of region fields, at path, into values by
+// flat name.
 func parseFields(filename, path string, n *yaml.Node) (map[string]value, error) {
-	return parseFieldsDepth(filename, path, n, 0)
+	out := map[string]value{}
+	if err := parseFieldsDepth(filename, path, "", n, out, 0); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// parseFieldsDepth is parseFields within depth YAML merges ("<<: *anchor",
-// whose fields the mapping's own replace).
-func parseFieldsDepth(filename, path string, n *yaml.Node, depth int) (map[string]value, error) {
+// parseFieldsDepth reads the fields of mapping n, within block (a block's
+// name and a dot, or "" for the region's own mapping), into out; depth
+// counts YAML merges ("<<: *anchor", whose fields the mapping's own
+// replace) and blocks.
+func parseFieldsDepth(filename, path, block string, n *yaml.Node, out map[string]value, depth int) error {
 	n = resolve(n)
+	known := topNames()
+	if block != "" {
+		known = blocks[strings.TrimSuffix(block, ".")]
+	}
 	if n.Kind != yaml.MappingNode {
-		return nil, (position{filename, n.Line, ""}).errorf(path, "want a mapping of fields (%s)", strings.Join(fieldNames(), ", "))
+		return (position{filename, n.Line, ""}).errorf(path, "want a mapping of fields (%s)", strings.Join(known, ", "))
 	}
 	if depth > 8 {
-		return nil, (position{filename, n.Line, ""}).errorf(path, "merges (<<) nested too deep")
+		return (position{filename, n.Line, ""}).errorf(path, "merges (<<) nested too deep")
 	}
-	out := map[string]value{}
 	merged := map[string]value{}
+	own := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], resolve(n.Content[i+1])
 		at := position{filename, k.Line, ""}
@@ -375,9 +366,9 @@ func parseFieldsDepth(filename, path string, n *yaml.Node, depth int) (map[strin
 				srcs = v.Content
 			}
 			for _, src := range srcs {
-				m, err := parseFieldsDepth(filename, path, src, depth+1)
-				if err != nil {
-					return nil, err
+				m := map[string]value{}
+				if err := parseFieldsDepth(filename, path, block, src, m, depth+1); err != nil {
+					return err
 				}
 				for f, val := range m {
 					if _, set := merged[f]; !set {
@@ -387,24 +378,65 @@ func parseFieldsDepth(filename, path string, n *yaml.Node, depth int) (map[strin
 			}
 			continue
 		}
+		flat := block + k.Value
 		field := path + "." + k.Value
-		if _, known := fields[k.Value]; !known && k.Value != "url" {
-			return nil, at.errorf(field, "unknown field (known: %s)", strings.Join(fieldNames(), ", "))
+		if !slices.Contains(known, k.Value) {
+			return at.errorf(field, "unknown field (known: %s)", strings.Join(known, ", "))
 		}
-		if _, dup := out[k.Value]; dup {
-			return nil, at.errorf(field, "given twice")
+		if own[k.Value] {
+			return at.errorf(field, "given twice")
+		}
+		own[k.Value] = true
+		switch {
+		case flat == "keyring.keys":
+			if err := parseKeys(filename, field, v, out); err != nil {
+				return err
+			}
+			continue
+		case blocks[flat] != nil:
+			if err := parseFieldsDepth(filename, field, flat+".", v, out, depth+1); err != nil {
+				return err
+			}
+			continue
 		}
 		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-			return nil, (position{filename, v.Line, ""}).errorf(field, "want a value such as a string, number, duration or boolean")
+			return (position{filename, v.Line, ""}).errorf(field, "want a value such as a string, number, duration or boolean")
 		}
-		out[k.Value] = value{text: v.Value, at: position{filename, v.Line, ""}}
+		out[flat] = value{text: v.Value, at: position{filename, v.Line, ""}}
 	}
 	for f, val := range merged {
-		if _, own := out[f]; !own {
+		name, _ := strings.CutPrefix(f, block)
+		name, _, _ = strings.Cut(name, ".")
+		if !own[name] {
 			out[f] = val
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// parseKeys reads keyring.keys, a mapping of key IDs to keys, at path.
+func parseKeys(filename, path string, n *yaml.Node, out map[string]value) error {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
+		return (position{filename, n.Line, ""}).errorf(path, "want a mapping of key IDs to keys (1: ${CORRAL_KEY_1})")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		at := position{filename, k.Line, ""}
+		id, err := strconv.ParseUint(k.Value, 10, 32)
+		if err != nil || k.Kind != yaml.ScalarNode {
+			return at.errorf(path+"."+k.Value, "%q is not a key ID (0 to 4294967295)", k.Value)
+		}
+		flat := keyringKeysPrefix + strconv.FormatUint(id, 10)
+		if _, dup := out[flat]; dup {
+			return at.errorf(path+"."+k.Value, "key ID %d given twice", id)
+		}
+		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+			return (position{filename, v.Line, ""}).errorf(path+"."+k.Value, "want ${NAME}, the environment variable that holds the key")
+		}
+		out[flat] = value{text: v.Value, at: position{filename, v.Line, ""}}
+	}
+	return nil
 }
 
 // resolve follows YAML aliases (*anchor) to the node they name.
@@ -427,9 +459,36 @@ func envName(s string) string {
 	return string(b)
 }
 
+// applyDefaultsEnv applies the CORRAL_DEFAULTS_<FIELD> variables of env to
+// the defaults' fields.
+func applyDefaultsEnv(defaults map[string]value, env []string) error {
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		rest, ok := strings.CutPrefix(k, EnvDefaultsPrefix)
+		if !ok {
+			continue
+		}
+		field, ok := envField(rest)
+		if !ok {
+			return (position{env: k}).errorf("", "names no field: want %s<FIELD>, FIELD one of %s",
+				EnvDefaultsPrefix, strings.ToUpper(strings.Join(envNames(), ", ")))
+		}
+		defaults[field] = value{text: v, at: position{env: k}}
+	}
+	return nil
+}
+
+// envNames lists the fields as environment variables spell them.
+func envNames() []string {
+	var out []string
+	for _, n := range flatNames() {
+		out = append(out, envName(strings.TrimSuffix(n, "<id>"))+strings.TrimPrefix(n, strings.TrimSuffix(n, "<id>")))
+	}
+	return out
+}
+
 // applyEnv applies the CORRAL_REGIONS_<NAME>_<FIELD> variables of env.
 func applyEnv(specs []*regionSpec, env []string) error {
-	names := fieldNames()
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		rest, ok := strings.CutPrefix(k, EnvPrefix)
@@ -440,18 +499,15 @@ func applyEnv(specs []*regionSpec, env []string) error {
 		var match *regionSpec
 		var field string
 		for _, s := range specs {
-			prefix := envName(s.name) + "_"
-			f, ok := strings.CutPrefix(rest, prefix)
+			f, ok := strings.CutPrefix(rest, envName(s.name)+"_")
 			if !ok {
 				continue
 			}
-			for _, n := range names {
-				if envName(n) == f {
-					if match != nil {
-						return at.errorf("", "ambiguous: names a field of region %q and of region %q", match.name, s.name)
-					}
-					match, field = s, n
+			if n, ok := envField(f); ok {
+				if match != nil {
+					return at.errorf("", "ambiguous: names a field of region %q and of region %q", match.name, s.name)
 				}
+				match, field = s, n
 			}
 		}
 		if match == nil {
@@ -460,7 +516,7 @@ func applyEnv(specs []*regionSpec, env []string) error {
 				regions[i] = envName(s.name)
 			}
 			return at.errorf("", "names no region and field: want %s<REGION>_<FIELD>, REGION one of %s, FIELD one of %s",
-				EnvPrefix, strings.Join(regions, ", "), strings.ToUpper(strings.Join(names, ", ")))
+				EnvPrefix, strings.Join(regions, ", "), strings.ToUpper(strings.Join(envNames(), ", ")))
 		}
 		match.fields[field] = value{text: v, at: at}
 	}
@@ -509,69 +565,154 @@ func literalPassword(rawURL string) bool {
 	return !(strings.HasPrefix(pw, "${") && strings.HasSuffix(pw, "}") && strings.Count(pw, "${") == 1)
 }
 
+// regionPlan is what build reads from one region's fields before any
+// connection is opened.
+type regionPlan struct {
+	spec   *regionSpec
+	cfg    region.Config
+	url    string   // expanded
+	urlAt  position // where the url came from; the region's name without one
+	track  time.Duration
+	trackV value // where near.tracking_timeout came from, if set
+}
+
+// plan reads the fields of s into a region.Config (without its backend),
+// its URL and its store options.
+func plan(s *regionSpec, vars map[string]string) (*regionPlan, error) {
+	p := &regionPlan{spec: s, url: DefaultURL, urlAt: s.at}
+	field := func(f string) string { return "regions." + s.name + "." + f }
+	for b, req := range blockRequires {
+		if _, ok := s.fields[req]; ok {
+			continue
+		}
+		for _, f := range slices.Sorted(maps.Keys(s.fields)) {
+			if strings.HasPrefix(f, b+".") {
+				v := s.fields[f]
+				return nil, v.at.errorf(field(req), "missing: %s needs %s too", f, req)
+			}
+		}
+	}
+	for _, f := range slices.Sorted(maps.Keys(s.fields)) {
+		set, ok := setters[f]
+		if !ok {
+			continue
+		}
+		v := s.fields[f]
+		if err := set(&p.cfg, v.text); err != nil {
+			return nil, &Error{File: v.at.file, Line: v.at.line, Env: v.at.env, Field: field(f), Err: err}
+		}
+	}
+	if !p.cfg.EarlyRefresh.Enabled {
+		p.cfg.EarlyRefresh.Beta = 0 // read and checked, used only when enabled
+	}
+	keyring, kerr := buildKeyring(s, vars)
+	if kerr != nil {
+		return nil, kerr
+	}
+	p.cfg.Keyring = keyring
+	if v, ok := s.fields[fieldTrackingTimeout]; ok {
+		d, err := trackingTimeout(v.text)
+		if err != nil {
+			return nil, &Error{File: v.at.file, Line: v.at.line, Env: v.at.env, Field: field(fieldTrackingTimeout), Err: err}
+		}
+		p.track, p.trackV = d, v
+	}
+	if v, ok := s.fields[fieldURL]; ok {
+		p.url, p.urlAt = v.text, v.at
+		if v.at.env == "" {
+			if literalPassword(p.url) {
+				return nil, v.at.errorf(field(fieldURL), "%s holds a password: put it in the environment and write ${NAME} in its place", redisstore.RedactURL(p.url))
+			}
+			var err error
+			if p.url, err = expand(p.url, vars); err != nil {
+				return nil, v.at.errorf(field(fieldURL), "%v", err)
+			}
+		}
+	}
+	if p.track > 0 && !isRedisScheme(p.url) {
+		return nil, p.trackV.at.errorf(field(fieldTrackingTimeout), "is an option of Redis's invalidation stream, and %s is not a Redis URL", redisstore.RedactURL(p.url))
+	}
+	return p, nil
+}
+
+// isRedisScheme reports whether rawURL is one of the Redis schemes, whose
+// store takes near.tracking_timeout.
+func isRedisScheme(rawURL string) bool {
+	scheme, _, _ := strings.Cut(rawURL, "://")
+	return strings.HasPrefix(scheme, "redis") && slices.Contains(builtinSchemes, scheme)
+}
+
+// urlField is the field an error about p's URL names: its url, or the
+// region as a whole when the URL is the default.
+func (p *regionPlan) urlError(err error) *Error {
+	f := "regions." + p.spec.name
+	if _, ok := p.spec.fields[fieldURL]; ok {
+		f += "." + fieldURL
+	}
+	return &Error{File: p.urlAt.file, Line: p.urlAt.line, Env: p.urlAt.env, Field: f, Err: err}
+}
+
 // build makes the regions of specs, sharing one Connection per URL.
-func build(specs []*regionSpec, vars map[string]string, configure func(string, *region.Config) error) (_ *Regions, err error) {
-	rs := &Regions{regions: map[string]*region.Region{}, conns: map[string]*Connection{}}
+func build(specs []*regionSpec, vars map[string]string, o Options) (_ *Regions, err error) {
+	var plans []*regionPlan
+	tracking := map[string]*regionPlan{} // by URL: the first plan that sets near.tracking_timeout
+	for _, s := range specs {
+		p, err := plan(s, vars)
+		if err != nil {
+			return nil, err
+		}
+		if p.track > 0 {
+			if q, ok := tracking[p.url]; ok && q.track != p.track {
+				return nil, p.trackV.at.errorf("regions."+s.name+"."+fieldTrackingTimeout,
+					"%v, but region %q on the same URL sets %v (%s): the regions on one URL share its store", p.track, q.spec.name, q.track, q.trackV.at.where())
+			}
+			tracking[p.url] = p
+		}
+		plans = append(plans, p)
+	}
+	rs := &Regions{regions: map[string]*region.Region{}, conns: map[string]*Connection{}, configs: map[string]region.Config{}}
 	defer func() {
 		if err != nil {
 			_ = rs.Close()
 		}
 	}()
 	byURL := map[string]*Connection{}
-	for _, s := range specs {
-		var cfg region.Config
-		for _, f := range slices.Sorted(maps.Keys(s.fields)) {
-			if f == "url" {
-				continue
+	for _, p := range plans {
+		name := p.spec.name
+		conn, ok := byURL[p.url]
+		if !ok {
+			var so redisstore.Options
+			if t, ok := tracking[p.url]; ok {
+				so.TrackingTimeout = t.track
 			}
-			v := s.fields[f]
-			if err := fields[f](&cfg, v.text); err != nil {
-				return nil, &Error{File: v.at.file, Line: v.at.line, Env: v.at.env, Field: "regions." + s.name + "." + f, Err: err}
+			if conn, err = open(p.url, o.Schemes, so); err != nil {
+				return nil, p.urlError(err)
 			}
-		}
-		rawURL := DefaultURL
-		if v, ok := s.fields["url"]; ok {
-			field := "regions." + s.name + ".url"
-			rawURL = v.text
-			if v.at.env == "" {
-				if literalPassword(rawURL) {
-					return nil, v.at.errorf(field, "%s holds a password: put it in the environment and write ${NAME} in its place", redisstore.RedactURL(rawURL))
-				}
-				if rawURL, err = expand(rawURL, vars); err != nil {
-					return nil, v.at.errorf(field, "%v", err)
-				}
-			}
-			if _, ok := byURL[rawURL]; !ok {
-				conn, err := Open(rawURL)
-				if err != nil {
-					return nil, &Error{File: v.at.file, Line: v.at.line, Env: v.at.env, Field: field, Err: err}
-				}
-				byURL[rawURL] = conn
-			}
-		} else if _, ok := byURL[rawURL]; !ok {
-			conn, err := Open(rawURL)
-			if err != nil {
-				return nil, s.at.errorf("regions."+s.name, "%v", err)
-			}
-			byURL[rawURL] = conn
-		}
-		conn := byURL[rawURL]
-		if !slices.Contains(rs.owned, conn) {
+			byURL[p.url] = conn
 			rs.owned = append(rs.owned, conn)
 		}
-		cfg = conn.Apply(cfg)
-		if configure != nil {
-			if err := configure(s.name, &cfg); err != nil {
-				return nil, &Error{File: s.at.file, Line: s.at.line, Field: "regions." + s.name, Err: err}
+		cfg := conn.Apply(p.cfg)
+		if o.Configure != nil {
+			if err := o.Configure(name, &cfg); err != nil {
+				return nil, &Error{File: p.spec.at.file, Line: p.spec.at.line, Field: "regions." + name, Err: err}
 			}
 		}
-		r, err := region.New(s.name, cfg)
+		r, err := region.New(name, cfg)
 		if err != nil {
-			return nil, &Error{File: s.at.file, Line: s.at.line, Field: "regions." + s.name, Err: err}
+			return nil, &Error{File: p.spec.at.file, Line: p.spec.at.line, Field: "regions." + name, Err: err}
 		}
-		rs.names = append(rs.names, s.name)
-		rs.regions[s.name] = r
-		rs.conns[s.name] = conn
+		if _, set := p.spec.fields["expiration"]; !set {
+			logger := cfg.Logger
+			if logger == nil {
+				logger = slog.Default()
+			}
+			logger.Warn("config: region has no expiration: its entries never go stale; write expiration: never if that is meant",
+				"region", name, "file", p.spec.at.file)
+		}
+		rs.names = append(rs.names, name)
+		rs.regions[name] = r
+		rs.conns[name] = conn
+		rs.configs[name] = cfg
 	}
 	return rs, nil
 }
@@ -582,8 +723,9 @@ func build(specs []*regionSpec, vars map[string]string, configure func(string, *
 type Regions struct {
 	names   []string // in the file's order
 	regions map[string]*region.Region
-	conns   map[string]*Connection // by region name
-	owned   []*Connection          // each once
+	conns   map[string]*Connection   // by region name
+	configs map[string]region.Config // by region name, as given to region.New
+	owned   []*Connection            // each once
 
 	closeOnce sync.Once
 	closeErr  error
@@ -610,6 +752,18 @@ func (rs *Regions) Connection(name string) (*Connection, error) {
 	c, ok := rs.conns[name]
 	if !ok {
 		return nil, fmt.Errorf("%w %q (declared: %s)", ErrUnknownRegion, name, strings.Join(rs.names, ", "))
+	}
+	return c, nil
+}
+
+// Config returns the region.Config the region called name was made with
+// (after Options.Configure; defaults that region.New fills in are not
+// shown), for a description of its settings, or an error wrapping
+// ErrUnknownRegion. Its Keyring's String names key IDs, never keys.
+func (rs *Regions) Config(name string) (region.Config, error) {
+	c, ok := rs.configs[name]
+	if !ok {
+		return region.Config{}, fmt.Errorf("%w %q (declared: %s)", ErrUnknownRegion, name, strings.Join(rs.names, ", "))
 	}
 	return c, nil
 }

@@ -2,10 +2,13 @@ package config
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/corralcache/corral/backend/memcachestore"
 	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/backend/redisstore"
+	"github.com/corralcache/corral/internal/redistls"
 	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/keyreg/memcachereg"
 	"github.com/corralcache/corral/keyreg/redisreg"
@@ -52,13 +56,32 @@ type Connection struct {
 	closes []func() error
 }
 
+// Opener opens what a URL of one scheme names, for [Options.Schemes]: the
+// backend and, on the same storage, a locker and a key registry. A nil
+// locker or registry leaves the choice to region.New (see region.Config).
+// It must not connect (Ping does) unless opening is local, as a file's is.
+//
+// The Connection made from it closes the backend when the backend has a
+// Close() error method (which must close whatever else the Opener made),
+// and its Ping calls the backend's Ping(context.Context) error method when
+// it has one. An error the Opener returns is wrapped with ErrInvalidURL and
+// region.ErrInvalidConfig; it must not hold the URL's secrets.
+//
+// The signature names only corral's core interfaces, so that a store's
+// module provides an Opener without importing this package (and its Redis
+// and memcached clients): diskstore.OpenURL is one.
+type Opener func(rawURL string) (backend.Backend, lock.Locker, keyreg.Registry, error)
+
+// builtinSchemes are the schemes Open knows by itself.
+var builtinSchemes = []string{"memory", "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel", "memcached"}
+
 // Open sets up the backend, locker and registry that rawURL names:
 //
 //	memory://?max_entries=100000&max_bytes=0&serialize=false
 //	redis://[user:password@]host:port[/db][?options]
 //	rediss://[user:password@]host:port[/db]?ca_file=…&cert_file=…&key_file=…&skip_verify=…
 //	redis+cluster://[user:password@]host1:port,host2:port[?options]   (rediss+cluster:// with TLS)
-//	redis+sentinel://[user:password@]host1:port,host2:port/master-name[?db=…&options]
+//	redis+sentinel://[user:password@]host1:port,host2:port/master-name[?db=…&options]   (rediss+sentinel:// with TLS)
 //	memcached://host1:port,host2:port[?timeout=…&max_idle_conns=…&failures=…&cooldown=…&max_item_size=…]
 //
 // redis:// and rediss:// take redisstore.NewClient's options (go-redis's,
@@ -67,18 +90,60 @@ type Connection struct {
 // retry). A Sentinel URL's user and password are the master's (with
 // sentinel_auth=true, the Sentinels' too), its path the master's name; it
 // takes db, dial_timeout, read_timeout, write_timeout, max_retries,
-// dialer_retries, pool_size and sentinel_auth. memcached:// builds a
-// memcachestore.Pool over the servers (a failing server is taken out and
-// probed back in) and gives its client to memcachestore, memcachelocker and
-// memcachereg; timeout defaults to memcachestore.DefaultTimeout (200 ms).
+// dialer_retries, pool_size and sentinel_auth, and with rediss+sentinel://
+// (TLS to the Sentinels and to the master alike) ca_file, cert_file,
+// key_file and skip_verify. memcached:// builds a memcachestore.Pool over
+// the servers (a failing server is taken out and probed back in) and gives
+// its client to memcachestore, memcachelocker and memcachereg; timeout
+// defaults to memcachestore.DefaultTimeout (200 ms).
+//
+// Other schemes come from other modules, given explicitly to OpenWith (or
+// to Load in Options.Schemes): disk:// from
+// github.com/corralcache/corral/backend/diskstore, for one.
 //
 // Open does not connect: Ping does. An unusable URL gives an error wrapping
 // ErrInvalidURL and region.ErrInvalidConfig that never holds the URL's user
 // or password.
 func Open(rawURL string) (*Connection, error) {
+	return open(rawURL, nil, redisstore.Options{})
+}
+
+// OpenWith is Open with the schemes of o.Schemes besides the built-in ones;
+// o's other fields are not used. A scheme of o.Schemes that is built in, is
+// not a valid URL scheme, or has a nil Opener is an error wrapping
+// region.ErrInvalidConfig.
+func OpenWith(rawURL string, o Options) (*Connection, error) {
+	if err := checkSchemes(o.Schemes); err != nil {
+		return nil, err
+	}
+	return open(rawURL, o.Schemes, redisstore.Options{})
+}
+
+// checkSchemes checks the names and openers of schemes.
+func checkSchemes(schemes map[string]Opener) error {
+	for name, op := range schemes {
+		valid := name != "" && name[0] >= 'a' && name[0] <= 'z'
+		for _, c := range []byte(name) {
+			valid = valid && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')
+		}
+		switch {
+		case !valid:
+			return fmt.Errorf("%w: config: Options.Schemes: %q is not a URL scheme (lower-case letters, digits, + - .)", region.ErrInvalidConfig, name)
+		case slices.Contains(builtinSchemes, name):
+			return fmt.Errorf("%w: config: Options.Schemes: %q is built in", region.ErrInvalidConfig, name)
+		case op == nil:
+			return fmt.Errorf("%w: config: Options.Schemes: scheme %q has a nil Opener", region.ErrInvalidConfig, name)
+		}
+	}
+	return nil
+}
+
+// open opens rawURL, with the schemes of extra besides the built-in ones
+// and so as the options of a Redis store.
+func open(rawURL string, extra map[string]Opener, so redisstore.Options) (*Connection, error) {
 	scheme, _, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return nil, urlError(rawURL, "no scheme: want memory://, redis://, rediss://, redis+cluster://, redis+sentinel:// or memcached://")
+		return nil, urlError(rawURL, "no scheme: want %s://", strings.Join(knownSchemes(extra), "://, "))
 	}
 	c := &Connection{url: redisstore.RedactURL(rawURL), scheme: scheme}
 	var err error
@@ -86,21 +151,49 @@ func Open(rawURL string) (*Connection, error) {
 	case "memory":
 		err = c.openMemory(rawURL)
 	case "redis", "rediss":
-		err = c.openRedis(rawURL)
+		err = c.openRedis(rawURL, so)
 	case "redis+cluster", "rediss+cluster":
-		err = c.openCluster(rawURL, strings.TrimSuffix(scheme, "+cluster"))
-	case "redis+sentinel":
-		err = c.openSentinel(rawURL)
+		err = c.openCluster(rawURL, strings.TrimSuffix(scheme, "+cluster"), so)
+	case "redis+sentinel", "rediss+sentinel":
+		err = c.openSentinel(rawURL, scheme == "rediss+sentinel", so)
 	case "memcached":
 		err = c.openMemcached(rawURL)
 	default:
-		return nil, urlError(rawURL, "unknown scheme %q: want memory, redis, rediss, redis+cluster, rediss+cluster, redis+sentinel or memcached", scheme)
+		op, ok := extra[scheme]
+		if !ok {
+			return nil, urlError(rawURL, "unknown scheme %q: want %s (other schemes come from Options.Schemes)", scheme, strings.Join(knownSchemes(extra), ", "))
+		}
+		err = c.openWith(rawURL, op)
 	}
 	if err != nil {
 		_ = c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// knownSchemes lists the built-in schemes and those of extra.
+func knownSchemes(extra map[string]Opener) []string {
+	return append(slices.Clone(builtinSchemes), slices.Sorted(maps.Keys(extra))...)
+}
+
+// openWith opens rawURL with an Opener of Options.Schemes.
+func (c *Connection) openWith(rawURL string, op Opener) error {
+	b, l, r, err := op(rawURL)
+	if err != nil {
+		return fmt.Errorf("%w: %w: %s: %w", region.ErrInvalidConfig, ErrInvalidURL, c.url, err)
+	}
+	if b == nil {
+		return urlError(rawURL, "the %s:// Opener returned no backend", c.scheme)
+	}
+	if closer, ok := b.(interface{ Close() error }); ok {
+		c.closes = append(c.closes, closer.Close)
+	}
+	if p, ok := b.(interface{ Ping(context.Context) error }); ok {
+		c.ping = p.Ping
+	}
+	c.Backend, c.Locker, c.Registry = b, l, r
+	return nil
 }
 
 // Apply returns cfg with its Backend, Locker and Registry set to the
@@ -180,18 +273,18 @@ func (c *Connection) openMemory(rawURL string) error {
 	return nil
 }
 
-func (c *Connection) openRedis(rawURL string) error {
+func (c *Connection) openRedis(rawURL string, so redisstore.Options) error {
 	client, err := redisstore.NewClient(rawURL)
 	if err != nil {
 		return fmt.Errorf("%w: %w: %w", region.ErrInvalidConfig, ErrInvalidURL, err)
 	}
-	return c.useRedis(rawURL, client)
+	return c.useRedis(rawURL, client, so)
 }
 
 // openCluster turns redis+cluster://h1,h2,h3?q into the URL go-redis's
 // ParseClusterURL reads (redis://h1?addr=h2&addr=h3&q) and opens it with
 // redisstore.NewClient.
-func (c *Connection) openCluster(rawURL, scheme string) error {
+func (c *Connection) openCluster(rawURL, scheme string, so redisstore.Options) error {
 	user, hosts, rest, err := splitHosts(rawURL)
 	if err != nil {
 		return err
@@ -222,10 +315,12 @@ func (c *Connection) openCluster(rawURL, scheme string) error {
 		_ = client.Close()
 		return urlError(rawURL, "not a Cluster client")
 	}
-	return c.useRedis(rawURL, client)
+	return c.useRedis(rawURL, client, so)
 }
 
-func (c *Connection) openSentinel(rawURL string) error {
+// openSentinel opens a redis+sentinel:// URL, or with useTLS a
+// rediss+sentinel:// one: TLS to the Sentinels and to the master.
+func (c *Connection) openSentinel(rawURL string, useTLS bool, so redisstore.Options) error {
 	user, hosts, rest, err := splitHosts(rawURL)
 	if err != nil {
 		return err
@@ -242,7 +337,11 @@ func (c *Connection) openSentinel(rawURL string) error {
 	if err != nil {
 		return urlError(rawURL, "query: %v", err)
 	}
-	q, err := params(vals, "db", "dial_timeout", "read_timeout", "write_timeout", "max_retries", "dialer_retries", "pool_size", "sentinel_auth")
+	names := []string{"db", "dial_timeout", "read_timeout", "write_timeout", "max_retries", "dialer_retries", "pool_size", "sentinel_auth"}
+	if useTLS {
+		names = append(names, redistls.Params...)
+	}
+	q, err := params(vals, names...)
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}
@@ -288,12 +387,20 @@ func (c *Connection) openSentinel(rawURL string) error {
 			*d.dst = n
 		}
 	}
-	return c.useRedis(rawURL, redis.NewFailoverClient(o))
+	if useTLS {
+		// No ServerName: each connection checks the certificate against
+		// the host it dials, a Sentinel's or the master's.
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if err := redistls.Apply(o.TLSConfig, q); err != nil {
+			return urlError(rawURL, "%v", err)
+		}
+	}
+	return c.useRedis(rawURL, redis.NewFailoverClient(o), so)
 }
 
-func (c *Connection) useRedis(rawURL string, client redis.UniversalClient) error {
+func (c *Connection) useRedis(rawURL string, client redis.UniversalClient, so redisstore.Options) error {
 	c.closes = append(c.closes, client.Close)
-	store, err := redisstore.New(client, redisstore.Options{})
+	store, err := redisstore.New(client, so)
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +164,49 @@ func TestCLI(t *testing.T) {
 				t.Fatalf("keys on memcached: exit %d, %q; want 1 and why", code, stderr)
 			}
 
+			// A misspelt function, and arguments of another type or
+			// count, are invalidated all the same but are not success:
+			// exit 1 and a warning that says what the registry can tell.
+			code, out, stderr = c.run("invalidate", "users", "users.nope", "42", `"alice"`)
+			if want := "knows no cached result of function users.nope"; !sc.listable {
+				want = "memcached's registry cannot tell which"
+				if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(out, "recorded: false") {
+					t.Fatalf("misspelt function on memcached: exit %d, %q, %q", code, out, stderr)
+				}
+			} else if code != 1 || !strings.Contains(stderr, "warning: ") || !strings.Contains(stderr, want) {
+				t.Fatalf("misspelt function: exit %d, %q, %q", code, out, stderr)
+			}
+			for _, args := range [][]string{{`"42"`, `"alice"`}, {"42"}, {"42", `"alice"`, "1"}} {
+				code, out, stderr = c.run(append([]string{"--json", "invalidate", "users", "users.load"}, args...)...)
+				var res struct {
+					Recorded *bool  `json:"recorded"`
+					Checked  *bool  `json:"checked"`
+					Warning  string `json:"warning"`
+				}
+				want := "though 2 other results of users.load are"
+				if !sc.listable {
+					want = "cannot tell which"
+				}
+				if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 || res.Recorded == nil || *res.Recorded ||
+					res.Checked == nil || *res.Checked != sc.listable || !strings.Contains(res.Warning, want) {
+					t.Fatalf("invalidate users.load %v: exit %d, %q, %v; want 1 and a warning saying %q", args, code, out, err, want)
+				}
+				var line struct{ Warning string }
+				if err := json.Unmarshal([]byte(strings.TrimSpace(stderr)), &line); err != nil || line.Warning != res.Warning {
+					t.Fatalf("--json stderr %q, %v: want the warning as one JSON line", stderr, err)
+				}
+			}
+			code, out, stderr = c.run("invalidate", "users", "users.nope")
+			if sc.listable && (code != 1 || !strings.Contains(stderr, "knows no cached result of function users.nope")) {
+				t.Fatalf("invalidate a misspelt function: exit %d, %q, %q", code, out, stderr)
+			}
+			if !sc.listable && (code != 0 || !strings.Contains(stderr, "note: ") || !strings.Contains(stderr, "could not be checked")) {
+				t.Fatalf("invalidate a misspelt function on memcached: exit %d, %q, %q; want 0 and a note", code, out, stderr)
+			}
+			if _, found, err := f.Get(ctx, 42, "alice"); err != nil || !found {
+				t.Fatalf("alice after invalidations of other keys: found %v, %v", found, err)
+			}
+
 			// One result, named by JSON arguments.
 			if code, out, stderr := c.run("invalidate", "users", "users.load", "42", `"alice"`); code != 0 || !strings.Contains(out, "recorded: true") {
 				t.Fatalf("invalidate one: exit %d, %q, %q", code, out, stderr)
@@ -220,9 +265,49 @@ func TestCLI(t *testing.T) {
 			if code, _, stderr := c.run("invalidate", "orders"); code != 1 || !strings.Contains(stderr, "unknown region") {
 				t.Fatalf("unknown region: exit %d, %q", code, stderr)
 			}
-			if code, _, _ := c.run("invalidate"); code != 2 {
-				t.Fatalf("usage: exit %d, want 2", code)
+			if code, out, stderr := c.run("--json", "invalidate", "orders"); code != 1 || out != "" || !strings.HasPrefix(stderr, `{"error":`) || !strings.Contains(stderr, "unknown region") {
+				t.Fatalf("unknown region, --json: exit %d, %q, %q; want the error as JSON", code, out, stderr)
+			}
+			if code, out, stderr := c.run("invalidate"); code != 2 || out != "" || !strings.Contains(stderr, "usage:") {
+				t.Fatalf("usage: exit %d, %q, %q; want 2 and the usage on stderr", code, out, stderr)
+			}
+			if code, out, stderr := c.run("--bogus", "ping"); code != 2 || out != "" || !strings.Contains(stderr, "unknown flag --bogus") {
+				t.Fatalf("unknown flag: exit %d, %q, %q", code, out, stderr)
+			}
+			for _, help := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+				if code, out, stderr := c.run(help...); code != 0 || !strings.HasPrefix(out, "usage:") || stderr != "" {
+					t.Fatalf("%v: exit %d, %q, %q; want 0 and the usage on stdout", help, code, out, stderr)
+				}
+			}
+			code, out, stderr = c.run("regions")
+			if code != 0 || !strings.Contains(out, "users") || !strings.Contains(out, "1m0s") || strings.Contains(out+stderr, configSecret) {
+				t.Fatalf("regions: exit %d, %q, %q", code, out, stderr)
 			}
 		})
+	}
+}
+
+// TestCLIClientLogs runs the corral binary with --json against a Redis
+// port where nothing listens: go-redis's own "failed to dial" line must
+// reach stderr as JSON, like the command's own lines, not as go-redis's
+// plain text.
+func TestCLIClientLogs(t *testing.T) {
+	bin := buildCLI(t)
+	file := writeConfig(t, "redis://127.0.0.1:"+strconv.Itoa(servers.FreePort(t)))
+	c := cli{t: t, bin: bin, file: file}
+	code, out, stderr := c.run("--json", "ping")
+	if code != 1 || !strings.Contains(out, `"ok": false`) {
+		t.Fatalf("ping of a closed port: exit %d, %q", code, out)
+	}
+	dial := false
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("stderr line %q is not JSON", line)
+		}
+		dial = dial || (v["logger"] == "go-redis" && strings.Contains(fmt.Sprint(v["msg"]), "failed to dial"))
+	}
+	if !dial {
+		t.Fatalf("stderr %q: want go-redis's failed dial as a JSON line", stderr)
 	}
 }

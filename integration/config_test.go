@@ -55,6 +55,14 @@ func configSchemes(t *testing.T) []configScheme {
 		sentinel.Stop()
 	}})
 
+	tlsMaster, tlsFiles := servers.RedisTLS(t)
+	tlsSentinel := servers.SentinelTLS(t, tlsMaster, tlsFiles, "corral-tls")
+	out = append(out, configScheme{"rediss+sentinel", fmt.Sprintf("rediss+sentinel://%s/corral-tls?ca_file=%s&cert_file=%s&key_file=%s",
+		tlsSentinel.Addr, tlsFiles.CA, tlsFiles.ClientCert, tlsFiles.ClientKey), nil, func() {
+		tlsMaster.Stop()
+		tlsSentinel.Stop()
+	}})
+
 	mc1, mc2 := servers.Memcached(t), servers.Memcached(t)
 	out = append(out, configScheme{"memcached", "memcached://" + mc1.Addr + "," + mc2.Addr, nil, func() {
 		mc1.Stop()
@@ -76,7 +84,8 @@ func writeConfig(t *testing.T, url string) string {
 
 // TestConfigURLSchemes loads one file twice — two processes' worth of
 // regions — for every URL scheme against real servers (a password from the
-// environment on Redis and through a Sentinel, mutual TLS on rediss), and
+// environment on Redis and through a Sentinel, mutual TLS on rediss and to
+// a Sentinel and its master on rediss+sentinel), and
 // checks that the two share values, the key registry and invalidation
 // through the servers, that Ping answers while the servers run and fails,
 // without the password, once they are stopped.
@@ -179,5 +188,73 @@ func TestConfigEnvURLOverride(t *testing.T) {
 	}
 	if c, _ := rs.Connection("users"); strings.Contains(c.String(), configSecret) {
 		t.Fatalf("%q holds the password", c)
+	}
+}
+
+// TestConfigBlocks loads a file with the near, keyring and early_refresh
+// blocks on a real Redis twice (two processes): the second process serves
+// a value from its near cache, sees the first's write through Redis's
+// invalidations within the bound near.tracking_timeout sets, and the value
+// is sealed with the keyring's current key.
+func TestConfigBlocks(t *testing.T) {
+	srv := servers.Redis(t, "--requirepass", configSecret)
+	path := filepath.Join(t.TempDir(), "corral.yaml")
+	body := fmt.Sprintf(`
+defaults:
+  url: redis://:${PW}@%s
+  expiration: 1m
+regions:
+  users:
+    near:
+      max_entries: 100
+      tracking_timeout: 2s
+    keyring:
+      current: 2
+      keys:
+        1: ${KEY_1}
+        2: ${KEY_2}
+    early_refresh:
+      enabled: true
+      beta: 1.5
+`, srv.Addr)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PW=" + configSecret, "KEY_1=" + strings.Repeat("ab", 32), "KEY_2=" + strings.Repeat("cd", 32)}
+	a, err := config.Load(path, config.Options{Environ: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := config.Load(path, config.Options{Environ: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ra, _ := a.Region("users")
+	rb, _ := b.Region("users")
+	waitNearLive(t, ra, rb)
+	ctx := mcCtx(t, 30*time.Second)
+	if err := ra.Set(ctx, "n", 1); err != nil {
+		t.Fatal(err)
+	}
+	if v := warmNear(t, rb, "n"); v != 1 {
+		t.Fatalf("b read %d, want 1", v)
+	}
+	if info, err := rb.Inspect(ctx, "n"); err != nil || !info.Sealed {
+		t.Fatalf("Inspect = %+v, %v; want a sealed entry", info, err)
+	}
+	if err := ra.Set(ctx, "n", 2); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for getInt(t, rb, "n") != 2 {
+		if time.Since(start) > 2*time.Second+time.Second {
+			t.Fatalf("b still reads the old value %v after a's write", time.Since(start))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if c, _ := a.Config("users"); !c.EarlyRefresh.Enabled || c.EarlyRefresh.Beta != 1.5 || c.Keyring.Current() != 2 {
+		t.Fatalf("Config: %+v", c)
 	}
 }

@@ -10,7 +10,13 @@
 //	})
 //
 // It lives in a Go module of its own, so that the SQLite driver (a large
-// translation of C to Go) is built only by programs that use it.
+// translation of C to Go) is built only by programs that use it. For a
+// configuration file, [OpenURL] opens disk:///path/to/file.db URLs; give it
+// to the config package explicitly (nothing registers itself on import):
+//
+//	regions, err := config.Load("corral.yaml", config.Options{
+//		Schemes: map[string]config.Opener{diskstore.URLScheme: diskstore.OpenURL},
+//	})
 //
 // # Several processes
 //

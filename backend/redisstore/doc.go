@@ -73,4 +73,11 @@
 // reply in progress (unless the client has ContextTimeoutEnabled, which is
 // best left off: a new connection's handshake and first command take two
 // round trips).
+//
+// go-redis logs some failures by itself ("redis: connection pool: failed to
+// dial after 1 attempts"), to standard error, whatever the regions'
+// Config.Logger: it has one logger per process and no option per client.
+// [RouteClientLogs] sends those lines to a slog.Logger of yours instead; it
+// changes go-redis's process-wide logger, so the program calls it once,
+// from main.
 package redisstore

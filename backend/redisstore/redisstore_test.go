@@ -1,8 +1,13 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,4 +108,61 @@ func TestServerDown(t *testing.T) {
 	if err := s.SetMultiGrouped(ctx, []backend.Item{{Key: "a"}}, "g", nil, time.Minute); err == nil {
 		t.Error("SetMultiGrouped accepted items without members")
 	}
+}
+
+// TestRouteClientLogs checks that go-redis's own "failed to dial" line
+// reaches the logger given to RouteClientLogs, as structured Warn, and
+// that RouteClientLogs(nil) stops that.
+func TestRouteClientLogs(t *testing.T) {
+	var buf syncBuffer
+	redisstore.RouteClientLogs(slog.New(slog.NewJSONHandler(&buf, nil)))
+	t.Cleanup(func() { redisstore.RouteClientLogs(nil) })
+	dial := func() {
+		c := redis.NewClient(&redis.Options{Addr: closedPort(t), DialTimeout: 100 * time.Millisecond, MaxRetries: 0, DialerRetries: 1})
+		defer c.Close()
+		if err := c.Ping(t.Context()).Err(); err == nil {
+			t.Fatal("ping of a closed port: no error")
+		}
+	}
+	dial()
+	line := buf.String()
+	if !strings.Contains(line, "failed to dial") || !strings.Contains(line, `"level":"WARN"`) || !strings.Contains(line, `"logger":"go-redis"`) {
+		t.Fatalf("logged %q; want go-redis's failed dial as a WARN line", line)
+	}
+	redisstore.RouteClientLogs(nil)
+	n := len(buf.String())
+	dial()
+	if len(buf.String()) != n {
+		t.Fatalf("after RouteClientLogs(nil), still logged %q", buf.String()[n:])
+	}
+}
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// syncBuffer is a bytes.Buffer safe for the client's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -2,15 +2,15 @@ package redisstore
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/corralcache/corral/internal/redistls"
 )
 
 // The fail-fast defaults NewClient and Open give a client whose URL does
@@ -121,7 +121,7 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 	}
 	q := u.Query()
 	own := map[string]string{}
-	for _, name := range []string{"dialer_retries", "dialer_retry_timeout", "ca_file", "cert_file", "key_file", "skip_verify", "context_timeout_enabled"} {
+	for _, name := range append([]string{"dialer_retries", "dialer_retry_timeout", "context_timeout_enabled"}, redistls.Params...) {
 		if q.Has(name) {
 			own[name] = q.Get(name)
 			q.Del(name)
@@ -194,7 +194,7 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 		}
 		*c.dialerPause = d
 	}
-	if err := applyTLS(*c.tls, own); err != nil {
+	if err := redistls.Apply(*c.tls, own); err != nil {
 		return nil, invalid("%v", err)
 	}
 	if co != nil {
@@ -270,50 +270,6 @@ func checkHost(host string) error {
 		if err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("host %q: port %q is not in 1..65535", host, p)
 		}
-	}
-	return nil
-}
-
-// applyTLS applies the TLS options of own to cfg, which is nil unless the
-// scheme is rediss.
-func applyTLS(cfg *tls.Config, own map[string]string) error {
-	_, ca := own["ca_file"]
-	_, cert := own["cert_file"]
-	_, key := own["key_file"]
-	_, skip := own["skip_verify"]
-	if cfg == nil {
-		if ca || cert || key || skip {
-			return fmt.Errorf("ca_file, cert_file, key_file and skip_verify need a rediss:// URL")
-		}
-		return nil
-	}
-	if skip {
-		b, err := strconv.ParseBool(own["skip_verify"])
-		if err != nil {
-			return fmt.Errorf("skip_verify %q is not a boolean", own["skip_verify"])
-		}
-		cfg.InsecureSkipVerify = b
-	}
-	if ca {
-		pem, err := os.ReadFile(own["ca_file"])
-		if err != nil {
-			return fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("ca_file %s holds no PEM certificate", own["ca_file"])
-		}
-		cfg.RootCAs = pool
-	}
-	if cert != key {
-		return fmt.Errorf("cert_file and key_file go together")
-	}
-	if cert {
-		pair, err := tls.LoadX509KeyPair(own["cert_file"], own["key_file"])
-		if err != nil {
-			return fmt.Errorf("client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return nil
 }

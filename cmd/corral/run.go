@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/config"
 	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/region"
@@ -28,12 +29,14 @@ const (
 
 const usage = `usage:
   corral [flags] ping
+  corral [flags] regions
   corral [flags] inspect <region> <key>
   corral [flags] inspect <region> <function> <arg ...>      (each arg one JSON value)
   corral [flags] keys <region> <function>
   corral [flags] invalidate <region> [--hard|--soft]
   corral [flags] invalidate <region> <function> [arg ...]   (each arg one JSON value)
-flags: --config file (default $CORRAL_CONFIG, else corral.yaml), --json, --timeout 10s
+  corral help
+flags: --config file (default $CORRAL_CONFIG, else corral.yaml), --json, --timeout 10s, -h/--help
 `
 
 // options are the command line's flags.
@@ -44,6 +47,9 @@ type options struct {
 	hard    bool
 	soft    bool
 }
+
+// errHelp is what the command line gives when it asks for the usage.
+var errHelp = errors.New("help")
 
 // usageError is a mistake on the command line.
 type usageError struct{ msg string }
@@ -111,7 +117,7 @@ func parseArgs(args []string) (options, []string, error) {
 			}
 			o.timeout = d
 		case "h", "help":
-			return o, nil, usagef("")
+			return o, nil, errHelp
 		default:
 			return o, nil, usagef("unknown flag %s", a)
 		}
@@ -119,43 +125,130 @@ func parseArgs(args []string) (options, []string, error) {
 	return o, pos, nil
 }
 
+// wantsJSON reports whether args ask for JSON, before they are parsed: a
+// mistake on the line is reported as JSON too when --json is anywhere on
+// it before "--".
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--json" || a == "-json" {
+			return true
+		}
+	}
+	return false
+}
+
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	rep := reporter{json: wantsJSON(args), w: stderr}
 	o, pos, err := parseArgs(args)
 	if err == nil {
 		err = checkUsage(o, pos)
 	}
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		if ue.msg != "" {
-			fmt.Fprintf(stderr, "corral: %s\n", ue.msg)
-		}
-		fmt.Fprint(stderr, usage)
+		rep.usage(ue.msg)
 		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})
+	if o.json {
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})
+	}
+	logger := slog.New(handler)
+	// go-redis's own lines (a failed dial) go where the regions' do, in the
+	// same format: this program is the one owner of the process's logger.
+	redisstore.RouteClientLogs(logger)
+	defer redisstore.RouteClientLogs(nil)
 	regions, err := config.Load(o.config, config.Options{Configure: func(_ string, c *region.Config) error {
 		c.Logger = logger
 		return nil
 	}})
 	if err != nil {
-		fmt.Fprintf(stderr, "corral: %v\n", err)
+		rep.fail(err)
 		return exitNotFound
 	}
 	defer regions.Close()
-	c := &cmd{o: o, regions: regions, stdout: stdout}
+	c := &cmd{o: o, regions: regions, stdout: stdout, rep: rep}
 	code, err := c.dispatch(ctx, pos)
 	if err != nil {
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "corral: %s\n", ue.msg)
+			rep.usage(ue.msg)
 			return exitUsage
 		}
-		fmt.Fprintf(stderr, "corral: %v\n", err)
+		rep.fail(err)
 		return exitNotFound
 	}
 	return code
+}
+
+// reporter writes errors, warnings and notes to standard error: as text,
+// or with --json as one JSON object a line.
+type reporter struct {
+	json bool
+	w    io.Writer
+}
+
+// problem is an error, a warning or a note, as --json writes it.
+type problem struct {
+	Error   string `json:"error,omitempty"`
+	Warning string `json:"warning,omitempty"`
+	Note    string `json:"note,omitempty"`
+	// File, Line, Env and Field locate a mistake in the configuration.
+	File  string `json:"file,omitempty"`
+	Line  int    `json:"line,omitempty"`
+	Env   string `json:"env,omitempty"`
+	Field string `json:"field,omitempty"`
+	// Usage is the command's usage, after a mistake on the command line.
+	Usage string `json:"usage,omitempty"`
+}
+
+func (r reporter) write(p problem, text string) {
+	if r.json {
+		b, _ := json.Marshal(p)
+		fmt.Fprintf(r.w, "%s\n", b)
+		return
+	}
+	fmt.Fprint(r.w, text)
+}
+
+// usage reports a mistake on the command line, with the usage.
+func (r reporter) usage(msg string) {
+	text := usage
+	if msg != "" {
+		text = "corral: " + msg + "\n" + usage
+	}
+	if msg == "" {
+		msg = "no command"
+	}
+	r.write(problem{Error: msg, Usage: usage}, text)
+}
+
+// fail reports an error; one in the configuration names where it is.
+func (r reporter) fail(err error) {
+	p := problem{Error: err.Error()}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		p.File, p.Line, p.Env, p.Field = ce.File, ce.Line, ce.Env, ce.Field
+	}
+	r.write(p, "corral: "+err.Error()+"\n")
+}
+
+// warn reports what makes the command exit 1 although it did its work.
+func (r reporter) warn(msg string) {
+	r.write(problem{Warning: msg}, "corral: warning: "+msg+"\n")
+}
+
+// note reports what the user should know and that changes nothing.
+func (r reporter) note(msg string) {
+	r.write(problem{Note: msg}, "corral: note: "+msg+"\n")
 }
 
 // checkUsage checks the command and its number of arguments before
@@ -166,9 +259,11 @@ func checkUsage(o options, pos []string) error {
 	}
 	n := len(pos) - 1
 	switch pos[0] {
-	case "ping":
+	case "help":
+		return errHelp
+	case "ping", "regions":
 		if n != 0 {
-			return usagef("ping takes no arguments")
+			return usagef("%s takes no arguments", pos[0])
 		}
 	case "inspect":
 		if n < 2 || n > 5 {
@@ -202,12 +297,15 @@ type cmd struct {
 	o       options
 	regions *config.Regions
 	stdout  io.Writer
+	rep     reporter
 }
 
 func (c *cmd) dispatch(ctx context.Context, pos []string) (int, error) {
 	switch pos[0] {
 	case "ping":
 		return c.ping(ctx)
+	case "regions":
+		return c.listRegions()
 	case "inspect":
 		return c.inspect(ctx, pos[1], pos[2], pos[3:])
 	case "keys":
@@ -264,6 +362,84 @@ func (c *cmd) ping(ctx context.Context) (int, error) {
 	}
 	_ = tw.Flush()
 	return code, c.output(results, text.String())
+}
+
+// regionInfo is one line of the regions command: where a region lives and
+// the settings an operator asks about in an incident. A null block is off.
+type regionInfo struct {
+	Region       string       `json:"region"`
+	URL          string       `json:"url"`
+	Expiration   string       `json:"expiration"` // a duration, or "never"
+	Near         *nearInfo    `json:"near"`
+	Encryption   *keyringInfo `json:"encryption"`
+	EarlyRefresh *earlyInfo   `json:"early_refresh"`
+}
+
+type nearInfo struct {
+	MaxEntries   int    `json:"max_entries"`
+	MaxStaleness string `json:"max_staleness"` // a duration, or "default"
+}
+
+type keyringInfo struct {
+	Current uint32   `json:"current"`
+	IDs     []uint32 `json:"ids"`
+}
+
+type earlyInfo struct {
+	Beta float64 `json:"beta"`
+}
+
+// listRegions prints the regions of the file, their URL without secrets
+// and their settings, without touching a server.
+func (c *cmd) listRegions() (int, error) {
+	var infos []regionInfo
+	var text bytes.Buffer
+	tw := tabwriter.NewWriter(&text, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "REGION\tURL\tEXPIRATION\tNEAR CACHE\tENCRYPTION\tEARLY REFRESH\n")
+	for _, name := range c.regions.Names() {
+		conn, err := c.regions.Connection(name)
+		if err != nil {
+			return exitNotFound, err
+		}
+		cfg, err := c.regions.Config(name)
+		if err != nil {
+			return exitNotFound, err
+		}
+		info := regionInfo{Region: name, URL: conn.String(), Expiration: "never"}
+		near, enc, early := "off", "off", "off"
+		if cfg.Expiration > 0 {
+			info.Expiration = cfg.Expiration.String()
+		}
+		if n := cfg.Near; n.MaxEntries > 0 {
+			info.Near = &nearInfo{MaxEntries: n.MaxEntries, MaxStaleness: "default"}
+			near = fmt.Sprintf("%d entries", n.MaxEntries)
+			if n.MaxStaleness > 0 {
+				info.Near.MaxStaleness = n.MaxStaleness.String()
+				near += ", max staleness " + n.MaxStaleness.String()
+			}
+		}
+		if k := cfg.Keyring; k != nil {
+			info.Encryption = &keyringInfo{Current: k.Current(), IDs: k.IDs()}
+			ids := make([]string, 0, len(info.Encryption.IDs))
+			for _, id := range info.Encryption.IDs {
+				ids = append(ids, strconv.FormatUint(uint64(id), 10))
+			}
+			enc = fmt.Sprintf("key %d current, keys %s", k.Current(), strings.Join(ids, ","))
+		}
+		if e := cfg.EarlyRefresh; e.Enabled {
+			beta := e.Beta
+			early = fmt.Sprintf("beta %g", beta)
+			if beta == 0 {
+				beta = region.DefaultEarlyRefreshBeta
+				early = fmt.Sprintf("beta %g (default)", beta)
+			}
+			info.EarlyRefresh = &earlyInfo{Beta: beta}
+		}
+		infos = append(infos, info)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, info.URL, info.Expiration, near, enc, early)
+	}
+	_ = tw.Flush()
+	return exitOK, c.output(infos, text.String())
 }
 
 type inspectResult struct {
@@ -387,6 +563,11 @@ type invalidateResult struct {
 	Recorded  *bool  `json:"recorded,omitempty"`
 	How       string `json:"how"`
 	Completed bool   `json:"completed"`
+	// Checked tells, for a cached function, whether the registry could
+	// tell that it knows the function (and the arguments' result);
+	// Warning, when set, says what it does not know: the exit status is 1.
+	Checked *bool  `json:"checked,omitempty"`
+	Warning string `json:"warning,omitempty"`
 }
 
 func (c *cmd) invalidateRegion(ctx context.Context, name string) (int, error) {
@@ -423,6 +604,7 @@ func parseJSONArgs(raw []string) ([]any, error) {
 type result struct {
 	key        func(context.Context) (string, bool, error)
 	invalidate func(context.Context) error
+	keys       func(context.Context) ([]string, error) // of every result
 }
 
 // resultOf returns the result of the cached function called fn in r for
@@ -439,6 +621,7 @@ func resultOf(r *region.Region, fn string, args []any) (result, error) {
 		return result{
 			key:        func(ctx context.Context) (string, bool, error) { return f.Key(ctx, args[0]) },
 			invalidate: func(ctx context.Context) error { return f.Invalidate(ctx, args[0]) },
+			keys:       f.Keys,
 		}, nil
 	case 2:
 		f, err := region.Cache2(r, func(ctx context.Context, _, _ any) (any, error) { return noCall(ctx) }, named)
@@ -448,6 +631,7 @@ func resultOf(r *region.Region, fn string, args []any) (result, error) {
 		return result{
 			key:        func(ctx context.Context) (string, bool, error) { return f.Key(ctx, args[0], args[1]) },
 			invalidate: func(ctx context.Context) error { return f.Invalidate(ctx, args[0], args[1]) },
+			keys:       f.Keys,
 		}, nil
 	case 3:
 		f, err := region.Cache3(r, func(ctx context.Context, _, _, _ any) (any, error) { return noCall(ctx) }, named)
@@ -457,11 +641,20 @@ func resultOf(r *region.Region, fn string, args []any) (result, error) {
 		return result{
 			key:        func(ctx context.Context) (string, bool, error) { return f.Key(ctx, args[0], args[1], args[2]) },
 			invalidate: func(ctx context.Context) error { return f.Invalidate(ctx, args[0], args[1], args[2]) },
+			keys:       f.Keys,
 		}, nil
 	}
 	return result{}, usagef("a cached function takes one to three arguments, not %d", len(args))
 }
 
+// invalidateFunc invalidates every result of the cached function fn in
+// region name or, with raw arguments, the result for them. Before it does,
+// it asks the registry whether it knows them, so that a misspelt function,
+// or arguments of the wrong type or count (which derive another key), do
+// not pass for success: the invalidation is made all the same, and the
+// command warns and exits 1. A registry that lists keys (Redis, disk,
+// memory) knows the functions with results cached now; memcached's cannot
+// list keys, so it knows one result's record but not a function's name.
 func (c *cmd) invalidateFunc(ctx context.Context, name, fn string, raw []string) (int, error) {
 	args, err := parseJSONArgs(raw)
 	if err != nil {
@@ -471,31 +664,78 @@ func (c *cmd) invalidateFunc(ctx context.Context, name, fn string, raw []string)
 	if err != nil {
 		return exitNotFound, err
 	}
-	res := invalidateResult{Region: name, Function: fn, Args: args}
+	// One handle per name and region: the one for these arguments' count
+	// lists the keys too.
+	var all *region.Func1[any, any]
+	var one result
 	if len(args) == 0 {
-		f, err := region.Cache1(r, func(ctx context.Context, _ any) (any, error) { return noCall(ctx) }, region.Named(fn))
-		if err != nil {
-			return exitNotFound, err
+		all, err = region.Cache1(r, func(ctx context.Context, _ any) (any, error) { return noCall(ctx) }, region.Named(fn))
+		if err == nil {
+			one.keys = all.Keys
 		}
-		if err := f.InvalidateAll(ctx); err != nil {
+	} else {
+		one, err = resultOf(r, fn, args)
+	}
+	if err != nil {
+		return exitNotFound, err
+	}
+	known, err := one.keys(ctx)
+	listable := !errors.Is(err, keyreg.ErrNotListable)
+	if err != nil && listable {
+		return exitNotFound, err
+	}
+	res := invalidateResult{Region: name, Function: fn, Args: args}
+	var warning, note, text string
+	if len(args) == 0 {
+		res.Checked = &listable
+		switch {
+		case !listable:
+			note = fmt.Sprintf("region %s's registry cannot list keys (memcached keeps generations, not lists): whether function %s has cached results, or is misspelt, could not be checked", name, fn)
+		case len(known) == 0:
+			warning = fmt.Sprintf("the registry of region %s knows no cached result of function %s: a misspelt name, or none cached now (invalidated all the same)", name, fn)
+		}
+		if err := all.InvalidateAll(ctx); err != nil {
 			return exitNotFound, err
 		}
 		res.How, res.Completed = "all", true
-		return exitOK, c.output(res, fmt.Sprintf("invalidated every result of %s in region %s\n", fn, name))
+		text = fmt.Sprintf("invalidated every result of %s in region %s\n", fn, name)
+	} else {
+		key, recorded, err := one.key(ctx)
+		if err != nil {
+			return exitNotFound, err
+		}
+		checked := recorded || listable
+		res.Checked = &checked
+		if !recorded {
+			switch {
+			case !listable:
+				warning = fmt.Sprintf("no result of %s(%s) is recorded in region %s: a misspelt function, arguments of another type or count (they derive another key), or a result not cached now — memcached's registry cannot tell which, as it cannot list keys (invalidated all the same)",
+					fn, strings.Join(raw, ", "), name)
+			case len(known) == 0:
+				warning = fmt.Sprintf("the registry of region %s knows no cached result of function %s: a misspelt name, or none cached now (invalidated all the same)", name, fn)
+			default:
+				warning = fmt.Sprintf("no result of %s(%s) is recorded in region %s, though %d other results of %s are: arguments of another type or count derive another key (corral keys %s %s lists them; invalidated all the same)",
+					fn, strings.Join(raw, ", "), name, len(known), fn, name, fn)
+			}
+		}
+		if err := one.invalidate(ctx); err != nil {
+			return exitNotFound, err
+		}
+		res.Key, res.Recorded, res.How, res.Completed = key, &recorded, "one", true
+		text = fmt.Sprintf("invalidated %s(%s) in region %s: key %s (recorded: %v)\n", fn, strings.Join(raw, ", "), name, key, recorded)
 	}
-	one, err := resultOf(r, fn, args)
-	if err != nil {
+	res.Warning = warning
+	if err := c.output(res, text); err != nil {
 		return exitNotFound, err
 	}
-	key, recorded, err := one.key(ctx)
-	if err != nil {
-		return exitNotFound, err
+	if note != "" {
+		c.rep.note(note)
 	}
-	if err := one.invalidate(ctx); err != nil {
-		return exitNotFound, err
+	if warning != "" {
+		c.rep.warn(warning)
+		return exitNotFound, nil
 	}
-	res.Key, res.Recorded, res.How, res.Completed = key, &recorded, "one", true
-	return exitOK, c.output(res, fmt.Sprintf("invalidated %s(%s) in region %s: key %s (recorded: %v)\n", fn, strings.Join(raw, ", "), name, key, recorded))
+	return exitOK, nil
 }
 
 // parseArg decodes one JSON argument into the Go value whose key encoding

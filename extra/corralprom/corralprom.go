@@ -10,10 +10,11 @@
 //
 // The series (with the default namespace "corral"):
 //
-//	corral_hits_total{region}                   fresh values read
+//	corral_hits_total{region}                   fresh values read (near-cache hits included)
 //	corral_misses_total{region}                 reads that found no usable entry
 //	corral_stale_served_total{region}           stale values served while one regenerates
 //	corral_regenerations_total{region}          creator calls
+//	corral_early_refreshes_total{region}        creator calls started early by XFetch (early refresh)
 //	corral_lock_waits_total{region}             waits for another caller's creation
 //	corral_lock_wait_timeouts_total{region}     waits that ended with ErrLockTimeout
 //	corral_locks_lost_total{region}             locks that expired or were taken over while held
@@ -22,17 +23,25 @@
 //	corral_not_cached_total{region}             created values not stored (ShouldCache, too large)
 //	corral_superseded_total{region}             created values not stored: a write overtook them
 //	corral_backend_skipped_total{region}        backend calls skipped (breaker open)
+//	corral_locker_skipped_total{region}         lock attempts that took the in-process lock (locker's breaker open)
+//	corral_near_hits_total{region}              reads answered by the near cache
+//	corral_near_flushes_total{region}           times the near cache was emptied (invalidation stream lost or back)
 //	corral_breaker_state{region}                0 closed, 1 open, 2 half-open
 //	corral_breaker_trips_total{region}          times the breaker opened
 //	corral_creator_duration_seconds{region}     histogram of creator runs
 //	corral_lock_wait_duration_seconds{region}   histogram of lock waits
 //	corral_backend_duration_seconds{region,op}  histogram of backend operations, by op (observe.OpGet, ...)
 //
-// The counters are those of region.Stats, counted as they happen. The hit
-// ratio of a region over five minutes:
+// The counters are those of region.Stats, counted as they happen. The
+// share of reads a region answered from the cache, over five minutes:
 //
-//	sum by (region) (rate(corral_hits_total[5m]))
-//	  / (sum by (region) (rate(corral_hits_total[5m])) + sum by (region) (rate(corral_misses_total[5m])))
+//	sum by (region) (rate(corral_hits_total[5m]) + rate(corral_stale_served_total[5m]))
+//	  / sum by (region) (rate(corral_hits_total[5m]) + rate(corral_stale_served_total[5m]) + rate(corral_misses_total[5m]))
+//
+// dashboard.json, beside this file, is a Grafana dashboard of these series
+// (hit ratio, creator latency, lock waits and timeouts, stale values,
+// breakers, the near cache, superseded stores); its test checks every
+// query against the series a Collector exports.
 //
 // This package is its own Go module, so that corral's core does not depend
 // on the Prometheus client.

@@ -17,9 +17,11 @@ import (
 )
 
 // TLSFiles are the PEM files of a test certificate authority and of a
-// client certificate it signed.
+// client certificate it signed, and of the server's certificate (for
+// 127.0.0.1), which other servers of the test (a Sentinel) may use too.
 type TLSFiles struct {
 	CA, ClientCert, ClientKey string
+	ServerCert, ServerKey     string
 }
 
 // RedisTLS starts a redis-server that listens only for TLS on a free
@@ -32,13 +34,14 @@ func RedisTLS(t testing.TB, extra ...string) (*Server, TLSFiles) {
 	caKey, caCert, caDER := newCert(t, nil, nil, "corral test CA", true)
 	newCertFor(t, caCert, caKey, "127.0.0.1", false, dir, "server")
 	newCertFor(t, caCert, caKey, "corral client", false, dir, "client")
-	files := TLSFiles{CA: filepath.Join(dir, "ca.pem"), ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client-key.pem")}
+	files := TLSFiles{CA: filepath.Join(dir, "ca.pem"), ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client-key.pem"),
+		ServerCert: filepath.Join(dir, "server.pem"), ServerKey: filepath.Join(dir, "server-key.pem")}
 	writePEM(t, files.CA, "CERTIFICATE", caDER)
 	port := FreePort(t)
 	args := append([]string{
 		"--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(),
-		"--tls-cert-file", filepath.Join(dir, "server.pem"), "--tls-key-file", filepath.Join(dir, "server-key.pem"),
+		"--tls-cert-file", files.ServerCert, "--tls-key-file", files.ServerKey,
 		"--tls-ca-cert-file", files.CA, "--tls-auth-clients", "yes",
 	}, extra...)
 	return newServer(t, "redis-server", args, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))), files
