@@ -66,8 +66,11 @@ type Leaser interface {
 	// when held is shorter than items, g.Members differs in length from
 	// items, or holder is empty; on another error, stored reports the items
 	// known to be stored, and the locks not known to be released expire by
-	// their TTL.
-	StoreLeased(ctx context.Context, items []Item, held []LeaseKey, holder string, g Group) (stored []bool, err error)
+	// their TTL. lost[i] reports that holder no longer held the lock of
+	// held[i] when the call came (it expired, or another took it after it
+	// expired), where the backend can tell; a region counts it in
+	// Stats.LocksLost.
+	StoreLeased(ctx context.Context, items []Item, held []LeaseKey, holder string, g Group) (stored, lost []bool, err error)
 	// ExtendLeases resets the lock of each key held by holder to ttl from
 	// now; ok[i] is false for a key whose lock holder no longer holds
 	// (expired, or taken by another after it expired).

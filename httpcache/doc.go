@@ -94,11 +94,11 @@
 // are non-negative Integers), its directives take the place of
 // Cache-Control's in everything above, from storage to freshness and
 // Authorization, and Expires is ignored; an invalid one is ignored and
-// Cache-Control decides. The field used is not passed on to the client.
+// Cache-Control decides. The field used is passed on to the client, for a
+// CDN in front of the cache, unless Options.StripTargetedField is set.
 // Options.TargetedFields sets the target list (a field of the origin's own
 // first, or Cache-Control alone to turn targeted fields off, as a forward
-// proxy would), and Options.ForwardTargetedField passes the field on, for
-// a CDN in front of the cache.
+// proxy would).
 //
 // # Answered from storage alone
 //

@@ -70,6 +70,6 @@ func ExampleOptions_targetedFields() {
 		fmt.Printf("%s %s, Cache-Control: %s, CDN-Cache-Control: %q\n", w.Header().Get("X-Cache"), w.Body, w.Header().Get("Cache-Control"), w.Header().Get("CDN-Cache-Control"))
 	}
 	// Output:
-	// MISS hello, Cache-Control: no-store, CDN-Cache-Control: ""
-	// HIT hello, Cache-Control: no-store, CDN-Cache-Control: ""
+	// MISS hello, Cache-Control: no-store, CDN-Cache-Control: "max-age=600"
+	// HIT hello, Cache-Control: no-store, CDN-Cache-Control: "max-age=600"
 }

@@ -97,8 +97,8 @@ type Options struct {
 	// a valid, non-empty value sets its caching policy (storage, freshness,
 	// revalidation, use for requests with Authorization), and its
 	// Cache-Control and Expires are ignored; without one, Cache-Control and
-	// Expires do as usual. The field used is not passed on to the client
-	// (see ForwardTargetedField); the others are. A field is valid when it
+	// Expires do as usual. Every field is passed on to the client, the
+	// one used included, unless StripTargetedField is set. A field is valid when it
 	// parses as a Structured Fields Dictionary (RFC 8941) whose max-age,
 	// s-maxage, stale-while-revalidate and stale-if-error, where present,
 	// are non-negative Integers: an invalid one is ignored as if absent.
@@ -113,13 +113,13 @@ type Options struct {
 	// field names, each at most once, Expires not among them; an empty
 	// list is an error.
 	TargetedFields []string
-	// ForwardTargetedField passes the targeted field a response's policy
-	// came from on to the client as well. By default it is removed, as RFC
-	// 9213 §3 allows when nothing downstream uses it: browsers do not, and
-	// its directives are for this cache. Set it when another cache that
-	// reads the field, such as a CDN, stands between this one and the
-	// clients.
-	ForwardTargetedField bool
+	// StripTargetedField removes the targeted field a response's policy
+	// came from before the response reaches the client. By default it is
+	// passed on, as RFC 9213 §3 expects of CDN caches: another cache that
+	// reads it, such as a CDN in front of this one, may need it. Set it
+	// when nothing downstream does (browsers ignore it) and its directives
+	// are for this cache alone.
+	StripTargetedField bool
 	// Clock tells the time for ages and freshness. Default: the system
 	// clock.
 	Clock region.Clock
@@ -894,7 +894,7 @@ func (x *exchange) write(w http.ResponseWriter, resp *response, state string, st
 	}
 	// The targeted field the cache used is for the cache (RFC 9213 §3).
 	omit := ""
-	if !x.c.opts.ForwardTargetedField {
+	if x.c.opts.StripTargetedField {
 		_, omit = x.c.responseDirectives(resp.Header)
 	}
 	if stored && resp.Status == http.StatusOK && x.req.Header.Get("Range") != "" {

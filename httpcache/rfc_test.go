@@ -710,7 +710,8 @@ func TestTargetedFields(t *testing.T) {
 			{advance: 2 * time.Second, state: "MISS", body: "#2", calls: 2, want: want},
 		}}
 	}
-	def := httpcache.Options{Expiration: time.Hour}
+	// StripTargetedField, so that each case shows the field was used.
+	def := httpcache.Options{Expiration: time.Hour, StripTargetedField: true}
 	future, past := "Thu, 18 Aug 2050 02:01:18 GMT", "Thu, 01 Jan 1970 00:00:00 GMT"
 	cdnGone := map[string]string{"CDN-Cache-Control": ""}
 	runRFC(t, []rfcCase{
@@ -724,13 +725,13 @@ func TestTargetedFields(t *testing.T) {
 		fresh("max-age over Cache-Control no-store", def, map[string]string{"CDN-Cache-Control": "max-age=3600", "Cache-Control": "no-store"}, cdnGone),
 		fresh("max-age past 2^31", def, map[string]string{"CDN-Cache-Control": "max-age=99999999999", "Cache-Control": "no-store"}, cdnGone),
 		fresh("extension directive ignored", def, map[string]string{"CDN-Cache-Control": "foobar, max-age=3600;a=1", "Cache-Control": "no-store"}, cdnGone),
-		fresh("two lines are one dictionary", httpcache.Options{Expiration: time.Second}, map[string]string{"CDN-Cache-Control": "public\nmax-age=3600", "Cache-Control": "no-store"}, cdnGone),
+		fresh("two lines are one dictionary", httpcache.Options{Expiration: time.Second, StripTargetedField: true}, map[string]string{"CDN-Cache-Control": "public\nmax-age=3600", "Cache-Control": "no-store"}, cdnGone),
 		fresh("the last of a key counts", def, map[string]string{"CDN-Cache-Control": "max-age=1\nmax-age=3600", "Cache-Control": "no-store"}, cdnGone),
 		stale("no-store over max-age", def, map[string]string{"CDN-Cache-Control": "max-age=3600, no-store", "Cache-Control": "max-age=3600"}, cdnGone),
 		stale("private", def, map[string]string{"CDN-Cache-Control": "private", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
 		stale("no-store", def, map[string]string{"CDN-Cache-Control": "no-store", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
 		stale("no-cache", def, map[string]string{"CDN-Cache-Control": "no-cache", "Cache-Control": "max-age=10000", "Expires": future}, cdnGone),
-		stale("no directive for freshness: the heuristic is not used over Cache-Control", httpcache.Options{Expiration: time.Second}, map[string]string{"CDN-Cache-Control": "none", "Cache-Control": "max-age=3600"}, cdnGone),
+		stale("no directive for freshness: the heuristic is not used over Cache-Control", httpcache.Options{Expiration: time.Second, StripTargetedField: true}, map[string]string{"CDN-Cache-Control": "none", "Cache-Control": "max-age=3600"}, cdnGone),
 		{name: "no-cache revalidates", opts: def, header: fixed(map[string]string{"CDN-Cache-Control": "no-cache", "Cache-Control": "max-age=10000", "ETag": `"v1"`}), steps: []step{
 			{state: "MISS", body: "#1", calls: 1},
 			{state: "REVALIDATED", body: "#1", calls: 2, want: cdnGone},
@@ -762,10 +763,10 @@ func TestTargetedFields(t *testing.T) {
 		fresh("field off the list", def, map[string]string{"Example-Cache-Control": "no-store", "Cache-Control": "max-age=3600"}, map[string]string{"Example-Cache-Control": "no-store"}),
 		// A target list of its own: the first valid field of it is used,
 		// and only that one is not passed on.
-		stale("first of the list", httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "CDN-Cache-Control"}},
+		stale("first of the list", httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "CDN-Cache-Control"}, StripTargetedField: true},
 			map[string]string{"Example-Cache-Control": "max-age=0", "CDN-Cache-Control": "max-age=3600", "Cache-Control": "max-age=3600"},
 			map[string]string{"Example-Cache-Control": "", "CDN-Cache-Control": "max-age=3600"}),
-		fresh("next of the list when the first is invalid", httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "CDN-Cache-Control"}},
+		fresh("next of the list when the first is invalid", httpcache.Options{TargetedFields: []string{"Example-Cache-Control", "CDN-Cache-Control"}, StripTargetedField: true},
 			map[string]string{"Example-Cache-Control": "max-age=0.5", "CDN-Cache-Control": "max-age=3600", "Cache-Control": "no-store"},
 			map[string]string{"Example-Cache-Control": "max-age=0.5", "CDN-Cache-Control": ""}),
 		fresh("CDN-Cache-Control off the list", httpcache.Options{TargetedFields: []string{"Example-Cache-Control"}},
@@ -773,8 +774,8 @@ func TestTargetedFields(t *testing.T) {
 		// Turned off, for a cache that is not a CDN's.
 		fresh("turned off", httpcache.Options{TargetedFields: []string{"Cache-Control"}},
 			map[string]string{"CDN-Cache-Control": "max-age=0", "Cache-Control": "max-age=3600"}, map[string]string{"CDN-Cache-Control": "max-age=0"}),
-		// Passed on when asked, and used all the same.
-		stale("forwarded", httpcache.Options{ForwardTargetedField: true},
+		// Passed on by default, and used all the same.
+		stale("forwarded by default", httpcache.Options{},
 			map[string]string{"CDN-Cache-Control": "max-age=0", "Cache-Control": "max-age=3600"}, map[string]string{"CDN-Cache-Control": "max-age=0"}),
 	})
 }

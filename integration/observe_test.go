@@ -88,7 +88,11 @@ func TestObserverOnServers(t *testing.T) {
 			rec.mu.Lock()
 			ops, creators := rec.ops, rec.creators
 			rec.mu.Unlock()
-			if ops[observe.OpGet] != 2 || ops[observe.OpGetForUpdate] != 1 || ops[observe.OpSetIf]+ops[observe.OpSetIfGrouped] != 1 || creators != 1 {
+			// A leased read is the Locker's path (GetForUpdate) or the
+			// store's lease, which is the lock (Lease); the store under the
+			// lease is SetIf, SetIfGrouped or StoreLeased.
+			if ops[observe.OpGet] != 2 || ops[observe.OpGetForUpdate]+ops[observe.OpLease] != 1 ||
+				ops[observe.OpSetIf]+ops[observe.OpSetIfGrouped]+ops[observe.OpStoreLeased] != 1 || creators != 1 {
 				t.Errorf("timed ops %v and %d creator runs; want 2 gets, 1 leased read, 1 conditional store, 1 run", ops, creators)
 			}
 			stop()

@@ -278,49 +278,81 @@ func TestRedisUndecodable(t *testing.T) {
 }
 
 // TestRedisRoundTrips counts, on the wire, what a hit and a creation cost
-// once the scripts are loaded: a hit is one GET; a creation is the first
-// read, the lock, the shared generations, the leased re-read, the
-// conditional store (recording the key in the same round trip for a cached
-// function) and the release — one round trip more than before leases and
-// generations (5), for the generations. A Set reads the generations too, so
-// its value is stamped with every invalidation made before it: 2.
+// once the scripts are loaded, on a single node and a Cluster (a pipeline
+// whose batches go to their nodes in parallel counts once), and logs one
+// line per path. With the store's lease, which is the lock: the first
+// read; the lease (the lock, the fence and the generations, in one
+// pipeline); the store under the fence, which ends the lock (recording a
+// cached function's key in the same round trip): 3. With a Locker beside
+// the store (redislocker), as before: the first read, the lock, the
+// generations, the leased re-read, the conditional store, the release: 6.
+// A hit is one GET; a Set reads the generations, so its value is stamped
+// with every invalidation made before it: 2.
 func TestRedisRoundTrips(t *testing.T) {
 	srv := servers.Redis(t)
-	c := redisClient(t, srv.Addr)
-	hook := &cmdCounter{}
-	c.AddHook(hook)
-	r := newRedisStack(t, c).region(t, "trips", region.Config{InvalidationRefresh: time.Hour})
-	ctx := t.Context()
-	f, err := region.Cache1(r, func(_ context.Context, id int) (int, error) { return id, nil }, region.Named("f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	create := func(context.Context) (string, error) { return "v", nil }
-	count := func(call func() error) int64 {
-		t.Helper()
-		before := hook.trips.Load()
-		if err := call(); err != nil {
-			t.Fatal(err)
-		}
-		return hook.trips.Load() - before
-	}
-	// Warm up: load the scripts, read the generations once.
-	_ = count(func() error { _, err := region.GetOrCreate(ctx, r, "warm", create); return err })
-	_ = count(func() error { _, err := f.Call(ctx, 0); return err })
-
-	for _, tt := range []struct {
-		name string
-		call func() error
-		want int64
+	cl := servers.RedisCluster(t, 3)
+	for _, dep := range []struct {
+		name   string
+		client func(t *testing.T) redis.UniversalClient
 	}{
-		{"creation", func() error { _, err := region.GetOrCreate(ctx, r, "k", create); return err }, 6},
-		{"hit", func() error { _, err := region.GetOrCreate(ctx, r, "k", create); return err }, 1},
-		{"cached function creation", func() error { _, err := f.Call(ctx, 1); return err }, 6},
-		{"cached function hit", func() error { _, err := f.Call(ctx, 1); return err }, 1},
-		{"set", func() error { return r.Set(ctx, "k", "w") }, 2},
+		{"redis", func(t *testing.T) redis.UniversalClient { return redisClient(t, srv.Addr) }},
+		{"cluster", func(t *testing.T) redis.UniversalClient { return clusterClient(t, cl.Addrs()) }},
 	} {
-		if got := count(tt.call); got != tt.want {
-			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
+		for _, mode := range []struct {
+			name     string
+			locker   bool
+			creation int64
+		}{{"lease", false, 3}, {"redislocker", true, 6}} {
+			t.Run(dep.name+"/"+mode.name, func(t *testing.T) {
+				c := dep.client(t)
+				hook := &cmdCounter{}
+				c.AddHook(hook)
+				stack := newRedisStack(t, c)
+				if mode.locker {
+					l, err := redislocker.New(c, redislocker.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					stack.locker = l
+				}
+				r := stack.region(t, "trips-"+mode.name, region.Config{InvalidationRefresh: time.Hour})
+				ctx := t.Context()
+				f, err := region.Cache1(r, func(_ context.Context, id int) (int, error) { return id, nil }, region.Named("f"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				create := func(context.Context) (string, error) { return "v", nil }
+				count := func(call func() error) int64 {
+					t.Helper()
+					before := hook.trips.Load()
+					if err := call(); err != nil {
+						t.Fatal(err)
+					}
+					return hook.trips.Load() - before
+				}
+				// Warm up: load the scripts, read the generations once.
+				_ = count(func() error { _, err := region.GetOrCreate(ctx, r, "warm", create); return err })
+				_ = count(func() error { _, err := f.Call(ctx, 0); return err })
+
+				for _, tt := range []struct {
+					name string
+					call func() error
+					want int64
+				}{
+					{"creation", func() error { _, err := region.GetOrCreate(ctx, r, "k", create); return err }, mode.creation},
+					{"hit", func() error { _, err := region.GetOrCreate(ctx, r, "k", create); return err }, 1},
+					{"cached function creation", func() error { _, err := f.Call(ctx, 1); return err }, mode.creation},
+					{"cached function hit", func() error { _, err := f.Call(ctx, 1); return err }, 1},
+					{"set", func() error { return r.Set(ctx, "k", "w") }, 2},
+					{"delete", func() error { return r.Delete(ctx, "k") }, 1},
+				} {
+					got := count(tt.call)
+					t.Logf("%s (%s) %s: %d round trips", dep.name, mode.name, tt.name, got)
+					if got != tt.want {
+						t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
+					}
+				}
+			})
 		}
 	}
 }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	_ "embed"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,45 +22,36 @@ import (
 // was read, old header included; otherwise — a placeholder, nothing, or a
 // string not ours — it stores the placeholder ARGV[1] with the TTL ARGV[2],
 // in milliseconds, and returns it. 245 is kindValue.
-var getForUpdateScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v and #v >= 9 and string.byte(v, 1) == 245 then
-	redis.call('SETRANGE', KEYS[1], 1, string.sub(ARGV[1], 2))
-	return v
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return ARGV[1]
-`)
+var getForUpdateScript = redis.NewScript(getForUpdateLua)
+
+//go:embed get_for_update.lua
+var getForUpdateLua string
 
 // setIfScript stores ARGV[2] (a header and a value) under KEYS[1] if the key
 // holds a value or placeholder of ours whose version is ARGV[1] (8 bytes),
 // comparing the header alone (GETRANGE), and returns 1; otherwise it returns
 // 0. ARGV[3] is the TTL in milliseconds: 0 for none, negative to delete the
 // key instead (a value that expires at once).
-var setIfScript = redis.NewScript(`
-local h = redis.call('GETRANGE', KEYS[1], 0, 8)
-if #h ~= 9 or string.sub(h, 2) ~= ARGV[1] then
-	return 0
-end
-local kind = string.byte(h, 1)
-if kind ~= 245 and kind ~= 246 then
-	return 0
-end
-local ttl = tonumber(ARGV[3])
-if ttl < 0 then
-	redis.call('DEL', KEYS[1])
-elseif ttl == 0 then
-	redis.call('SET', KEYS[1], ARGV[2])
-else
-	redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
-end
-return 1
-`)
+var setIfScript = redis.NewScript(setIfLua)
 
-// scriptCall is one run of a script on one key.
+//go:embed set_if.lua
+var setIfLua string
+
+// scriptCall is one run of a script on key (and on the keys of more, in
+// the same Cluster hash slot).
 type scriptCall struct {
-	key  string
-	args []any
+	key    string
+	more   []string
+	args   []any
+	script *redis.Script // nil: the script evalEach is given
+}
+
+// keys are the KEYS of the run.
+func (c scriptCall) keys() []string {
+	if len(c.more) == 0 {
+		return []string{c.key}
+	}
+	return append([]string{c.key}, c.more...)
 }
 
 // GetForUpdate returns the value under each key, in the order of keys, nil
@@ -263,10 +255,14 @@ func (s *Store) evalEach(ctx context.Context, script *redis.Script, calls []scri
 		return run(ctx, func(p redis.Pipeliner) error {
 			for _, i := range which {
 				c := calls[i]
+				sc := script
+				if c.script != nil {
+					sc = c.script
+				}
 				if byBody {
-					cmds[i] = script.Eval(ctx, p, []string{c.key}, c.args...)
+					cmds[i] = sc.Eval(ctx, p, c.keys(), c.args...)
 				} else {
-					cmds[i] = script.EvalSha(ctx, p, []string{c.key}, c.args...)
+					cmds[i] = sc.EvalSha(ctx, p, c.keys(), c.args...)
 				}
 			}
 			if withExtra && extra != nil {

@@ -109,7 +109,8 @@ func newConfig(opts []Option) config {
 // instrumentNames names the counter of each event.
 var instrumentNames = map[observe.Event]struct{ name, desc string }{
 	observe.EventHit:             {"corral.hits", "Fresh values read."},
-	observe.EventMiss:            {"corral.misses", "Reads that found no usable entry."},
+	observe.EventMiss:            {"corral.misses", "Reads that found no usable entry and were not answered by another caller's creation."},
+	observe.EventShared:          {"corral.shared", "Calls that found no usable entry and were answered by another caller's creation."},
 	observe.EventStaleServed:     {"corral.stale_served", "Stale values served while another caller regenerated them."},
 	observe.EventRegeneration:    {"corral.regenerations", "Creator calls (one per key for multi creators)."},
 	observe.EventLockWait:        {"corral.lock_waits", "Callers that waited for another caller's creation."},

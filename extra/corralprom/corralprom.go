@@ -11,7 +11,8 @@
 // The series (with the default namespace "corral"):
 //
 //	corral_hits_total{region}                   fresh values read (near-cache hits included)
-//	corral_misses_total{region}                 reads that found no usable entry
+//	corral_misses_total{region}                 reads that found no usable entry and were not answered by another caller's creation
+//	corral_shared_total{region}                 calls that found no usable entry and were answered by another caller's creation
 //	corral_stale_served_total{region}           stale values served while one regenerates
 //	corral_regenerations_total{region}          creator calls
 //	corral_early_refreshes_total{region}        creator calls started early by XFetch (early refresh)
@@ -35,8 +36,8 @@
 // The counters are those of region.Stats, counted as they happen. The
 // share of reads a region answered from the cache, over five minutes:
 //
-//	sum by (region) (rate(corral_hits_total[5m]) + rate(corral_stale_served_total[5m]))
-//	  / sum by (region) (rate(corral_hits_total[5m]) + rate(corral_stale_served_total[5m]) + rate(corral_misses_total[5m]))
+//	sum by (region) (rate(corral_hits_total[5m]) + rate(corral_stale_served_total[5m]) + rate(corral_shared_total[5m]))
+//	  / sum by (region) (rate(corral_hits_total[5m]) + rate(corral_stale_served_total[5m]) + rate(corral_shared_total[5m]) + rate(corral_misses_total[5m]))
 //
 // dashboard.json, beside this file, is a Grafana dashboard of these series
 // (hit ratio, creator latency, lock waits and timeouts, stale values,
@@ -93,7 +94,8 @@ const numEvents = 32
 // metricNames names the counter of each event.
 var metricNames = map[observe.Event]struct{ name, help string }{
 	observe.EventHit:             {"hits_total", "Fresh values read."},
-	observe.EventMiss:            {"misses_total", "Reads that found no usable entry."},
+	observe.EventMiss:            {"misses_total", "Reads that found no usable entry and were not answered by another caller's creation."},
+	observe.EventShared:          {"shared_total", "Calls that found no usable entry and were answered by another caller's creation."},
 	observe.EventStaleServed:     {"stale_served_total", "Stale values served while another caller regenerated them."},
 	observe.EventRegeneration:    {"regenerations_total", "Creator calls (one per key for multi creators)."},
 	observe.EventLockWait:        {"lock_waits_total", "Callers that waited for another caller's creation."},

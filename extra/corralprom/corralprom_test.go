@@ -58,7 +58,7 @@ func TestCounters(t *testing.T) {
 # TYPE corral_hits_total counter
 corral_hits_total{region="orders",service="test"} 0
 corral_hits_total{region="users",service="test"} 2
-# HELP corral_misses_total Reads that found no usable entry.
+# HELP corral_misses_total Reads that found no usable entry and were not answered by another caller's creation.
 # TYPE corral_misses_total counter
 corral_misses_total{region="orders",service="test"} 1
 corral_misses_total{region="users",service="test"} 3

@@ -2,6 +2,7 @@ package corralprom_test
 
 import (
 	"encoding/json"
+	"github.com/corralcache/corral/observe"
 	"os"
 	"regexp"
 	"slices"
@@ -13,7 +14,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/corralcache/corral/extra/corralprom"
-	"github.com/corralcache/corral/region"
 )
 
 // dashboard is the part of a Grafana dashboard the test reads.
@@ -45,7 +45,7 @@ func exported(t *testing.T) map[string][]string {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	o := c.ObserveRegion("users")
-	o.Timing(region.TimingBackend, region.OpGet, time.Millisecond) // the backend histogram's series appear with a first operation
+	o.Timing(observe.TimingBackend, observe.OpGet, time.Millisecond) // the backend histogram's series appear with a first operation
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,7 @@ type held struct {
 	unfenced bool
 	lock     lock.Lock // a Locker's lock (nil: none, or a lease's)
 	leased   bool      // the holder's lease of a backend that leases
+	lost     bool      // its lock was found lost (and counted)
 }
 
 // attempt is the outcome of a lease attempt on one key.
@@ -619,10 +620,17 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 			if grouped {
 				g = backend.Group{Name: t.grouped.Group(c.Fn), Members: keys, TTL: ttl}
 			}
+			var lost []bool
 			err = e.guard(ctx, observe.OpStoreLeased, firstOr(keys, h), func(ctx context.Context) (err error) {
-				stored, err = t.leaser.StoreLeased(ctx, items, held, h.holder, g)
+				stored, lost, err = t.leaser.StoreLeased(ctx, items, held, h.holder, g)
 				return err
 			})
+			for i, l := range lost {
+				if hk := heldOf(h, held[i].Key, e); l && hk != nil && !hk.lost {
+					hk.lost = true
+					e.lockLost(ctx, hk.key)
+				}
+			}
 			merged = last
 			if !grouped {
 				defer func() { e.record(ctx, c.Fn, storedKeys(keys, stored), ttl) }()
@@ -668,6 +676,16 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 		return superseded, merged, nil
 	}
 	return superseded, false, nil
+}
+
+// heldOf is the key of h whose backend key is full, or nil.
+func heldOf(h *hold, full string, e *Engine) *held {
+	for i := range h.keys {
+		if e.BackendKey(h.keys[i].key) == full {
+			return &h.keys[i]
+		}
+	}
+	return nil
 }
 
 func firstOr(keys []string, h *hold) string {
@@ -854,7 +872,7 @@ func (k *keeper) extend() {
 			if err == nil && j < len(ok) && !ok[j] {
 				// The lease's lock expired: another creator may be on the
 				// key; the fence still decides whether this one stores.
-				k.h.keys[i].leased = false
+				k.h.keys[i].leased, k.h.keys[i].lost = false, true
 				e.lockLost(k.ctx, k.h.keys[i].key)
 			}
 		}

@@ -38,7 +38,7 @@ func run() error {
 	listen := flag.String("listen", "127.0.0.1:0", "loopback address to listen on")
 	origin := flag.String("origin", "", "loopback URL of the origin, e.g. http://127.0.0.1:8000")
 	targets := flag.String("targets", "", "Options.TargetedFields, comma-separated (default: the Cache's default, CDN-Cache-Control)")
-	forward := flag.Bool("forward-targeted", false, "Options.ForwardTargetedField: pass the targeted field used on to the client")
+	strip := flag.Bool("strip-targeted", false, "Options.StripTargetedField: remove the targeted field used before the client")
 	verbose := flag.Bool("v", false, "log the cache's warnings to standard error")
 	flag.Parse()
 
@@ -63,7 +63,7 @@ func run() error {
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	o := httpcache.Options{Expiration: time.Minute, ForwardTargetedField: *forward, Logger: logger}
+	o := httpcache.Options{Expiration: time.Minute, StripTargetedField: *strip, Logger: logger}
 	if *targets != "" {
 		o.TargetedFields = strings.Split(*targets, ",")
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/keyreg/redisreg"
-	"github.com/corralcache/corral/lock/redislocker"
 )
 
 // Short timeouts, so that an outage fails calls fast instead of stalling
@@ -52,9 +51,7 @@ func redisStack(c redis.UniversalClient) (*stack, error) {
 	if st.cfg.Backend, err = redisstore.New(c, redisstore.Options{}); err != nil {
 		return nil, err
 	}
-	if st.cfg.Locker, err = redislocker.New(c, redislocker.Options{}); err != nil {
-		return nil, err
-	}
+	// No Locker: the store's lease is the lock (backend.Leaser).
 	if st.cfg.Registry, err = redisreg.New(c, redisreg.Options{}); err != nil {
 		return nil, err
 	}
