@@ -20,14 +20,13 @@ const (
 	historyOps        = 250                    // per goroutine, at most
 	historyDuration   = 6 * time.Second        // per process, at most
 	historyRefresh    = 100 * time.Millisecond // the workers' InvalidationRefresh
-	// historyRemoteLag is how long after an invalidation or write-through
-	// of a key completes a read in another process may still return the
-	// older version. Goroutines of a process share backend reads and
-	// creations under way, and a process cannot know that another one wrote
-	// meanwhile, so a read that joins one may return what it found: the
-	// bound covers such a read or creation (a few milliseconds here), with
-	// room for a busy machine. The writing process gets no lag.
-	historyRemoteLag = 50 * time.Millisecond
+	// historyPushLag is how long after an invalidation or write-through of
+	// a key completes a near cache on Redis may still serve the older
+	// version in another process: the push of the change (about a round
+	// trip), with room for a busy machine. Without a near cache there is
+	// no lag at all: a read that begins after a write of its key completed,
+	// in any process, never returns the older version.
+	historyPushLag = 50 * time.Millisecond
 )
 
 // historySkews are the workers' clock offsets, by process, as on machines
@@ -37,12 +36,12 @@ var historySkews = [historyProcs]time.Duration{0, -200 * time.Millisecond, 200 *
 // historyBounds are the stated cross-process visibility bounds the history
 // is checked with. The invalidating process itself gets none.
 var historyBounds = history.Options{RemoteLag: map[history.Kind]time.Duration{
-	history.Invalidate: historyRemoteLag,
-	history.Set:        historyRemoteLag,
-	// Config.InvalidationRefresh: other processes read the region's and
-	// the cached functions' generations again at most this often.
-	history.InvalidateAll: historyRefresh + historyRemoteLag,
-	history.Hard:          historyRefresh + historyRemoteLag,
+	// Per-key writes and deletes: none (the map's zero). Region-wide ones:
+	// Config.InvalidationRefresh — other processes read the region's and
+	// the cached functions' generations again at most this often — and
+	// the time a read or creation that began before the refresh takes.
+	history.InvalidateAll: historyRefresh + historyPushLag,
+	history.Hard:          historyRefresh + historyPushLag,
 }}
 
 // TestHistoryMultiProcess runs the coherence workload in 3 worker processes
@@ -54,18 +53,20 @@ var historyBounds = history.Options{RemoteLag: map[history.Kind]time.Duration{
 func TestHistoryMultiProcess(t *testing.T) { forEachBackend(t, testHistory) }
 
 // TestHistoryMultiProcessNear is TestHistoryMultiProcess with a near cache
-// in every worker. On Redis the pushed invalidations keep it within the
-// same bounds; on memcached a copy may be served for historyNearStale more.
+// in every worker. Another process's copy may be served for the stated
+// near bound after a write: the push (historyPushLag) on Redis,
+// MaxStaleness (historyNearStale) on memcached.
 func TestHistoryMultiProcessNear(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, tg target) {
-		bounds := historyBounds
+		bounds := history.Options{RemoteLag: maps.Clone(historyBounds.RemoteLag)}
 		args := []string{"-near", "1000"}
+		lag := historyPushLag
 		if tg.backend == "memcached" {
 			args = append(args, "-nearstale", historyNearStale.String())
-			bounds.RemoteLag = maps.Clone(bounds.RemoteLag)
-			for k := range bounds.RemoteLag {
-				bounds.RemoteLag[k] += historyNearStale
-			}
+			lag = historyNearStale
+		}
+		for _, k := range []history.Kind{history.Invalidate, history.Set, history.InvalidateAll, history.Hard} {
+			bounds.RemoteLag[k] += lag
 		}
 		testHistoryWith(t, tg, bounds, args...)
 	})

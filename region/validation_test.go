@@ -3,6 +3,7 @@ package region_test
 import (
 	"context"
 	"errors"
+	"github.com/corralcache/corral/backend"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -168,13 +169,18 @@ func TestSharedBackendNeedsSharedLockAndRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A shared backend that cannot lease (diskstore's, a custom one) needs
+	// a Locker; one that leases (redisstore) does not: its lease is the
+	// lock.
+	unleased := sharedBackend{Backend: store}
 	for _, tt := range []struct {
 		name string
 		cfg  region.Config
 		want string
 	}{
-		{"no locker", region.Config{Backend: store, Registry: reg}, "Locker"},
+		{"no locker", region.Config{Backend: unleased, Registry: reg}, "Locker"},
 		{"no registry", region.Config{Backend: store, Locker: lock.NewLocal()}, "Registry"},
+		{"no registry, leased", region.Config{Backend: store}, "Registry"},
 	} {
 		if r, err := region.New("shared", tt.cfg); !errors.Is(err, region.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
 			if r != nil {
@@ -188,4 +194,14 @@ func TestSharedBackendNeedsSharedLockAndRegistry(t *testing.T) {
 		t.Fatalf("in-process lock and registry chosen on purpose: %v", err)
 	}
 	r.Close()
+	r, err = region.New("shared", region.Config{Backend: store, Registry: reg})
+	if err != nil {
+		t.Fatalf("a backend that leases, with no Locker: %v", err)
+	}
+	r.Close()
 }
+
+// sharedBackend is a backend shared between processes that cannot lease.
+type sharedBackend struct{ backend.Backend }
+
+func (sharedBackend) SharedBetweenProcesses() bool { return true }

@@ -29,11 +29,14 @@ const (
 	// Connections that lost data in it are closed when the mode changes,
 	// since their protocol state is gone.
 	Blackhole
+	// Hold keeps every reply of the server at the proxy, in order, until
+	// Release: the server has answered, the client has not heard.
+	Hold
 )
 
 // String names the mode.
 func (m Mode) String() string {
-	return [...]string{"pass", "latency", "reset", "blackhole"}[m]
+	return [...]string{"pass", "latency", "reset", "blackhole", "hold"}[m]
 }
 
 // dialTimeout bounds the proxy's connection to the server.
@@ -48,11 +51,13 @@ type Proxy struct {
 	ln     net.Listener
 	mode   atomic.Int32
 	delay  atomic.Int64 // nanoseconds, for Latency
+	held   atomic.Int64 // replies held since the last Hold
 	done   chan struct{}
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex // protects links
-	links map[*link]struct{}
+	mu      sync.Mutex // protects links and release
+	links   map[*link]struct{}
+	release chan struct{} // closed by Release; nil unless holding
 }
 
 // link is one proxied connection: the client's and the server's side.
@@ -198,6 +203,10 @@ func (p *Proxy) pump(l *link, dst, src net.Conn, fromServer bool) {
 				if fromServer && !p.sleep(time.Duration(p.delay.Load())) {
 					return
 				}
+			case Hold:
+				if fromServer && !p.hold() {
+					return
+				}
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -206,6 +215,51 @@ func (p *Proxy) pump(l *link, dst, src net.Conn, fromServer bool) {
 		if err != nil {
 			return // EOF, or a side closed
 		}
+	}
+}
+
+// Hold makes the proxy keep the server's replies (see the Hold mode) from
+// now on; HeldReplies counts the chunks held.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	if p.release == nil {
+		p.release = make(chan struct{})
+	}
+	p.held.Store(0)
+	p.mu.Unlock()
+	p.Set(Hold)
+}
+
+// HeldReplies returns how many chunks of replies the proxy holds since
+// Hold (each reply of a connection is at least one).
+func (p *Proxy) HeldReplies() int64 { return p.held.Load() }
+
+// Release hands the held replies to the clients and passes everything
+// from now on.
+func (p *Proxy) Release() {
+	p.Set(Pass)
+	p.mu.Lock()
+	if p.release != nil {
+		close(p.release)
+		p.release = nil
+	}
+	p.mu.Unlock()
+}
+
+// hold waits for Release, or reports false when the proxy closes first.
+func (p *Proxy) hold() bool {
+	p.mu.Lock()
+	rel := p.release
+	p.mu.Unlock()
+	if rel == nil {
+		return true
+	}
+	p.held.Add(1)
+	select {
+	case <-rel:
+		return true
+	case <-p.done:
+		return false
 	}
 }
 
