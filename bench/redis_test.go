@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -62,6 +63,48 @@ func BenchmarkRedisHit(b *testing.B) {
 			})
 		}
 	})
+}
+
+// BenchmarkRedisMiss is a cold miss on Redis: a get-or-create of a key
+// nobody has read, one goroutine, the creator instant — what every call of a
+// low-hit-ratio workload pays. corral's creation (the first read, the lease
+// that is the lock, the store under it) beside raw GET + SET, go-redis/cache's
+// Once and eko/gocache's loadable cache. The round-trips/op metric counts
+// commands and pipelines.
+func BenchmarkRedisMiss(b *testing.B) {
+	for _, name := range libs.Names {
+		b.Run(name, func(b *testing.B) {
+			c := &counter{}
+			client, rt := newCountedRedis(b)
+			get := redisGet(b, name, client, c)
+			ctx := context.Background()
+			// Warm up: connections, scripts, the region's generations.
+			for i := range 10 {
+				if _, err := get(ctx, fmt.Sprintf("warm:%d", i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			keys := make([]string, b.N)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("miss:%d:%d", b.N, i)
+			}
+			created := c.n.Load()
+			rt.reset()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				u, err := get(ctx, keys[i])
+				if err != nil || u.ID != fixture.IDOf(keys[i]) {
+					b.Fatalf("get %s: %v, id %d", keys[i], err, u.ID)
+				}
+			}
+			b.StopTimer()
+			if n := c.n.Load() - created; n != int64(b.N) {
+				b.Fatalf("the creator ran %d times for %d cold keys", n, b.N)
+			}
+			rt.report(b)
+		})
+	}
 }
 
 // redisGet is the named library's get-or-create over client with creator

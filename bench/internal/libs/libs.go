@@ -19,7 +19,6 @@ import (
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/bench/internal/fixture"
 	"github.com/corralcache/corral/keyreg/redisreg"
-	"github.com/corralcache/corral/lock/redislocker"
 	"github.com/corralcache/corral/region"
 	"github.com/corralcache/corral/serializer"
 )
@@ -90,8 +89,8 @@ func Redis(name string, client *redis.Client, ttl time.Duration, create Creator)
 	return nil, nil, fmt.Errorf("%w: %q", ErrUnknown, name)
 }
 
-// CorralRegion is a region on corral's Redis backend and Redis lock, with
-// soft expiration ttl.
+// CorralRegion is a region on corral's Redis backend, whose lease is the
+// dogpile lock, with soft expiration ttl.
 func CorralRegion(client *redis.Client, ttl time.Duration) (*region.Region, error) {
 	return corralRegion(client, ttl, nil)
 }
@@ -102,15 +101,11 @@ func corralRegion(client *redis.Client, ttl time.Duration, ring *serializer.Keyr
 	if err != nil {
 		return nil, err
 	}
-	lk, err := redislocker.New(client, redislocker.Options{})
-	if err != nil {
-		return nil, err
-	}
 	reg, err := redisreg.New(client, redisreg.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return region.New("bench", region.Config{Backend: st, Locker: lk, Registry: reg, Expiration: ttl, Keyring: ring})
+	return region.New("bench", region.Config{Backend: st, Registry: reg, Expiration: ttl, Keyring: ring})
 }
 
 // rawRedis is the floor: GET and msgpack.Unmarshal, with a plain SET on a
