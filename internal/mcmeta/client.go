@@ -53,8 +53,10 @@ type Options struct {
 type Client struct {
 	opts Options
 
-	mu     sync.Mutex // protects idle and closed
-	idle   map[string][]*conn
+	mu sync.Mutex // protects idle and closed
+	// idle holds the idle connections of each server, by the address Pick
+	// returned for it.
+	idle   map[net.Addr][]*conn
 	closed bool
 
 	// verified holds the addresses of the servers whose version was
@@ -86,7 +88,7 @@ func New(o Options) (*Client, error) {
 	if o.MaxValue <= 0 {
 		o.MaxValue = DefaultMaxValue
 	}
-	return &Client{opts: o, idle: make(map[string][]*conn)}, nil
+	return &Client{opts: o, idle: make(map[net.Addr][]*conn)}, nil
 }
 
 // Close closes the idle connections; the ones in use are closed when their
@@ -95,7 +97,7 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	idle := c.idle
-	c.idle = make(map[string][]*conn)
+	c.idle = make(map[net.Addr][]*conn)
 	c.mu.Unlock()
 	for _, cs := range idle {
 		for _, cn := range cs {
@@ -141,23 +143,30 @@ func (c *Client) Do(ctx context.Context, reqs []Request, replies []Reply) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// The common case: every key on one server.
+	// The common case: every key on one server, picked as the same
+	// address.
 	first, err := c.opts.Pick(reqs[0].Key)
 	if err != nil {
 		return err
 	}
-	addrs := make([]net.Addr, len(reqs))
-	addrs[0] = first
-	one := true
+	var addrs []net.Addr // nil while every key is on first
 	for i := 1; i < len(reqs); i++ {
-		if addrs[i], err = c.opts.Pick(reqs[i].Key); err != nil {
+		a, err := c.opts.Pick(reqs[i].Key)
+		if err != nil {
 			return err
 		}
-		if addrs[i].String() != first.String() {
-			one = false
+		if addrs == nil && a == first {
+			continue
 		}
+		if addrs == nil {
+			addrs = make([]net.Addr, len(reqs))
+			for j := range i {
+				addrs[j] = first
+			}
+		}
+		addrs[i] = a
 	}
-	if one {
+	if addrs == nil {
 		return c.exchange(first, reqs, replies, nil)
 	}
 	groups := make(map[string][]int)
@@ -185,10 +194,14 @@ func (c *Client) Do(ctx context.Context, reqs []Request, replies []Reply) error 
 // to the server at addr in one pipeline, and reads their replies.
 func (c *Client) exchange(addr net.Addr, reqs []Request, replies []Reply, idx []int) error {
 	n := len(reqs)
-	at := func(j int) int { return j }
 	if idx != nil {
 		n = len(idx)
-		at = func(j int) int { return idx[j] }
+	}
+	at := func(j int) int {
+		if idx == nil {
+			return j
+		}
+		return idx[j]
 	}
 	cn, err := c.get(addr)
 	if err != nil {
@@ -235,19 +248,19 @@ func (c *Client) exchange(addr net.Addr, reqs []Request, replies []Reply, idx []
 // get returns an idle connection to addr, or dials one and checks the
 // server's version if it was never checked.
 func (c *Client) get(addr net.Addr) (*conn, error) {
-	key := addr.String()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if cs := c.idle[key]; len(cs) > 0 {
+	if cs := c.idle[addr]; len(cs) > 0 {
 		cn := cs[len(cs)-1]
-		c.idle[key] = cs[:len(cs)-1]
+		c.idle[addr] = cs[:len(cs)-1]
 		c.mu.Unlock()
 		return cn, nil
 	}
 	c.mu.Unlock()
+	key := addr.String()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	nc, err := c.opts.Dial(ctx, addr.Network(), key)
 	cancel()
@@ -267,10 +280,9 @@ func (c *Client) get(addr net.Addr) (*conn, error) {
 
 // put returns cn to the idle connections, or closes it.
 func (c *Client) put(cn *conn) {
-	key := cn.addr.String()
 	c.mu.Lock()
-	if !c.closed && len(c.idle[key]) < c.opts.MaxIdleConns {
-		c.idle[key] = append(c.idle[key], cn)
+	if !c.closed && len(c.idle[cn.addr]) < c.opts.MaxIdleConns {
+		c.idle[cn.addr] = append(c.idle[cn.addr], cn)
 		c.mu.Unlock()
 		return
 	}

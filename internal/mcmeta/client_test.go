@@ -114,7 +114,9 @@ func newClient(t *testing.T, servers ...*fakeServer) *Client {
 	return c
 }
 
-func get(key string) Request { return Request{Cmd: Get, Key: key, Flags: Flags(nil).Flag('v').Flag('c')} }
+func get(key string) Request {
+	return Request{Cmd: Get, Key: key, Flags: Flags(nil).Flag('v').Flag('c')}
+}
 
 func TestDoPipelines(t *testing.T) {
 	a, b := startFake(t, 1, "1.6.18"), startFake(t, 2, "1.6.10")
