@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/corralcache/corral/internal/mcmeta"
 )
 
 const (
@@ -86,7 +88,10 @@ type PoolOptions struct {
 // process invalidated on a stand-in meanwhile; and while processes disagree
 // about a server, a write made by one is not seen by the other.
 type Pool struct {
-	client  *memcache.Client
+	client *memcache.Client
+	// meta speaks the meta protocol on connections of its own, to the
+	// servers PickServer chooses, dialed through dial as client's are.
+	meta    *mcmeta.Client
 	opts    PoolOptions
 	servers []*poolServer
 	byAddr  map[string]*poolServer
@@ -153,7 +158,10 @@ type poolServer struct {
 	overflow bool
 }
 
-var _ memcache.ServerSelector = (*Pool)(nil)
+var (
+	_ memcache.ServerSelector = (*Pool)(nil)
+	_ Client                  = (*Pool)(nil)
+)
 
 // NewPool returns a Pool on the servers at addrs ("host:port", or a path
 // for a Unix socket). Close stops its probes and closes its client. Errors
@@ -194,6 +202,11 @@ func NewPool(o PoolOptions, addrs ...string) (*Pool, error) {
 	c.Timeout, c.MaxIdleConns = o.Timeout, o.MaxIdleConns
 	c.DialContext = p.dial
 	p.client = c
+	meta, err := mcmeta.New(mcmeta.Options{Pick: p.PickServer, Dial: p.dial, Timeout: o.Timeout, MaxIdleConns: o.MaxIdleConns})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	p.meta = meta
 	return p, nil
 }
 
@@ -206,9 +219,63 @@ func cmp[T comparable](v, def T) T {
 	return v
 }
 
-// Client returns the client on the Pool, to give to [New] and to the
-// memcached locker and registry.
+// Client returns the gomemcache client on the Pool. A Store, a locker or a
+// registry given it speaks memcached's text protocol only; give them the
+// Pool itself to let them use the meta protocol too.
 func (p *Pool) Client() *memcache.Client { return p.client }
+
+// Meta returns the Pool's meta-protocol client, which a Store, the
+// memcached locker and the memcached registry on the Pool use. Its type
+// is internal to corral.
+func (p *Pool) Meta() *mcmeta.Client { return p.meta }
+
+// CheckVersions checks that every server of the Pool that answers speaks
+// the meta protocol, with one `version` per server not checked before (on
+// a connection then kept for the meta commands). It returns an error
+// wrapping ErrServerTooOld for a server older than memcached 1.6.10; a
+// server that does not answer is checked when it is first used.
+func (p *Pool) CheckVersions() error {
+	errs := make([]error, len(p.servers))
+	var wg sync.WaitGroup
+	for i, s := range p.servers {
+		wg.Go(func() {
+			if err := p.meta.Verify(s.addr); errors.Is(err, mcmeta.ErrTooOld) {
+				errs[i] = fmt.Errorf("%w: %w", ErrServerTooOld, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// The Pool is a Client (and the client of the memcached locker and
+// registry): through it, they use the meta protocol where it helps. These
+// methods are those of [Pool.Client].
+
+// Get is [memcache.Client.Get].
+func (p *Pool) Get(key string) (*memcache.Item, error) { return p.client.Get(key) }
+
+// GetMulti is [memcache.Client.GetMulti].
+func (p *Pool) GetMulti(keys []string) (map[string]*memcache.Item, error) {
+	return p.client.GetMulti(keys)
+}
+
+// Set is [memcache.Client.Set].
+func (p *Pool) Set(item *memcache.Item) error { return p.client.Set(item) }
+
+// Add is [memcache.Client.Add].
+func (p *Pool) Add(item *memcache.Item) error { return p.client.Add(item) }
+
+// CompareAndSwap is [memcache.Client.CompareAndSwap].
+func (p *Pool) CompareAndSwap(item *memcache.Item) error { return p.client.CompareAndSwap(item) }
+
+// Delete is [memcache.Client.Delete].
+func (p *Pool) Delete(key string) error { return p.client.Delete(key) }
+
+// Increment is [memcache.Client.Increment].
+func (p *Pool) Increment(key string, delta uint64) (uint64, error) {
+	return p.client.Increment(key, delta)
+}
 
 // Out returns the addresses of the servers out of key selection.
 func (p *Pool) Out() []string {
@@ -228,6 +295,7 @@ func (p *Pool) Out() []string {
 func (p *Pool) Close() error {
 	p.once.Do(func() { close(p.done) })
 	p.wg.Wait()
+	_ = p.meta.Close()
 	return p.client.Close()
 }
 
