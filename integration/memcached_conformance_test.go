@@ -36,6 +36,31 @@ func TestMemcachedBackendConformancePool(t *testing.T) {
 	})
 }
 
+// TestMemcachedBackendConformanceMeta runs the suite on a Store on a Pool
+// of one server, which speaks the meta protocol for its conditional writes
+// and its leases.
+func TestMemcachedBackendConformanceMeta(t *testing.T) {
+	srv := mcServer(t)
+	backendtest.RunWith(t, backendtest.RunOptions{TTL: 2 * time.Second}, func(t *testing.T) backend.Backend {
+		s, err := memcachestore.New(mcPool(t, srv.Addr), memcachestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestMemcachedBackendConformanceMetaPool(t *testing.T) {
+	a, b, c := mcServer(t), mcServer(t), mcServer(t)
+	backendtest.RunWith(t, backendtest.RunOptions{TTL: 2 * time.Second}, func(t *testing.T) backend.Backend {
+		s, err := memcachestore.New(mcPool(t, a.Addr, b.Addr, c.Addr), memcachestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 func TestMemcachedLockerConformance(t *testing.T) {
 	srv := mcServer(t)
 	locktest.Run(t, func(t *testing.T) lock.Locker {
