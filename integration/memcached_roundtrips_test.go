@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/memcachestore"
 	"github.com/corralcache/corral/integration/internal/faultproxy"
+	"github.com/corralcache/corral/lock/memcachelocker"
 )
 
 // rtCounter counts the round trips to a set of servers, each behind a
@@ -241,5 +243,52 @@ func TestMemcachedRoundTrips(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMemcachedLockerRoundTrips counts the round trips of the memcached
+// locker's paths on both protocols, and logs one line per path.
+func TestMemcachedLockerRoundTrips(t *testing.T) {
+	rt, addrs := newRTServers(t, 1)
+	for _, tc := range []struct {
+		proto                   string
+		client                  memcachestore.Client
+		obtain, extend, release int64
+	}{
+		{"meta", mcPool(t, addrs...), 1, 1, 1},
+		{"text", mcClient(t, addrs...), 1, 2, 2},
+	} {
+		l, err := memcachelocker.New(tc.client, memcachelocker.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		suffix := ""
+		if tc.proto == "text" {
+			suffix = " [text protocol]"
+		}
+		ctx := t.Context()
+		count := func(name string, want int64, fn func() error) {
+			t.Helper()
+			rt.reset()
+			if err := fn(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			n, _ := rt.perServer()
+			t.Logf("memcached locker %s: %d round trip(s)%s", name, n, suffix)
+			if n != want {
+				t.Errorf("locker %s on the %s protocol: %d round trips, want %d", name, tc.proto, n, want)
+			}
+		}
+		var lk interface {
+			Extend(context.Context, time.Duration) error
+			Release(context.Context) error
+		}
+		count("obtain", tc.obtain, func() error {
+			var err error
+			lk, err = l.TryObtain(ctx, "rt-lock-"+tc.proto, time.Minute)
+			return err
+		})
+		count("extend", tc.extend, func() error { return lk.Extend(ctx, time.Minute) })
+		count("release", tc.release, func() error { return lk.Release(ctx) })
 	}
 }
