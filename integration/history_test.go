@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func TestHistoryMultiProcessNear(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, tg target) {
 		bounds := historyBounds
 		args := []string{"-near", "1000"}
-		if tg.backend == "memcached" {
+		if strings.HasPrefix(tg.backend, "memcached") {
 			args = append(args, "-nearstale", historyNearStale.String())
 			bounds.RemoteLag = maps.Clone(bounds.RemoteLag)
 			for k := range bounds.RemoteLag {

@@ -9,6 +9,7 @@ import (
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/memcachestore"
 	"github.com/corralcache/corral/integration/internal/faultproxy"
+	"github.com/corralcache/corral/keyreg/memcachereg"
 	"github.com/corralcache/corral/lock/memcachelocker"
 )
 
@@ -290,5 +291,60 @@ func TestMemcachedLockerRoundTrips(t *testing.T) {
 		})
 		count("extend", tc.extend, func() error { return lk.Extend(ctx, time.Minute) })
 		count("release", tc.release, func() error { return lk.Release(ctx) })
+	}
+}
+
+// TestMemcachedRegistryRoundTrips counts the round trips of the memcached
+// registry's paths on both protocols, and logs one line per path.
+func TestMemcachedRegistryRoundTrips(t *testing.T) {
+	rt, addrs := newRTServers(t, 1)
+	for _, tc := range []struct {
+		proto                     string
+		client                    memcachereg.Client
+		first, forgetAll, forget3 int64
+	}{
+		{"meta", mcPool(t, addrs...), 1, 1, 1},
+		{"text", mcClient(t, addrs...), 3, 1, 3},
+	} {
+		r, err := memcachereg.New(tc.client, memcachereg.Options{CacheFor: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		suffix := ""
+		if tc.proto == "text" {
+			suffix = " [text protocol]"
+		}
+		ctx := t.Context()
+		fn := "rt-fn-" + tc.proto
+		count := func(name string, want int64, fn func() error) {
+			t.Helper()
+			rt.reset()
+			if err := fn(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			n, _ := rt.perServer()
+			t.Logf("memcached registry %s: %d round trip(s)%s", name, n, suffix)
+			if n != want {
+				t.Errorf("registry %s on the %s protocol: %d round trips, want %d", name, tc.proto, n, want)
+			}
+		}
+		count("first namespace of a function", tc.first, func() error {
+			_, err := r.Namespace(ctx, fn)
+			return err
+		})
+		count("namespace", 1, func() error {
+			_, err := r.Namespace(ctx, fn)
+			return err
+		})
+		count("forget all", tc.forgetAll, func() error {
+			_, err := r.ForgetAll(ctx, fn)
+			return err
+		})
+		for _, k := range []string{"a", "b", "c"} {
+			if err := r.Record(ctx, fn, k, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		count("forget of 3 keys", tc.forget3, func() error { return r.Forget(ctx, fn, "a", "b", "c") })
 	}
 }
