@@ -196,7 +196,11 @@ func TestMemcachedRoundTrips(t *testing.T) {
 		t.Run(fmt.Sprintf("servers=%d", servers), func(t *testing.T) {
 			rt, addrs := newRTServers(t, servers)
 			newStore := func(meta bool) *memcachestore.Store {
-				var c memcachestore.Client = mcPool(t, addrs...)
+				p := mcPool(t, addrs...)
+				if err := p.CheckVersions(); err != nil { // not counted
+					t.Fatal(err)
+				}
+				var c memcachestore.Client = p
 				if !meta {
 					c = mcClient(t, addrs...)
 				}
@@ -251,12 +255,16 @@ func TestMemcachedRoundTrips(t *testing.T) {
 // locker's paths on both protocols, and logs one line per path.
 func TestMemcachedLockerRoundTrips(t *testing.T) {
 	rt, addrs := newRTServers(t, 1)
+	p := mcPool(t, addrs...)
+	if err := p.CheckVersions(); err != nil { // once per server: not counted
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		proto                   string
 		client                  memcachestore.Client
 		obtain, extend, release int64
 	}{
-		{"meta", mcPool(t, addrs...), 1, 1, 1},
+		{"meta", p, 1, 1, 1},
 		{"text", mcClient(t, addrs...), 1, 2, 2},
 	} {
 		l, err := memcachelocker.New(tc.client, memcachelocker.Options{})
@@ -298,12 +306,16 @@ func TestMemcachedLockerRoundTrips(t *testing.T) {
 // registry's paths on both protocols, and logs one line per path.
 func TestMemcachedRegistryRoundTrips(t *testing.T) {
 	rt, addrs := newRTServers(t, 1)
+	p := mcPool(t, addrs...)
+	if err := p.CheckVersions(); err != nil { // once per server: not counted
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		proto                     string
 		client                    memcachereg.Client
 		first, forgetAll, forget3 int64
 	}{
-		{"meta", mcPool(t, addrs...), 1, 1, 1},
+		{"meta", p, 1, 1, 1},
 		{"text", mcClient(t, addrs...), 3, 1, 3},
 	} {
 		r, err := memcachereg.New(tc.client, memcachereg.Options{CacheFor: -1})

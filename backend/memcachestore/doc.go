@@ -13,8 +13,9 @@
 // A Store made by [NewServers], or by [New] on a [Pool], reads and writes
 // values with gomemcache (the text protocol), and takes its leases and
 // makes its conditional writes with memcached's meta protocol (memcached
-// 1.6.10 or later; New refuses an older server with [ErrServerTooOld]) on
-// connections of the Pool's own, which the Pool selects, fails over and
+// 1.6.10 or later: the first meta command to an older server, and
+// NewServers or [Pool.CheckVersions] up front, fail with
+// [ErrServerTooOld]) on connections of the Pool's own, which the Pool selects, fails over and
 // counts failures for as it does gomemcache's: one pipeline per server per
 // step. A Store made by New on any other client (a gomemcache client, or
 // [Pool.Client]) uses the text protocol for everything, with more round

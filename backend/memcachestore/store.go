@@ -27,11 +27,10 @@ var (
 	// hands out no CAS values (memcached started with -C), without which
 	// conditional writes cannot work.
 	ErrNoCAS = errors.New("memcachestore: server keeps no CAS values")
-	// ErrServerTooOld is wrapped by the error New returns for a Store on a
-	// Pool one of whose servers is older than memcached 1.6.10, whose meta
-	// protocol was not stable yet; and by the errors of the meta commands
-	// sent to such a server if it was not reachable at New. Give New a
-	// gomemcache client instead to use such a server: the Store then
+	// ErrServerTooOld is wrapped by the errors of the meta commands sent
+	// to a server older than memcached 1.6.10, whose meta protocol was not
+	// stable yet, and by those of Pool.CheckVersions and NewServers. Give
+	// New a gomemcache client instead to use such a server: the Store then
 	// speaks the text protocol only.
 	ErrServerTooOld = errors.New("memcachestore: memcached older than 1.6.10 (no stable meta protocol)")
 )
@@ -122,12 +121,13 @@ var (
 //
 // When client is a [*Pool], the Store also speaks memcached's meta
 // protocol on the Pool's connections, for its conditional writes and its
-// leases (see the package documentation); New then checks the version of
-// every server that answers, and returns an error wrapping ErrServerTooOld
-// for one older than memcached 1.6.10. Any other client (a gomemcache
-// client, a Pool's Client) gives a Store that speaks the text protocol
-// only, with more round trips per lease. Other errors wrap
-// ErrInvalidOptions.
+// leases (see the package documentation). New does no I/O: the first meta
+// command sent to each server checks its version, and fails with an error
+// wrapping ErrServerTooOld on a server older than memcached 1.6.10 (call
+// [Pool.CheckVersions] to learn it at once). Any other client (a
+// gomemcache client, a Pool's Client) gives a Store that speaks the text
+// protocol only, with more round trips per lease, on any memcached. Errors
+// wrap ErrInvalidOptions.
 func New(client Client, o Options) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOptions)
@@ -149,9 +149,6 @@ func New(client Client, o Options) (*Store, error) {
 	}
 	s := &Store{client: client, opts: o}
 	if p, ok := client.(*Pool); ok {
-		if err := p.CheckVersions(); err != nil {
-			return nil, err
-		}
 		s.meta = p.Meta()
 	}
 	return s, nil
@@ -180,16 +177,20 @@ func NewClient(addrs ...string) (*memcache.Client, error) {
 // NewServers returns a Store with default Options on a [Pool] of its own,
 // with default PoolOptions, for the servers at addrs: a server that fails
 // is taken out of key selection for a cooldown (see Pool for the effect on
-// consistency). The Store speaks the meta protocol (see New). Close closes
-// the Pool. A locker and a registry should use the same connections: build
-// the Pool yourself and give it to New and to them. Errors wrap
-// ErrInvalidOptions, or ErrServerTooOld.
+// consistency). The Store speaks the meta protocol (see New); NewServers
+// checks the version of every server that answers ([Pool.CheckVersions]).
+// Close closes the Pool. A locker and a registry should use the same
+// connections: build the Pool yourself and give it to New and to them.
+// Errors wrap ErrInvalidOptions, or ErrServerTooOld.
 func NewServers(addrs ...string) (*Store, error) {
 	p, err := NewPool(PoolOptions{}, addrs...)
 	if err != nil {
 		return nil, err
 	}
 	s, err := New(p, Options{})
+	if err == nil {
+		err = p.CheckVersions()
+	}
 	if err != nil {
 		_ = p.Close()
 		return nil, err

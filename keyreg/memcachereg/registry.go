@@ -88,10 +88,10 @@ type generation struct {
 // New returns a Registry on client. When client is a
 // [memcachestore.Pool], the Registry uses memcached's meta protocol for
 // its generations (one `ma` that creates a missing one in the same round
-// trip) and for Forget (one pipeline per server); New then checks that the
-// servers that answer run memcached 1.6.10 or later, and returns an error
-// wrapping memcachestore.ErrServerTooOld otherwise. Other errors wrap
-// ErrInvalidOptions.
+// trip) and for Forget (one pipeline per server); on a server older than
+// memcached 1.6.10 those calls fail with an error wrapping
+// memcachestore.ErrServerTooOld (see memcachestore.Pool.CheckVersions).
+// Errors wrap ErrInvalidOptions.
 func New(client Client, o Options) (*Registry, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOptions)
@@ -110,9 +110,6 @@ func New(client Client, o Options) (*Registry, error) {
 	}
 	r := &Registry{client: client, opts: o}
 	if p, ok := client.(*memcachestore.Pool); ok {
-		if err := p.CheckVersions(); err != nil {
-			return nil, err
-		}
 		r.meta = p.Meta()
 	}
 	return r, nil
@@ -278,10 +275,12 @@ func (r *Registry) arith(ctx context.Context, fn, key string, initial, delta uin
 	replies := make([]mcmeta.Reply, 1)
 	err := r.meta.Do(ctx, []mcmeta.Request{req}, replies)
 	rep := &replies[0]
-	if rep.Status == mcmeta.ClientError && strings.Contains(rep.Message, "non-numeric") {
+	switch {
+	case rep.Status == mcmeta.ClientError && strings.Contains(rep.Message, "non-numeric"):
 		return 0, fmt.Errorf("memcachereg: generation of %q: %w", fn, ErrBadGeneration)
-	}
-	if err != nil {
+	case errors.Is(err, mcmeta.ErrTooOld):
+		return 0, fmt.Errorf("memcachereg: generation of %q: %w: %w", fn, memcachestore.ErrServerTooOld, err)
+	case err != nil:
 		return 0, fmt.Errorf("memcachereg: generation of %q: %w", fn, err)
 	}
 	if rep.Status != mcmeta.VA {
@@ -340,6 +339,9 @@ func (r *Registry) Forget(ctx context.Context, fn string, keys ...string) error 
 		}
 		replies := make([]mcmeta.Reply, len(reqs))
 		if err := r.meta.Do(ctx, reqs, replies); err != nil {
+			if errors.Is(err, mcmeta.ErrTooOld) {
+				err = fmt.Errorf("%w: %w", memcachestore.ErrServerTooOld, err)
+			}
 			return fmt.Errorf("memcachereg: forget %d keys: %w", len(keys), err)
 		}
 		for i, rep := range replies {

@@ -63,10 +63,9 @@ var _ lock.Locker = (*Locker)(nil)
 // New returns a Locker on client (one server or a pool; a key's lock lives
 // on the server its key hashes to). When client is a [memcachestore.Pool],
 // the Locker uses memcached's meta protocol: Extend and Release are then
-// one round trip each, not two; New checks that the servers that answer
-// run memcached 1.6.10 or later, and returns an error wrapping
-// memcachestore.ErrServerTooOld otherwise. Other errors wrap
-// ErrInvalidOptions.
+// one round trip each, not two; on a server older than memcached 1.6.10
+// its calls fail with an error wrapping memcachestore.ErrServerTooOld (see
+// memcachestore.Pool.CheckVersions). Errors wrap ErrInvalidOptions.
 func New(client Client, o Options) (*Locker, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOptions)
@@ -85,9 +84,6 @@ func New(client Client, o Options) (*Locker, error) {
 	}
 	l := &Locker{client: client, opts: o}
 	if p, ok := client.(*memcachestore.Pool); ok {
-		if err := p.CheckVersions(); err != nil {
-			return nil, err
-		}
 		l.meta = p.Meta()
 	}
 	return l, nil
@@ -142,8 +138,11 @@ func (l *Locker) TryObtain(ctx context.Context, key string, ttl time.Duration) (
 func (l *Locker) do(ctx context.Context, op, key string, req mcmeta.Request) (mcmeta.Reply, error) {
 	replies := make([]mcmeta.Reply, 1)
 	if err := l.meta.Do(ctx, []mcmeta.Request{req}, replies); err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		switch {
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 			return mcmeta.Reply{}, err
+		case errors.Is(err, mcmeta.ErrTooOld):
+			return mcmeta.Reply{}, fmt.Errorf("memcachelocker: %s %q: %w: %w", op, key, memcachestore.ErrServerTooOld, err)
 		}
 		return mcmeta.Reply{}, fmt.Errorf("memcachelocker: %s %q: %w", op, key, err)
 	}
