@@ -154,5 +154,9 @@
 // through; so would a pool whose server list changes under a key, or a
 // Pool that takes a server out or back in while the value is created, if
 // the two servers' CAS counters met. Each needs a restart, a reconfiguration
-// or a failover within the time one value is created.
+// or a failover within the time one value is created. On the meta
+// protocol, a version also names its server (a hash of its address), and a
+// store whose key moved to another server meanwhile is refused: the
+// failover case is closed there; the restart and the reconfiguration
+// (another server list, on the same addresses) remain.
 package memcachestore

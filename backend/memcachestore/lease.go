@@ -160,10 +160,10 @@ func (s *Store) leaseSlotsMeta(ctx context.Context, slots []*leaseSlot, o backen
 				return nil, err
 			}
 			switch {
-			case keyRep.Status != mcmeta.VA || backend.Version(keyRep.CAS) != sl.lk.Version:
-				sl.out = readLease(backend.LeaseChanged, keyRep)
+			case keyRep.Status != mcmeta.VA || s.version(sl.key, keyRep.CAS) != sl.lk.Version:
+				sl.out = s.readLease(backend.LeaseChanged, sl.key, keyRep)
 			case lockRep.Status == mcmeta.HD:
-				sl.out = readLease(backend.LeaseHeld, keyRep)
+				sl.out = s.readLease(backend.LeaseHeld, sl.key, keyRep)
 			case lockRep.Status == mcmeta.EN:
 				retake = append(retake, sl)
 			default:
@@ -179,7 +179,7 @@ func (s *Store) leaseSlotsMeta(ctx context.Context, slots []*leaseSlot, o backen
 			return nil, err
 		}
 		if !added {
-			sl.out = readLease(backend.LeaseHeld, keyRep)
+			sl.out = s.readLease(backend.LeaseHeld, sl.key, keyRep)
 			continue
 		}
 		s.locks.remember(lockRef{sl.lock, o.Holder}, lockRep.CAS, now, now.Add(o.LockTTL+time.Second))
@@ -201,7 +201,7 @@ func (s *Store) leaseSlotsMeta(ctx context.Context, slots []*leaseSlot, o backen
 		return nil, err
 	}
 	for _, l := range taken {
-		takenBy[l].out = backend.Lease{Status: backend.LeaseTaken, Value: l.value, Version: backend.Version(l.version)}
+		takenBy[l].out = backend.Lease{Status: backend.LeaseTaken, Value: l.value, Version: s.version(l.key, l.version)}
 	}
 	values := make(map[string][]byte, len(alsoUnique))
 	for i, m := range alsoUnique {
@@ -246,9 +246,9 @@ func (s *Store) retakeMeta(ctx context.Context, slots []*leaseSlot, o backend.Le
 		}
 		switch {
 		case !added:
-			sl.out = readLease(backend.LeaseHeld, keyRep)
-		case vivified(keyRep) || backend.Version(keyRep.CAS) != sl.lk.Version:
-			sl.out = readLease(backend.LeaseChanged, keyRep)
+			sl.out = s.readLease(backend.LeaseHeld, sl.key, keyRep)
+		case vivified(keyRep) || s.version(sl.key, keyRep.CAS) != sl.lk.Version:
+			sl.out = s.readLease(backend.LeaseChanged, sl.key, keyRep)
 			undo = append(undo, mcmeta.Request{Cmd: mcmeta.Delete, Key: sl.lock, Flags: mcmeta.Flags(nil).Uint('C', lockRep.CAS)})
 		default:
 			s.locks.remember(lockRef{sl.lock, o.Holder}, lockRep.CAS, now, now.Add(o.LockTTL+time.Second))
@@ -296,11 +296,11 @@ func checkRead(key string, r *mcmeta.Reply) error {
 	return fmt.Errorf("memcachestore: read %q: unexpected reply %s", key, r.Status)
 }
 
-// readLease is a lease that took nothing, reporting what r read.
-func readLease(status backend.LeaseStatus, r *mcmeta.Reply) backend.Lease {
+// readLease is a lease that took nothing, reporting what r read from key.
+func (s *Store) readLease(status backend.LeaseStatus, key string, r *mcmeta.Reply) backend.Lease {
 	l := backend.Lease{Status: status}
 	if r.Status == mcmeta.VA {
-		l.Version = backend.Version(r.CAS)
+		l.Version = s.version(key, r.CAS)
 		if v, ok := payloadOf(r.ClientFlags, r.Value); ok {
 			l.Value = v
 		}
@@ -354,13 +354,14 @@ func (s *Store) StoreLeased(ctx context.Context, items []backend.Item, held []ba
 		if versions[i] == 0 {
 			continue
 		}
-		req, err := s.storeRequest(it, versions[i])
+		req, ok, err := s.storeRequest(it, versions[i])
 		if err != nil {
 			first = cmp(first, err)
-			continue
 		}
-		reqs = append(reqs, req)
-		sent = append(sent, i)
+		if ok {
+			reqs = append(reqs, req)
+			sent = append(sent, i)
+		}
 	}
 	// The releases follow the stores: on a server that holds both, the
 	// lock ends after the value is stored.

@@ -236,7 +236,7 @@ func (s *Store) getForUpdateMeta(ctx context.Context, keys []string, placeholder
 	leased := make(map[string][]byte, len(leases))
 	for i, m := range mangled {
 		l := byKey[m]
-		versions[i] = backend.Version(l.version)
+		versions[i] = s.version(m, l.version)
 		if l.value != nil {
 			leased[m] = l.value
 		}
@@ -254,13 +254,19 @@ func (s *Store) placeholderExp(ttl time.Duration) int32 {
 // storeRequest is the conditional write of items[i] on the meta protocol:
 // `ms <key> <header+value> C<version> T<exp>`, or an error wrapping
 // ErrTooLarge.
-func (s *Store) storeRequest(it backend.Item, version backend.Version) (mcmeta.Request, error) {
+// ok is false, with no error, for a version handed out by another server
+// than the one the key maps to now: nothing is to be sent.
+func (s *Store) storeRequest(it backend.Item, version backend.Version) (req mcmeta.Request, ok bool, err error) {
 	item, err := s.item(it.Key, it.Value, it.TTL)
 	if err != nil {
-		return mcmeta.Request{}, err
+		return mcmeta.Request{}, false, err
 	}
-	flags := mcmeta.Flags(nil).Uint('C', uint64(version)).Int('T', int64(item.Expiration))
-	return mcmeta.Request{Cmd: mcmeta.Set, Key: item.Key, Value: item.Value, Flags: flags}, nil
+	cas, ok := s.casOf(item.Key, version)
+	if !ok {
+		return mcmeta.Request{}, false, nil
+	}
+	flags := mcmeta.Flags(nil).Uint('C', cas).Int('T', int64(item.Expiration))
+	return mcmeta.Request{Cmd: mcmeta.Set, Key: item.Key, Value: item.Value, Flags: flags}, true, nil
 }
 
 // storeOutcome reads the reply to a storeRequest of value under key: true
@@ -294,13 +300,14 @@ func (s *Store) setIfMeta(ctx context.Context, items []backend.Item, versions []
 		if versions[i] == 0 {
 			continue
 		}
-		req, err := s.storeRequest(it, versions[i])
+		req, ok, err := s.storeRequest(it, versions[i])
 		if err != nil {
 			first = cmp(first, err)
-			continue
 		}
-		reqs = append(reqs, req)
-		sent = append(sent, i)
+		if ok {
+			reqs = append(reqs, req)
+			sent = append(sent, i)
+		}
 	}
 	if len(reqs) == 0 {
 		return stored, first

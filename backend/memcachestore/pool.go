@@ -140,6 +140,9 @@ func (p *Pool) Stats() PoolStats {
 type poolServer struct {
 	i    int
 	addr net.Addr
+	// tag is a hash of addr, the same in every process, that the meta
+	// protocol's versions carry (see fence.go).
+	tag uint16
 	// failures counts the consecutive I/O failures.
 	failures atomic.Int32
 	// epoch grows each time the server is taken out: connections dialed
@@ -192,7 +195,7 @@ func NewPool(o PoolOptions, addrs ...string) (*Pool, error) {
 	p := &Pool{opts: o, byAddr: make(map[string]*poolServer), done: make(chan struct{})}
 	p.dialer.Timeout = o.Timeout
 	_ = sl.Each(func(a net.Addr) error {
-		s := &poolServer{i: len(p.servers), addr: a}
+		s := &poolServer{i: len(p.servers), addr: a, tag: serverTag(a.String())}
 		p.servers = append(p.servers, s)
 		p.byAddr[a.String()] = s
 		p.live = append(p.live, s.i)
@@ -328,6 +331,22 @@ func (p *Pool) PickServer(key string) (net.Addr, error) {
 	}
 	s.movedMu.Unlock()
 	return stand.addr, nil
+}
+
+// serverOf returns the server PickServer picks for key now, without
+// counting a failover or recording a moved key.
+func (p *Pool) serverOf(key string) *poolServer {
+	n := len(p.servers)
+	if n == 1 {
+		return p.servers[0]
+	}
+	cs := crc32.ChecksumIEEE([]byte(key[:min(len(key), 256)]))
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if s := p.servers[cs%uint32(n)]; !s.out {
+		return s
+	}
+	return p.servers[p.live[cs%uint32(len(p.live))]]
 }
 
 // Each calls f for every server, in or out.

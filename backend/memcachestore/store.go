@@ -97,9 +97,10 @@ type Options struct {
 // and each command is bounded by the client's socket timeout.
 type Store struct {
 	client Client
-	// meta is the Pool's meta-protocol client when client is a Pool, nil
-	// otherwise: the conditional writes and the leases then use the text
-	// protocol.
+	// pool and meta are client and its meta-protocol client when client is
+	// a Pool, nil otherwise: the conditional writes and the leases then use
+	// the text protocol.
+	pool   *Pool
 	meta   *mcmeta.Client
 	closer func() error // closes the client NewServers made; nil otherwise
 	opts   Options
@@ -149,7 +150,7 @@ func New(client Client, o Options) (*Store, error) {
 	}
 	s := &Store{client: client, opts: o}
 	if p, ok := client.(*Pool); ok {
-		s.meta = p.Meta()
+		s.pool, s.meta = p, p.Meta()
 	}
 	return s, nil
 }
@@ -643,7 +644,7 @@ func (s *Store) SetIf(ctx context.Context, items []backend.Item, versions []back
 		if err != nil {
 			return err
 		}
-		it.CasID = uint64(versions[i])
+		it.CasID, _ = s.casOf(it.Key, versions[i])
 		err = s.client.CompareAndSwap(it)
 		switch {
 		case err == nil:
