@@ -58,7 +58,10 @@ type PoolOptions struct {
 
 // Pool is a gomemcache [memcache.ServerSelector] over a pool of servers
 // that takes a failing server out of key selection and probes it back in;
-// [Pool.Client] is a client on it. It is safe for concurrent use.
+// [Pool.Client] is a gomemcache client on it, and [Pool.Meta] a
+// meta-protocol client on connections of its own, selected, failed over
+// and counted alike. The Pool is itself a [Client]: a Store, a locker or a
+// registry given it uses both. It is safe for concurrent use.
 //
 // While every server is in, a key goes where gomemcache's
 // [memcache.ServerList] puts it (so processes with and without a Pool agree).
