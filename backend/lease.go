@@ -46,7 +46,8 @@ type Leaser interface {
 	// for o.Holder, atomically per key: see [LeaseStatus] for the outcomes.
 	// Every Lease reports what the key held (Value, nil for nothing or a
 	// placeholder, non-nil and empty for a stored empty value) and its
-	// Version after the call. A key named twice is leased once and reported
+	// Version after the call (zero for a key that holds nothing, not even
+	// a placeholder). A key named twice is leased once and reported
 	// twice. It also reads the keys of o.Also, as GetMulti does, in the same
 	// round trip, and returns their values in also. It returns an error
 	// wrapping ErrInvalidArgument when o.Holder is empty or a TTL is not
@@ -73,10 +74,13 @@ type Leaser interface {
 	StoreLeased(ctx context.Context, items []Item, held []LeaseKey, holder string, g Group) (stored, lost []bool, err error)
 	// ExtendLeases resets the lock of each key held by holder to ttl from
 	// now; ok[i] is false for a key whose lock holder no longer holds
-	// (expired, or taken by another after it expired).
+	// (expired, or taken by another after it expired). It returns an error
+	// wrapping ErrInvalidArgument when holder is empty or ttl is not
+	// positive.
 	ExtendLeases(ctx context.Context, keys []LeaseKey, holder string, ttl time.Duration) (ok []bool, err error)
 	// ReleaseLeases ends holder's lock on each key, leaving the key's value
 	// and Version as they are. A lock holder no longer holds is left alone.
+	// It returns an error wrapping ErrInvalidArgument when holder is empty.
 	ReleaseLeases(ctx context.Context, keys []LeaseKey, holder string) error
 }
 
@@ -125,9 +129,13 @@ const (
 	// LeaseTaken: the caller holds the key's lock, and Version is its new
 	// fence.
 	LeaseTaken LeaseStatus = iota + 1
-	// LeaseHeld: another holder's lock on the key is live; nothing was
-	// changed. Value is what the key holds (a stale value a caller may
-	// serve), Version its current Version, to pass back as
+	// LeaseHeld: a lock on the key is live — another holder's, or the
+	// caller's own from an earlier Lease (a creation leases a key once);
+	// nothing a reader or a holder can tell was changed. (A backend whose
+	// read vivifies a missing key, memcached's, may leave a placeholder in
+	// a key that held nothing: the holder's own placeholder was gone, and
+	// with it its fence.) Value is what the key holds (a stale value a
+	// caller may serve), Version its current Version, to pass back as
 	// LeaseKey.Version when polling.
 	LeaseHeld
 	// LeaseChanged: the key no longer holds the Version the caller passed

@@ -7,6 +7,7 @@ replace github.com/corralcache/corral => ../
 replace github.com/corralcache/corral/backend/diskstore => ../backend/diskstore
 
 require (
+	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
 	github.com/corralcache/corral v0.0.0
 	github.com/corralcache/corral/backend/diskstore v0.0.0
 	github.com/eko/gocache/lib/v4 v4.2.0

@@ -28,9 +28,14 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 	}
+	stopMC, err := startMemcached()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
 	_, closeLogs := logToFile()
 	code := m.Run()
 	stop()
+	stopMC()
 	closeLogs()
 	os.Exit(code)
 }

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario for corral and its peers in one run and
 # writes the table to BENCHMARKS.md at the repository root. The benchmarks
-# start their own redis-server on a free loopback port; this script installs
-# it from Debian packages when it is missing (as scripts/test.sh does).
+# start their own redis-server and memcached on free loopback ports; this
+# script installs them from Debian packages when they are missing (as
+# scripts/test.sh does).
 #
 # COUNT (default 3) and BENCHTIME (default 1s) tune the timed scenarios.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v redis-server >/dev/null; then
-	echo "installing redis-server from Debian packages"
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v memcached >/dev/null || missing+=(memcached)
+if ((${#missing[@]})); then
+	echo "installing ${missing[*]} from Debian packages"
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo="sudo"
 	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 count=${COUNT:-3}
@@ -23,8 +27,8 @@ trap 'rm -rf "$out"' EXIT
 
 go vet ./...
 # Timed scenarios: hits in memory and in Redis, multi-get, disk beside both,
-# and the near cache.
-go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti|Disk|NearHit|NearMixed)$' -benchmem \
+# the near cache, and memcached's cold miss and hit.
+go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti|Disk|NearHit|NearMixed|MemcachedMiss|MemcachedHit)$' -benchmem \
 	-count "$count" -benchtime "$benchtime" -timeout 30m . | tee "$out/timed.txt"
 # Event scenarios: one stampede or one expiry per run.
 go test -run '^$' -bench '^Benchmark(Stampede|Expiry|ExpiryOutcomes)$' \

@@ -94,8 +94,10 @@ var builtinSchemes = []string{"memory", "redis", "rediss", "redis+cluster", "red
 // (TLS to the Sentinels and to the master alike) ca_file, cert_file,
 // key_file and skip_verify. memcached:// builds a memcachestore.Pool over
 // the servers (a failing server is taken out and probed back in) and gives
-// its client to memcachestore, memcachelocker and memcachereg; timeout
-// defaults to memcachestore.DefaultTimeout (200 ms).
+// it to memcachestore, memcachelocker and memcachereg, which use
+// memcached's meta protocol on it where it saves round trips (memcached
+// 1.6.10 or later: Ping checks the servers' versions); timeout defaults to
+// memcachestore.DefaultTimeout (200 ms).
 //
 // Other schemes come from other modules, given explicitly to OpenWith (or
 // to Load in Options.Schemes): disk:// from
@@ -459,20 +461,27 @@ func (c *Connection) openMemcached(rawURL string) error {
 	}
 	c.closes = append(c.closes, pool.Close)
 	client := pool.Client()
-	store, err := memcachestore.New(client, so)
+	// On the Pool itself, the store, the locker and the registry use the
+	// meta protocol where it saves round trips.
+	store, err := memcachestore.New(pool, so)
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}
-	locker, err := memcachelocker.New(client, memcachelocker.Options{})
+	locker, err := memcachelocker.New(pool, memcachelocker.Options{})
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}
-	reg, err := memcachereg.New(client, memcachereg.Options{})
+	reg, err := memcachereg.New(pool, memcachereg.Options{})
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}
 	c.Backend, c.Locker, c.Registry = store, locker, reg
-	c.ping = func(ctx context.Context) error { return pingMemcached(ctx, client) }
+	c.ping = func(ctx context.Context) error {
+		if err := pingMemcached(ctx, client); err != nil {
+			return err
+		}
+		return pool.CheckVersions()
+	}
 	return nil
 }
 

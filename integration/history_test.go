@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func TestHistoryMultiProcessNear(t *testing.T) {
 		bounds := history.Options{RemoteLag: maps.Clone(historyBounds.RemoteLag)}
 		args := []string{"-near", "1000"}
 		lag := historyPushLag
-		if tg.backend == "memcached" {
+		if strings.HasPrefix(tg.backend, "memcached") {
 			args = append(args, "-nearstale", historyNearStale.String())
 			lag = historyNearStale
 		}

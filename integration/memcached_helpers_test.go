@@ -36,6 +36,19 @@ func mcClient(t *testing.T, addrs ...string) *memcache.Client {
 	return c
 }
 
+// mcPool returns a Pool of its own for the servers at addrs, as a
+// separate process would have, closed when the test ends. A Store on it
+// speaks the meta protocol.
+func mcPool(t *testing.T, addrs ...string) *memcachestore.Pool {
+	t.Helper()
+	p, err := memcachestore.NewPool(memcachestore.PoolOptions{Timeout: mcTimeout}, addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
 // mcStack is what one process uses: a client, a store, a locker and a
 // registry on it.
 type mcStack struct {

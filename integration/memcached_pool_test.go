@@ -15,6 +15,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
+	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/memcachestore"
 	"github.com/corralcache/corral/keyreg/memcachereg"
 	"github.com/corralcache/corral/lock/memcachelocker"
@@ -198,7 +199,21 @@ func (db *poolDB) check(t *testing.T, keys, got []string) {
 // a completed invalidation is served — neither an entry it held from before
 // the partition once it is back, nor a stand-in's copy once it fails again
 // — and that no call fails.
-func TestMemcachedPoolFailover(t *testing.T) {
+func TestMemcachedPoolFailover(t *testing.T) { forEachProtocol(t, testMemcachedPoolFailover) }
+
+// forEachProtocol runs test with the store, locker and registry on a
+// Pool's gomemcache client (text protocol), then on the Pool itself (meta
+// protocol).
+func forEachProtocol(t *testing.T, test func(t *testing.T, on func(*memcachestore.Pool) memcachestore.Client)) {
+	t.Run("text", func(t *testing.T) {
+		test(t, func(p *memcachestore.Pool) memcachestore.Client { return p.Client() })
+	})
+	t.Run("meta", func(t *testing.T) {
+		test(t, func(p *memcachestore.Pool) memcachestore.Client { return p })
+	})
+}
+
+func testMemcachedPoolFailover(t *testing.T, on func(*memcachestore.Pool) memcachestore.Client) {
 	live, hidden := mcServer(t), mcServer(t)
 	gate := newPoolGate(t, hidden.Addr)
 	const cooldown = 300 * time.Millisecond
@@ -207,15 +222,16 @@ func TestMemcachedPoolFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pool.Close() })
-	store, err := memcachestore.New(pool.Client(), memcachestore.Options{})
+	client := on(pool)
+	store, err := memcachestore.New(client, memcachestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	locker, err := memcachelocker.New(pool.Client(), memcachelocker.Options{})
+	locker, err := memcachelocker.New(client.(memcachelocker.Client), memcachelocker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := memcachereg.New(pool.Client(), memcachereg.Options{})
+	reg, err := memcachereg.New(client.(memcachereg.Client), memcachereg.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +380,9 @@ func pickKeys(t *testing.T, pool *memcachestore.Pool, r *region.Region, addr str
 // it is out), no call fails, no value is older than a completed
 // invalidation — one made while it was down included, after it returns —
 // and the pool's Stats count the failover.
-func TestMemcachedPoolServerKilled(t *testing.T) {
+func TestMemcachedPoolServerKilled(t *testing.T) { forEachProtocol(t, testMemcachedPoolServerKilled) }
+
+func testMemcachedPoolServerKilled(t *testing.T, on func(*memcachestore.Pool) memcachestore.Client) {
 	live, victim := mcServer(t), mcServer(t)
 	const cooldown = 300 * time.Millisecond
 	pool, err := memcachestore.NewPool(memcachestore.PoolOptions{Timeout: 500 * time.Millisecond, Cooldown: cooldown}, live.Addr, victim.Addr)
@@ -372,15 +390,16 @@ func TestMemcachedPoolServerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pool.Close() })
-	store, err := memcachestore.New(pool.Client(), memcachestore.Options{})
+	client := on(pool)
+	store, err := memcachestore.New(client, memcachestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	locker, err := memcachelocker.New(pool.Client(), memcachelocker.Options{})
+	locker, err := memcachelocker.New(client.(memcachelocker.Client), memcachelocker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := memcachereg.New(pool.Client(), memcachereg.Options{})
+	reg, err := memcachereg.New(client.(memcachereg.Client), memcachereg.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,5 +470,103 @@ func TestMemcachedPoolServerKilled(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Errorf("%d calls failed", failed)
+	}
+}
+
+// TestMemcachedPoolFailoverLeases: leases on a Pool (meta protocol) follow
+// a server out and back. A lease taken before the partition cannot store
+// once its key moved (its fence was on the server gone); the stand-in
+// leases and stores the key while the server is out; once the server is
+// back (flushed), the key misses there and is leased afresh, and the
+// stand-in's copy and lock are deleted.
+func TestMemcachedPoolFailoverLeases(t *testing.T) {
+	live, hidden := mcServer(t), mcServer(t)
+	gate := newPoolGate(t, hidden.Addr)
+	const cooldown = 300 * time.Millisecond
+	pool, err := memcachestore.NewPool(memcachestore.PoolOptions{Timeout: 500 * time.Millisecond, Cooldown: cooldown, Failures: 1}, live.Addr, gate.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pool.Close() })
+	s, err := memcachestore.New(pool, memcachestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := mcCtx(t, 15*time.Second)
+	// A key whose value and lock are both on the gated server.
+	var k backend.LeaseKey
+	for i := 0; ; i++ {
+		if i == 1000 {
+			t.Fatal("no key with its value and lock on the gated server in 1000")
+		}
+		k = backend.LeaseKey{Key: fmt.Sprintf("lease%d:v", i), Lock: fmt.Sprintf("lease%d:l", i)}
+		a, _ := pool.PickServer(memcachestore.MangleKey(k.Key))
+		b, _ := pool.PickServer(memcachestore.MangleKey(k.Lock))
+		if a.String() == gate.Addr && b.String() == gate.Addr {
+			break
+		}
+	}
+	o := backend.LeaseOptions{Holder: "A", LockTTL: time.Minute, PlaceholderTTL: time.Minute}
+	lease := func(holder string, want backend.LeaseStatus) backend.Lease {
+		t.Helper()
+		o.Holder = holder
+		ls, _, err := s.Lease(ctx, []backend.LeaseKey{k}, o)
+		if err != nil || ls[0].Status != want {
+			t.Fatalf("Lease by %s = %v, %v; want %v", holder, ls, err, want)
+		}
+		return ls[0]
+	}
+	store := func(holder string, v backend.Version, value string, want bool) {
+		t.Helper()
+		lk := k
+		lk.Version = v
+		stored, _, err := s.StoreLeased(ctx, []backend.Item{{Key: k.Key, Value: []byte(value)}}, []backend.LeaseKey{lk}, holder, backend.Group{})
+		if err != nil || stored[0] != want {
+			t.Fatalf("StoreLeased by %s = %v, %v; want %t", holder, stored, err, want)
+		}
+	}
+	before := lease("A", backend.LeaseTaken)
+
+	gate.Cut()
+	for i := 0; len(pool.Out()) == 0; i++ {
+		if i == 50 {
+			t.Fatal("the gated server was not taken out after 50 calls")
+		}
+		_, _, _ = s.Lease(ctx, []backend.LeaseKey{k}, o) // fails until it is out
+	}
+	b := lease("B", backend.LeaseTaken) // on the stand-in
+	store("A", before.Version, "A", false)
+	store("B", b.Version, "B", true)
+	if v, err := s.Get(ctx, k.Key); err != nil || string(v) != "B" {
+		t.Fatalf("Get while out = %q, %v", v, err)
+	}
+
+	gate.Heal()
+	deadline := time.Now().Add(10 * cooldown)
+	for len(pool.Out()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the gated server did not come back within 10 cooldowns")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := s.Get(ctx, k.Key); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get once back (flushed) = %v, want ErrNotFound", err)
+	}
+	c := lease("C", backend.LeaseTaken)
+	store("C", c.Version, "C", true)
+	// The stand-in's copy and lock go, one Timeout after the switch back.
+	raw := mcClient(t, live.Addr)
+	deadline = time.Now().Add(2 * time.Second)
+	for _, key := range []string{k.Key, k.Lock} {
+		for {
+			_, err := raw.Get(memcachestore.MangleKey(key))
+			if errors.Is(err, memcache.ErrCacheMiss) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stand-in still holds %s after the server came back: %v", key, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }

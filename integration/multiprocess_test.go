@@ -34,6 +34,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, tg target)) {
 		{"redis", redisTarget},
 		{"cluster", clusterTarget},
 		{"memcached", memcachedTarget},
+		{"memcached-meta", memcachedMetaTarget},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) { test(t, b.start(t)) })
@@ -70,6 +71,14 @@ func memcachedTarget(t *testing.T) target {
 	c := mcClient(t, srv.Addr)
 	return target{backend: "memcached", addrs: []string{srv.Addr}, flags: []string{"-regcache=-1ns"},
 		counter: func(t testing.TB, key string) int { return mcCounter(t, c, key) }}
+}
+
+// memcachedMetaTarget is memcachedTarget with workers whose store, locker
+// and registry are on a memcachestore.Pool: they use the meta protocol.
+func memcachedMetaTarget(t *testing.T) target {
+	tg := memcachedTarget(t)
+	tg.backend = "memcached-meta"
+	return tg
 }
 
 // stampedeOnce runs 4 worker processes × 100 goroutines calling

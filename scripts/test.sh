@@ -54,3 +54,7 @@ go test -run '^$' -fuzz '^FuzzReadReply$' -fuzztime 5s ./backend/redisstore/
 # Allocation counts are only meaningful without the race detector, so the
 # tests that assert them (Test*Allocs) run once more without it.
 go test -count=1 -run 'Allocs$' ./...
+# A few seconds of fuzzing of the memcached meta-protocol codec: its
+# replies come from the network, its requests carry callers' keys.
+go test -run '^$' -fuzz '^FuzzMetaReply$' -fuzztime 5s ./internal/mcmeta/
+go test -run '^$' -fuzz '^FuzzMetaRequest$' -fuzztime 5s ./internal/mcmeta/

@@ -17,7 +17,7 @@ import (
 // RunOptions adjust what [RunWith] checks.
 type RunOptions struct {
 	// SkipTTL skips the subtests that wait for a short hard TTL to pass:
-	// TTL, and the Expiry subtests of the conditional contracts.
+	// TTL, and the Expiry subtests of the conditional and lease contracts.
 	SkipTTL bool
 	// TTL is the short hard TTL of those subtests, and the placeholder TTL
 	// of the conditional ones; zero means 2s. Backends with whole-second
@@ -87,6 +87,9 @@ func RunWith(t *testing.T, opts RunOptions, newBackend func(t *testing.T) backen
 	})
 	t.Run("ConditionalValueStore", func(t *testing.T) {
 		runConditionalValueStore(t, opts, prefix+"ConditionalValueStore:", newBackend)
+	})
+	t.Run("Leaser", func(t *testing.T) {
+		runLeaser(t, opts, prefix+"Leaser:", newBackend)
 	})
 }
 

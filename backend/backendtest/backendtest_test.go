@@ -24,10 +24,17 @@ type mapBackend struct {
 	flaw string
 	now  func() time.Time
 
-	mu      sync.Mutex // protects m, entries and version
+	mu      sync.Mutex // protects m, entries, locks and version
 	m       map[string]mapValue
 	entries map[[2]string]mapValue
+	locks   map[string]mapLock
 	version backend.Version // of the last write
+}
+
+// mapLock is a lease's lock.
+type mapLock struct {
+	holder  string
+	expires time.Time
 }
 
 type mapValue struct {
@@ -43,10 +50,11 @@ var (
 	_ backend.Conditional           = (*mapBackend)(nil)
 	_ backend.ValueStore            = (*mapBackend)(nil)
 	_ backend.ConditionalValueStore = (*mapBackend)(nil)
+	_ backend.Leaser                = (*mapBackend)(nil)
 )
 
 func newMapBackend(flaw string, now func() time.Time) *mapBackend {
-	return &mapBackend{flaw: flaw, now: now, m: map[string]mapValue{}, entries: map[[2]string]mapValue{}}
+	return &mapBackend{flaw: flaw, now: now, m: map[string]mapValue{}, entries: map[[2]string]mapValue{}, locks: map[string]mapLock{}}
 }
 
 // liveLocked reports whether mv is present and has not expired.
@@ -311,6 +319,126 @@ func (b *mapBackend) DeleteMulti(ctx context.Context, keys []string) error {
 	return nil
 }
 
+func (b *mapBackend) Lease(ctx context.Context, keys []backend.LeaseKey, o backend.LeaseOptions) ([]backend.Lease, [][]byte, error) {
+	if o.Holder == "" || o.LockTTL <= 0 || o.PlaceholderTTL <= 0 {
+		return nil, nil, fmt.Errorf("map: lease options %+v: %w", o, backend.ErrInvalidArgument)
+	}
+	also, _ := b.GetMulti(ctx, o.Also)
+	if b.flaw == "AlsoMissingEmpty" {
+		for i := range also {
+			if also[i] == nil {
+				also[i] = []byte{}
+			}
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	leases := make([]backend.Lease, len(keys))
+	leased := map[string]int{}
+	for i, k := range keys {
+		if j, dup := leased[k.Key]; dup && b.flaw != "DuplicateLeasedTwice" {
+			leases[i] = leases[j]
+			leases[i].Value = bytes.Clone(leases[j].Value)
+			continue
+		}
+		leased[k.Key] = i
+		mv, ok := b.m[k.Key]
+		live := b.liveLocked(mv, ok)
+		var cur backend.Lease
+		if live {
+			cur.Version = mv.version
+			if !mv.placeholder {
+				cur.Value = append([]byte{}, mv.v...)
+			}
+		}
+		lk, locked := b.locks[k.Lock]
+		locked = locked && (b.flaw == "LockNoTTL" || b.now().Before(lk.expires)) && b.flaw != "LeaseIgnoresLock"
+		changed := k.Version != 0 && cur.Version != k.Version
+		switch {
+		case changed && b.flaw != "PollTakesOnChange":
+			cur.Status = backend.LeaseChanged
+		case locked:
+			cur.Status = backend.LeaseHeld
+		default:
+			b.locks[k.Lock] = mapLock{holder: o.Holder, expires: b.now().Add(o.LockTTL)}
+			if b.flaw != "LeaseSameVersion" || !live {
+				mv = b.leaseLocked(mv, ok, max(o.PlaceholderTTL, o.LockTTL))
+				b.m[k.Key] = mv
+			}
+			cur = backend.Lease{Status: backend.LeaseTaken, Version: mv.version}
+			if !mv.placeholder {
+				cur.Value = append([]byte{}, mv.v...)
+			}
+			if changed {
+				cur.Status = backend.LeaseChanged
+			}
+		}
+		leases[i] = cur
+	}
+	return leases, also, nil
+}
+
+func (b *mapBackend) StoreLeased(ctx context.Context, items []backend.Item, held []backend.LeaseKey, holder string, g backend.Group) ([]bool, []bool, error) {
+	stored, err := b.storeLeased(ctx, items, held, holder, g)
+	return stored, make([]bool, len(held)), err
+}
+
+func (b *mapBackend) storeLeased(ctx context.Context, items []backend.Item, held []backend.LeaseKey, holder string, g backend.Group) ([]bool, error) {
+	if len(held) < len(items) || holder == "" || g.Name != "" && len(g.Members) != len(items) {
+		return nil, fmt.Errorf("map: store leased: %w", backend.ErrInvalidArgument)
+	}
+	versions := make([]backend.Version, len(items))
+	for i := range items {
+		versions[i] = held[i].Version
+		if b.flaw == "StoreIgnoresVersion" {
+			versions[i] = b.currentVersion(items[i].Key)
+		}
+	}
+	stored, err := b.SetIf(ctx, items, versions)
+	if b.flaw != "StoreKeepsLock" {
+		_ = b.ReleaseLeases(ctx, held, holder)
+	}
+	return stored, err
+}
+
+// currentVersion is the Version key holds.
+func (b *mapBackend) currentVersion(key string) backend.Version {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m[key].version
+}
+
+func (b *mapBackend) ExtendLeases(_ context.Context, keys []backend.LeaseKey, holder string, ttl time.Duration) ([]bool, error) {
+	if holder == "" || ttl <= 0 {
+		return nil, fmt.Errorf("map: extend leases: %w", backend.ErrInvalidArgument)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ok := make([]bool, len(keys))
+	for i, k := range keys {
+		lk, locked := b.locks[k.Lock]
+		if locked && b.now().Before(lk.expires) && (lk.holder == holder || b.flaw == "ExtendAnyHolder") {
+			b.locks[k.Lock] = mapLock{holder: lk.holder, expires: b.now().Add(ttl)}
+			ok[i] = true
+		}
+	}
+	return ok, nil
+}
+
+func (b *mapBackend) ReleaseLeases(_ context.Context, keys []backend.LeaseKey, holder string) error {
+	if holder == "" {
+		return fmt.Errorf("map: release leases: %w", backend.ErrInvalidArgument)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range keys {
+		if lk, locked := b.locks[k.Lock]; locked && (lk.holder == holder || b.flaw == "ReleaseAnyHolder") {
+			delete(b.locks, k.Lock)
+		}
+	}
+	return nil
+}
+
 func runMapSuite(t *testing.T, flaw string) {
 	clk := fakeclock.New(time.Unix(1_700_000_000, 0))
 	backendtest.RunWith(t, backendtest.RunOptions{Sleep: clk.Advance}, func(t *testing.T) backend.Backend {
@@ -390,6 +518,16 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		{"EntryPlaceholderVisible", "ConditionalValueStore/Placeholder"},
 		{"StoreEntryKeepsVersion", "ConditionalValueStore/StoreEntryIfAfterWrite"},
 		{"EntryLeaseKeepsVersion", "ConditionalValueStore/Lease"},
+		{"LeaseIgnoresLock", "Leaser/Held"},
+		{"LeaseSameVersion", "Leaser/FenceAfterLease"},
+		{"PollTakesOnChange", "Leaser/Poll"},
+		{"StoreIgnoresVersion", "Leaser/FenceAfterWrite"},
+		{"StoreKeepsLock", "Leaser/StoreLeased"},
+		{"ReleaseAnyHolder", "Leaser/Release"},
+		{"ExtendAnyHolder", "Leaser/Extend"},
+		{"LockNoTTL", "Leaser/Expiry"},
+		{"AlsoMissingEmpty", "Leaser/Also"},
+		{"DuplicateLeasedTwice", "Leaser/DuplicateKeys"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.flaw, func(t *testing.T) {

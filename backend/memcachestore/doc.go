@@ -1,11 +1,37 @@
 // Package memcachestore is a corral backend on memcached, through
-// github.com/bradfitz/gomemcache.
+// github.com/bradfitz/gomemcache and, on a [Pool], memcached's meta
+// protocol.
 //
 // A [Store] talks to one server or to a pool (keys are spread over the pool
 // by gomemcache's selector). A multi-get is one GetMulti (one round trip per
 // server holding some of the keys); memcached has no multi-set or
 // multi-delete, so SetMulti and DeleteMulti send their commands
 // concurrently.
+//
+// # Two protocols
+//
+// A Store made by [NewServers], or by [New] on a [Pool], reads and writes
+// values with gomemcache (the text protocol), and takes its leases and
+// makes its conditional writes with memcached's meta protocol (memcached
+// 1.6.10 or later: the first meta command to an older server, and
+// NewServers or [Pool.CheckVersions] up front, fail with
+// [ErrServerTooOld]) on connections of the Pool's own, which the Pool selects, fails over and
+// counts failures for as it does gomemcache's: one pipeline per server per
+// step. A Store made by New on any other client (a gomemcache client, or
+// [Pool.Client]) uses the text protocol for everything, with more round
+// trips, and works with any memcached. Both kinds of Store, and the
+// memcached locker and registry, can share servers: they lay items out the
+// same way.
+//
+// Round trips per call, on the meta protocol (text protocol in brackets):
+//
+//   - Get, GetMulti: one per server (same);
+//   - GetForUpdate: one when every key was missing, two otherwise [three];
+//   - SetIf: one per server [one per item, in parallel];
+//   - Lease: one for a missing key, two for a key that holds a value or a
+//     placeholder [the add of the lock, three, and one for held keys];
+//   - StoreLeased, ExtendLeases, ReleaseLeases: one, two for locks this
+//     Store did not take [a cas per item and a gets and a cas per lock].
 //
 // memcached refuses keys longer than 250 bytes and keys holding spaces or
 // control bytes. [MangleKey] rewrites such keys deterministically into a
@@ -39,7 +65,17 @@
 // memcached started with -C keeps no CAS values; GetForUpdate then fails
 // with [ErrNoCAS].
 //
-// [Store.GetForUpdate] takes a new lease on every key it reads, so that
+// On the meta protocol, GetForUpdate reads every key with `mg <key>
+// N<ttl> c v f`, which vivifies a missing key into an empty item (the
+// placeholder) with a new CAS value: one round trip. A key that held a
+// value gets a new CAS value from `ms <key> 0 MA C<cas> c`, an append of
+// nothing, which keeps its bytes, client flags and TTL (to the server's
+// second); a placeholder is replaced by a new one with `ms <key> 0 C<cas>
+// T<ttl> c`. SetIf is `ms <key> … C<version>` per item, in one pipeline
+// per server.
+//
+// On the text protocol, [Store.GetForUpdate] takes a new lease on every
+// key it reads, so that
 // every version handed out before for the key stops matching: it reads the
 // keys with one gets, writes each key once, and reads them again with one
 // gets — three round trips for any mix of hits and misses (the writes go in
@@ -53,9 +89,25 @@
 // its cas replaced, a version that no longer matches, as if the other lease
 // had come just after it.
 //
+// # Leases
+//
+// A Store implements [github.com/corralcache/corral/backend.Leaser]: the
+// lock is an item of its own under the lease's lock key, holding the
+// holder, added with the lock's TTL (the item the memcached locker adds,
+// so that lockers and leases exclude each other); the fence is the CAS
+// value of the value's item, renewed as GetForUpdate renews it. On the
+// meta protocol, one pipeline adds the lock and reads (vivifying) the key:
+// a cold miss takes its lease in one round trip. StoreLeased stores with
+// `ms … C<version>` and deletes the lock with `md <lock> C<lock's CAS>`
+// in the same round trip: the add returned the lock's CAS value, which
+// the Store remembers for the holder, so that no other holder's lock is
+// ever deleted; a lock it does not know is read first, and deleted only if
+// it holds the holder. See docs/memcached.md for the interleavings.
+//
 // # TTL of a leased value
 //
-// memcached's text protocol does not report the TTL an item has left, and a
+// On the meta protocol, a lease keeps a value's TTL on the server (an
+// append keeps it). memcached's text protocol does not report the TTL an item has left, and a
 // cas must give one, so the Store records each value's deadline in its
 // header and a lease re-stores the value with the time left to that
 // deadline, by the leaser's clock, rounded up to whole seconds as every TTL
@@ -102,5 +154,9 @@
 // through; so would a pool whose server list changes under a key, or a
 // Pool that takes a server out or back in while the value is created, if
 // the two servers' CAS counters met. Each needs a restart, a reconfiguration
-// or a failover within the time one value is created.
+// or a failover within the time one value is created. On the meta
+// protocol, a version also names its server (a hash of its address), and a
+// store whose key moved to another server meanwhile is refused: the
+// failover case is closed there; the restart and the reconfiguration
+// (another server list, on the same addresses) remain.
 package memcachestore

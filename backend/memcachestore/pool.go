@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/corralcache/corral/internal/mcmeta"
 )
 
 const (
@@ -56,7 +58,10 @@ type PoolOptions struct {
 
 // Pool is a gomemcache [memcache.ServerSelector] over a pool of servers
 // that takes a failing server out of key selection and probes it back in;
-// [Pool.Client] is a client on it. It is safe for concurrent use.
+// [Pool.Client] is a gomemcache client on it, and [Pool.Meta] a
+// meta-protocol client on connections of its own, selected, failed over
+// and counted alike. The Pool is itself a [Client]: a Store, a locker or a
+// registry given it uses both. It is safe for concurrent use.
 //
 // While every server is in, a key goes where gomemcache's
 // [memcache.ServerList] puts it (so processes with and without a Pool agree).
@@ -86,7 +91,10 @@ type PoolOptions struct {
 // process invalidated on a stand-in meanwhile; and while processes disagree
 // about a server, a write made by one is not seen by the other.
 type Pool struct {
-	client  *memcache.Client
+	client *memcache.Client
+	// meta speaks the meta protocol on connections of its own, to the
+	// servers PickServer chooses, dialed through dial as client's are.
+	meta    *mcmeta.Client
 	opts    PoolOptions
 	servers []*poolServer
 	byAddr  map[string]*poolServer
@@ -135,6 +143,9 @@ func (p *Pool) Stats() PoolStats {
 type poolServer struct {
 	i    int
 	addr net.Addr
+	// tag is a hash of addr, the same in every process, that the meta
+	// protocol's versions carry (see fence.go).
+	tag uint16
 	// failures counts the consecutive I/O failures.
 	failures atomic.Int32
 	// epoch grows each time the server is taken out: connections dialed
@@ -153,7 +164,10 @@ type poolServer struct {
 	overflow bool
 }
 
-var _ memcache.ServerSelector = (*Pool)(nil)
+var (
+	_ memcache.ServerSelector = (*Pool)(nil)
+	_ Client                  = (*Pool)(nil)
+)
 
 // NewPool returns a Pool on the servers at addrs ("host:port", or a path
 // for a Unix socket). Close stops its probes and closes its client. Errors
@@ -184,7 +198,7 @@ func NewPool(o PoolOptions, addrs ...string) (*Pool, error) {
 	p := &Pool{opts: o, byAddr: make(map[string]*poolServer), done: make(chan struct{})}
 	p.dialer.Timeout = o.Timeout
 	_ = sl.Each(func(a net.Addr) error {
-		s := &poolServer{i: len(p.servers), addr: a}
+		s := &poolServer{i: len(p.servers), addr: a, tag: serverTag(a.String())}
 		p.servers = append(p.servers, s)
 		p.byAddr[a.String()] = s
 		p.live = append(p.live, s.i)
@@ -194,6 +208,11 @@ func NewPool(o PoolOptions, addrs ...string) (*Pool, error) {
 	c.Timeout, c.MaxIdleConns = o.Timeout, o.MaxIdleConns
 	c.DialContext = p.dial
 	p.client = c
+	meta, err := mcmeta.New(mcmeta.Options{Pick: p.PickServer, Dial: p.dial, Timeout: o.Timeout, MaxIdleConns: o.MaxIdleConns})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	p.meta = meta
 	return p, nil
 }
 
@@ -206,9 +225,63 @@ func cmp[T comparable](v, def T) T {
 	return v
 }
 
-// Client returns the client on the Pool, to give to [New] and to the
-// memcached locker and registry.
+// Client returns the gomemcache client on the Pool. A Store, a locker or a
+// registry given it speaks memcached's text protocol only; give them the
+// Pool itself to let them use the meta protocol too.
 func (p *Pool) Client() *memcache.Client { return p.client }
+
+// Meta returns the Pool's meta-protocol client, which a Store, the
+// memcached locker and the memcached registry on the Pool use. Its type
+// is internal to corral.
+func (p *Pool) Meta() *mcmeta.Client { return p.meta }
+
+// CheckVersions checks that every server of the Pool that answers speaks
+// the meta protocol, with one `version` per server not checked before (on
+// a connection then kept for the meta commands). It returns an error
+// wrapping ErrServerTooOld for a server older than memcached 1.6.10; a
+// server that does not answer is checked when it is first used.
+func (p *Pool) CheckVersions() error {
+	errs := make([]error, len(p.servers))
+	var wg sync.WaitGroup
+	for i, s := range p.servers {
+		wg.Go(func() {
+			if err := p.meta.Verify(s.addr); errors.Is(err, mcmeta.ErrTooOld) {
+				errs[i] = fmt.Errorf("%w: %w", ErrServerTooOld, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// The Pool is a Client (and the client of the memcached locker and
+// registry): through it, they use the meta protocol where it helps. These
+// methods are those of [Pool.Client].
+
+// Get is [memcache.Client.Get].
+func (p *Pool) Get(key string) (*memcache.Item, error) { return p.client.Get(key) }
+
+// GetMulti is [memcache.Client.GetMulti].
+func (p *Pool) GetMulti(keys []string) (map[string]*memcache.Item, error) {
+	return p.client.GetMulti(keys)
+}
+
+// Set is [memcache.Client.Set].
+func (p *Pool) Set(item *memcache.Item) error { return p.client.Set(item) }
+
+// Add is [memcache.Client.Add].
+func (p *Pool) Add(item *memcache.Item) error { return p.client.Add(item) }
+
+// CompareAndSwap is [memcache.Client.CompareAndSwap].
+func (p *Pool) CompareAndSwap(item *memcache.Item) error { return p.client.CompareAndSwap(item) }
+
+// Delete is [memcache.Client.Delete].
+func (p *Pool) Delete(key string) error { return p.client.Delete(key) }
+
+// Increment is [memcache.Client.Increment].
+func (p *Pool) Increment(key string, delta uint64) (uint64, error) {
+	return p.client.Increment(key, delta)
+}
 
 // Out returns the addresses of the servers out of key selection.
 func (p *Pool) Out() []string {
@@ -228,6 +301,7 @@ func (p *Pool) Out() []string {
 func (p *Pool) Close() error {
 	p.once.Do(func() { close(p.done) })
 	p.wg.Wait()
+	_ = p.meta.Close()
 	return p.client.Close()
 }
 
@@ -260,6 +334,22 @@ func (p *Pool) PickServer(key string) (net.Addr, error) {
 	}
 	s.movedMu.Unlock()
 	return stand.addr, nil
+}
+
+// serverOf returns the server PickServer picks for key now, without
+// counting a failover or recording a moved key.
+func (p *Pool) serverOf(key string) *poolServer {
+	n := len(p.servers)
+	if n == 1 {
+		return p.servers[0]
+	}
+	cs := crc32.ChecksumIEEE([]byte(key[:min(len(key), 256)]))
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if s := p.servers[cs%uint32(n)]; !s.out {
+		return s
+	}
+	return p.servers[p.live[cs%uint32(len(p.live))]]
 }
 
 // Each calls f for every server, in or out.

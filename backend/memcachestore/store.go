@@ -11,6 +11,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/internal/mcmeta"
 )
 
 var (
@@ -26,6 +27,12 @@ var (
 	// hands out no CAS values (memcached started with -C), without which
 	// conditional writes cannot work.
 	ErrNoCAS = errors.New("memcachestore: server keeps no CAS values")
+	// ErrServerTooOld is wrapped by the errors of the meta commands sent
+	// to a server older than memcached 1.6.10, whose meta protocol was not
+	// stable yet, and by those of Pool.CheckVersions and NewServers. Give
+	// New a gomemcache client instead to use such a server: the Store then
+	// speaks the text protocol only.
+	ErrServerTooOld = mcmeta.ErrServerTooOld
 )
 
 const (
@@ -90,19 +97,38 @@ type Options struct {
 // and each command is bounded by the client's socket timeout.
 type Store struct {
 	client Client
+	// pool and meta are client and its meta-protocol client when client is
+	// a Pool, nil otherwise: the conditional writes and the leases then use
+	// the text protocol.
+	pool   *Pool
+	meta   *mcmeta.Client
 	closer func() error // closes the client NewServers made; nil otherwise
 	opts   Options
+	// locks remembers the CAS value of each lock this Store's leases took,
+	// so that one command releases or extends it.
+	locks lockMemo
 }
 
 var (
 	_ backend.Backend     = (*Store)(nil)
 	_ backend.Conditional = (*Store)(nil)
+	_ backend.Leaser      = (*Store)(nil)
 	_ backend.Shared      = (*Store)(nil)
 )
 
 // New returns a Store on client, which may point at one server or a pool.
 // The caller owns client; set its Timeout short (e.g. DefaultTimeout) so
-// that a dead server fails fast. Errors wrap ErrInvalidOptions.
+// that a dead server fails fast.
+//
+// When client is a [*Pool], the Store also speaks memcached's meta
+// protocol on the Pool's connections, for its conditional writes and its
+// leases (see the package documentation). New does no I/O: the first meta
+// command sent to each server checks its version, and fails with an error
+// wrapping ErrServerTooOld on a server older than memcached 1.6.10 (call
+// [Pool.CheckVersions] to learn it at once). Any other client (a
+// gomemcache client, a Pool's Client) gives a Store that speaks the text
+// protocol only, with more round trips per lease, on any memcached. Errors
+// wrap ErrInvalidOptions.
 func New(client Client, o Options) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOptions)
@@ -122,7 +148,11 @@ func New(client Client, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Store{client: client, opts: o}, nil
+	s := &Store{client: client, opts: o}
+	if p, ok := client.(*Pool); ok {
+		s.pool, s.meta = p, p.Meta()
+	}
+	return s, nil
 }
 
 // NewClient returns a gomemcache client for the servers at addrs
@@ -148,15 +178,20 @@ func NewClient(addrs ...string) (*memcache.Client, error) {
 // NewServers returns a Store with default Options on a [Pool] of its own,
 // with default PoolOptions, for the servers at addrs: a server that fails
 // is taken out of key selection for a cooldown (see Pool for the effect on
-// consistency). Close closes the Pool. A locker and a registry should use
-// the same client: build the Pool yourself and give its Client to New and
-// to them. Errors wrap ErrInvalidOptions.
+// consistency). The Store speaks the meta protocol (see New); NewServers
+// checks the version of every server that answers ([Pool.CheckVersions]).
+// Close closes the Pool. A locker and a registry should use the same
+// connections: build the Pool yourself and give it to New and to them.
+// Errors wrap ErrInvalidOptions, or ErrServerTooOld.
 func NewServers(addrs ...string) (*Store, error) {
 	p, err := NewPool(PoolOptions{}, addrs...)
 	if err != nil {
 		return nil, err
 	}
-	s, err := New(p.Client(), Options{})
+	s, err := New(p, Options{})
+	if err == nil {
+		err = p.CheckVersions()
+	}
 	if err != nil {
 		_ = p.Close()
 		return nil, err
@@ -201,10 +236,20 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // valueOf returns the value it holds, never nil, or false for a
 // placeholder or an item without a header of ours.
 func valueOf(it *memcache.Item) ([]byte, bool) {
-	if it == nil || it.Flags == PlaceholderFlags {
+	if it == nil {
 		return nil, false
 	}
-	h, v, ok := parse(it.Value)
+	return payloadOf(it.Flags, it.Value)
+}
+
+// payloadOf returns the value held by an item of client flags flags and
+// data data, never nil, or false for a placeholder (ours, or an item the
+// meta protocol vivified) or an item without a header of ours.
+func payloadOf(flags uint32, data []byte) ([]byte, bool) {
+	if flags == PlaceholderFlags {
+		return nil, false
+	}
+	h, v, ok := parse(data)
 	if !ok || h.kind != kindValue {
 		return nil, false
 	}
@@ -375,6 +420,9 @@ func (s *Store) GetForUpdate(ctx context.Context, keys []string, placeholderTTL 
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
+	}
+	if s.meta != nil {
+		return s.getForUpdateMeta(ctx, keys, placeholderTTL)
 	}
 	mangled, unique := mangleAll(keys)
 	read, err := s.client.GetMulti(unique)
@@ -584,6 +632,9 @@ func (s *Store) SetIf(ctx context.Context, items []backend.Item, versions []back
 	if len(items) != len(versions) {
 		return nil, fmt.Errorf("memcachestore: %d items with %d versions: %w", len(items), len(versions), backend.ErrInvalidArgument)
 	}
+	if s.meta != nil {
+		return s.setIfMeta(ctx, items, versions)
+	}
 	stored := make([]bool, len(items))
 	err := s.each(ctx, len(items), func(i int) error {
 		if versions[i] == 0 {
@@ -593,7 +644,7 @@ func (s *Store) SetIf(ctx context.Context, items []backend.Item, versions []back
 		if err != nil {
 			return err
 		}
-		it.CasID = uint64(versions[i])
+		it.CasID, _ = s.casOf(it.Key, versions[i])
 		err = s.client.CompareAndSwap(it)
 		switch {
 		case err == nil:

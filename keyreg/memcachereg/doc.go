@@ -27,6 +27,11 @@
 //   - Record: one `set`. Recorded: one `get`. Forget: one `delete` per key.
 //   - Keys: none.
 //
+// On a [memcachestore.Pool], the meta protocol makes the first use of a
+// function and a ForgetAll of a missing generation one round trip each
+// (`ma <key> N0 J<fresh> D<delta> v` increments, or creates, in one step),
+// and Forget one pipeline of `md` per server.
+//
 // Another process sees a ForgetAll within CacheFor plus one round trip:
 // until then it may read, and write, entries of the old generation. Writes
 // under a retired generation are never read again once the process has

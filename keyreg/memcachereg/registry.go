@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 
+	"github.com/corralcache/corral/internal/mcmeta"
 	"github.com/corralcache/corral/internal/memcachekey"
 	"github.com/corralcache/corral/keyreg"
 )
@@ -64,8 +66,11 @@ type Options struct {
 // for concurrent use.
 type Registry struct {
 	client Client
-	opts   Options
-	gens   sync.Map // fn → *generation
+	// meta is the Pool's meta-protocol client when client is a
+	// memcachestore.Pool, nil otherwise.
+	meta *mcmeta.Client
+	opts Options
+	gens sync.Map // fn → *generation
 }
 
 var _ keyreg.Registry = (*Registry)(nil)
@@ -80,7 +85,13 @@ type generation struct {
 	fetched atomic.Int64
 }
 
-// New returns a Registry on client. Errors wrap ErrInvalidOptions.
+// New returns a Registry on client. When client is a
+// [memcachestore.Pool], the Registry uses memcached's meta protocol for
+// its generations (one `ma` that creates a missing one in the same round
+// trip) and for Forget (one pipeline per server); on a server older than
+// memcached 1.6.10 those calls fail with an error wrapping
+// mcmeta.ErrServerTooOld (see memcachestore.Pool.CheckVersions).
+// Errors wrap ErrInvalidOptions.
 func New(client Client, o Options) (*Registry, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOptions)
@@ -97,7 +108,11 @@ func New(client Client, o Options) (*Registry, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Registry{client: client, opts: o}, nil
+	r := &Registry{client: client, opts: o}
+	if p, ok := client.(interface{ Meta() *mcmeta.Client }); ok {
+		r.meta = p.Meta()
+	}
+	return r, nil
 }
 
 func (r *Registry) entry(fn string) *generation {
@@ -174,6 +189,16 @@ func (r *Registry) refresh(ctx context.Context, fn string, g *generation, now in
 // moving it forward when it went back below the one last seen.
 func (r *Registry) fetch(ctx context.Context, fn string, g *generation) (uint64, error) {
 	key := r.genKey(fn)
+	if r.meta != nil {
+		gen, err := r.arith(ctx, fn, key, r.fresh(g), 0)
+		if err != nil {
+			return 0, err
+		}
+		if last := g.gen.Load(); gen < last {
+			return r.incr(ctx, fn, g, last-gen+1)
+		}
+		return gen, nil
+	}
 	for range 3 {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -211,6 +236,9 @@ func (r *Registry) fresh(g *generation) uint64 {
 // incr adds delta to fn's generation, creating it when missing.
 func (r *Registry) incr(ctx context.Context, fn string, g *generation, delta uint64) (uint64, error) {
 	key := r.genKey(fn)
+	if r.meta != nil {
+		return r.arith(ctx, fn, key, r.fresh(g), delta)
+	}
 	for range 3 {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -233,6 +261,36 @@ func (r *Registry) incr(ctx context.Context, fn string, g *generation, delta uin
 		// Another process created it meanwhile: increment theirs.
 	}
 	return 0, fmt.Errorf("memcachereg: generation of %q vanished while being incremented", fn)
+}
+
+// arith adds delta to fn's generation under key and returns it, creating
+// it as initial when missing, in one round trip: `ma <key> N0 J<initial>
+// D<delta> v` (the meta protocol's increment, which creates a missing
+// item in the same step).
+func (r *Registry) arith(ctx context.Context, fn, key string, initial, delta uint64) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	req := mcmeta.Request{Cmd: mcmeta.Arithmetic, Key: key, Flags: mcmeta.Flags(nil).Int('N', 0).Uint('J', initial).Uint('D', delta).Flag('v')}
+	replies := make([]mcmeta.Reply, 1)
+	err := r.meta.Do(ctx, []mcmeta.Request{req}, replies)
+	rep := &replies[0]
+	switch {
+	case rep.Status == mcmeta.ClientError && strings.Contains(rep.Message, "non-numeric"):
+		return 0, fmt.Errorf("memcachereg: generation of %q: %w", fn, ErrBadGeneration)
+	case errors.Is(err, mcmeta.ErrTooOld):
+		return 0, fmt.Errorf("memcachereg: generation of %q: %w: %w", fn, mcmeta.ErrServerTooOld, err)
+	case err != nil:
+		return 0, fmt.Errorf("memcachereg: generation of %q: %w", fn, err)
+	}
+	if rep.Status != mcmeta.VA {
+		return 0, fmt.Errorf("memcachereg: generation of %q: unexpected reply %s %s", fn, rep.Status, rep.Message)
+	}
+	gen, err := strconv.ParseUint(string(rep.Value), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("memcachereg: generation of %q: %w: %q", fn, ErrBadGeneration, rep.Value)
+	}
+	return gen, nil
 }
 
 // Record notes that key was stored for fn, with one `set` of a small item
@@ -268,8 +326,31 @@ func (r *Registry) Keys(context.Context, string) ([]string, error) {
 	return nil, ErrNotListable
 }
 
-// Forget drops the records of keys for fn, one `delete` each.
+// Forget drops the records of keys for fn: one `delete` each, or on the
+// meta protocol one pipeline of `md` per server.
 func (r *Registry) Forget(ctx context.Context, fn string, keys ...string) error {
+	if r.meta != nil && len(keys) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		reqs := make([]mcmeta.Request, len(keys))
+		for i, key := range keys {
+			reqs[i] = mcmeta.Request{Cmd: mcmeta.Delete, Key: r.recKey(fn, key)}
+		}
+		replies := make([]mcmeta.Reply, len(reqs))
+		if err := r.meta.Do(ctx, reqs, replies); err != nil {
+			if errors.Is(err, mcmeta.ErrTooOld) {
+				err = fmt.Errorf("%w: %w", mcmeta.ErrServerTooOld, err)
+			}
+			return fmt.Errorf("memcachereg: forget %d keys: %w", len(keys), err)
+		}
+		for i, rep := range replies {
+			if rep.Status != mcmeta.HD && rep.Status != mcmeta.NF {
+				return fmt.Errorf("memcachereg: forget %q: %s %s", keys[i], rep.Status, rep.Message)
+			}
+		}
+		return nil
+	}
 	for _, key := range keys {
 		if err := ctx.Err(); err != nil {
 			return err

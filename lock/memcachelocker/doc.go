@@ -13,6 +13,17 @@
 //     later holder's lock when ours expired in between; the `cas` cannot,
 //     since any later holder's item has another CAS id.
 //
+// A Locker on a [memcachestore.Pool] uses memcached's meta protocol
+// (1.6.10 or later) on the Pool's connections: the add (`ms <key> ME
+// T<ttl> c`) returns the lock item's CAS value, which the handle keeps, so
+// that Extend (`ms <key> C<cas> T<ttl> c`, returning the next CAS value)
+// and Release (`md <key> C<cas>`) are one round trip each and act on the
+// handle's own item only. Should a rewrite find another CAS value (an
+// extension whose reply was lost), the item is read once, and acted on
+// again if it still holds the handle's token. The items are the same on
+// both protocols: lockers on either exclude each other, and the leases of
+// memcachestore, which add the same items, too.
+//
 // Obtain polls with bounded, jittered exponential backoff (10ms doubling to
 // 500ms) and never sleeps past its ctx.
 //

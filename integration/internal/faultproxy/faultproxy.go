@@ -1,8 +1,8 @@
 // Package faultproxy is a TCP proxy for corral's integration tests that
 // puts faults between a client and a server: added latency, connection
-// resets, and a blackhole (connections accepted, never answered). It
-// listens on 127.0.0.1 only, and every goroutine it starts ends when it is
-// closed (at the end of the test that started it).
+// resets, and a blackhole (connections accepted, never answered). It also
+// counts round trips. It listens on 127.0.0.1 only, and every goroutine it
+// starts ends when it is closed (at the end of the test that started it).
 package faultproxy
 
 import (
@@ -58,6 +58,9 @@ type Proxy struct {
 	mu      sync.Mutex // protects links and release
 	links   map[*link]struct{}
 	release chan struct{} // closed by Release; nil unless holding
+
+	// trips counts round trips: see RoundTrips.
+	trips atomic.Int64
 }
 
 // link is one proxied connection: the client's and the server's side.
@@ -66,6 +69,9 @@ type link struct {
 	once           sync.Once
 	closed         atomic.Bool
 	lost           atomic.Bool // data was dropped by a blackhole
+	// answered tells that the server sent something since the client
+	// last did: the client's next bytes start a round trip.
+	answered atomic.Bool
 }
 
 func (l *link) close(reset bool) {
@@ -96,6 +102,17 @@ func Start(t testing.TB, target string) *Proxy {
 	t.Cleanup(p.Close)
 	return p
 }
+
+// RoundTrips returns the round trips made through the proxy since it
+// started or since ResetRoundTrips: on each connection, the times the
+// client sent something after the server had answered (or first). Requests
+// a client pipelines in one write are one round trip; connections used in
+// parallel count one each. A pipeline written in pieces the server answers
+// in between would count more: the count is exact for small requests.
+func (p *Proxy) RoundTrips() int64 { return p.trips.Load() }
+
+// ResetRoundTrips zeroes the count of RoundTrips.
+func (p *Proxy) ResetRoundTrips() { p.trips.Store(0) }
 
 // SetLatency sets the delay of Latency mode.
 func (p *Proxy) SetLatency(d time.Duration) { p.delay.Store(int64(d)) }
@@ -142,6 +159,7 @@ func (p *Proxy) accept() {
 			return // closed
 		}
 		l := &link{client: c}
+		l.answered.Store(true)
 		if Mode(p.mode.Load()) == Reset {
 			l.close(true)
 			continue
@@ -207,6 +225,11 @@ func (p *Proxy) pump(l *link, dst, src net.Conn, fromServer bool) {
 				if fromServer && !p.hold() {
 					return
 				}
+			}
+			if fromServer {
+				l.answered.Store(true)
+			} else if l.answered.Swap(false) {
+				p.trips.Add(1)
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return

@@ -58,9 +58,10 @@ type setup func(ctx context.Context, o options) (*stack, error)
 // lives in its own file; add a line here for a new one.
 func backends() map[string]setup {
 	return map[string]setup{
-		"redis":     setupRedis,
-		"cluster":   setupRedisCluster,
-		"memcached": setupMemcached,
+		"redis":          setupRedis,
+		"cluster":        setupRedisCluster,
+		"memcached":      setupMemcached,
+		"memcached-meta": setupMemcachedMeta,
 	}
 }
 

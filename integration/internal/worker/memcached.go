@@ -22,26 +22,54 @@ import (
 const memcachedTimeout = 2 * time.Second
 
 // setupMemcached puts the memcached store, locker and registry on one
-// gomemcache client for the servers at o's addresses (a pool when several);
-// -regcache sets the registry's CacheFor.
+// gomemcache client for the servers at o's addresses (a pool when several):
+// the text protocol; -regcache sets the registry's CacheFor.
 func setupMemcached(_ context.Context, o options) (*stack, error) {
 	c, err := memcachestore.NewClient(o.addrList()...)
 	if err != nil {
 		return nil, err
 	}
 	c.Timeout = memcachedTimeout
+	return memcachedStack(c, c, func() { _ = c.Close() }, o)
+}
+
+// setupMemcachedMeta puts them on a memcachestore.Pool, through which they
+// use the meta protocol too.
+func setupMemcachedMeta(_ context.Context, o options) (*stack, error) {
+	p, err := memcachestore.NewPool(memcachestore.PoolOptions{Timeout: memcachedTimeout}, o.addrList()...)
+	if err != nil {
+		return nil, err
+	}
+	st, err := memcachedStack(p, p.Client(), func() { _ = p.Close() }, o)
+	if err != nil {
+		_ = p.Close()
+	}
+	return st, err
+}
+
+// memcachedStack is the stack on client, with counters on c.
+func memcachedStack(client memcachestore.Client, c *memcache.Client, closer func(), o options) (*stack, error) {
 	st := &stack{
 		incr:  func(_ context.Context, key string) (int64, error) { return memcachedIncr(c, key) },
 		get:   func(_ context.Context, key string) (int64, error) { return memcachedGet(c, key) },
-		close: func() { _ = c.Close() },
+		close: closer,
 	}
-	if st.cfg.Backend, err = memcachestore.New(c, memcachestore.Options{}); err != nil {
+	var err error
+	if st.cfg.Backend, err = memcachestore.New(client, memcachestore.Options{}); err != nil {
 		return nil, err
 	}
-	if st.cfg.Locker, err = memcachelocker.New(c, memcachelocker.Options{}); err != nil {
+	lc, ok := client.(memcachelocker.Client)
+	if !ok {
+		return nil, errors.New("the memcached client is no locker client")
+	}
+	if st.cfg.Locker, err = memcachelocker.New(lc, memcachelocker.Options{}); err != nil {
 		return nil, err
 	}
-	if st.cfg.Registry, err = memcachereg.New(c, memcachereg.Options{CacheFor: o.regCacheFor}); err != nil {
+	rc, ok := client.(memcachereg.Client)
+	if !ok {
+		return nil, errors.New("the memcached client is no registry client")
+	}
+	if st.cfg.Registry, err = memcachereg.New(rc, memcachereg.Options{CacheFor: o.regCacheFor}); err != nil {
 		return nil, err
 	}
 	return st, nil
