@@ -34,13 +34,17 @@ func setupMemcached(_ context.Context, o options) (*stack, error) {
 }
 
 // setupMemcachedMeta puts them on a memcachestore.Pool, through which they
-// use the meta protocol too.
+// use the meta protocol too, with no Locker: the store's lease is the lock
+// (the text target keeps memcachelocker, the Locker's path).
 func setupMemcachedMeta(_ context.Context, o options) (*stack, error) {
 	p, err := memcachestore.NewPool(memcachestore.PoolOptions{Timeout: memcachedTimeout}, o.addrList()...)
 	if err != nil {
 		return nil, err
 	}
 	st, err := memcachedStack(p, p.Client(), func() { _ = p.Close() }, o)
+	if err == nil {
+		st.cfg.Locker = nil
+	}
 	if err != nil {
 		_ = p.Close()
 	}
