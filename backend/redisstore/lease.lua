@@ -8,7 +8,8 @@
 -- ARGV[5]: the 8 version bytes the caller last saw, or '' for no check.
 --
 -- Returns {status, what the key held (false for nothing)}: 1 taken (the
--- value's version is now ARGV[3]'s), 2 held by another holder, 3 changed
+-- value's version is now ARGV[3]'s), 2 held (by anyone: a creation leases a
+-- key once), 3 changed
 -- (the key no longer holds the version ARGV[5] names). 245 is a value's
 -- kind, 246 a placeholder's.
 local v = redis.call('GET', KEYS[1])
@@ -22,8 +23,7 @@ end
 if ARGV[5] ~= '' and ver ~= ARGV[5] then
 	return {3, v or false}
 end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then
+if redis.call('EXISTS', KEYS[2]) == 1 then
 	return {2, v or false}
 end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
