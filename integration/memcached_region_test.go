@@ -198,9 +198,10 @@ func TestMemcachedRegistryCrossStack(t *testing.T) {
 	// sleeping.
 	var nowA atomic.Int64
 	nowA.Store(time.Now().UnixNano())
-	a := newMCStack(t, memcachereg.Options{CacheFor: time.Second, Now: func() time.Time { return time.Unix(0, nowA.Load()) }}, srv.Addr)
+	clockA := clockFunc(func() time.Time { return time.Unix(0, nowA.Load()) })
+	a := newMCStack(t, memcachereg.Options{CacheFor: time.Second, Now: clockA.Now}, srv.Addr)
 	b := newMCStack(t, memcachereg.Options{}, srv.Addr)
-	ra := a.region(t, "reg", region.Config{})
+	ra := a.region(t, "reg", region.Config{Clock: clockA, InvalidationRefresh: time.Second})
 	rb := b.region(t, "reg", region.Config{})
 	ctx := mcCtx(t, 10*time.Second)
 
@@ -239,13 +240,13 @@ func TestMemcachedRegistryCrossStack(t *testing.T) {
 	mustCall(fa, 1, "user 1 v3")
 	mustCall(fa, 2, "user 2 v2")
 
-	// Invalidate all from B: B sees it at once; A after its cached
-	// generation ages past CacheFor.
+	// Invalidate all from B: B sees it at once; A once its view of the
+	// function's generation ages past InvalidationRefresh.
 	if err := fb.InvalidateAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	mustCall(fb, 2, "user 2 v4")
-	mustCall(fa, 1, "user 1 v3") // A's generation is still cached
+	mustCall(fa, 1, "user 1 v3") // A's view of the generation is still fresh
 	nowA.Add(int64(time.Second))
 	mustCall(fa, 1, "user 1 v5")
 	mustCall(fa, 2, "user 2 v4") // the new generation's value, from B
@@ -338,3 +339,8 @@ func TestMemcachedRegionInvalidationSharedAcrossStacks(t *testing.T) {
 		t.Errorf("BackendErrors = %d, want 0", st.BackendErrors)
 	}
 }
+
+// clockFunc is a region.Clock telling the time it returns.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }

@@ -29,6 +29,10 @@ type target struct {
 	counter func(t testing.TB, key string) int
 }
 
+// listable tells whether the workers' key registry lists a function's keys
+// (memcachereg does not: it keeps a generation per function).
+func (tg target) listable() bool { return !strings.HasPrefix(tg.backend, "memcached") }
+
 // args returns the worker flags for tg, followed by extra.
 func (tg target) args(extra ...string) []string {
 	args := append([]string{"-backend", tg.backend, "-addrs", strings.Join(tg.addrs, ",")}, tg.flags...)

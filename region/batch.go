@@ -118,14 +118,13 @@ func (f *BatchFunc[K, V]) Call(ctx context.Context, keys []K, opts ...CallOption
 // keysOf derives the key of every argument, in order, and maps each key
 // back to its argument.
 func (f *BatchFunc[K, V]) keysOf(ctx context.Context, keys []K) ([]string, map[string]K, error) {
-	ns, err := f.namespace(ctx, false)
-	if err != nil {
+	if err := f.r.usable(ctx); err != nil {
 		return nil, nil, err
 	}
 	out := make([]string, len(keys))
 	args := make(map[string]K, len(keys))
 	for i, k := range keys {
-		key, err := keyreg.Key(ns, k)
+		key, err := keyreg.Key(f.name, k)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/corralcache/corral/internal/engine"
@@ -123,52 +122,24 @@ func (r *Region) claimName(name string) error {
 	return nil
 }
 
-// key derives the key of one call from the function's namespace in the
-// registry and the arguments. The region's namespace, which the registry
-// needs to keep regions apart, is dropped from the key: the key layout
-// holds it already.
+// key derives the key of one call from the function's name and the
+// arguments; the region's namespace is in the key layout already. It does
+// not depend on the registry: a generation-based registry (memcachereg)
+// offers namespaces that change with InvalidateAll, but two processes
+// whose views of it disagree for a moment would derive two keys for one
+// call — a write or Invalidate of one process would miss the other's
+// entry. The function's generation, stamped on every result, retires them
+// after InvalidateAll instead.
 func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
-	ns, err := f.namespace(ctx, false)
-	if err != nil {
-		return "", err
-	}
-	return keyreg.Key(ns, args...)
-}
-
-// writeKey is key for a write (Set, Invalidate, Refresh): derived in the
-// registry's current namespace, not a copy of it that may lag (see
-// keyreg.CurrentNamespacer), so the write lands where every later read
-// looks, in this process and the others.
-func (f *cachedFunc[V]) writeKey(ctx context.Context, args ...any) (string, error) {
-	ns, err := f.namespace(ctx, true)
-	if err != nil {
-		return "", err
-	}
-	return keyreg.Key(ns, args...)
-}
-
-// namespace is the namespace the function's keys are derived in (see key);
-// current asks a registry that caches it for the current one.
-func (f *cachedFunc[V]) namespace(ctx context.Context, current bool) (string, error) {
 	if err := f.r.usable(ctx); err != nil {
 		return "", err
 	}
-	var ns string
-	err := f.r.e.GuardRegistry(ctx, "registry namespace", f.name, func(ctx context.Context) (err error) {
-		if cn, ok := f.r.cfg.Registry.(keyreg.CurrentNamespacer); ok && current {
-			ns, err = cn.CurrentNamespace(ctx, f.scope)
-		} else {
-			ns, err = f.r.cfg.Registry.Namespace(ctx, f.scope)
-		}
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	if rest, ok := strings.CutPrefix(ns, f.scope); ok {
-		ns = f.name + rest
-	}
-	return ns, nil
+	return keyreg.Key(f.name, args...)
+}
+
+// writeKey is the key of a write (Set, Invalidate, Refresh): key's.
+func (f *cachedFunc[V]) writeKey(ctx context.Context, args ...any) (string, error) {
+	return f.key(ctx, args...)
 }
 
 // call returns the cached result of invoke for args, creating it on a miss.
