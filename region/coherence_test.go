@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/internal/fakeclock"
 	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/lock"
@@ -525,5 +526,84 @@ func TestStaleReadBeforeOwnDeleteIsNotShared(t *testing.T) {
 	within(t, 5*time.Second, "the late caller", func() { v = <-late })
 	if v != "after" {
 		t.Fatalf("a caller arriving after the Delete got %q, want a value created after it", v)
+	}
+}
+
+// leaseGate holds the first GetForUpdate of one key twice: when it is
+// entered, before it reads (entered/read), and once it has read, before it
+// returns to the region (reached/answer).
+type leaseGate struct {
+	*memory.Backend
+	key              string
+	once             atomic.Bool
+	entered, reached chan struct{}
+	read, answer     chan struct{}
+}
+
+func (b *leaseGate) GetForUpdate(ctx context.Context, keys []string, ttl time.Duration) ([][]byte, []backend.Version, error) {
+	gated := len(keys) == 1 && keys[0] == b.key && b.once.CompareAndSwap(false, true)
+	if gated {
+		b.entered <- struct{}{}
+		<-b.read
+	}
+	v, ver, err := b.Backend.GetForUpdate(ctx, keys, ttl)
+	if gated {
+		b.reached <- struct{}{}
+		<-b.answer
+	}
+	return v, ver, err
+}
+
+// TestLateJoinerOfAReadAnswer: process A's creation finds, under its lease,
+// the value process B just stored, and answers with it; before it has
+// landed, B deletes the key and returns, and a caller of A begins and joins
+// the creation. That caller began after the Delete completed: it must not
+// take the value the creation read before it (the deleted one), but read
+// again and create. Before, a caller that joined before a creator ran
+// took whatever the creation answered.
+func TestLateJoinerOfAReadAnswer(t *testing.T) {
+	ctx := context.Background()
+	gb := &leaseGate{Backend: newMemory(t, true), entered: make(chan struct{}, 1), reached: make(chan struct{}, 1),
+		read: make(chan struct{}), answer: make(chan struct{})}
+	cfg := region.Config{Backend: gb, Locker: lock.NewLocal()}
+	a, b := newRegion(t, cfg), newRegion(t, cfg)
+	gb.key = a.BackendKey("k")
+	creator := func(context.Context) (string, error) { return "created", nil }
+
+	first := make(chan string, 1)
+	go func() {
+		v, err := region.GetOrCreate(ctx, a, "k", creator)
+		if err != nil {
+			t.Error(err)
+		}
+		first <- v
+	}()
+	<-gb.entered // A's creation holds the lock and is about to read under it
+	if err := b.Set(ctx, "k", "old"); err != nil {
+		t.Fatal(err)
+	}
+	close(gb.read)
+	<-gb.reached // it read "old" under the lease
+	if err := b.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	waits := a.Stats().LockWaits
+	second := make(chan string, 1)
+	go func() {
+		v, err := region.GetOrCreate(ctx, a, "k", creator)
+		if err != nil {
+			t.Error(err)
+		}
+		second <- v
+	}()
+	waitFor(t, "the second caller to join the creation", func() bool { return a.Stats().LockWaits > waits })
+	close(gb.answer)
+	var v1, v2 string
+	within(t, 5*time.Second, "both callers", func() { v1, v2 = <-first, <-second })
+	if v1 != "old" && v1 != "created" {
+		t.Errorf("the caller begun before the Delete got %q", v1)
+	}
+	if v2 != "created" {
+		t.Fatalf("the caller begun after B's Delete completed got %q, want %q: it took a value read before it began", v2, "created")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/internal/engine"
+	"github.com/corralcache/corral/internal/near"
 	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/serializer"
 )
@@ -256,11 +257,17 @@ func (r *Region) served(key string, state engine.Freshness, opts []CallOption) b
 // goroutines of this process that read it at the same moment, and decodes
 // it straight into a T. found is false for a missing or undecodable entry;
 // err reports a backend failure, already counted and logged.
-func loadTyped[T any](ctx context.Context, r *Region, key string, vt engine.ValueType) (v T, m serializer.Meta, found bool, err error) {
+func loadTyped[T any](ctx context.Context, r *Region, key string, vt engine.ValueType) (T, serializer.Meta, bool, error) {
 	data, tok, err := r.e.ReadShared(ctx, key)
 	if err != nil || data == nil {
-		return v, m, false, err
+		var zero T
+		return zero, serializer.Meta{}, false, err
 	}
+	return decodeTyped[T](ctx, r, key, vt, data, tok)
+}
+
+// decodeTyped is loadTyped's decoding of data, read with tok.
+func decodeTyped[T any](ctx context.Context, r *Region, key string, vt engine.ValueType, data []byte, tok near.Token) (v T, m serializer.Meta, found bool, err error) {
 	m, err = decodeAs(r.e.Codec(), r.e.BoundKey(key), data, &v)
 	if err != nil && vt.Strict() && engine.IsMismatch(err) {
 		return v, m, false, r.e.MismatchDecoding(key, err)

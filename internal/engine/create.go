@@ -23,15 +23,16 @@ type MultiCreator func(context.Context, []string) ([]any, error)
 // answered with it — unless it is the entry an early refresh was started
 // to replace — and the others are created with one call of create, stored
 // under their leases (see storeHeld), and answered with what create
-// returned. It releases h. began, when not nil, is called just before the
-// creator runs.
+// returned. It releases h. settle, when not nil, is called just before the
+// store is sent.
 //
-// created[i] tells whether values[i] comes from create; superseded counts
-// the created values not stored because a write of their key overtook the
-// creation. A call that saw the backend fail (h.faulted) stores nothing.
-func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries []*backend.Entry, create MultiCreator, c *Call, began func()) (values []any, created []bool, superseded int, err error) {
+// created[i] tells whether values[i] comes from create, out[i] what became
+// of it (see storeOutcome). A call that saw the backend fail (h.faulted)
+// stores nothing.
+func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries []*backend.Entry, create MultiCreator, c *Call, settle func()) (values []any, created []bool, out []storeOutcome, err error) {
 	values = make([]any, len(keys))
 	created = make([]bool, len(keys))
+	out = make([]storeOutcome, len(keys))
 	// The generations the values are stamped with: read under the lease
 	// (so they hold every invalidation completed before it), now.
 	g := e.gens.Stamp(c.Gen)
@@ -48,12 +49,9 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 	}
 	if len(todo) == 0 {
 		e.releaseHold(ctx, h)
-		return values, created, 0, nil
+		return values, created, out, nil
 	}
-	stop := e.keepalive(ctx, h)
-	if began != nil {
-		began()
-	}
+	keep := e.keepalive(ctx, h)
 	if c.early {
 		e.stats.earlyRefreshes.Add(1)
 	}
@@ -62,13 +60,13 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 	made, err := callCreator(cctx, create, todo)
 	c.delta = e.elapsed(watch)
 	st.end(err)
-	stop()
+	keep.stop()
 	if err == nil && len(made) != len(todo) {
 		err = fmt.Errorf("%w: %d values for %d keys", ErrCreatorResult, len(made), len(todo))
 	}
 	if err != nil {
 		e.releaseHold(ctx, h)
-		return nil, nil, 0, err
+		return nil, nil, nil, err
 	}
 	e.stats.regenerations.Add(uint64(len(todo)))
 	for j, i := range at {
@@ -76,9 +74,16 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 	}
 	if h.faulted {
 		e.releaseHold(ctx, h)
-		return values, created, 0, nil
+		return values, created, out, nil
 	}
-	return values, created, e.storeHeld(ctx, h, todo, made, g, c), nil
+	if settle != nil {
+		settle()
+	}
+	done := e.storeHeld(ctx, h, todo, made, g, c)
+	for j, i := range at {
+		out[i] = done[j]
+	}
+	return values, created, out, nil
 }
 
 // single is the creator of one key as a MultiCreator; a "not found" it
@@ -158,7 +163,7 @@ func (e *Engine) leaseWithoutLock(ctx context.Context, h *hold, key string) bool
 	if t, ok := e.tier.(*valueTier); ok && t.cond == nil {
 		return false
 	}
-	h.keys = append(h.keys, held{key: key})
+	h.add(held{key: key})
 	if _, err := e.loadForUpdate(ctx, h, len(h.keys)-1, []string{key}, anyType{}, nil); err != nil || h.faulted {
 		return false
 	}

@@ -104,16 +104,27 @@ type Engine struct {
 	mu     sync.Mutex // serialises starting owned goroutines with Close
 
 	unwatch []func() // cancels the breakers' watches
+
+	holders holders // the tokens of its leases
+
+	// work hands jobs to idle workers (see goOwned).
+	work chan job
+
+	// marks are the backend keys of the region-wide generations, hard and
+	// soft: the keys a creation's lease reads (see stampKeys).
+	marks [2]string
 }
 
 // New returns the engine of c. Errors wrap ErrInvalidConfig.
 func New(c Config) (*Engine, error) {
-	e := &Engine{cfg: c, name: c.Name, codec: c.Codec}
+	e := &Engine{cfg: c, name: c.Name, codec: c.Codec, work: make(chan job)}
 	if c.Clock == nil {
 		e.sys = startCoarseClock(ClockResolution)
 		e.cfg.Clock = e.sys
 	}
 	e.tier = newTier(e)
+	e.holders.prefix = holderPrefix()
+	e.marks = [2]string{e.mangle(keyspace.Mark(c.Namespace, false)), e.mangle(keyspace.Mark(c.Namespace, true))}
 	e.skipErr = fmt.Errorf("%w: region %q: %w", ErrBackend, c.Name, ErrBreakerOpen)
 	e.gensErr = fmt.Errorf("%w: region %q: invalidation generations unreadable lately: %w", ErrBackend, c.Name, ErrBreakerOpen)
 	if l, ok := c.Locker.(*lock.Local); ok {
@@ -217,7 +228,10 @@ func (e *Engine) LockKey(key string) string {
 
 // markKey is the backend key of a region-wide generation.
 func (e *Engine) markKey(soft bool) string {
-	return e.mangle(keyspace.Mark(e.cfg.Namespace, soft))
+	if soft {
+		return e.marks[1]
+	}
+	return e.marks[0]
 }
 
 // Func returns the generation of the cached function called name.
@@ -246,15 +260,59 @@ func (e *Engine) leaseTTL() time.Duration {
 
 // detach returns a context with ctx's values that is cancelled only when
 // the engine closes.
-func (e *Engine) detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(e.base, cancel)
-	return c, func() { stop(); cancel() }
+func (e *Engine) detach(ctx context.Context) context.Context {
+	return detached{base: e.base, values: ctx}
 }
 
-// goOwned runs fn in a goroutine that Close waits for. It reports false,
-// without running fn, when the engine is closed.
+// detached is a context with the values of values, done when base is.
+// base is a context.WithCancel of context.Background, which answers Value
+// only for the context package's own key — with itself, so that a context
+// derived from a detached one is cancelled with base directly (no
+// goroutine) and never with values.
+type detached struct{ base, values context.Context }
+
+func (d detached) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (d detached) Done() <-chan struct{}       { return d.base.Done() }
+func (d detached) Err() error                  { return d.base.Err() }
+func (d detached) Value(key any) any {
+	if v := d.base.Value(key); v != nil {
+		return v
+	}
+	return d.values.Value(key)
+}
+
+// goOwned runs fn in a goroutine that Close waits for: an idle worker, or
+// a new one. It reports false, without running fn, when the engine is
+// closed.
+//
+// Workers outlive their job for a while (workerIdle) so that the next job
+// finds a goroutine whose stack has grown already: a creation runs deep
+// client code, and a new goroutine would grow its stack, copying it, on
+// every cold miss.
 func (e *Engine) goOwned(ctx context.Context, fn func(context.Context)) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return false
+	}
+	j := job{ctx: ctx, fn: fn}
+	select {
+	case e.work <- j:
+	default:
+		e.wg.Add(1)
+		go e.worker(j)
+	}
+	return true
+}
+
+// runOwned is goOwned for a caller that waits for fn to end: when ctx can
+// never be cancelled, fn runs on the caller's goroutine — nothing could
+// make the caller return sooner, and a hand-off to another goroutine and
+// back costs two wake-ups.
+func (e *Engine) runOwned(ctx context.Context, fn func(context.Context)) bool {
+	if ctx.Done() != nil {
+		return e.goOwned(ctx, fn)
+	}
 	e.mu.Lock()
 	if e.closed.Load() {
 		e.mu.Unlock()
@@ -262,13 +320,42 @@ func (e *Engine) goOwned(ctx context.Context, fn func(context.Context)) bool {
 	}
 	e.wg.Add(1)
 	e.mu.Unlock()
-	go func() {
-		defer e.wg.Done()
-		c, cancel := e.detach(ctx)
-		defer cancel()
-		fn(c)
-	}()
+	defer e.wg.Done()
+	fn(e.detach(ctx))
 	return true
+}
+
+// job is a function goOwned runs with a detached ctx.
+type job struct {
+	ctx context.Context
+	fn  func(context.Context)
+}
+
+// workerIdle is how long a worker waits for its next job.
+const workerIdle = 2 * time.Second
+
+// worker runs j, then the jobs handed to it, until it has waited
+// workerIdle for one or the engine closes.
+func (e *Engine) worker(j job) {
+	defer e.wg.Done()
+	var idle *time.Timer
+	for {
+		j.fn(e.detach(j.ctx))
+		j = job{}
+		if idle == nil {
+			idle = time.NewTimer(workerIdle)
+			defer idle.Stop()
+		} else {
+			idle.Reset(workerIdle)
+		}
+		select {
+		case j = <-e.work:
+		case <-idle.C:
+			return
+		case <-e.base.Done():
+			return
+		}
+	}
 }
 
 // Closed reports whether Close was called.

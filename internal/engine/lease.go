@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/corralcache/corral/backend"
@@ -48,6 +51,7 @@ import (
 // hold is what a creation holds on its keys.
 type hold struct {
 	keys []held
+	one  [1]held // keys' first array: a hold of one key allocates none
 	// holder is the token of the leases of a backend that leases; empty
 	// until one is taken.
 	holder string
@@ -56,9 +60,20 @@ type hold struct {
 	faulted bool
 }
 
+// add adds hk to h.
+func (h *hold) add(hk held) {
+	if h.keys == nil {
+		h.keys = h.one[:0]
+	}
+	h.keys = append(h.keys, hk)
+}
+
 // held is one key of a hold.
 type held struct {
 	key string
+	// lk names key's value and lock in the backend, once leaseKey has
+	// derived them.
+	lk backend.LeaseKey
 	// version is the fence: the Version of the lease; zero stores nothing
 	// (the lease could not be taken) unless unfenced.
 	version backend.Version
@@ -68,6 +83,14 @@ type held struct {
 	lock     lock.Lock // a Locker's lock (nil: none, or a lease's)
 	leased   bool      // the holder's lease of a backend that leases
 	lost     bool      // its lock was found lost (and counted)
+}
+
+// leaseKey is hk's key, lock and fence, as the backend names them.
+func (e *Engine) leaseKey(hk *held) backend.LeaseKey {
+	if hk.lk.Key == "" {
+		hk.lk = backend.LeaseKey{Key: e.BackendKey(hk.key), Lock: e.LockKey(hk.key)}
+	}
+	return backend.LeaseKey{Key: hk.lk.Key, Lock: hk.lk.Lock, Version: hk.version}
 }
 
 // attempt is the outcome of a lease attempt on one key.
@@ -107,11 +130,26 @@ func (e *Engine) leaser() backend.Leaser {
 	return nil
 }
 
-// newHolder draws the token of a creation's leases.
-func newHolder() string {
+// newHolder returns the token of a creation's leases, unique everywhere:
+// the engine's random prefix and a count.
+func (e *Engine) newHolder() string {
+	var b [40]byte
+	out := append(b[:0], e.holders.prefix...)
+	out = strconv.AppendUint(out, e.holders.n.Add(1), 36)
+	return string(out)
+}
+
+// holders draws the engine's lease tokens (see newHolder).
+type holders struct {
+	prefix string // 96 random bits
+	n      atomic.Uint64
+}
+
+// holderPrefix draws a holders' prefix.
+func holderPrefix() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:]) + "."
 }
 
 // tryLease tries to take the leases of keys without waiting, adding the
@@ -151,7 +189,7 @@ func (e *Engine) tryLocks(ctx context.Context, h *hold, keys []string, vt ValueT
 			return out, err
 		}
 		out[i].status = backend.LeaseTaken
-		h.keys = append(h.keys, held{key: key, lock: l})
+		h.add(held{key: key, lock: l})
 		taken, at = append(taken, key), append(at, i)
 	}
 	if len(taken) == 0 || h.faulted {
@@ -277,7 +315,7 @@ func engineFault(ctx context.Context, err error) bool {
 // generations the creation is stamped with.
 func (e *Engine) leaseMerged(ctx context.Context, h *hold, keys []string, vt ValueType, fn *gens.Func, seen []backend.Version) ([]attempt, error) {
 	if h.holder == "" {
-		h.holder = newHolder()
+		h.holder = e.newHolder()
 	}
 	lkeys := make([]backend.LeaseKey, len(keys))
 	for i, key := range keys {
@@ -306,7 +344,7 @@ func (e *Engine) leaseMerged(ctx context.Context, h *hold, keys []string, vt Val
 	for i, l := range leases {
 		out[i] = attempt{status: l.Status, version: l.Version}
 		if l.Status == backend.LeaseTaken {
-			h.keys = append(h.keys, held{key: keys[i], version: l.Version, leased: true})
+			h.add(held{key: keys[i], lk: lkeys[i], version: l.Version, leased: true})
 		}
 		if l.Value != nil {
 			en, err := e.decodeEntry(ctx, keys[i], l.Value, vt, false)
@@ -324,12 +362,10 @@ func (e *Engine) leaseMerged(ctx context.Context, h *hold, keys []string, vt Val
 // stampKeys are the keys of the generations a creation is stamped with —
 // the region's, and fn's when not nil — with the views they raise.
 func (e *Engine) stampKeys(fn *gens.Func) ([]string, []*gens.View) {
-	keys := []string{e.markKey(false), e.markKey(true)}
-	views := []*gens.View{&e.gens.Hard, &e.gens.Soft}
-	if fn != nil {
-		keys, views = append(keys, fn.Key), append(views, &fn.View)
+	if fn == nil {
+		return e.marks[:], []*gens.View{&e.gens.Hard, &e.gens.Soft}
 	}
-	return keys, views
+	return []string{e.marks[0], e.marks[1], fn.Key}, []*gens.View{&e.gens.Hard, &e.gens.Soft, &fn.View}
 }
 
 // lockWait is the bound of a call's waits for locks: Config.LockWait from
@@ -382,7 +418,7 @@ func (e *Engine) waitLease(ctx context.Context, h *hold, key string, vt ValueTyp
 	if err != nil {
 		return attempt{}, err
 	}
-	h.keys = append(h.keys, held{key: key, lock: l})
+	h.add(held{key: key, lock: l})
 	if h.faulted {
 		return attempt{status: backend.LeaseTaken}, nil
 	}
@@ -512,12 +548,12 @@ func (e *Engine) obtain(ctx context.Context, h *hold, w *lockWait, key string) (
 // storeHeld writes the created values[i] of keys[i] (each held in h), whose
 // creation began under g, where their fences still hold, and records their
 // keys for the cached function of c; it releases every lease and lock of h
-// in the same round trip where the backend allows. It reports how many
-// values were superseded: not stored because their fence no longer held.
-// Failures are counted and logged: the values are good and go back to the
-// callers all the same.
-func (e *Engine) storeHeld(ctx context.Context, h *hold, keys []string, values []any, g serializer.Gens, c *Call) (superseded int) {
+// in the same round trip where the backend allows. out[i] tells what
+// became of values[i]. Failures are counted and logged: the values are
+// good and go back to the callers all the same.
+func (e *Engine) storeHeld(ctx context.Context, h *hold, keys []string, values []any, g serializer.Gens, c *Call) (out []storeOutcome) {
 	defer e.nearDrop(keys...)
+	out = make([]storeOutcome, len(keys))
 	groups := e.groupForStore(ctx, keys, values, c)
 	created := e.Now() // expiry counts from the store, not the creation's start
 	byKey := make(map[string]*held, len(h.keys))
@@ -528,15 +564,16 @@ func (e *Engine) storeHeld(ctx context.Context, h *hold, keys []string, values [
 	for gi, grp := range groups {
 		ttl := e.hardTTL(grp.exp)
 		m := metaOf(created, grp.exp, g, c.delta)
-		gkeys := make([]string, len(grp.idx))
-		gvals := make([]any, len(grp.idx))
-		for j, i := range grp.idx {
-			gkeys[j], gvals[j] = keys[i], values[i]
+		gkeys, gvals := keys, values // a group of every key: idx is 0, 1, …
+		if len(grp.idx) < len(keys) {
+			gkeys, gvals = pick(keys, grp.idx), pick(values, grp.idx)
 		}
 		last := gi == len(groups)-1
-		n, merged, err := e.storeGroup(ctx, h, byKey, gkeys, gvals, m, ttl, c, last)
+		done, merged, err := e.storeGroup(ctx, h, byKey, gkeys, gvals, m, ttl, c, last)
 		mergedDone = mergedDone || merged
-		superseded += n
+		for j, i := range grp.idx {
+			out[i] = done[j]
+		}
 		if err != nil && !errors.Is(err, backend.ErrTooLarge) { // logged already
 			e.warn(ctx, "corral: created value not stored", "region", e.name, "err", err)
 		}
@@ -546,14 +583,32 @@ func (e *Engine) storeHeld(ctx context.Context, h *hold, keys []string, values [
 	} else {
 		e.releaseLocks(ctx, h)
 	}
+	superseded := 0
+	for _, o := range out {
+		if o == overtaken {
+			superseded++
+		}
+	}
 	e.stats.superseded.Add(uint64(superseded))
-	return superseded
+	return out
 }
+
+// storeOutcome is what became of a created value: stored under its lease;
+// overtaken, not stored because a write of its key voided the lease; or
+// neither (not to be cached, too large, or the backend failed).
+type storeOutcome uint8
+
+const (
+	notStored storeOutcome = iota
+	stored
+	overtaken
+)
 
 // storeGroup stores values that share a soft expiration under their
 // fences; on a backend that leases, the last group's write also releases
 // every lease of h (merged reports it did).
-func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held, keys []string, values []any, m serializer.Meta, ttl time.Duration, c *Call, last bool) (superseded int, merged bool, err error) {
+func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held, keys []string, values []any, m serializer.Meta, ttl time.Duration, c *Call, last bool) (out []storeOutcome, merged bool, err error) {
+	out = make([]storeOutcome, len(keys))
 	// Keys whose fence could not be taken are not written at all.
 	var ok []int
 	for i, key := range keys {
@@ -561,40 +616,55 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 		if hk != nil && (hk.version != 0 || hk.unfenced) {
 			ok = append(ok, i)
 		} else {
-			superseded++
+			out[i] = overtaken
 		}
 	}
 	if len(ok) < len(keys) {
 		keys, values = pick(keys, ok), pick(values, ok)
 	}
+	// mark sets the outcome of the written keys: stored, or, when err is
+	// nil, overtaken; the others were not stored.
+	mark := func(written []bool, err error) {
+		for j, i := range ok {
+			switch {
+			case j < len(written) && written[j]:
+				out[i] = stored
+			case err == nil:
+				out[i] = overtaken
+			}
+		}
+	}
 	if len(keys) == 0 && !(last && h.holder != "") {
-		return superseded, false, nil
+		return out, false, nil
 	}
 	switch t := e.tier.(type) {
 	case *valueTier:
-		var stored []string
+		written := make([]bool, len(keys))
 		for i, key := range keys {
 			hk := byKey[key]
 			ns, k := t.localKey(key)
 			en := &backend.Entry{Value: values[i], Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta}
 			if hk.unfenced {
 				t.store.StoreEntry(ns, k, en, ttl)
-				stored = append(stored, key)
-			} else if t.cond.StoreEntryIf(ns, k, en, ttl, hk.version) {
-				stored = append(stored, key)
+				written[i] = true
 			} else {
-				superseded++
+				written[i] = t.cond.StoreEntryIf(ns, k, en, ttl, hk.version)
 			}
 		}
-		e.record(ctx, c.Fn, stored, ttl)
-		return superseded, false, nil
+		mark(written, nil)
+		e.record(ctx, c.Fn, storedKeys(keys, written), ttl)
+		return out, false, nil
 	case *byteTier:
 		if len(keys) > 0 && byKey[keys[0]].unfenced {
-			return superseded, false, t.save(ctx, keys, values, m, ttl, c.Fn)
+			err := t.save(ctx, keys, values, m, ttl, c.Fn)
+			if err == nil {
+				mark(slices.Repeat([]bool{true}, len(keys)), nil)
+			}
+			return out, false, err
 		}
 		items, err := e.encodeItems(keys, values, m, ttl)
 		if err != nil {
-			return superseded, false, err
+			return out, false, err
 		}
 		var stored []bool
 		grouped := c.Fn != "" && t.grouped != nil
@@ -603,7 +673,7 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 			held := make([]backend.LeaseKey, 0, len(h.keys))
 			for _, key := range keys {
 				hk := byKey[key]
-				held = append(held, backend.LeaseKey{Key: e.BackendKey(key), Lock: e.LockKey(key), Version: hk.version})
+				held = append(held, e.leaseKey(hk))
 			}
 			for _, key := range keys {
 				byKey[key].leased = false
@@ -611,7 +681,7 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 			if last { // release every other lease of h in the same round trip
 				for i := range h.keys {
 					if hk := &h.keys[i]; hk.leased {
-						held = append(held, backend.LeaseKey{Key: e.BackendKey(hk.key), Lock: e.LockKey(hk.key), Version: hk.version})
+						held = append(held, e.leaseKey(hk))
 						hk.leased = false
 					}
 				}
@@ -632,7 +702,7 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 				}
 			}
 			merged = last
-			if !grouped {
+			if !grouped && c.Fn != "" {
 				defer func() { e.record(ctx, c.Fn, storedKeys(keys, stored), ttl) }()
 			}
 		case grouped && t.cgrouper != nil:
@@ -655,33 +725,30 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 			})
 			defer func() { e.record(ctx, c.Fn, storedKeys(keys, stored), ttl) }()
 		}
+		// Too large (or not stored beside one that was) is not cached,
+		// not overtaken.
+		mark(stored, err)
 		if err != nil && !errors.Is(err, backend.ErrTooLarge) {
-			return superseded, merged, err
+			return out, merged, err
 		}
-		var refused []string
-		for i, key := range keys {
-			switch {
-			case i < len(stored) && stored[i]:
-			case err != nil:
-				// Too large, or not stored beside one that was: not
-				// superseded, not cached.
-				refused = append(refused, key)
-			default:
-				superseded++
+		if err != nil {
+			var refused []string
+			for i, key := range keys {
+				if i >= len(stored) || !stored[i] {
+					refused = append(refused, key)
+				}
 			}
-		}
-		if len(refused) > 0 {
 			_ = e.notStoredTooLarge(ctx, refused, err)
 		}
-		return superseded, merged, nil
+		return out, merged, nil
 	}
-	return superseded, false, nil
+	return out, false, nil
 }
 
 // heldOf is the key of h whose backend key is full, or nil.
 func heldOf(h *hold, full string, e *Engine) *held {
 	for i := range h.keys {
-		if e.BackendKey(h.keys[i].key) == full {
+		if e.leaseKey(&h.keys[i]).Key == full {
 			return &h.keys[i]
 		}
 	}
@@ -724,7 +791,7 @@ func (e *Engine) releaseHold(ctx context.Context, h *hold) {
 	var leases []backend.LeaseKey
 	for i := range h.keys {
 		if hk := &h.keys[i]; hk.leased {
-			leases = append(leases, backend.LeaseKey{Key: e.BackendKey(hk.key), Lock: e.LockKey(hk.key), Version: hk.version})
+			leases = append(leases, e.leaseKey(hk))
 			hk.leased = false
 		}
 	}
@@ -800,7 +867,7 @@ func (e *Engine) lockLost(ctx context.Context, key string) {
 // faster than a third of the TTL — nearly all of them — costs no goroutine
 // and no hand-off; stop waits for an extension under way to end, and no
 // extension starts after it returns.
-func (e *Engine) keepalive(ctx context.Context, h *hold) (stop func()) {
+func (e *Engine) keepalive(ctx context.Context, h *hold) *keeper {
 	has := false
 	for _, hk := range h.keys {
 		if hk.lock != nil || hk.leased {
@@ -808,13 +875,13 @@ func (e *Engine) keepalive(ctx context.Context, h *hold) (stop func()) {
 		}
 	}
 	if !has {
-		return func() {}
+		return nil
 	}
 	k := &keeper{e: e, ctx: ctx, h: h}
 	k.mu.Lock()
 	k.t = time.AfterFunc(e.cfg.LockTTL/3, k.extend)
 	k.mu.Unlock()
-	return k.stop
+	return k
 }
 
 // keeper extends a creation's locks; see keepalive.
@@ -849,7 +916,7 @@ func (k *keeper) extend() {
 		hk := &k.h.keys[i]
 		switch {
 		case hk.leased:
-			leases = append(leases, backend.LeaseKey{Key: e.BackendKey(hk.key), Lock: e.LockKey(hk.key), Version: hk.version})
+			leases = append(leases, e.leaseKey(hk))
 			leasedAt = append(leasedAt, i)
 		case hk.lock != nil:
 			err := hk.lock.Extend(k.ctx, e.cfg.LockTTL)
@@ -881,7 +948,12 @@ func (k *keeper) extend() {
 }
 
 // stop ends the extensions, waiting for one under way.
+// stop stops the extensions; on a nil keeper (nothing to keep) it does
+// nothing.
 func (k *keeper) stop() {
+	if k == nil {
+		return
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.stopped = true

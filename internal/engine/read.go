@@ -67,25 +67,46 @@ type fetched struct {
 }
 
 // ReadShared is a call's first read of key's bytes, shared with the
-// goroutines of this process that read key at the same moment: only a read
-// sent after this call began (see flight.Reads), so that it never returns
-// what a write completed before the call — in any process — replaced.
-// While the breaker is not closed nobody shares: the read in flight may be
-// waiting for a timeout.
+// goroutines of this process that read at the same moment: only a read
+// sent after this call began (see flight.Reads, which batches the reads of
+// many keys into one multi-get), so that it never returns what a write
+// completed before the call — in any process — replaced. While the breaker
+// is not closed nobody shares: a read in flight may be waiting for a
+// timeout.
 func (e *Engine) ReadShared(ctx context.Context, key string) ([]byte, near.Token, error) {
 	if e.breakerOpen() {
-		f, err := e.readOnce(ctx, key)
-		return f.data, f.tok, err
+		f, err := e.readBatch(ctx, []string{key})
+		if err != nil {
+			return nil, near.Token{}, err
+		}
+		return f[0].data, f[0].tok, nil
 	}
-	f, err := e.reads.Do(ctx, key, e.readOnce)
+	f, err := e.reads.Do(ctx, key, e.readBatch)
 	return f.data, f.tok, err
 }
 
-// readOnce reads key's bytes, taking the near token before the read.
-func (e *Engine) readOnce(ctx context.Context, key string) (fetched, error) {
-	tok := e.near.Token(key)
-	data, err := e.get(ctx, key)
-	return fetched{data: data, tok: tok}, err
+// readBatch reads the bytes of keys, taking each one's near token before
+// the read: one Get for one key, one multi-get for several.
+func (e *Engine) readBatch(ctx context.Context, keys []string) ([]fetched, error) {
+	out := make([]fetched, len(keys))
+	for i, key := range keys {
+		out[i].tok = e.near.Token(key)
+	}
+	if len(keys) == 1 {
+		data, err := e.get(ctx, keys[0])
+		out[0].data = data
+		return out, err
+	}
+	data, err := e.getMulti(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range data {
+		if d != nil {
+			out[i].data = d
+		}
+	}
+	return out, nil
 }
 
 // Load reads key's entry for Get: from the near cache, the value store, or
@@ -169,7 +190,7 @@ func (e *Engine) GetOrCreate(ctx context.Context, key string, vt ValueType, crea
 		c.faulted = true
 	}
 	v, outcome, err := e.answer(ctx, key, en, vt, create, c)
-	if ov := (*flight.OvertakenError)(nil); errors.As(err, &ov) {
+	if _, ok := asOvertaken(err); ok {
 		// The creation this call waited for was overtaken by a write of
 		// the key, perhaps one that completed before this call began (in
 		// another process), or could not take a lease: read again rather
@@ -186,8 +207,10 @@ func (e *Engine) GetOrCreate(ctx context.Context, key string, vt ValueType, crea
 			}
 			c.faulted = true
 		}
-		if v, outcome, err = e.answer(ctx, key, en, vt, create, c); errors.As(err, &ov) {
-			v, outcome, err = ov.Value, observe.OutcomeShared, nil
+		if v, outcome, err = e.answer(ctx, key, en, vt, create, c); err != nil {
+			if ov, ok := asOvertaken(err); ok {
+				v, outcome, err = ov.Value, observe.OutcomeShared, nil
+			}
 		}
 	}
 	if err != nil {
@@ -229,8 +252,8 @@ func outcomeOf(r flight.Result) observe.Outcome {
 }
 
 // wait is flight.Wait, with the outcome.
-func wait(ctx context.Context, f *flight.Creation, leader, late bool) (any, observe.Outcome, error) {
-	v, r, err := flight.Wait(ctx, f, leader, late)
+func wait(ctx context.Context, f *flight.Creation, leader bool, joined flight.Phase) (any, observe.Outcome, error) {
+	v, r, err := flight.Wait(ctx, f, leader, joined)
 	return v, outcomeOf(r), err
 }
 
@@ -242,6 +265,7 @@ func (e *Engine) serveStale(ctx context.Context, key string, en *backend.Entry, 
 	if !leader {
 		return en.Value, observe.OutcomeStale, nil
 	}
+	f.Begin()
 	h := &hold{faulted: c.faulted}
 	as, err := e.tryLease(ctx, h, []string{key}, vt, c.Gen, nil)
 	if err != nil || as[0].status != backend.LeaseTaken || h.faulted {
@@ -259,7 +283,7 @@ func (e *Engine) serveStale(ctx context.Context, key string, en *backend.Entry, 
 	if e.cfg.BackgroundRegeneration {
 		return en.Value, observe.OutcomeStale, nil
 	}
-	return wait(ctx, f, true, false)
+	return wait(ctx, f, true, flight.Early)
 }
 
 // createMissing handles a missing entry (or a stale one under
@@ -276,13 +300,14 @@ func (e *Engine) createMissing(ctx context.Context, key string, vt ValueType, cr
 		bound, cancel := context.WithTimeout(ctx, e.cfg.LockWait)
 		defer cancel()
 		for !leader {
+			joined := f.Phase()
 			e.stats.lockWaits.Add(1)
 			_, st := e.startStep(ctx, observe.SpanLockWait, observe.TimingLockWait, key)
-			v, outcome, err := wait(bound, f, false, f.Began())
+			v, outcome, err := wait(bound, f, false, joined)
 			if err != nil && bound.Err() != nil && ctx.Err() == nil && !errors.Is(err, flight.ErrStale) {
 				select {
 				case <-f.Done(): // landed as the bound ran out: take its result
-					v, outcome, err = wait(ctx, f, false, f.Began())
+					v, outcome, err = wait(ctx, f, false, joined)
 				default:
 					err = e.lockTimeout(ctx, key)
 					st.end(err)
@@ -296,10 +321,11 @@ func (e *Engine) createMissing(ctx context.Context, key string, vt ValueType, cr
 			f, leader = e.creations.Join(key, e.epochs.Of(key))
 		}
 	}
-	started := e.goOwned(ctx, func(ctx context.Context) {
+	started := e.runOwned(ctx, func(ctx context.Context) {
 		e.fly(ctx, key, f, func() (any, bool, error) {
 			w := e.lockWait(ctx)
 			defer w.stop()
+			f.Begin()
 			h := &hold{faulted: c.faulted}
 			a, err := e.waitLease(ctx, h, key, vt, c, w)
 			if err != nil {
@@ -319,7 +345,7 @@ func (e *Engine) createMissing(ctx context.Context, key string, vt ValueType, cr
 		e.creations.Land(key, f, nil, false, false, ErrClosed)
 		return nil, 0, ErrClosed
 	}
-	return wait(ctx, f, true, false)
+	return wait(ctx, f, true, flight.Early)
 }
 
 // fly runs body, the work of a creation in a goroutine the engine owns,
@@ -340,6 +366,7 @@ func (e *Engine) refreshEarly(ctx context.Context, key string, en *backend.Entry
 	if !leader {
 		return en.Value, observe.OutcomeHit, nil
 	}
+	f.Begin()
 	h := &hold{faulted: c.faulted}
 	as, err := e.tryLease(ctx, h, []string{key}, vt, c.Gen, nil)
 	if err != nil || as[0].status != backend.LeaseTaken || h.faulted {
@@ -372,16 +399,21 @@ func (e *Engine) regenerateAsync(ctx context.Context, key string, h *hold, en *b
 }
 
 // regenerate is the creation step for one key, held in h, which read en
-// under its lease: see createHeld. It marks f superseded when the value
-// could not be stored because a write of the key overtook the creation (or
-// the backend failed: faulted).
+// under its lease: see createHeld. It tells f what became of a created
+// value: stored under the lease, overtaken by a write of the key, or not
+// stored because the backend failed.
 func (e *Engine) regenerate(ctx context.Context, key string, h *hold, en *backend.Entry, vt ValueType, create Creator, c *Call, f *flight.Creation) (any, bool, error) {
-	values, created, superseded, err := e.createHeld(ctx, h, []string{key}, []*backend.Entry{en}, e.single(create, c), c, f.Begin)
+	values, created, out, err := e.createHeld(ctx, h, []string{key}, []*backend.Entry{en}, e.single(create, c), c, f.Settle)
 	if err != nil {
 		return nil, false, err
 	}
-	if created[0] && (h.faulted || superseded > 0) {
-		f.Superseded(h.faulted)
+	switch {
+	case out[0] == stored:
+		f.Stored()
+	case out[0] == overtaken:
+		f.Overtaken()
+	case created[0] && h.faulted:
+		f.Faulted()
 	}
 	return values[0], created[0], nil
 }
@@ -452,4 +484,15 @@ func (e *Engine) traceCall(ctx context.Context, key string, vt ValueType, create
 		e.endSpan(sp, o, err)
 	}
 	return v, err
+}
+
+// asOvertaken returns the *flight.OvertakenError err is, if it is one (an
+// error path: the test allocates).
+func asOvertaken(err error) (*flight.OvertakenError, bool) {
+	if err == nil {
+		return nil, false
+	}
+	var ov *flight.OvertakenError
+	ok := errors.As(err, &ov)
+	return ov, ok
 }

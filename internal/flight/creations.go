@@ -15,25 +15,62 @@ type Creations struct {
 }
 
 // Creation is one creation of a key in progress in this process.
+//
+// A caller that joins it is answered by it according to when it joined
+// (its Phase):
+//
+//   - Early, before the creation sent the first read that may answer it
+//     (the read under the lease): whatever the creation answers — a value
+//     created, or read, after the caller began — will do.
+//   - Late, after that read was sent and before the store under the lease
+//     was: only a value the creation created and stored under its lease
+//     will do — a write of the key completed before the caller began fell
+//     after the lease, so it would have voided the store. A value the
+//     creation read (another creator stored it), or could not store, may
+//     predate such a write: the caller reads again (OvertakenError).
+//   - Settled, after the store was sent: a write may have completed between
+//     the store and the caller's start; the caller reads again.
 type Creation struct {
 	done  chan struct{} // closed once the result is set
 	epoch uint64        // the key's epoch when the creation started
-	// began is set when the creator is about to run: a caller that joins
-	// before then gets a value whose creation began after its call did.
-	began atomic.Bool
+	// began is set before the creation sends the first read that may
+	// answer it; settled before it sends its store (see Phase).
+	began, settled atomic.Bool
 
 	// The result, set before done is closed.
 	value   any
 	created bool // the value comes from this creation's creator
+	stored  bool // and was stored under the creation's lease
 	err     error
-	// superseded is set when the created value was not stored: a write of
-	// the key overtook the creation, or (faulted) the backend failed.
-	superseded, faulted bool
+	// overtaken is set when the created value was not stored because a
+	// write of the key voided the lease; faulted when it was not because
+	// the backend failed.
+	overtaken, faulted bool
 	// stale is set when the creation ended with its leader's stale value
 	// (it served it instead of creating): no answer for a caller that
 	// found the key missing, as that read may predate a write the caller
 	// saw complete.
 	stale bool
+}
+
+// Phase is when a caller joined a creation; see Creation.
+type Phase uint8
+
+const (
+	Early Phase = iota
+	Late
+	Settled
+)
+
+// Phase returns the phase a caller joining now joins in.
+func (f *Creation) Phase() Phase {
+	switch {
+	case f.settled.Load():
+		return Settled
+	case f.began.Load():
+		return Late
+	}
+	return Early
 }
 
 // Join returns the creation of key in progress, or starts one when there is
@@ -70,15 +107,23 @@ func (c *Creations) Running(key string) bool {
 	return ok
 }
 
-// Begin marks the creator as about to run.
+// Begin marks the creation as about to send the first read that may
+// answer it.
 func (f *Creation) Begin() { f.began.Store(true) }
 
-// Began reports whether the creator had begun.
-func (f *Creation) Began() bool { return f.began.Load() }
+// Settle marks the creation as about to send its store.
+func (f *Creation) Settle() { f.settled.Store(true) }
 
-// Superseded marks the created value as not stored: overtaken by a write
-// of its key, or, when faulted, not stored because the backend failed.
-func (f *Creation) Superseded(faulted bool) { f.superseded, f.faulted = true, faulted }
+// Stored marks the created value as stored under the creation's lease.
+func (f *Creation) Stored() { f.stored = true }
+
+// Overtaken marks the created value as not stored because a write of the
+// key voided the creation's lease.
+func (f *Creation) Overtaken() { f.overtaken = true }
+
+// Faulted marks the created value as not stored because the backend
+// failed.
+func (f *Creation) Faulted() { f.faulted = true }
 
 // Land publishes the creation's result and forgets it. created says the
 // value comes from its creator; stale that it is the leader's stale value,
@@ -102,32 +147,33 @@ const (
 var ErrStale = errors.New("flight: creation ended with a stale value")
 
 // OvertakenError is what Wait returns to a caller that joined a creation
-// whose value was not stored because a write of its key overtook it: the
-// caller reads again. Value is the creation's value.
+// whose answer may predate a write the caller saw complete (see Creation):
+// the caller reads again. Value is the creation's value.
 type OvertakenError struct{ Value any }
 
 func (*OvertakenError) Error() string { return "flight: creation overtaken by a write of its key" }
 
 // Wait returns the creation's result, or ctx.Err() as soon as ctx is done.
-// leader tells whether the caller started it, late whether it joined after
-// its creator began. A caller that joined a creation whose value was
-// superseded gets an *OvertakenError — unless the value was not stored only
-// because the backend failed and the caller joined before the creator began
-// (late is false): then the value is as new as any the caller could create
-// itself, with no backend to read.
-func Wait(ctx context.Context, f *Creation, leader, late bool) (any, Result, error) {
+// leader tells whether the caller started it; joined is the phase it
+// joined in (see Creation).
+func Wait(ctx context.Context, f *Creation, leader bool, joined Phase) (any, Result, error) {
 	select {
 	case <-f.done:
-		if f.stale && !leader {
+		switch {
+		case f.stale && !leader:
 			return nil, 0, ErrStale
-		}
-		if f.created && leader {
+		case leader && f.created:
 			return f.value, Created, f.err
+		case leader || f.err != nil:
+			return f.value, Shared, f.err
+		case joined == Early && !f.overtaken:
+			// Created or read after the caller began; but a creation a
+			// write overtook is read again, for the newer value.
+			return f.value, Shared, nil
+		case joined == Late && f.stored:
+			return f.value, Shared, nil
 		}
-		if f.superseded && f.err == nil && (late || !f.faulted) {
-			return nil, 0, &OvertakenError{Value: f.value}
-		}
-		return f.value, Shared, f.err
+		return nil, 0, &OvertakenError{Value: f.value}
 	case <-ctx.Done():
 		return nil, 0, ctx.Err()
 	}
