@@ -202,11 +202,13 @@ func testRedisConditional(t *testing.T, newClient func(t *testing.T) redis.Unive
 		for i := range keys {
 			keys[i] = fmt.Sprintf("trips:%d", i)
 		}
-		// Warm up: the scripts are loaded and the Cluster's slots known.
-		if _, _, err := s.GetForUpdate(ctx, []string{"trips:warm"}, time.Minute); err != nil {
+		// Warm up: the scripts are loaded, the Cluster's slots known, and
+		// the pool holds the connections a pipeline takes (two keys: a
+		// pipeline; one key is sent alone).
+		if _, _, err := s.GetForUpdate(ctx, []string{"trips:warm", "trips:warm2"}, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetIf(ctx, items("trips:warm"), []backend.Version{1}); err != nil {
+		if _, err := s.SetIf(ctx, items("trips:warm", "trips:warm2"), []backend.Version{1, 1}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Set(ctx, "trips:hit", []byte("v"), time.Minute); err != nil {

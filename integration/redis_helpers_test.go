@@ -135,9 +135,10 @@ func (h *cmdCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // isLockAttempt matches an attempt to take lockKey: redislock's obtain
 // script (EVALSHA sha 1 key token tokenLen ttl; release and refresh have
 // fewer arguments), or the store's lease script, which names the value's
-// key and its lock (EVALSHA sha 2 key lock holder lockTTL placeholder
-// placeholderTTL seen; the store-and-release script has one argument
-// fewer). A script the server lacks is sent again by body (EVAL), which
+// key and its lock (EVALSHA sha N key lock [generations…] holder lockTTL
+// placeholder placeholderTTL seen; on a single node the run also reads the
+// generations, named after the lock; the store-and-release script has one
+// argument fewer). A script the server lacks is sent again by body (EVAL), which
 // is the same attempt, not counted.
 func isLockAttempt(lockKey string) func(args []any) bool {
 	return func(args []any) bool {
@@ -145,6 +146,6 @@ func isLockAttempt(lockKey string) func(args []any) bool {
 		if !strings.EqualFold(name, "evalsha") {
 			return false
 		}
-		return (len(args) == 7 && args[3] == lockKey) || (len(args) == 10 && args[4] == lockKey)
+		return (len(args) == 7 && args[3] == lockKey) || (len(args) >= 10 && args[4] == lockKey)
 	}
 }

@@ -48,10 +48,10 @@ type scriptCall struct {
 
 // keys are the KEYS of the run.
 func (c scriptCall) keys() []string {
-	if len(c.more) == 0 {
-		return []string{c.key}
-	}
-	return append([]string{c.key}, c.more...)
+	keys := make([]string, 1+len(c.more))
+	keys[0] = c.key
+	copy(keys[1:], c.more)
+	return keys
 }
 
 // GetForUpdate returns the value under each key, in the order of keys, nil
@@ -240,6 +240,10 @@ func markStored(stored []bool, idx []int, cmds []*redis.Cmd) {
 // second round trip. In a transaction no script ran then, so the whole
 // transaction is sent again, extra commands included.
 func (s *Store) evalEach(ctx context.Context, script *redis.Script, calls []scriptCall, tx bool, extra func(redis.Pipeliner)) ([]*redis.Cmd, error) {
+	if len(calls) == 1 && !tx && extra == nil {
+		cmd := s.evalOne(ctx, script, calls[0])
+		return []*redis.Cmd{cmd}, cmd.Err()
+	}
 	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
 	defer cancel()
 	run := s.client.Pipelined
@@ -274,7 +278,7 @@ func (s *Store) evalEach(ctx context.Context, script *redis.Script, calls []scri
 	sent, perr := send(all, false, true)
 	var retry []int
 	for i, c := range cmds {
-		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+		if c.Err() != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
 			retry = append(retry, i)
 		}
 	}
@@ -297,6 +301,30 @@ func (s *Store) evalEach(ctx context.Context, script *redis.Script, calls []scri
 		return cmds, perr
 	}
 	return cmds, nil
+}
+
+// evalOne is evalEach of one run, without a pipeline.
+func (s *Store) evalOne(ctx context.Context, script *redis.Script, c scriptCall) *redis.Cmd {
+	ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
+	defer cancel()
+	if c.script != nil {
+		script = c.script
+	}
+	keys := c.keys()
+	cmd := script.EvalSha(ctx, s.client, keys, c.args...)
+	if cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = script.Eval(ctx, s.client, keys, c.args...)
+	}
+	return cmd
+}
+
+// evalAll is evalEach with one[:] for the result of a lone run.
+func (s *Store) evalAll(ctx context.Context, one *[1]*redis.Cmd, script *redis.Script, calls []scriptCall, tx bool, extra func(redis.Pipeliner)) ([]*redis.Cmd, error) {
+	if len(calls) == 1 && !tx && extra == nil {
+		one[0] = s.evalOne(ctx, script, calls[0])
+		return one[:], one[0].Err()
+	}
+	return s.evalEach(ctx, script, calls, tx, extra)
 }
 
 func asCmders(cmds []*redis.Cmd) []redis.Cmder {

@@ -49,33 +49,46 @@ func (s *Store) Lease(ctx context.Context, keys []backend.LeaseKey, o backend.Le
 	if o.Holder == "" || o.LockTTL <= 0 || o.PlaceholderTTL <= 0 {
 		return nil, nil, fmt.Errorf("redisstore: lease: holder %q, lock TTL %v, placeholder TTL %v: %w", o.Holder, o.LockTTL, o.PlaceholderTTL, backend.ErrInvalidArgument)
 	}
-	leases := make([]backend.Lease, len(keys))
 	calls := make([]scriptCall, 0, len(keys))
 	call := make([]int, len(keys)) // the index in calls of each key's run
-	first := make(map[string]int, len(keys))
+	var first map[string]int       // a key's first index in calls, when several
+	if len(keys) > 1 {
+		first = make(map[string]int, len(keys))
+	}
+	// On a single node, one key's run reads the Also keys itself: one
+	// command, no pipeline.
+	inScript := s.single && len(keys) == 1 && len(o.Also) > 0
 	lockMS, phMS := pxTTL(o.LockTTL).Milliseconds(), pxTTL(o.PlaceholderTTL).Milliseconds()
 	for i, k := range keys {
 		if j, dup := first[k.Key]; dup {
 			call[i] = j
 			continue
 		}
-		first[k.Key], call[i] = len(calls), len(calls)
+		if first != nil {
+			first[k.Key] = len(calls)
+		}
+		call[i] = len(calls)
 		ph := appendHeader(make([]byte, 0, headerLen), kindPlaceholder, newVersion())
 		var seen []byte
 		if k.Version != 0 {
 			seen = binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(k.Version))
 		}
-		calls = append(calls, scriptCall{key: k.Key, more: []string{k.Lock}, args: []any{o.Holder, lockMS, ph, phMS, seen}})
+		more := []string{k.Lock}
+		if inScript {
+			more = append(append(make([]string, 0, 1+len(o.Also)), k.Lock), o.Also...)
+		}
+		calls = append(calls, scriptCall{key: k.Key, more: more, args: []any{o.Holder, lockMS, ph, phMS, seen}})
 	}
 	var also [][]byte
 	var alsoCmds []*redis.StringCmd
 	var alsoMGet *redis.SliceCmd
-	extra := func(p redis.Pipeliner) {
-		switch {
-		case len(o.Also) == 0:
-		case s.single:
-			alsoMGet = p.MGet(ctx, o.Also...)
-		default:
+	var extra func(redis.Pipeliner)
+	if len(o.Also) > 0 && !inScript {
+		extra = func(p redis.Pipeliner) {
+			if s.single {
+				alsoMGet = p.MGet(ctx, o.Also...)
+				return
+			}
 			alsoCmds = make([]*redis.StringCmd, len(o.Also))
 			for i, k := range o.Also {
 				alsoCmds[i] = p.Get(ctx, k)
@@ -84,9 +97,11 @@ func (s *Store) Lease(ctx context.Context, keys []backend.LeaseKey, o backend.Le
 	}
 	var cmds []*redis.Cmd
 	var err error
-	if len(calls) > 0 {
-		cmds, err = s.evalEach(ctx, leaseScript, calls, false, extra)
-	} else {
+	switch {
+	case len(calls) > 0:
+		var one [1]*redis.Cmd
+		cmds, err = s.evalAll(ctx, &one, leaseScript, calls, false, extra)
+	case extra != nil:
 		ctx, cancel := redisdeadline.Bound(ctx, s.timeout)
 		defer cancel()
 		_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error { extra(p); return nil })
@@ -94,7 +109,19 @@ func (s *Store) Lease(ctx context.Context, keys []backend.LeaseKey, o backend.Le
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, fmt.Errorf("redisstore: lease of %d keys: %w", len(calls), err)
 	}
-	if also, err = alsoValues(o.Also, alsoMGet, alsoCmds); err != nil {
+	if inScript {
+		also = make([][]byte, len(o.Also))
+		reply, err := cmds[0].Slice()
+		if err == nil && len(reply) != 2+len(o.Also) {
+			err = fmt.Errorf("%d values", len(reply))
+		}
+		if err == nil {
+			err = fill(also, reply[2:])
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: lease: unexpected reply: %w", err)
+		}
+	} else if also, err = alsoValues(o.Also, alsoMGet, alsoCmds); err != nil {
 		return nil, nil, err
 	}
 	results := make([]backend.Lease, len(calls))
@@ -105,6 +132,10 @@ func (s *Store) Lease(ctx context.Context, keys []backend.LeaseKey, o backend.Le
 		}
 		results[j] = r
 	}
+	if len(calls) == len(keys) {
+		return results, also, nil // no key named twice: call[i] == i
+	}
+	leases := make([]backend.Lease, len(keys))
 	given := make([]bool, len(calls))
 	for i, j := range call {
 		leases[i] = results[j]
@@ -122,7 +153,7 @@ func (s *Store) Lease(ctx context.Context, keys []backend.LeaseKey, o backend.Le
 // the run offered, whose version is the lease's when taken.
 func parseLease(c *redis.Cmd, ph []byte) (backend.Lease, error) {
 	reply, err := c.Slice()
-	if err != nil || len(reply) != 2 {
+	if err != nil || len(reply) < 2 {
 		return backend.Lease{}, fmt.Errorf("unexpected reply %v (%v)", reply, err)
 	}
 	status, _ := reply[0].(int64)
@@ -206,7 +237,8 @@ func (s *Store) StoreLeased(ctx context.Context, items []backend.Item, held []ba
 			redisgroup.QueueRecord(ctx, p, g.Name, g.TTL, g.Members...)
 		}
 	}
-	cmds, err := s.evalEach(ctx, storeLeasedScript, calls, extra != nil && s.single, extra)
+	var one [1]*redis.Cmd
+	cmds, err := s.evalAll(ctx, &one, storeLeasedScript, calls, extra != nil && s.single, extra)
 	for i, c := range cmds {
 		n, err := c.Int64()
 		if err != nil {

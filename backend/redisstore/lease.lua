@@ -7,11 +7,21 @@
 -- ARGV[4]: the placeholder's TTL in milliseconds.
 -- ARGV[5]: the 8 version bytes the caller last saw, or '' for no check.
 --
--- Returns {status, what the key held (false for nothing)}: 1 taken (the
--- value's version is now ARGV[3]'s), 2 held (by anyone: a creation leases a
--- key once), 3 changed
--- (the key no longer holds the version ARGV[5] names). 245 is a value's
--- kind, 246 a placeholder's.
+-- KEYS[3..] (on a single node only): more keys to read in the same run.
+--
+-- Returns {status, what the key held (false for nothing), what each of
+-- KEYS[3..] holds}: status 1 taken (the value's version is now ARGV[3]'s),
+-- 2 held (by anyone: a creation leases a key once), 3 changed (the key no
+-- longer holds the version ARGV[5] names). 245 is a value's kind, 246 a
+-- placeholder's.
+local function reply(status, v)
+	local out = {status, v or false}
+	for i = 3, #KEYS do
+		out[i] = redis.call('GET', KEYS[i])
+	end
+	return out
+end
+
 local v = redis.call('GET', KEYS[1])
 local ver = ''
 if v and #v >= 9 then
@@ -21,15 +31,15 @@ if v and #v >= 9 then
 	end
 end
 if ARGV[5] ~= '' and ver ~= ARGV[5] then
-	return {3, v or false}
+	return reply(3, v)
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
-	return {2, v or false}
+	return reply(2, v)
 end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 if v and #v >= 9 and string.byte(v, 1) == 245 then
 	redis.call('SETRANGE', KEYS[1], 1, string.sub(ARGV[3], 2))
-	return {1, v}
+	return reply(1, v)
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-return {1, false}
+return reply(1, false)
