@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"github.com/corralcache/corral/backend"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -262,8 +263,13 @@ func TestOpen(t *testing.T) {
 			}
 			defer c.Close()
 			tc.check(t, c)
-			if c.Locker == nil || c.Registry == nil {
-				t.Fatal("no locker or registry")
+			if c.Registry == nil {
+				t.Fatal("no registry")
+			}
+			// A store that leases takes the lock with the lease: no
+			// Locker; another needs one.
+			if _, leases := c.Backend.(backend.Leaser); leases == (c.Locker != nil) {
+				t.Fatalf("backend %T (leases: %t) with Locker %T", c.Backend, leases, c.Locker)
 			}
 			if strings.Contains(c.String(), "pw") || strings.Contains(c.String(), ":p%2Fw") {
 				t.Fatalf("String %q holds the password", c.String())
@@ -351,5 +357,42 @@ regions:
 	}
 	if o := got["orders"]; o.Expiration != 5*time.Minute || o.LockWait != 2*time.Second {
 		t.Errorf("orders: expiration %v, lock_wait %v", o.Expiration, o.LockWait)
+	}
+}
+
+// TestBreakerPerURL: the regions of one URL share its circuit breaker (one
+// server, one set of failures) unless their settings differ; another URL
+// gets its own.
+func TestBreakerPerURL(t *testing.T) {
+	file := `
+regions:
+  a: {url: "redis://127.0.0.1:1", expiration: 1m}
+  b: {url: "redis://127.0.0.1:1", expiration: 1m}
+  c: {url: "redis://127.0.0.1:1", expiration: 1m, breaker_threshold: 9}
+  d: {url: "redis://127.0.0.1:2", expiration: 1m}
+  e: {url: "redis://127.0.0.1:1", expiration: 1m, breaker_threshold: -1}
+`
+	rs, err := config.Parse("corral.yaml", []byte(file), config.Options{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	breaker := func(name string) *region.Breaker {
+		cfg, err := rs.Config(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Breaker
+	}
+	a, b, c, d, e := breaker("a"), breaker("b"), breaker("c"), breaker("d"), breaker("e")
+	switch {
+	case a == nil || a != b:
+		t.Fatalf("a and b, on one URL: breakers %p and %p, want one", a, b)
+	case c == nil || c == a:
+		t.Fatalf("c, another threshold: breaker %p, want its own", c)
+	case d == nil || d == a:
+		t.Fatalf("d, another URL: breaker %p, want its own", d)
+	case e != nil:
+		t.Fatalf("e, no breakers: %p", e)
 	}
 }

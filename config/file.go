@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/corralcache/corral/backend/redisstore"
+	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/region"
 )
 
@@ -677,6 +679,7 @@ func build(specs []*regionSpec, vars map[string]string, o Options) (_ *Regions, 
 		}
 	}()
 	byURL := map[string]*Connection{}
+	breakers := breakerSet{}
 	for _, p := range plans {
 		name := p.spec.name
 		conn, ok := byURL[p.url]
@@ -697,6 +700,9 @@ func build(specs []*regionSpec, vars map[string]string, o Options) (_ *Regions, 
 				return nil, &Error{File: p.spec.at.file, Line: p.spec.at.line, Field: "regions." + name, Err: err}
 			}
 		}
+		if err := breakers.share(conn, &cfg); err != nil {
+			return nil, &Error{File: p.spec.at.file, Line: p.spec.at.line, Field: "regions." + name, Err: err}
+		}
 		r, err := region.New(name, cfg)
 		if err != nil {
 			return nil, &Error{File: p.spec.at.file, Line: p.spec.at.line, Field: "regions." + name, Err: err}
@@ -715,6 +721,67 @@ func build(specs []*regionSpec, vars map[string]string, o Options) (_ *Regions, 
 		rs.configs[name] = cfg
 	}
 	return rs, nil
+}
+
+// breakerSet shares circuit breakers between the regions of one
+// connection: they see the same servers, so one set of failures. Regions
+// that set another threshold or cooldown get a breaker of their own.
+type breakerSet map[breakerKey]*region.Breaker
+
+type breakerKey struct {
+	conn      *Connection
+	locker    bool // the Locker's breaker, not the backend's
+	threshold int
+	cooldown  time.Duration
+}
+
+// share gives cfg the backend breaker of conn for its settings, and the
+// locker breaker when it has a Locker of the connection's, unless cfg
+// has breakers of its own (or none at all).
+func (bs breakerSet) share(conn *Connection, cfg *region.Config) error {
+	if cfg.BreakerThreshold < 0 {
+		return nil
+	}
+	key := breakerKey{conn: conn, threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown}
+	if key.threshold == 0 {
+		key.threshold = region.DefaultBreakerThreshold
+	}
+	if key.cooldown == 0 {
+		key.cooldown = region.DefaultBreakerCooldown
+	}
+	get := func(key breakerKey) (*region.Breaker, error) {
+		if b, ok := bs[key]; ok {
+			return b, nil
+		}
+		b, err := region.NewBreaker(key.threshold, key.cooldown)
+		if err != nil {
+			return nil, err
+		}
+		bs[key] = b
+		return b, nil
+	}
+	var err error
+	if cfg.Breaker == nil {
+		if cfg.Breaker, err = get(key); err != nil {
+			return err
+		}
+	}
+	if cfg.LockerBreaker == nil && cfg.Locker != nil && sameLocker(cfg.Locker, conn.Locker) {
+		key.locker = true
+		if cfg.LockerBreaker, err = get(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameLocker reports whether a and b are one Locker (false for lockers
+// that cannot be compared).
+func sameLocker(a, b lock.Locker) bool {
+	if b == nil || !reflect.TypeOf(a).Comparable() || reflect.TypeOf(a) != reflect.TypeOf(b) {
+		return false
+	}
+	return a == b
 }
 
 // Regions holds the regions a configuration declares, by name, and the

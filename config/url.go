@@ -25,8 +25,6 @@ import (
 	"github.com/corralcache/corral/keyreg/memcachereg"
 	"github.com/corralcache/corral/keyreg/redisreg"
 	"github.com/corralcache/corral/lock"
-	"github.com/corralcache/corral/lock/memcachelocker"
-	"github.com/corralcache/corral/lock/redislocker"
 	"github.com/corralcache/corral/region"
 )
 
@@ -44,8 +42,12 @@ var ErrInvalidURL = errors.New("config: invalid URL")
 type Connection struct {
 	// Backend stores the entries.
 	Backend backend.Backend
-	// Locker is the dogpile lock: distributed on Redis and memcached,
-	// in-process for memory://.
+	// Locker is the dogpile lock: in-process for memory://, the store's
+	// own for a disk file. Nil on Redis and memcached: their stores lease
+	// (backend.Leaser), and a region takes the lock with the lease, in the
+	// same round trip. Set a Locker of your own (redislocker,
+	// memcachelocker) in the region's Config to lock apart from the
+	// lease — it costs a creation three more round trips.
 	Locker lock.Locker
 	// Registry records the keys of cached functions, on the same servers.
 	Registry keyreg.Registry
@@ -406,15 +408,11 @@ func (c *Connection) useRedis(rawURL string, client redis.UniversalClient, so re
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}
-	locker, err := redislocker.New(client, redislocker.Options{})
-	if err != nil {
-		return urlError(rawURL, "%v", err)
-	}
 	reg, err := redisreg.New(client, redisreg.Options{})
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}
-	c.Backend, c.Locker, c.Registry = store, locker, reg
+	c.Backend, c.Registry = store, reg // the store leases: no Locker
 	c.ping = func(ctx context.Context) error { return client.Ping(ctx).Err() }
 	return nil
 }
@@ -461,13 +459,9 @@ func (c *Connection) openMemcached(rawURL string) error {
 	}
 	c.closes = append(c.closes, pool.Close)
 	client := pool.Client()
-	// On the Pool itself, the store, the locker and the registry use the
-	// meta protocol where it saves round trips.
+	// On the Pool itself, the store and the registry use the meta
+	// protocol where it saves round trips (the store's leases too).
 	store, err := memcachestore.New(pool, so)
-	if err != nil {
-		return urlError(rawURL, "%v", err)
-	}
-	locker, err := memcachelocker.New(pool, memcachelocker.Options{})
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}
@@ -475,7 +469,7 @@ func (c *Connection) openMemcached(rawURL string) error {
 	if err != nil {
 		return urlError(rawURL, "%v", err)
 	}
-	c.Backend, c.Locker, c.Registry = store, locker, reg
+	c.Backend, c.Registry = store, reg // the store leases: no Locker
 	c.ping = func(ctx context.Context) error {
 		if err := pingMemcached(ctx, client); err != nil {
 			return err
