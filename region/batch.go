@@ -27,7 +27,7 @@ func CacheBatch[K comparable, V any](r *Region, fn func(context.Context, []K) (m
 	if fn == nil {
 		return nil, fmt.Errorf("%w: CacheBatch of a nil function", ErrInvalidConfig)
 	}
-	core, err := newCachedFunc[V](r, fn, opts)
+	core, err := newCachedFunc[V](r, fn, opts, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,10 @@ type funcConfig struct {
 	name  string
 	calls []CallOption // options of every call
 	err   error        // an option that does not apply to a function
+	// tagsOf returns the tags of a call's arguments (TagsBy1 and kin),
+	// for a function of tagsArity arguments.
+	tagsOf    func(args []any) ([]string, error)
+	tagsArity int
 }
 
 // Named sets the identity of a cached function: the name its keys are
@@ -76,9 +80,13 @@ type cachedFunc[V any] struct {
 	// backend: a result created under an older generation is retired.
 	gen  *gens.Func
 	opts []CallOption // recordFor(scope, gen), and the expiration when set
+	// tagsOf tags the results of a call by its arguments; nil: untagged.
+	tagsOf func(args []any) ([]string, error)
 }
 
-func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], error) {
+// newCachedFunc is the core of a cached function of arity arguments (0: a
+// batch function).
+func newCachedFunc[V any](r *Region, fn any, opts []FuncOption, arity int) (cachedFunc[V], error) {
 	var c funcConfig
 	for _, o := range opts {
 		if o != nil {
@@ -87,6 +95,9 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], 
 	}
 	if r == nil {
 		return cachedFunc[V]{}, fmt.Errorf("%w: cached function on a nil region", ErrInvalidConfig)
+	}
+	if c.tagsOf != nil && c.tagsArity != arity {
+		c.err = fmt.Errorf("a tag function of %d arguments given to a function of %d", c.tagsArity, arity)
 	}
 	if c.err != nil {
 		return cachedFunc[V]{}, fmt.Errorf("%w: region %q: %w", ErrInvalidConfig, r.name, c.err)
@@ -103,7 +114,7 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption) (cachedFunc[V], 
 	}
 	scope := keyspace.RegistryScope(r.cfg.Namespace, c.name)
 	gen := r.e.Func(c.name)
-	f := cachedFunc[V]{r: r, name: c.name, scope: scope, gen: gen, opts: append([]CallOption{recordFor(scope, gen)}, c.calls...)}
+	f := cachedFunc[V]{r: r, name: c.name, scope: scope, gen: gen, opts: append([]CallOption{recordFor(scope, gen)}, c.calls...), tagsOf: c.tagsOf}
 	return f, nil
 }
 
@@ -154,12 +165,29 @@ func (f *cachedFunc[V]) call(ctx context.Context, invoke func(context.Context) (
 		var zero V
 		return zero, err
 	}
-	if len(opts) > 0 {
-		opts = append(slices.Clip(f.opts), opts...)
-	} else {
-		opts = f.opts
+	opts, err = f.callOpts(opts, args)
+	if err != nil {
+		var zero V
+		return zero, err
 	}
 	return GetOrCreate(ctx, f.r, key, invoke, opts...)
+}
+
+// callOpts are the options of a call with args: the function's, then its
+// tags for args, then opts.
+func (f *cachedFunc[V]) callOpts(opts []CallOption, args []any) ([]CallOption, error) {
+	if f.tagsOf == nil && len(opts) == 0 {
+		return f.opts, nil
+	}
+	out := slices.Clip(f.opts)
+	if f.tagsOf != nil {
+		tags, err := f.tagsOf(args)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, WithTags(tags...))
+	}
+	return append(out, opts...), nil
 }
 
 func (f *cachedFunc[V]) get(ctx context.Context, args ...any) (V, bool, error) {
@@ -196,7 +224,11 @@ func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return f.r.Set(ctx, key, v, f.opts...)
+	opts, err := f.callOpts(nil, args)
+	if err != nil {
+		return err
+	}
+	return f.r.Set(ctx, key, v, opts...)
 }
 
 func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context) (V, error), args ...any) (V, error) {
@@ -205,7 +237,11 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 	if err != nil {
 		return zero, err
 	}
-	c := makeCall(f.opts)
+	opts, err := f.callOpts(nil, args)
+	if err != nil {
+		return zero, err
+	}
+	c := makeCall(opts)
 	v, err := f.r.e.Refresh(ctx, key, typeOf[V]{}, func(ctx context.Context) (any, error) { return invoke(ctx) }, &c)
 	if err != nil {
 		return zero, err

@@ -14,7 +14,7 @@ type Func1[A, V any] struct {
 // backend that keeps values hands every caller the stored result itself:
 // do not modify it. Errors wrap ErrInvalidConfig.
 func Cache1[A, V any](r *Region, fn func(context.Context, A) (V, error), opts ...FuncOption) (*Func1[A, V], error) {
-	core, err := newCachedFunc[V](r, fn, opts)
+	core, err := newCachedFunc[V](r, fn, opts, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ type Func2[A, B, V any] struct {
 // backend that keeps values hands every caller the stored result itself:
 // do not modify it. Errors wrap ErrInvalidConfig.
 func Cache2[A, B, V any](r *Region, fn func(context.Context, A, B) (V, error), opts ...FuncOption) (*Func2[A, B, V], error) {
-	core, err := newCachedFunc[V](r, fn, opts)
+	core, err := newCachedFunc[V](r, fn, opts, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ type Func3[A, B, C, V any] struct {
 // backend that keeps values hands every caller the stored result itself:
 // do not modify it. Errors wrap ErrInvalidConfig.
 func Cache3[A, B, C, V any](r *Region, fn func(context.Context, A, B, C) (V, error), opts ...FuncOption) (*Func3[A, B, C, V], error) {
-	core, err := newCachedFunc[V](r, fn, opts)
+	core, err := newCachedFunc[V](r, fn, opts, 3)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func get[T any](ctx context.Context, r *Region, key string, vt engine.ValueType,
 		return value, false, err
 	}
 	c := makeCall(opts)
-	switch r.judge(en, c) {
+	switch r.judge(ctx, en, c) {
 	case engine.Fresh:
 		r.e.Count(observe.OutcomeHit)
 	case engine.Stale:
@@ -63,11 +63,11 @@ func get[T any](ctx context.Context, r *Region, key string, vt engine.ValueType,
 }
 
 // judge is the freshness of en (nil: missing) for a call c.
-func (r *Region) judge(en *backend.Entry, c engine.Call) engine.Freshness {
+func (r *Region) judge(ctx context.Context, en *backend.Entry, c engine.Call) engine.Freshness {
 	if en == nil {
 		return engine.Missing
 	}
-	return r.e.Judge(en.Created, en.Expiration, en.Gens, c.Gen, r.e.Now())
+	return r.e.Judge(ctx, en.Created, en.Expiration, en.Gens, c.Gen, r.e.Now())
 }
 
 // GetMulti returns the fresh values stored under keys, by key; keys without
@@ -89,7 +89,7 @@ func getMulti[T any](ctx context.Context, r *Region, keys []string, vt engine.Va
 	c := makeCall(opts)
 	out := make(map[string]T, len(keys))
 	for i, en := range entries {
-		switch r.judge(en, c) {
+		switch r.judge(ctx, en, c) {
 		case engine.Fresh:
 			r.e.Count(observe.OutcomeHit)
 		case engine.Stale:
@@ -165,7 +165,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 	if r.values != nil {
 		if en, ok := r.values.LoadEntry(r.ns, key); ok {
 			if v, ok := en.Value.(T); ok && !engine.IsNegative(en.Value) {
-				state := r.e.JudgeDrawn(en.Created, en.Expiration, en.Delta, en.Gens, funcGenOf(opts), r.e.Now())
+				state := r.e.JudgeDrawn(ctx, en.Created, en.Expiration, en.Delta, en.Gens, funcGenOf(opts), r.e.Now())
 				if r.served(key, state, opts) {
 					return v, nil
 				}
@@ -179,7 +179,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 		}
 	} else if en, ok := r.e.NearGet(ctx, key); ok && holds[T](en.Value) {
 		if v, ok := en.Value.(T); ok {
-			state := r.e.JudgeDrawn(en.Created, en.Expiration, en.Delta, en.Gens, funcGenOf(opts), r.e.Now())
+			state := r.e.JudgeDrawn(ctx, en.Created, en.Expiration, en.Delta, en.Gens, funcGenOf(opts), r.e.Now())
 			if r.served(key, state, opts) {
 				return v, nil
 			}
@@ -195,7 +195,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 		}
 		state := engine.Missing
 		if found && !m.Negative { // a cached "not found" is never refreshed early
-			state = r.e.JudgeDrawn(m.Created, m.Expiration, m.Delta, m.Gens, funcGenOf(opts), r.e.Now())
+			state = r.e.JudgeDrawn(ctx, m.Created, m.Expiration, m.Delta, m.Gens, funcGenOf(opts), r.e.Now())
 			if r.served(key, state, opts) {
 				return v, nil
 			}
@@ -331,7 +331,7 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 			data = make([][]byte, len(uniq)) // fail-open: all missing
 			c.Fault()
 		default:
-			if out, ok := decodeFresh[T](r, keys, uniq, got, c); ok {
+			if out, ok := decodeFresh[T](ctx, r, keys, uniq, got, c); ok {
 				for range keys {
 					r.e.Count(observe.OutcomeHit)
 				}
@@ -368,7 +368,7 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 
 // decodeFresh decodes data, one value per key of uniq, into the []T of
 // keys, and reports whether every value was there, decodable and fresh.
-func decodeFresh[T any](r *Region, keys, uniq []string, data [][]byte, c engine.Call) ([]T, bool) {
+func decodeFresh[T any](ctx context.Context, r *Region, keys, uniq []string, data [][]byte, c engine.Call) ([]T, bool) {
 	byKey := make(map[string]int, len(uniq))
 	vals := make([]T, len(uniq))
 	now := r.e.Now()
@@ -377,7 +377,7 @@ func decodeFresh[T any](r *Region, keys, uniq []string, data [][]byte, c engine.
 			return nil, false
 		}
 		m, err := decodeAs(r.e.Codec(), r.e.BoundKey(uniq[i]), d, &vals[i])
-		if err != nil || m.Negative || r.e.Judge(m.Created, m.Expiration, m.Gens, c.Gen, now) != engine.Fresh {
+		if err != nil || m.Negative || r.e.Judge(ctx, m.Created, m.Expiration, m.Gens, c.Gen, now) != engine.Fresh {
 			return nil, false
 		}
 		byKey[uniq[i]] = i

@@ -17,6 +17,7 @@ type CallOption struct {
 	outcome  *Outcome
 	pred     func(key string, v any) bool // WithShouldCache
 	expFn    func(v any) time.Duration    // WithExpirationFunc
+	tags     []string                     // WithTags
 }
 
 type optionKind uint8
@@ -30,6 +31,7 @@ const (
 	optNegExpiration
 	optShouldCache
 	optExpirationFunc
+	optTags
 )
 
 // makeCall resolves opts into what the engine takes; later options win.
@@ -53,9 +55,24 @@ func makeCall(opts []CallOption) engine.Call {
 			c.ShouldCache = o.pred
 		case optExpirationFunc:
 			c.ExpirationFunc = o.expFn
+		case optTags:
+			c.Tags = append(c.Tags, o.tags...)
 		}
 	}
 	return c
+}
+
+// WithTags tags the values a call creates or writes (GetOrCreate, Set,
+// their Multi forms; a cached function's calls). InvalidateTags of any of
+// them retires the value: a value whose creation began before the
+// invalidation completed is never served after it — in this process at
+// once, in others within Config.InvalidationRefresh. Tags add up across
+// options; a value carries at most serializer.MaxTags tags of 1 to
+// serializer.MaxTagLen bytes (else the call returns an error wrapping
+// ErrInvalidTag when it creates or writes). Tags are shared by every region
+// on the same backend: "user:42" is one tag for all of them.
+func WithTags(tags ...string) CallOption {
+	return CallOption{kind: optTags, tags: tags}
 }
 
 // WithExpiration sets the soft expiration of the values a call writes, in

@@ -30,7 +30,8 @@ const MaxDecodedSize = 512 << 20
 //	2       4     checksum: low 32 bits of xxhash64 of every byte from offset 6 on
 //	6       1     flags: bit 0 = payload is an s2 block; bit 1 = payload is
 //	              sealed; bit 2 = negative entry (Meta.Negative: no payload,
-//	              bit 0 clear); other bits must be zero
+//	              bit 0 clear); bit 3 = tagged (Meta.Gens.Tags follow
+//	              Meta.Delta); other bits must be zero
 //	7       8     Meta.Created, int64 Unix nanoseconds
 //	15      4     Meta.Type, the writer's type tag (0: unknown)
 //	19      1-10  Meta.Expiration, zig-zag varint nanoseconds
@@ -38,6 +39,9 @@ const MaxDecodedSize = 512 << 20
 //	...     1-10  Meta.Gens.Soft, uvarint
 //	...     1-10  Meta.Gens.Func, uvarint
 //	...     1-10  Meta.Delta, zig-zag varint nanoseconds
+//	...           with flag bit 3 only: Meta.Gens.Tags, a uvarint count,
+//	              then per tag its name (uvarint length, bytes) and
+//	              generation (uvarint)
 //	...           payload: the serializer's bytes, or an s2 block of them
 //
 // A sealed payload (see [Keyring]) is, in place of the payload above:
@@ -58,7 +62,8 @@ const MaxDecodedSize = 512 << 20
 // zero Delta. Version 1 (without Meta.Type) is no longer read: such entries
 // are undecodable, hence misses. A codec that predates the negative flag
 // rejects an envelope carrying it for its unknown flag, so an older reader
-// takes a negative entry for an undecodable one (a miss), never for a value.
+// takes a negative entry for an undecodable one (a miss), never for a value;
+// so too a tagged entry, whose tags it could not check.
 //
 // An s2 block starts with the uvarint length of the decoded bytes, which is
 // checked against MaxDecodedSize before decoding.
@@ -77,7 +82,8 @@ const (
 	flagS2       = 1 << 0
 	flagSealed   = 1 << 1
 	flagNegative = 1 << 2
-	knownFlag    = flagS2 | flagSealed | flagNegative
+	flagTags     = 1 << 3
+	knownFlag    = flagS2 | flagSealed | flagNegative | flagTags
 	// knownFlagV2 are the flags version 2 knew (the negative flag was
 	// first written in version 2 envelopes).
 	knownFlagV2 = flagS2 | flagNegative
@@ -297,6 +303,9 @@ func appendAD(dst, head []byte, key string) []byte {
 // appendHeader appends an envelope header with the given flags and m to dst,
 // leaving the checksum zero.
 func appendHeader(dst []byte, flags byte, m Meta) []byte {
+	if m.Gens.Tags.enc != "" {
+		flags |= flagTags
+	}
 	dst = append(dst, envMagic, envVersion, 0, 0, 0, 0, flags)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.Created))
 	dst = binary.BigEndian.AppendUint32(dst, m.Type)
@@ -304,7 +313,31 @@ func appendHeader(dst []byte, flags byte, m Meta) []byte {
 	dst = binary.AppendUvarint(dst, m.Gens.Hard)
 	dst = binary.AppendUvarint(dst, m.Gens.Soft)
 	dst = binary.AppendUvarint(dst, m.Gens.Func)
-	return binary.AppendVarint(dst, int64(m.Delta))
+	dst = binary.AppendVarint(dst, int64(m.Delta))
+	return append(dst, m.Gens.Tags.enc...)
+}
+
+// parseTags reads the tags of a header from rest, returning what follows.
+func parseTags(rest []byte) (Tags, []byte, error) {
+	bad := fmt.Errorf("%w: envelope truncated or corrupt in its tags", ErrDecode)
+	all := rest
+	n, k := binary.Uvarint(rest)
+	if k <= 0 || n == 0 || n > MaxTags {
+		return Tags{}, nil, bad
+	}
+	rest = rest[k:]
+	for range n {
+		l, k := binary.Uvarint(rest)
+		if k <= 0 || l > MaxTagLen || uint64(len(rest)-k) < l {
+			return Tags{}, nil, bad
+		}
+		rest = rest[k+int(l):]
+		if _, k = binary.Uvarint(rest); k <= 0 {
+			return Tags{}, nil, bad
+		}
+		rest = rest[k:]
+	}
+	return Tags{enc: string(all[:len(all)-len(rest)])}, rest, nil
 }
 
 // sealEnvelope writes env's checksum and returns env.
@@ -359,11 +392,18 @@ func parseHeader(data []byte) (Meta, byte, []byte, error) {
 		}
 		rest = rest[n:]
 	}
+	var tags Tags
+	if flags&flagTags != 0 {
+		var err error
+		if tags, rest, err = parseTags(rest); err != nil {
+			return Meta{}, 0, nil, err
+		}
+	}
 	m := Meta{
 		Created:    int64(binary.BigEndian.Uint64(data[envCreatedOff:])),
 		Type:       binary.BigEndian.Uint32(data[envTypeOff:]),
 		Expiration: time.Duration(exp),
-		Gens:       Gens{Hard: gens[0], Soft: gens[1], Func: gens[2]},
+		Gens:       Gens{Hard: gens[0], Soft: gens[1], Func: gens[2], Tags: tags},
 		Delta:      time.Duration(delta),
 		Negative:   flags&flagNegative != 0,
 	}

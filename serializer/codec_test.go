@@ -140,6 +140,8 @@ func TestCodecMeta(t *testing.T) {
 		{Created: 1<<63 - 1, Expiration: 1<<63 - 1},
 		{Created: -1 << 63, Expiration: -1 << 63},
 		{Created: time.Now().UnixNano(), Expiration: 24 * time.Hour},
+		{Created: 1, Gens: serializer.Gens{Hard: 1, Tags: serializer.MakeTags([]serializer.Tag{{Name: "user:42", Gen: 7}, {Name: "", Gen: 1 << 63}})}},
+		{Gens: serializer.Gens{Tags: serializer.MakeTags([]serializer.Tag{{Name: strings.Repeat("t", serializer.MaxTagLen), Gen: 0}})}},
 	}
 	for _, m := range metas {
 		t.Run("", func(t *testing.T) {
@@ -517,5 +519,21 @@ func TestCodecConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestTags: tags keep their names, generations and order, and Meta stays
+// comparable.
+func TestTags(t *testing.T) {
+	in := []serializer.Tag{{Name: "user:42", Gen: 3}, {Name: "tenant:acme", Gen: 1 << 40}}
+	tags := serializer.MakeTags(in)
+	if tags.Len() != 2 || !reflect.DeepEqual(tags.Slice(), in) {
+		t.Fatalf("tags %v (%d), want %v", tags.Slice(), tags.Len(), in)
+	}
+	if got := tags.String(); got != "user:42@3 tenant:acme@1099511627776" {
+		t.Fatalf("String = %q", got)
+	}
+	if serializer.MakeTags(in) != tags || (serializer.Tags{}).Len() != 0 || serializer.MakeTags(nil) != (serializer.Tags{}) {
+		t.Fatal("Tags do not compare by content")
 	}
 }

@@ -34,7 +34,7 @@ func TestSealedTamperIsDecodeError(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := Meta{Created: 12345, Expiration: time.Minute, Type: 9, Gens: Gens{1, 2, 3}, Delta: time.Second}
+		m := Meta{Created: 12345, Expiration: time.Minute, Type: 9, Gens: Gens{Hard: 1, Soft: 2, Func: 3}, Delta: time.Second}
 		env, err := c.EncodeFor("k", strings.Repeat("secret ", 10), m)
 		if err != nil {
 			t.Fatal(err)
@@ -123,7 +123,7 @@ func TestSealedNegativeEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := Meta{Created: 777, Expiration: time.Minute, Gens: Gens{1, 2, 3}, Delta: time.Millisecond, Negative: true}
+	m := Meta{Created: 777, Expiration: time.Minute, Gens: Gens{Hard: 1, Soft: 2, Func: 3}, Delta: time.Millisecond, Negative: true}
 	env, err := c.EncodeFor("k", "ignored, long enough to be compressed if it were written", m)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,11 @@
 package serializer
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"iter"
+	"strings"
 	"time"
 )
 
@@ -51,4 +55,105 @@ type Gens struct {
 	// Func counts the invalidations of every result of the cached function
 	// the value belongs to (zero for other values).
 	Func uint64
+	// Tags are the value's tags, each with the count of its invalidations
+	// the creation began under.
+	Tags Tags
+}
+
+// Tag is one tag of a value and its generation.
+type Tag struct {
+	Name string
+	Gen  uint64
+}
+
+// MaxTags bounds the tags of one value, and MaxTagLen the bytes of one.
+const (
+	MaxTags   = 16
+	MaxTagLen = 200
+)
+
+// Tags are a value's tags and their generations, held in their envelope
+// form (a uvarint count, then per tag its name's uvarint length, the name
+// and the generation as a uvarint) so that Meta stays comparable. The zero
+// Tags has none.
+type Tags struct{ enc string }
+
+// MakeTags returns tags in their compact form; at most MaxTags tags of at
+// most MaxTagLen bytes each are kept (callers check the limits).
+func MakeTags(tags []Tag) Tags {
+	if len(tags) == 0 {
+		return Tags{}
+	}
+	tags = tags[:min(len(tags), MaxTags)]
+	b := binary.AppendUvarint(nil, uint64(len(tags)))
+	for _, t := range tags {
+		name := t.Name[:min(len(t.Name), MaxTagLen)]
+		b = binary.AppendUvarint(b, uint64(len(name)))
+		b = append(b, name...)
+		b = binary.AppendUvarint(b, t.Gen)
+	}
+	return Tags{enc: string(b)}
+}
+
+// Len returns the number of tags.
+func (t Tags) Len() int {
+	if t.enc == "" {
+		return 0
+	}
+	n, _ := binary.Uvarint([]byte(t.enc[:min(len(t.enc), binary.MaxVarintLen64)]))
+	return int(n)
+}
+
+// All yields each tag's name and generation, in order.
+func (t Tags) All() iter.Seq2[string, uint64] {
+	return func(yield func(string, uint64) bool) {
+		rest := t.enc
+		n, k := uvarint(rest)
+		rest = rest[k:]
+		for range n {
+			l, k := uvarint(rest)
+			name := rest[k : k+int(l)]
+			rest = rest[k+int(l):]
+			g, k := uvarint(rest)
+			rest = rest[k:]
+			if !yield(name, g) {
+				return
+			}
+		}
+	}
+}
+
+// Slice returns the tags as a slice.
+func (t Tags) Slice() []Tag {
+	var out []Tag
+	for name, g := range t.All() {
+		out = append(out, Tag{Name: name, Gen: g})
+	}
+	return out
+}
+
+// String lists the tags, as name@generation.
+func (t Tags) String() string {
+	var b strings.Builder
+	for name, g := range t.All() {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s@%d", name, g)
+	}
+	return b.String()
+}
+
+// uvarint decodes a uvarint at the start of s; MakeTags and parseTags
+// write and check every one read.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		c := s[i]
+		if c < 0x80 {
+			return x | uint64(c)<<(7*i), i + 1
+		}
+		x |= uint64(c&0x7f) << (7 * i)
+	}
+	return 0, len(s)
 }

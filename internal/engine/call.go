@@ -29,6 +29,9 @@ type Call struct {
 	ExpirationFunc func(v any) time.Duration
 	// Traced is set when the call runs under a SpanCall already.
 	Traced bool
+	// Tags are the tags of the values the call creates (checked by the
+	// façade: see CheckTags).
+	Tags []string
 
 	// due is set when the call's first read found a fresh entry and drew
 	// an early refresh of it.

@@ -35,13 +35,17 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 	out = make([]storeOutcome, len(keys))
 	// The generations the values are stamped with: read under the lease
 	// (so they hold every invalidation completed before it), now.
-	g := e.gens.Stamp(c.Gen)
+	views := e.tagViews(c.Tags)
+	if len(views) > 0 && !h.faulted && e.stampTags(ctx, views) != nil {
+		h.faulted = true // unstamped: nothing is stored
+	}
+	g := e.gens.Stamp(c.Gen, views...)
 	now := e.Now()
 	var todo []string
 	var at []int
 	for i, key := range keys {
 		en := entries[i]
-		if !h.faulted && e.freshnessOf(en, c.Gen, now) == Fresh && (!c.early || en.Created != c.earlyOf) {
+		if !h.faulted && e.freshnessOf(ctx, en, c.Gen, now) == Fresh && (!c.early || en.Created != c.earlyOf) {
 			values[i] = en.Value
 			continue
 		}
@@ -118,6 +122,9 @@ func metaOf(created int64, exp time.Duration, g serializer.Gens, delta time.Dura
 // stored. It takes the key's lease without waiting for another creator:
 // a refresh is asked for, not shared.
 func (e *Engine) Refresh(ctx context.Context, key string, vt ValueType, create Creator, c *Call) (any, error) {
+	if err := CheckTags(c.Tags); err != nil {
+		return nil, err
+	}
 	var v any
 	err := e.Span(ctx, key, time.Time{}, func(ctx context.Context) (observe.Outcome, error) {
 		h := &hold{}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/corralcache/corral/backend"
@@ -39,7 +40,7 @@ func (e *Engine) refreshGens(ctx context.Context) error {
 	}
 	now := e.Now()
 	keys, views := e.gens.Keys(e.markKey(false), e.markKey(true))
-	err := e.readGens(ctx, keys, views)
+	err := e.readGens(ctx, keys, views, e.gens.KnownTags()...)
 	// A breaker that skipped the read paces the attempts (its probe may be
 	// the next refresh); the caller's own cancellation says nothing.
 	backoff := err != nil && !errors.Is(err, ErrBreakerOpen) && ctx.Err() == nil
@@ -81,17 +82,32 @@ func (e *Engine) readGensFor(ctx context.Context, fn *gens.Func) error {
 }
 
 // readGens reads the counters under keys in one multi-get and raises
-// views[i] to the one under keys[i].
-func (e *Engine) readGens(ctx context.Context, keys []string, views []*gens.View) error {
+// views[i] to the one under keys[i]; and the counters of tags, in the
+// same multi-get.
+func (e *Engine) readGens(ctx context.Context, keys []string, views []*gens.View, tags ...*gens.TagView) error {
+	if len(tags) > 0 {
+		all := make([]string, len(keys), len(keys)+len(tags))
+		copy(all, keys)
+		for _, t := range tags {
+			all = append(all, t.Key)
+		}
+		keys = all
+	}
 	var data [][]byte
 	err := e.guardAs(ctx, observe.OpReadGens, "read invalidation generations", keys[0], func(ctx context.Context) (err error) {
 		data, err = e.cfg.Backend.GetMulti(ctx, keys)
+		if err == nil && len(data) != len(keys) {
+			err = fmt.Errorf("backend returned %d values for %d keys", len(data), len(keys))
+		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	gens.Apply(views, data)
+	gens.Apply(views, data[:len(views)])
+	for i, t := range tags {
+		t.Learn(data[len(views)+i])
+	}
 	return nil
 }
 

@@ -462,7 +462,7 @@ func (e *Engine) pollLease(ctx context.Context, h *hold, key string, vt ValueTyp
 		a := as[0]
 		switch {
 		case a.status == backend.LeaseTaken,
-			a.status == backend.LeaseChanged && e.freshnessOf(a.entry, c.Gen, e.Now()) == Fresh:
+			a.status == backend.LeaseChanged && e.freshnessOf(ctx, a.entry, c.Gen, e.Now()) == Fresh:
 			if waiting {
 				st.end(nil)
 			}

@@ -23,6 +23,9 @@ import (
 // lease another waits for, so two calls never deadlock — and are answered
 // by what that caller stored, or created in a second call of create.
 func (e *Engine) GetOrCreateMulti(ctx context.Context, keys []string, vt ValueType, create MultiCreator, c *Call, data [][]byte) (map[string]any, error) {
+	if err := CheckTags(c.Tags); err != nil {
+		return nil, err
+	}
 	got := make(map[string]any, len(keys))
 	err := e.Span(ctx, keysSpanName(keys), time.Time{}, func(ctx context.Context) (observe.Outcome, error) {
 		return e.getOrCreateMulti(ctx, keys, vt, create, c, data, got)
@@ -47,7 +50,7 @@ func (e *Engine) getOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 	now := e.Now()
 	for i, key := range uniq {
 		en := entries[i]
-		switch e.freshnessOf(en, c.Gen, now) {
+		switch e.freshnessOf(ctx, en, c.Gen, now) {
 		case Fresh:
 			e.stats.hits.Add(1)
 			got[key] = en.Value

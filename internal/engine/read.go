@@ -32,7 +32,9 @@ const (
 // Judge tells whether an entry stored at created with soft expiration exp,
 // whose creation began under g, is fresh, stale or as good as missing at
 // now; fn is the generation of the cached function it belongs to, if any.
-func (e *Engine) Judge(created int64, exp time.Duration, g serializer.Gens, fn *gens.Func, now int64) Freshness {
+// An entry that carries tags has them learned first (see learnTags).
+func (e *Engine) Judge(ctx context.Context, created int64, exp time.Duration, g serializer.Gens, fn *gens.Func, now int64) Freshness {
+	e.learnTags(ctx, g)
 	switch e.gens.Judge(g, fn) {
 	case gens.Retired:
 		return Missing
@@ -46,17 +48,17 @@ func (e *Engine) Judge(created int64, exp time.Duration, g serializer.Gens, fn *
 }
 
 // freshnessOf is Judge for an entry that may be nil (missing).
-func (e *Engine) freshnessOf(en *backend.Entry, fn *gens.Func, now int64) Freshness {
+func (e *Engine) freshnessOf(ctx context.Context, en *backend.Entry, fn *gens.Func, now int64) Freshness {
 	if en == nil {
 		return Missing
 	}
-	return e.Judge(en.Created, en.Expiration, en.Gens, fn, now)
+	return e.Judge(ctx, en.Created, en.Expiration, en.Gens, fn, now)
 }
 
 // JudgeDrawn is Judge, with an early refresh drawn for a fresh entry whose
 // creation took delta (see Drawn).
-func (e *Engine) JudgeDrawn(created int64, exp, delta time.Duration, g serializer.Gens, fn *gens.Func, now int64) Freshness {
-	return e.drawn(e.Judge(created, exp, g, fn, now), created, exp, delta, now)
+func (e *Engine) JudgeDrawn(ctx context.Context, created int64, exp, delta time.Duration, g serializer.Gens, fn *gens.Func, now int64) Freshness {
+	return e.drawn(e.Judge(ctx, created, exp, g, fn, now), created, exp, delta, now)
 }
 
 // fetched is a shared backend read's result: the bytes and the near token
@@ -173,6 +175,9 @@ func (e *Engine) Regenerating(key string) bool { return e.creations.Running(key)
 // GetOrCreate is GetOrCreate's untyped core, after the first read (first,
 // when done).
 func (e *Engine) GetOrCreate(ctx context.Context, key string, vt ValueType, create Creator, c *Call, first First) (any, error) {
+	if err := CheckTags(c.Tags); err != nil {
+		return nil, err
+	}
 	if e.cfg.Tracer != nil && !c.Traced {
 		return e.traceCall(ctx, key, vt, create, c, first)
 	}
@@ -180,7 +185,7 @@ func (e *Engine) GetOrCreate(ctx context.Context, key string, vt ValueType, crea
 	c.due = first.Due
 	if !first.Done {
 		if en, err = e.Load(ctx, key, vt); en != nil && !IsNegative(en.Value) {
-			c.due = e.drawn(e.freshnessOf(en, c.Gen, e.Now()), en.Created, en.Expiration, en.Delta, e.Now()) == Due
+			c.due = e.drawn(e.freshnessOf(ctx, en, c.Gen, e.Now()), en.Created, en.Expiration, en.Delta, e.Now()) == Due
 		}
 	}
 	if err != nil {
@@ -226,7 +231,7 @@ func (e *Engine) GetOrCreate(ctx context.Context, key string, vt ValueType, crea
 
 // answer answers a call whose read found en (nil: missing).
 func (e *Engine) answer(ctx context.Context, key string, en *backend.Entry, vt ValueType, create Creator, c *Call) (any, observe.Outcome, error) {
-	switch e.freshnessOf(en, c.Gen, e.Now()) {
+	switch e.freshnessOf(ctx, en, c.Gen, e.Now()) {
 	case Fresh:
 		if c.due {
 			return e.refreshEarly(ctx, key, en, vt, create, c)

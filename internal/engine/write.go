@@ -17,6 +17,9 @@ import (
 // Set stores values[i] under keys[i], created now, with the call's
 // expiration, and records the keys for the cached function of c.
 func (e *Engine) Set(ctx context.Context, keys []string, values []any, c *Call) error {
+	if err := CheckTags(c.Tags); err != nil {
+		return err
+	}
 	defer e.epochs.Wrote(keys...)
 	defer e.nearDrop(keys...)
 	// A written value is as new as the write: stamp it with every
@@ -26,11 +29,15 @@ func (e *Engine) Set(ctx context.Context, keys []string, values []any, c *Call) 
 	if err := e.readGensFor(ctx, c.Gen); err != nil {
 		return err
 	}
+	views := e.tagViews(c.Tags)
+	if err := e.stampTags(ctx, views); err != nil {
+		return err
+	}
 	exp := e.expiration(c)
 	if len(keys) == 0 {
 		return nil
 	}
-	return e.tier.save(ctx, keys, values, metaOf(e.Now(), exp, e.gens.Stamp(c.Gen), 0), e.hardTTL(exp), c.Fn)
+	return e.tier.save(ctx, keys, values, metaOf(e.Now(), exp, e.gens.Stamp(c.Gen, views...), 0), e.hardTTL(exp), c.Fn)
 }
 
 // Delete removes keys.
@@ -67,7 +74,7 @@ func (e *Engine) Inspect(ctx context.Context, key string) (Inspection, error) {
 		in.Present = true
 		in.Meta = serializer.Meta{Created: en.Created, Expiration: en.Expiration, Gens: en.Gens}
 		in.NotFound = IsNegative(en.Value)
-		in.State = stateName(e.Judge(en.Created, en.Expiration, en.Gens, nil, e.Now()))
+		in.State = stateName(e.Judge(ctx, en.Created, en.Expiration, en.Gens, nil, e.Now()))
 		return in, nil
 	}
 	if err := e.readGensFor(ctx, nil); err != nil {
@@ -89,7 +96,7 @@ func (e *Engine) Inspect(ctx context.Context, key string) (Inspection, error) {
 	}
 	in.Compressed, in.Sealed, in.NotFound = env.Compressed, env.Sealed, env.Meta.Negative
 	in.Meta = env.Meta
-	in.State = stateName(e.Judge(env.Meta.Created, env.Meta.Expiration, env.Meta.Gens, nil, e.Now()))
+	in.State = stateName(e.Judge(ctx, env.Meta.Created, env.Meta.Expiration, env.Meta.Gens, nil, e.Now()))
 	return in, nil
 }
 

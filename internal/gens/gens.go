@@ -52,6 +52,45 @@ type Func struct {
 	Key string
 }
 
+// TagView is a process's view of one tag's counter, with the key of the
+// shared counter. Until it has been read (known) a value carrying the tag
+// cannot be judged; while the backend holds no counter for it (missing:
+// never made, or evicted), every value carrying it is retired — the
+// invalidations the lost counter had counted are unknown.
+type TagView struct {
+	View
+	Name, Key      string // the tag, and its counter's key
+	known, missing atomic.Bool
+}
+
+// Learn sets the view from the counter's bytes (nil: missing).
+func (t *TagView) Learn(data []byte) {
+	if g, ok := Decode(data); ok {
+		t.Raise(g)
+		t.missing.Store(false)
+	} else {
+		t.missing.Store(true)
+	}
+	t.known.Store(true)
+}
+
+// Made records that the counter exists with at least g: this process
+// made it or raised it.
+func (t *TagView) Made(g uint64) {
+	t.Raise(g)
+	t.missing.Store(false)
+	t.known.Store(true)
+}
+
+// Known reports whether the view was read; Missing whether the backend
+// held no counter when it last was.
+func (t *TagView) Known() bool   { return t.known.Load() }
+func (t *TagView) Missing() bool { return t.missing.Load() }
+
+// MaxTagViews bounds the tags a Set keeps views of; past it, it forgets
+// them all (each is read again when next needed).
+const MaxTagViews = 10_000
+
 // Freshness is what the generations say of an entry.
 type Freshness int
 
@@ -66,6 +105,8 @@ type Set struct {
 	Hard, Soft View
 
 	funcs sync.Map // key → *Func: the cached functions' generations
+	tags  sync.Map // tag → *TagView
+	ntags atomic.Int64
 
 	// checked is when the shared counters were last read, on the region's
 	// clock; refreshing lets one reader at a time read them.
@@ -90,12 +131,48 @@ func (s *Set) Func(key string) *Func {
 	return v.(*Func)
 }
 
+// LookupTag returns the view of tag, if the set has one.
+func (s *Set) LookupTag(tag string) (*TagView, bool) {
+	v, ok := s.tags.Load(tag)
+	if !ok {
+		return nil, false
+	}
+	return v.(*TagView), true
+}
+
+// Tag returns the view of tag, whose counter is under key, adding it.
+func (s *Set) Tag(tag, key string) *TagView {
+	if v, ok := s.tags.Load(tag); ok {
+		return v.(*TagView)
+	}
+	if s.ntags.Load() >= MaxTagViews {
+		s.tags.Range(func(k, _ any) bool {
+			s.tags.Delete(k)
+			return true
+		})
+		s.ntags.Store(0)
+	}
+	v, loaded := s.tags.LoadOrStore(tag, &TagView{Name: tag, Key: key})
+	if !loaded {
+		s.ntags.Add(1)
+	}
+	return v.(*TagView)
+}
+
 // Stamp returns the generations a creation beginning now runs under; fn is
-// the cached function's generation, or nil.
-func (s *Set) Stamp(fn *Func) serializer.Gens {
+// the cached function's generation, or nil; tags are the views of the
+// value's tags, read for it.
+func (s *Set) Stamp(fn *Func, tags ...*TagView) serializer.Gens {
 	g := serializer.Gens{Hard: s.Hard.Load(), Soft: s.Soft.Load()}
 	if fn != nil {
 		g.Func = fn.Load()
+	}
+	if len(tags) > 0 {
+		ts := make([]serializer.Tag, len(tags))
+		for i, t := range tags {
+			ts[i] = serializer.Tag{Name: t.Name, Gen: t.Load()}
+		}
+		g.Tags = serializer.MakeTags(ts)
 	}
 	return g
 }
@@ -114,6 +191,15 @@ func (s *Set) Judge(g serializer.Gens, fn *Func) Freshness {
 	if fn != nil && g.Func < fn.Load() {
 		return Retired
 	}
+	for tag, gen := range g.Tags.All() {
+		v, ok := s.tags.Load(tag)
+		if !ok {
+			return Retired // unknown: the caller learns tags first
+		}
+		if t := v.(*TagView); !t.Known() || t.Missing() || gen < t.Load() {
+			return Retired
+		}
+	}
 	if g.Soft < s.Soft.Load() {
 		return Stale
 	}
@@ -131,6 +217,19 @@ func (s *Set) Keys(hard, soft string) ([]string, []*View) {
 		return true
 	})
 	return keys, views
+}
+
+// KnownTags returns the views of the tags read so far, to refresh them
+// with the other counters.
+func (s *Set) KnownTags() []*TagView {
+	var out []*TagView
+	s.tags.Range(func(_, v any) bool {
+		if t := v.(*TagView); t.Known() {
+			out = append(out, t)
+		}
+		return true
+	})
+	return out
 }
 
 // Apply raises views[i] to the counter data[i] holds.

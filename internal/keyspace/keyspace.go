@@ -11,6 +11,11 @@
 //	region invalidation   c1:{<len(ns)>:<ns>}:g:hard (…:soft)  c1:{5:users}:g:hard
 //	function generation   c1:{<len(ns)>:<ns>:<len(fn)>:<fn>}:f c1:{5:users:11:db.LoadUser}:f
 //	registry scope        <len(ns)>:<ns>:<function name>       5:users:db.LoadUser
+//	tag generation        c1:{t:<len(tag)>:<tag>}:t            c1:{t:7:user:42}:t
+//
+// A tag's counter is in no namespace: regions that share a backend share
+// their tags. Its hash tag starts with "t:", never a digit, so it is no
+// namespace's key.
 //
 // Decoding a key: the suffix is what follows the last '}' (no suffix holds
 // one); the length prefix says where the namespace ends; the rest, up to the
@@ -42,7 +47,16 @@ const (
 	// invalidation generations.
 	SuffixHard = "}:g:hard"
 	SuffixSoft = "}:g:soft"
+	// SuffixTag ends the key of a tag's generation.
+	SuffixTag = "}:t"
 )
+
+// Tag is the key of tag's generation counter.
+func Tag(tag string) string {
+	b := append([]byte(Prefix), "t:"...)
+	b = Scoped(b, tag)
+	return string(append(b, SuffixTag...))
+}
 
 // Scoped appends the length-prefixed namespace to b.
 func Scoped(b []byte, ns string) []byte {
@@ -109,5 +123,5 @@ func ValuePrefix(ns string) string { return Key(ns, "", "") }
 // IsGeneration reports whether k is the key of a generation counter: a
 // region-wide mark or a cached function's.
 func IsGeneration(k string) bool {
-	return strings.HasSuffix(k, SuffixFuncGen) || strings.HasSuffix(k, SuffixHard) || strings.HasSuffix(k, SuffixSoft)
+	return strings.HasSuffix(k, SuffixFuncGen) || strings.HasSuffix(k, SuffixHard) || strings.HasSuffix(k, SuffixSoft) || strings.HasSuffix(k, SuffixTag)
 }

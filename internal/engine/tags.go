@@ -1,0 +1,219 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/internal/gens"
+	"github.com/corralcache/corral/internal/keyspace"
+	"github.com/corralcache/corral/observe"
+	"github.com/corralcache/corral/serializer"
+)
+
+// Tags are generations too (see gens.TagView): a counter per tag, in the
+// backend, raised by InvalidateTags; a value carries the counts of its
+// tags its creation began under, read with the creation's lease (or, for a
+// Set, before it), and is retired once a count it carries is behind.
+// Before an entry that carries tags is judged its tags' views must be
+// known (learnTags): read once per process, then refreshed with the
+// region's generations, every InvalidationRefresh. In-process stores keep
+// the counters in the store itself, read at every judgment.
+
+// ErrInvalidTag is wrapped by the error for an empty tag, one longer than
+// serializer.MaxTagLen bytes, or more than serializer.MaxTags tags on one
+// value.
+var ErrInvalidTag = errors.New("invalid tag")
+
+// CheckTags returns an error wrapping ErrInvalidTag unless tags may tag
+// one value.
+func CheckTags(tags []string) error {
+	if len(tags) > serializer.MaxTags {
+		return fmt.Errorf("%w: %d tags, at most %d per value", ErrInvalidTag, len(tags), serializer.MaxTags)
+	}
+	for _, t := range tags {
+		if t == "" || len(t) > serializer.MaxTagLen {
+			return fmt.Errorf("%w: %q: a tag is 1 to %d bytes", ErrInvalidTag, t, serializer.MaxTagLen)
+		}
+	}
+	return nil
+}
+
+// tagKey is the backend key of tag's counter.
+func (e *Engine) tagKey(tag string) string { return e.mangle(keyspace.Tag(tag)) }
+
+// tagViews returns the views of tags.
+func (e *Engine) tagViews(tags []string) []*gens.TagView {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make([]*gens.TagView, len(tags))
+	for i, t := range tags {
+		out[i] = e.tagView(t)
+	}
+	return out
+}
+
+// tagView returns the view of tag.
+func (e *Engine) tagView(tag string) *gens.TagView {
+	if v, ok := e.gens.LookupTag(tag); ok {
+		return v
+	}
+	return e.gens.Tag(tag, e.tagKey(tag))
+}
+
+// learnTags makes the views of the tags g carries known, so that g can be
+// judged: on a byte backend the unknown ones are read, in one multi-get;
+// in-process every one is read from the store. A failure leaves them
+// unknown, which retires the entry: the caller goes on as on a miss.
+func (e *Engine) learnTags(ctx context.Context, g serializer.Gens) {
+	if g.Tags.Len() == 0 {
+		return
+	}
+	var views []*gens.TagView
+	_, inProcess := e.tier.(*valueTier)
+	for tag := range g.Tags.All() {
+		if v := e.tagView(tag); inProcess || !v.Known() {
+			views = append(views, v)
+		}
+	}
+	if len(views) > 0 {
+		_ = e.readTags(ctx, views)
+	}
+}
+
+// learnEntry is learnTags for an entry that may be nil.
+func (e *Engine) learnEntry(ctx context.Context, en *backend.Entry) {
+	if en != nil {
+		e.learnTags(ctx, en.Gens)
+	}
+}
+
+// readTags reads the counters of views and sets the views.
+func (e *Engine) readTags(ctx context.Context, views []*gens.TagView) error {
+	if t, ok := e.tier.(*valueTier); ok {
+		for _, v := range views {
+			var data []byte
+			if en, ok := t.store.LoadEntry("", v.Key); ok {
+				if g, ok := en.Value.(uint64); ok {
+					data = gens.Encode(g)
+				}
+			}
+			v.Learn(data)
+		}
+		return nil
+	}
+	keys := make([]string, len(views))
+	for i, v := range views {
+		keys[i] = v.Key
+	}
+	var data [][]byte
+	err := e.guardAs(ctx, observe.OpGetMulti, "read tag generations", keys[0], func(ctx context.Context) (err error) {
+		data, err = e.cfg.Backend.GetMulti(ctx, keys)
+		if err == nil && len(data) != len(keys) {
+			err = fmt.Errorf("backend returned %d values for %d keys", len(data), len(keys))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for i, v := range views {
+		v.Learn(data[i])
+	}
+	return nil
+}
+
+// ensureTags makes the counters of the views found missing: it raises
+// them (a missing counter has retired every value carrying it already, so
+// raising it retires nothing more). A creation does so before it stamps
+// its value, which would be retired at once otherwise.
+func (e *Engine) ensureTags(ctx context.Context, views []*gens.TagView) error {
+	for _, v := range views {
+		if v.Known() && !v.Missing() {
+			continue
+		}
+		if err := e.bumpTag(ctx, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bumpTag raises v's counter.
+func (e *Engine) bumpTag(ctx context.Context, v *gens.TagView) error {
+	t, ok := e.tier.(*valueTier)
+	if !ok {
+		var next uint64
+		err := e.guardAs(ctx, observe.OpBumpGeneration, "invalidate tag", v.Key, func(ctx context.Context) (err error) {
+			next, err = e.bumpShared(ctx, v.Key, v.Load())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		v.Made(next)
+		return nil
+	}
+	// In-process: the counter is an entry of the store, raised by a
+	// compare-and-swap where the store has one.
+	for {
+		var cur []byte
+		var ver backend.Version
+		var en *backend.Entry
+		if t.cond != nil {
+			en, ver = t.cond.LoadEntryForUpdate("", v.Key, time.Minute)
+		} else {
+			en, _ = t.store.LoadEntry("", v.Key)
+		}
+		if en != nil {
+			if g, ok := en.Value.(uint64); ok {
+				cur = gens.Encode(g)
+			}
+		}
+		next := gens.Next(cur, v.Load())
+		stored := &backend.Entry{Value: next, Created: e.Now()}
+		if t.cond == nil {
+			t.store.StoreEntry("", v.Key, stored, 0)
+		} else if !t.cond.StoreEntryIf("", v.Key, stored, 0, ver) {
+			continue
+		}
+		v.Made(next)
+		return nil
+	}
+}
+
+// stampTags reads the counters of the tags of a creation or a write that
+// begins now, making the missing ones; the views then hold what it is
+// stamped with. A failure makes the call faulted: nothing is stored.
+func (e *Engine) stampTags(ctx context.Context, views []*gens.TagView) error {
+	if len(views) == 0 {
+		return nil
+	}
+	if err := e.readTags(ctx, views); err != nil {
+		return err
+	}
+	return e.ensureTags(ctx, views)
+}
+
+// InvalidateTags retires every value carrying any of tags, in every region
+// of any process whose backend holds the counters: it raises each tag's
+// counter. In this engine it holds at once; other engines read the
+// counters within InvalidationRefresh.
+func (e *Engine) InvalidateTags(ctx context.Context, tags []string) error {
+	defer e.epochs.WroteAll()
+	var first error
+	for _, v := range e.tagViews(tags) {
+		if err := e.bumpTag(ctx, v); err != nil {
+			// Hold it here at least, as bump does for the region's marks.
+			v.Bump()
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
