@@ -216,4 +216,3 @@ func (e *Engine) InvalidateTags(ctx context.Context, tags []string) error {
 	}
 	return first
 }
-
