@@ -1,0 +1,140 @@
+package integration_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/corralcache/corral/internal/fakeclock"
+	"github.com/corralcache/corral/internal/keyspace"
+	"github.com/corralcache/corral/keyreg/memcachereg"
+	"github.com/corralcache/corral/integration/internal/servers"
+	"github.com/corralcache/corral/region"
+)
+
+// tagStacks gives test, on real servers of each kind, two regions of
+// their own clients (as two processes have) on one backend — "profile" in
+// process A, "feed" in process B — with clocks of the test's, and a way to
+// delete a key on the server.
+func tagStacks(t *testing.T, test func(t *testing.T, a, b *region.Region, clockA *fakeclock.Clock, del func(key string))) {
+	ctx := context.Background()
+	regions := func(t *testing.T, mk func(name string, cfg region.Config) *region.Region) (*region.Region, *region.Region, *fakeclock.Clock) {
+		clockA := fakeclock.New(time.Now())
+		a := mk("profile", region.Config{Clock: clockA, InvalidationRefresh: time.Second, Expiration: time.Hour})
+		b := mk("feed", region.Config{InvalidationRefresh: time.Second, Expiration: time.Hour})
+		return a, b, clockA
+	}
+	t.Run("redis", func(t *testing.T) {
+		addr := servers.Redis(t).Addr
+		sa, sb := newRedisStack(t, redisClient(t, addr)), newRedisStack(t, redisClient(t, addr))
+		raw := redisClient(t, addr)
+		a, b, clock := regions(t, func(name string, cfg region.Config) *region.Region {
+			if name == "profile" {
+				return sa.region(t, name, cfg)
+			}
+			return sb.region(t, name, cfg)
+		})
+		test(t, a, b, clock, func(key string) { raw.Del(ctx, key) })
+	})
+	t.Run("cluster", func(t *testing.T) {
+		addrs := servers.RedisCluster(t, 3).Addrs()
+		sa, sb := newRedisStack(t, clusterClient(t, addrs)), newRedisStack(t, clusterClient(t, addrs))
+		raw := clusterClient(t, addrs)
+		a, b, clock := regions(t, func(name string, cfg region.Config) *region.Region {
+			if name == "profile" {
+				return sa.region(t, name, cfg)
+			}
+			return sb.region(t, name, cfg)
+		})
+		test(t, a, b, clock, func(key string) { raw.Del(ctx, key) })
+	})
+	t.Run("memcached", func(t *testing.T) {
+		addr := mcServer(t).Addr
+		sa, sb := newMCStack(t, memcachereg.Options{}, addr), newMCStack(t, memcachereg.Options{}, addr)
+		raw := mcClient(t, addr)
+		a, b, clock := regions(t, func(name string, cfg region.Config) *region.Region {
+			if name == "profile" {
+				return sa.region(t, name, cfg)
+			}
+			return sb.region(t, name, cfg)
+		})
+		test(t, a, b, clock, func(key string) { _ = raw.Delete(key) })
+	})
+}
+
+// TestTagsAcrossProcesses: process B invalidates a tag while process A's
+// creation of a value carrying it is in flight (its creator has read the
+// database): A's caller gets the value, but no read that begins in A once
+// A's view is refreshed — nor any read in B — is served it; values with
+// other tags stay; a tag counter lost on the server retires what carries
+// it until a creation makes it again.
+func TestTagsAcrossProcesses(t *testing.T) {
+	tagStacks(t, func(t *testing.T, a, b *region.Region, clockA *fakeclock.Clock, del func(string)) {
+		ctx := t.Context()
+		read, resume := make(chan struct{}), make(chan struct{})
+		var runs atomic.Int32
+		create := func(context.Context) (string, error) {
+			n := runs.Add(1)
+			if n == 1 {
+				close(read)
+				<-resume
+			}
+			return "v" + strconv.Itoa(int(n)), nil
+		}
+		tag := region.WithTags("user:42")
+		got := make(chan string, 1)
+		go func() {
+			v, err := region.GetOrCreate(ctx, a, "k", create, tag)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- v
+		}()
+		<-read
+		if err := b.InvalidateTags(ctx, "user:42"); err != nil {
+			t.Fatal(err)
+		}
+		close(resume)
+		if v := <-got; v != "v1" {
+			t.Fatalf("A's paused creation answered %q, want v1", v)
+		}
+		clockA.Advance(2 * time.Second) // A's view of the tag is due
+		if v, err := region.GetOrCreate(ctx, a, "k", create, tag); err != nil || v != "v2" {
+			t.Fatalf("A after B's InvalidateTags: %q, %v; want v2 (v1's creation began before it)", v, err)
+		}
+		if v, err := region.GetOrCreate(ctx, a, "k", create, tag); err != nil || v != "v2" {
+			t.Fatalf("A again: %q, %v; want the hit v2", v, err)
+		}
+
+		// Another tag is untouched; B's own value under the tag goes at once.
+		var other atomic.Int32
+		otherCreate := func(context.Context) (string, error) { return "o" + strconv.Itoa(int(other.Add(1))), nil }
+		if v, _ := region.GetOrCreate(ctx, b, "feed", otherCreate, region.WithTags("user:7")); v != "o1" {
+			t.Fatalf("B: %q, want o1", v)
+		}
+		if v, _ := region.GetOrCreate(ctx, b, "mine", create, tag); v != "v3" {
+			t.Fatalf("B: %q, want v3", v)
+		}
+		if err := b.InvalidateTags(ctx, "user:42"); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := region.GetOrCreate(ctx, b, "mine", create, tag); v != "v4" {
+			t.Fatalf("B after its own InvalidateTags: %q, want v4", v)
+		}
+		if v, _ := region.GetOrCreate(ctx, b, "feed", otherCreate, region.WithTags("user:7")); v != "o1" {
+			t.Fatalf("B, another tag: %q, want the hit o1", v)
+		}
+
+		// The counter lost: what carries the tag is retired, then made anew.
+		del(keyspace.Tag("user:42"))
+		clockA.Advance(2 * time.Second)
+		if v, _ := region.GetOrCreate(ctx, a, "k", create, tag); v != "v5" {
+			t.Fatalf("A after the counter was lost: %q, want v5", v)
+		}
+		if v, _ := region.GetOrCreate(ctx, a, "k", create, tag); v != "v5" {
+			t.Fatalf("A once made again: %q, want the hit v5", v)
+		}
+	})
+}
