@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,6 +108,24 @@ func TestCLI(t *testing.T) {
 			code, out, stderr := c.run("ping")
 			if code != 0 || !strings.Contains(out, "ok") || strings.Contains(out+stderr, configSecret) {
 				t.Fatalf("ping: exit %d, %q, %q", code, out, stderr)
+			}
+
+			// invalidate --tag: the tagged value is retired in this process
+			// (another than the command's) within InvalidationRefresh.
+			var made atomic.Int32
+			tagged := func(context.Context) (string, error) { return fmt.Sprint("v", made.Add(1)), nil }
+			if v, err := region.GetOrCreate(ctx, users, "tagged", tagged, region.WithTags("user:42")); err != nil || v != "v1" {
+				t.Fatalf("tagged: %q, %v", v, err)
+			}
+			if code, out, stderr := c.run("invalidate", "--tag", "user:42", "users"); code != 0 || !strings.Contains(out, "user:42") {
+				t.Fatalf("invalidate --tag: exit %d, %q, %q", code, out, stderr)
+			}
+			eventually(t, 5*time.Second, "the tag's invalidation to reach this process", func() bool {
+				v, err := region.GetOrCreate(ctx, users, "tagged", tagged, region.WithTags("user:42"))
+				return err == nil && v != "v1"
+			})
+			if code, _, _ := c.run("invalidate", "--tag", "", "users"); code == 0 {
+				t.Fatal("invalidate --tag with an empty tag succeeded")
 			}
 
 			code, out, _ = c.run("--json", "inspect", "users", aliceKey)

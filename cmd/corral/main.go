@@ -15,6 +15,7 @@
 //	corral [flags] keys <region> <function>
 //	corral [flags] invalidate <region> [--hard|--soft]
 //	corral [flags] invalidate <region> <function> [arg ...]
+//	corral [flags] invalidate --tag <tag> [--tag <tag> ...] [region ...]
 //	corral help
 //
 // Flags, anywhere on the line (-flag or --flag):

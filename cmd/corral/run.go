@@ -34,6 +34,7 @@ const usage = `usage:
   corral [flags] inspect <region> <function> <arg ...>      (each arg one JSON value)
   corral [flags] keys <region> <function>
   corral [flags] invalidate <region> [--hard|--soft]
+  corral [flags] invalidate --tag <tag> [--tag <tag> ...] [region ...]   (every region when none is named)
   corral [flags] invalidate <region> <function> [arg ...]   (each arg one JSON value)
   corral help
 flags: --config file (default $CORRAL_CONFIG, else corral.yaml), --json, --timeout 10s, -h/--help
@@ -46,6 +47,7 @@ type options struct {
 	timeout time.Duration
 	hard    bool
 	soft    bool
+	tags    []string // --tag, repeatable
 }
 
 // errHelp is what the command line gives when it asks for the usage.
@@ -100,6 +102,12 @@ func parseArgs(args []string) (options, []string, error) {
 			case "soft":
 				o.soft = true
 			}
+		case "tag":
+			v, err := needValue()
+			if err != nil {
+				return o, nil, err
+			}
+			o.tags = append(o.tags, v)
 		case "config":
 			v, err := needValue()
 			if err != nil {
@@ -275,6 +283,9 @@ func checkUsage(o options, pos []string) error {
 		}
 	case "invalidate":
 		switch {
+		case len(o.tags) > 0 && (o.hard || o.soft):
+			return usagef("--tag retires tagged values, not a whole region: no --hard or --soft")
+		case len(o.tags) > 0:
 		case n < 1:
 			return usagef("invalidate takes <region> [--hard|--soft], or <region> <function> [arg ...]")
 		case n > 5:
@@ -289,6 +300,9 @@ func checkUsage(o options, pos []string) error {
 	}
 	if pos[0] != "invalidate" && (o.hard || o.soft) {
 		return usagef("--hard and --soft go with invalidate")
+	}
+	if pos[0] != "invalidate" && len(o.tags) > 0 {
+		return usagef("--tag goes with invalidate")
 	}
 	return nil
 }
@@ -311,6 +325,9 @@ func (c *cmd) dispatch(ctx context.Context, pos []string) (int, error) {
 	case "keys":
 		return c.keys(ctx, pos[1], pos[2])
 	default: // invalidate
+		if len(c.o.tags) > 0 {
+			return c.invalidateTags(ctx, pos[1:])
+		}
 		if len(pos) == 2 {
 			return c.invalidateRegion(ctx, pos[1])
 		}
@@ -584,6 +601,35 @@ func (c *cmd) invalidateRegion(ctx context.Context, name string) (int, error) {
 	}
 	return exitOK, c.output(invalidateResult{Region: name, How: word, Completed: true},
 		fmt.Sprintf("invalidated region %s (%s)\n", name, word))
+}
+
+type invalidateTagsResult struct {
+	Tags      []string `json:"tags"`
+	Regions   []string `json:"regions"`
+	Completed bool     `json:"completed"`
+}
+
+// invalidateTags retires the values carrying any of the --tag tags in the
+// named regions (every region of the file when none is named): each sees
+// it when the command returns, every other process within its
+// InvalidationRefresh.
+func (c *cmd) invalidateTags(ctx context.Context, names []string) (int, error) {
+	if len(names) == 0 {
+		names = c.regions.Names()
+	}
+	rs := make([]*region.Region, len(names))
+	for i, name := range names {
+		r, err := c.regions.Region(name)
+		if err != nil {
+			return exitNotFound, err
+		}
+		rs[i] = r
+	}
+	if err := region.InvalidateTagsIn(ctx, rs, c.o.tags...); err != nil {
+		return exitNotFound, err
+	}
+	return exitOK, c.output(invalidateTagsResult{Tags: c.o.tags, Regions: names, Completed: true},
+		fmt.Sprintf("invalidated tags %s in %s\n", strings.Join(c.o.tags, ", "), strings.Join(names, ", ")))
 }
 
 // parseArgs decodes the JSON arguments of a cached function.
