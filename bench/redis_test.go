@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -55,7 +56,7 @@ func (h *roundTrips) report(b *testing.B) {
 // with its values sealed (Config.Keyring), for the cost of encryption.
 func BenchmarkRedisHit(b *testing.B) {
 	b.Run("g64", func(b *testing.B) {
-		for _, name := range append(slices.Clone(libs.Names), "corral-encrypted") {
+		for _, name := range append(slices.Clone(libs.Names), "corral-encrypted", "corral-tagged") {
 			b.Run(name, func(b *testing.B) {
 				c := &counter{}
 				client, rt := newCountedRedis(b)
@@ -173,6 +174,46 @@ func BenchmarkRedisMulti(b *testing.B) {
 				}
 				runMulti(b, v.parallel, c, rt, redisGet(b, "raw-go-redis", client, c), multi)
 			})
+		})
+	}
+}
+
+// BenchmarkInvalidateTags is the cost of InvalidateTags on Redis with 1,
+// 1,000 and 10,000 values carrying the tag: one counter raised, whatever
+// their number — it must stay flat.
+func BenchmarkInvalidateTags(b *testing.B) {
+	for _, n := range []int{1, 1_000, 10_000} {
+		b.Run(fmt.Sprintf("values=%d", n), func(b *testing.B) {
+			client, rt := newCountedRedis(b)
+			c := &counter{}
+			get, release, err := libs.Redis("corral-tagged", client, hitTTL, func(_ context.Context, key string) (fixture.User, error) {
+				return c.load(key), nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(release)
+			ctx := context.Background()
+			for i := range n {
+				if _, err := get(ctx, "k"+strconv.Itoa(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r, err := libs.CorralRedisRegion(client, hitTTL, "tags")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			rt.reset()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := r.InvalidateTags(ctx, "tenant:bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			rt.report(b)
 		})
 	}
 }

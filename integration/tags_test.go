@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corralcache/corral/integration/internal/servers"
 	"github.com/corralcache/corral/internal/fakeclock"
 	"github.com/corralcache/corral/internal/keyspace"
 	"github.com/corralcache/corral/keyreg/memcachereg"
-	"github.com/corralcache/corral/integration/internal/servers"
 	"github.com/corralcache/corral/region"
 )
 

@@ -317,23 +317,25 @@ func appendHeader(dst []byte, flags byte, m Meta) []byte {
 	return append(dst, m.Gens.Tags.enc...)
 }
 
+// errBadTags is the error of an envelope whose tags do not parse.
+var errBadTags = fmt.Errorf("%w: envelope truncated or corrupt in its tags", ErrDecode)
+
 // parseTags reads the tags of a header from rest, returning what follows.
 func parseTags(rest []byte) (Tags, []byte, error) {
-	bad := fmt.Errorf("%w: envelope truncated or corrupt in its tags", ErrDecode)
 	all := rest
 	n, k := binary.Uvarint(rest)
 	if k <= 0 || n == 0 || n > MaxTags {
-		return Tags{}, nil, bad
+		return Tags{}, nil, errBadTags
 	}
 	rest = rest[k:]
 	for range n {
 		l, k := binary.Uvarint(rest)
 		if k <= 0 || l > MaxTagLen || uint64(len(rest)-k) < l {
-			return Tags{}, nil, bad
+			return Tags{}, nil, errBadTags
 		}
 		rest = rest[k+int(l):]
 		if _, k = binary.Uvarint(rest); k <= 0 {
-			return Tags{}, nil, bad
+			return Tags{}, nil, errBadTags
 		}
 		rest = rest[k:]
 	}

@@ -107,20 +107,34 @@ func (t Tags) Len() int {
 // All yields each tag's name and generation, in order.
 func (t Tags) All() iter.Seq2[string, uint64] {
 	return func(yield func(string, uint64) bool) {
-		rest := t.enc
-		n, k := uvarint(rest)
-		rest = rest[k:]
-		for range n {
-			l, k := uvarint(rest)
-			name := rest[k : k+int(l)]
-			rest = rest[k+int(l):]
-			g, k := uvarint(rest)
-			rest = rest[k:]
+		for name, g, pos := t.Next(0); pos > 0; name, g, pos = t.Next(pos) {
 			if !yield(name, g) {
 				return
 			}
 		}
 	}
+}
+
+// Next returns the tag at pos (0 for the first) and the position of the
+// next; pos 0 back means there was none. It allocates nothing:
+//
+//	for name, gen, pos := t.Next(0); pos > 0; name, gen, pos = t.Next(pos) { … }
+func (t Tags) Next(pos int) (name string, gen uint64, next int) {
+	if pos == 0 {
+		if t.enc == "" {
+			return "", 0, 0
+		}
+		_, pos = uvarint(t.enc)
+	}
+	if pos >= len(t.enc) {
+		return "", 0, 0
+	}
+	l, k := uvarint(t.enc[pos:])
+	pos += k
+	name = t.enc[pos : pos+int(l)]
+	pos += int(l)
+	gen, k = uvarint(t.enc[pos:])
+	return name, gen, pos + k
 }
 
 // Slice returns the tags as a slice.

@@ -74,7 +74,7 @@ func (e *Engine) learnTags(ctx context.Context, g serializer.Gens) {
 	}
 	var views []*gens.TagView
 	_, inProcess := e.tier.(*valueTier)
-	for tag := range g.Tags.All() {
+	for tag, _, pos := g.Tags.Next(0); pos > 0; tag, _, pos = g.Tags.Next(pos) {
 		if v := e.tagView(tag); inProcess || !v.Known() {
 			views = append(views, v)
 		}

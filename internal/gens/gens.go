@@ -191,7 +191,7 @@ func (s *Set) Judge(g serializer.Gens, fn *Func) Freshness {
 	if fn != nil && g.Func < fn.Load() {
 		return Retired
 	}
-	for tag, gen := range g.Tags.All() {
+	for tag, gen, pos := g.Tags.Next(0); pos > 0; tag, gen, pos = g.Tags.Next(pos) {
 		v, ok := s.tags.Load(tag)
 		if !ok {
 			return Retired // unknown: the caller learns tags first

@@ -39,6 +39,17 @@ var ErrUnknown = errors.New("libs: unknown library")
 // expiring after ttl, and what releases it.
 func Redis(name string, client *redis.Client, ttl time.Duration, create Creator) (Get, func(), error) {
 	switch name {
+	case "corral-tagged":
+		// Two tags per value: one of its own and one shared by all.
+		r, err := corralRegion(client, ttl, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(ctx context.Context, key string) (fixture.User, error) {
+			return region.GetOrCreate(ctx, r, key, func(ctx context.Context) (fixture.User, error) {
+				return create(ctx, key)
+			}, region.WithTags("user:"+key, "tenant:bench"))
+		}, func() { r.Close() }, nil
 	case "corral", "corral-encrypted":
 		var ring *serializer.Keyring
 		if name == "corral-encrypted" {
@@ -106,6 +117,20 @@ func corralRegion(client *redis.Client, ttl time.Duration, ring *serializer.Keyr
 		return nil, err
 	}
 	return region.New("bench", region.Config{Backend: st, Registry: reg, Expiration: ttl, Keyring: ring})
+}
+
+// CorralRedisRegion is a corral region named name on client, as the
+// benchmarks make them.
+func CorralRedisRegion(client *redis.Client, ttl time.Duration, name string) (*region.Region, error) {
+	st, err := redisstore.New(client, redisstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	reg, err := redisreg.New(client, redisreg.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return region.New(name, region.Config{Backend: st, Registry: reg, Expiration: ttl})
 }
 
 // rawRedis is the floor: GET and msgpack.Unmarshal, with a plain SET on a
