@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,9 +331,14 @@ func TestRedisRoundTrips(t *testing.T) {
 					}
 					return hook.trips.Load() - before
 				}
-				// Warm up: load the scripts, read the generations once.
-				_ = count(func() error { _, err := region.GetOrCreate(ctx, r, "warm", create); return err })
+				// Warm up: load the scripts (on every node of a Cluster: keys
+				// enough to reach them all), read the generations once.
+				for i := range 16 {
+					_ = count(func() error { _, err := region.GetOrCreate(ctx, r, "warm"+strconv.Itoa(i), create); return err })
+				}
 				_ = count(func() error { _, err := f.Call(ctx, 0); return err })
+				tagged := region.WithTags("user:1")
+				_ = count(func() error { _, err := region.GetOrCreate(ctx, r, "warm-tagged", create, tagged); return err })
 
 				for _, tt := range []struct {
 					name string
@@ -343,6 +349,9 @@ func TestRedisRoundTrips(t *testing.T) {
 					{"hit", func() error { _, err := region.GetOrCreate(ctx, r, "k", create); return err }, 1},
 					{"cached function creation", func() error { _, err := f.Call(ctx, 1); return err }, mode.creation},
 					{"cached function hit", func() error { _, err := f.Call(ctx, 1); return err }, 1},
+					{"tagged creation", func() error { _, err := region.GetOrCreate(ctx, r, "t", create, tagged); return err }, mode.creation},
+					{"tagged hit", func() error { _, err := region.GetOrCreate(ctx, r, "t", create, tagged); return err }, 1},
+					{"invalidate tag", func() error { return r.InvalidateTags(ctx, "user:1") }, 2},
 					{"set", func() error { return r.Set(ctx, "k", "w") }, 2},
 					{"delete", func() error { return r.Delete(ctx, "k") }, 1},
 				} {

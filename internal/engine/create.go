@@ -35,9 +35,19 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 	out = make([]storeOutcome, len(keys))
 	// The generations the values are stamped with: read under the lease
 	// (so they hold every invalidation completed before it), now.
+	// The tags' counters: read with the lease where the backend leases,
+	// else now; the missing ones are made.
 	views := e.tagViews(c.Tags)
-	if len(views) > 0 && !h.faulted && e.stampTags(ctx, views) != nil {
-		h.faulted = true // unstamped: nothing is stored
+	if len(views) > 0 && !h.faulted {
+		var err error
+		if h.tagsRead {
+			err = e.ensureTags(ctx, views)
+		} else {
+			err = e.stampTags(ctx, views)
+		}
+		if err != nil {
+			h.faulted = true // unstamped: nothing is stored
+		}
 	}
 	g := e.gens.Stamp(c.Gen, views...)
 	now := e.Now()
@@ -127,7 +137,7 @@ func (e *Engine) Refresh(ctx context.Context, key string, vt ValueType, create C
 	}
 	var v any
 	err := e.Span(ctx, key, time.Time{}, func(ctx context.Context) (observe.Outcome, error) {
-		h := &hold{}
+		h := e.newHold(c)
 		_, err := e.tryLease(ctx, h, []string{key}, vt, c.Gen, nil)
 		if err != nil && (e.cfg.FailClosed || ctx.Err() != nil || IsMismatch(err)) {
 			return 0, err

@@ -58,6 +58,15 @@ type hold struct {
 	// faulted is set once the call saw the backend fail: nothing is
 	// stored, and the locks taken are in-process ones.
 	faulted bool
+	// tags are the views of the tags the creation stamps its values with;
+	// tagsRead is set once they were read with the lease.
+	tags     []*gens.TagView
+	tagsRead bool
+}
+
+// newHold returns the hold of a creation for call c.
+func (e *Engine) newHold(c *Call) *hold {
+	return &hold{faulted: c.faulted, tags: e.tagViews(c.Tags)}
 }
 
 // add adds hk to h.
@@ -268,10 +277,12 @@ func (e *Engine) loadForUpdate(ctx context.Context, h *hold, from int, keys []st
 			}
 			return got, nil
 		}
-		if err := e.readGensFor(ctx, fn); err != nil {
+		gkeys, views := e.stampKeys(fn)
+		if err := e.readGens(ctx, gkeys, views, h.tags...); err != nil {
 			h.faulted = true
 			return entries, nil
 		}
+		h.tagsRead = len(h.tags) > 0
 		full := make([]string, len(keys))
 		for j, key := range keys {
 			full[j] = e.BackendKey(key)
@@ -325,6 +336,12 @@ func (e *Engine) leaseMerged(ctx context.Context, h *hold, keys []string, vt Val
 		}
 	}
 	gkeys, views := e.stampKeys(fn)
+	if len(h.tags) > 0 { // the tags' counters, in the same round trip
+		gkeys = append(slices.Clip(gkeys), make([]string, len(h.tags))...)
+		for i, t := range h.tags {
+			gkeys[len(views)+i] = t.Key
+		}
+	}
 	var leases []backend.Lease
 	var also [][]byte
 	err := e.guard(ctx, observe.OpLease, keys[0], func(ctx context.Context) (err error) {
@@ -339,7 +356,11 @@ func (e *Engine) leaseMerged(ctx context.Context, h *hold, keys []string, vt Val
 	if err != nil {
 		return nil, err
 	}
-	gens.Apply(views, also)
+	gens.Apply(views, also[:len(views)])
+	for i, t := range h.tags {
+		t.Learn(also[len(views)+i])
+	}
+	h.tagsRead = len(h.tags) > 0
 	out := make([]attempt, len(keys))
 	for i, l := range leases {
 		out[i] = attempt{status: l.Status, version: l.Version}

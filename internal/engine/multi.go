@@ -63,7 +63,7 @@ func (e *Engine) getOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 		}
 		missing = append(missing, key)
 	}
-	h := &hold{faulted: c.faulted}
+	h := e.newHold(c)
 	var regen []string
 	var regenEntries []*backend.Entry
 	if len(stale) > 0 {
@@ -94,7 +94,7 @@ func (e *Engine) getOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 			}) {
 				e.releaseHold(ctx, bg)
 			}
-			h, regen, regenEntries = &hold{faulted: c.faulted}, nil, nil
+			h, regen, regenEntries = e.newHold(c), nil, nil
 		}
 	}
 	var pending []string
@@ -123,7 +123,7 @@ func (e *Engine) getOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 	// keys of this wait, in sorted order.
 	w := e.lockWait(ctx)
 	defer w.stop()
-	h = &hold{faulted: c.faulted}
+	h = e.newHold(c)
 	regen, regenEntries = nil, nil
 	for _, key := range pending {
 		a, err := e.waitLease(ctx, h, key, vt, c, w)

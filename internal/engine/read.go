@@ -271,7 +271,7 @@ func (e *Engine) serveStale(ctx context.Context, key string, en *backend.Entry, 
 		return en.Value, observe.OutcomeStale, nil
 	}
 	f.Begin()
-	h := &hold{faulted: c.faulted}
+	h := e.newHold(c)
 	as, err := e.tryLease(ctx, h, []string{key}, vt, c.Gen, nil)
 	if err != nil || as[0].status != backend.LeaseTaken || h.faulted {
 		// Held elsewhere, or the backend or locker failed: serve the
@@ -331,7 +331,7 @@ func (e *Engine) createMissing(ctx context.Context, key string, vt ValueType, cr
 			w := e.lockWait(ctx)
 			defer w.stop()
 			f.Begin()
-			h := &hold{faulted: c.faulted}
+			h := e.newHold(c)
 			a, err := e.waitLease(ctx, h, key, vt, c, w)
 			if err != nil {
 				if e.closed.Load() {
@@ -372,7 +372,7 @@ func (e *Engine) refreshEarly(ctx context.Context, key string, en *backend.Entry
 		return en.Value, observe.OutcomeHit, nil
 	}
 	f.Begin()
-	h := &hold{faulted: c.faulted}
+	h := e.newHold(c)
 	as, err := e.tryLease(ctx, h, []string{key}, vt, c.Gen, nil)
 	if err != nil || as[0].status != backend.LeaseTaken || h.faulted {
 		e.releaseHold(ctx, h)
