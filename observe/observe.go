@@ -40,6 +40,7 @@ const (
 	EventNearHit                          // region.Stats.NearHits
 	EventNearFlush                        // region.Stats.NearFlushes
 	EventShared                           // region.Stats.Shared
+	EventTagInvalidation                  // region.Stats.TagInvalidations
 )
 
 var eventNames = [...]string{
@@ -50,7 +51,7 @@ var eventNames = [...]string{
 	EventNotCached: "not_cached", EventSuperseded: "superseded",
 	EventBackendSkipped: "backend_skipped", EventEarlyRefresh: "early_refresh",
 	EventLockerSkipped: "locker_skipped", EventNearHit: "near_hit", EventNearFlush: "near_flush",
-	EventShared: "shared",
+	EventShared: "shared", EventTagInvalidation: "tag_invalidation",
 }
 
 // String names the event in snake case ("stale_served"), as metric names

@@ -60,6 +60,10 @@ type Stats struct {
 	// NearFlushes counts the times the near cache was emptied because its
 	// invalidation stream was lost, came back, or the server was flushed.
 	NearHits, NearFlushes uint64
+	// TagInvalidations counts the tags this region invalidated
+	// (InvalidateTags; its counter raised, or, when the backend failed,
+	// in this region only).
+	TagInvalidations uint64
 	// NearLive reports whether the near cache serves copies now: false
 	// without one, and while its invalidation stream is down.
 	NearLive bool
@@ -74,6 +78,6 @@ func statsOf(s engine.Stats) Stats {
 		Superseded: s.Superseded, BackendSkipped: s.BackendSkipped,
 		BreakerState: s.BreakerState, BreakerTrips: s.BreakerTrips,
 		LockerSkipped: s.LockerSkipped, LockerBreakerState: s.LockerBreakerState, LockerBreakerTrips: s.LockerBreakerTrips,
-		NearHits: s.NearHits, NearFlushes: s.NearFlushes, NearLive: s.NearLive,
+		NearHits: s.NearHits, NearFlushes: s.NearFlushes, NearLive: s.NearLive, TagInvalidations: s.TagInvalidations,
 	}
 }

@@ -125,6 +125,7 @@ var instrumentNames = map[observe.Event]struct{ name, desc string }{
 	observe.EventLockerSkipped:   {"corral.locker_skipped", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
 	observe.EventNearHit:         {"corral.near_hits", "Reads answered by the near cache without asking the backend."},
 	observe.EventNearFlush:       {"corral.near_flushes", "Times the near cache was emptied because its invalidation stream was lost or came back."},
+	observe.EventTagInvalidation: {"corral.tag_invalidations", "Tags invalidated (InvalidateTags): every value carrying one is retired."},
 }
 
 // numEvents bounds observe.Event values; events past it are ignored.

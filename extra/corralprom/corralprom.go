@@ -27,6 +27,7 @@
 //	corral_locker_skipped_total{region}         lock attempts that took the in-process lock (locker's breaker open)
 //	corral_near_hits_total{region}              reads answered by the near cache
 //	corral_near_flushes_total{region}           times the near cache was emptied (invalidation stream lost or back)
+//	corral_tag_invalidations_total{region}      tags invalidated (InvalidateTags)
 //	corral_breaker_state{region}                0 closed, 1 open, 2 half-open
 //	corral_breaker_trips_total{region}          times the breaker opened
 //	corral_creator_duration_seconds{region}     histogram of creator runs
@@ -110,6 +111,7 @@ var metricNames = map[observe.Event]struct{ name, help string }{
 	observe.EventLockerSkipped:   {"locker_skipped_total", "Lock attempts that took the in-process lock because the distributed locker's circuit breaker was open."},
 	observe.EventNearHit:         {"near_hits_total", "Reads answered by the near cache without asking the backend."},
 	observe.EventNearFlush:       {"near_flushes_total", "Times the near cache was emptied because its invalidation stream was lost or came back."},
+	observe.EventTagInvalidation: {"tag_invalidations_total", "Tags invalidated (InvalidateTags): every value carrying one is retired."},
 }
 
 // New returns a Collector configured by o. Register it with a

@@ -20,7 +20,7 @@ type Stats struct {
 	LockWaits, LockWaitTimeouts, LocksLost                           uint64
 	BackendErrors, DecodeErrors, NotCached, Superseded               uint64
 	BackendSkipped, LockerSkipped                                    uint64
-	NearHits, NearFlushes                                            uint64
+	NearHits, NearFlushes, TagInvalidations                          uint64
 	BreakerState, LockerBreakerState                                 observe.BreakerState
 	BreakerTrips, LockerBreakerTrips                                 uint64
 	NearLive                                                         bool
@@ -37,6 +37,7 @@ type Counters struct {
 	backendErrors, decodeErrors, notCached counter
 	superseded, backendSkipped             counter
 	lockerSkipped, nearFlushes             counter
+	tagInvalidations                       counter
 }
 
 // Stats returns the region's counters and its breakers' states.
@@ -50,7 +51,7 @@ func (e *Engine) Stats() Stats {
 		BackendErrors: c.backendErrors.Load(), DecodeErrors: c.decodeErrors.Load(),
 		NotCached: c.notCached.Load(), Superseded: c.superseded.Load(),
 		BackendSkipped: c.backendSkipped.Load(), LockerSkipped: c.lockerSkipped.Load(),
-		NearHits: c.nearHits.Load(), NearFlushes: c.nearFlushes.Load(),
+		NearHits: c.nearHits.Load(), NearFlushes: c.nearFlushes.Load(), TagInvalidations: c.tagInvalidations.Load(),
 		NearLive: e.near.Live(),
 	}
 	if b := e.cfg.Breaker; b != nil {
@@ -188,7 +189,7 @@ func (e *Engine) observe() (err error) {
 		{&c.decodeErrors, observe.EventDecodeError}, {&c.notCached, observe.EventNotCached},
 		{&c.superseded, observe.EventSuperseded}, {&c.backendSkipped, observe.EventBackendSkipped},
 		{&c.earlyRefreshes, observe.EventEarlyRefresh}, {&c.lockerSkipped, observe.EventLockerSkipped},
-		{&c.nearFlushes, observe.EventNearFlush},
+		{&c.nearFlushes, observe.EventNearFlush}, {&c.tagInvalidations, observe.EventTagInvalidation},
 	} {
 		x.c.obs, x.c.ev = e.ob, x.ev
 	}

@@ -206,6 +206,7 @@ func (e *Engine) InvalidateTags(ctx context.Context, tags []string) error {
 	defer e.epochs.WroteAll()
 	var first error
 	for _, v := range e.tagViews(tags) {
+		e.stats.tagInvalidations.Add(1)
 		if err := e.bumpTag(ctx, v); err != nil {
 			// Hold it here at least, as bump does for the region's marks.
 			v.Bump()
