@@ -117,8 +117,28 @@ func TestCLI(t *testing.T) {
 			if v, err := region.GetOrCreate(ctx, users, "tagged", tagged, region.WithTags("user:42")); err != nil || v != "v1" {
 				t.Fatalf("tagged: %q, %v", v, err)
 			}
+			tagState := func() string {
+				t.Helper()
+				code, out, _ := c.run("--json", "inspect", "users", "tagged")
+				var res struct {
+					Tags []struct {
+						Name    string `json:"name"`
+						Current bool   `json:"current"`
+					} `json:"tags"`
+				}
+				if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || len(res.Tags) != 1 || res.Tags[0].Name != "user:42" {
+					t.Fatalf("inspect of a tagged value: exit %d, %q, %v", code, out, err)
+				}
+				return fmt.Sprint(res.Tags[0].Current)
+			}
+			if got := tagState(); got != "true" {
+				t.Fatalf("inspect: tag current %s before the invalidation", got)
+			}
 			if code, out, stderr := c.run("invalidate", "--tag", "user:42", "users"); code != 0 || !strings.Contains(out, "user:42") {
 				t.Fatalf("invalidate --tag: exit %d, %q, %q", code, out, stderr)
+			}
+			if got := tagState(); got != "false" {
+				t.Fatalf("inspect: tag current %s after the invalidation", got)
 			}
 			eventually(t, 5*time.Second, "the tag's invalidation to reach this process", func() bool {
 				v, err := region.GetOrCreate(ctx, users, "tagged", tagged, region.WithTags("user:42"))

@@ -41,6 +41,16 @@ type EntryInfo struct {
 	// Serializer names the region's serializer ("msgpack", "json", "raw",
 	// or the Go type of another), which encoded the value.
 	Serializer string
+	// Tags are the value's tags (see WithTags), read fresh from the
+	// backend: Current is false for a tag invalidated since the value's
+	// creation began (or whose counter the backend lost).
+	Tags []TagInfo
+}
+
+// TagInfo is one tag of an inspected value.
+type TagInfo struct {
+	Name    string
+	Current bool
 }
 
 // Inspect reads the entry under key without decoding its value, creating
@@ -60,6 +70,9 @@ func (r *Region) Inspect(ctx context.Context, key string) (EntryInfo, error) {
 	}
 	info.Present, info.State, info.Size = true, in.State, in.Size
 	info.Compressed, info.Sealed, info.NotFound = in.Compressed, in.Sealed, in.NotFound
+	for _, t := range in.Tags {
+		info.Tags = append(info.Tags, TagInfo{Name: t.Name, Current: t.Current})
+	}
 	if in.State != "undecodable" {
 		info.Created = time.Unix(0, in.Meta.Created)
 		info.Expiration = in.Meta.Expiration

@@ -473,6 +473,12 @@ type inspectResult struct {
 	Compressed bool       `json:"compressed"`
 	Sealed     bool       `json:"sealed"`
 	NotFound   bool       `json:"not_found"`
+	Tags       []tagState `json:"tags,omitempty"`
+}
+
+type tagState struct {
+	Name    string `json:"name"`
+	Current bool   `json:"current"`
 }
 
 // inspect prints what the backend holds under key or, with raw arguments,
@@ -525,6 +531,14 @@ func (c *cmd) inspect(ctx context.Context, name, key string, raw []string) (int,
 		fmt.Fprintf(tw, "size\t%d bytes\ncompressed\t%v\nsealed\t%v\n", info.Size, info.Compressed, info.Sealed)
 		if info.NotFound {
 			fmt.Fprintf(tw, "not found\ttrue (a cached \"not found\" answer)\n")
+		}
+		for _, t := range info.Tags {
+			res.Tags = append(res.Tags, tagState{Name: t.Name, Current: t.Current})
+			state := "current"
+			if !t.Current {
+				state = "invalidated since the value was created"
+			}
+			fmt.Fprintf(tw, "tag\t%s (%s)\n", t.Name, state)
 		}
 	}
 	fmt.Fprintf(tw, "serializer\t%s\n", info.Serializer)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/corralcache/corral/backend"
+	"github.com/corralcache/corral/internal/gens"
 	"github.com/corralcache/corral/serializer"
 )
 
@@ -58,6 +59,33 @@ type Inspection struct {
 	Size               int
 	Compressed, Sealed bool
 	NotFound           bool
+	Tags               []TagState
+}
+
+// TagState is a tag of an inspected entry: the count it carries, and
+// whether that is the tag's current one.
+type TagState struct {
+	Name    string
+	Gen     uint64
+	Current bool
+}
+
+// inspectTags reads the counters of every tag g carries, whatever the age
+// of this process's view, and tells which ones g is current with.
+func (e *Engine) inspectTags(ctx context.Context, g serializer.Gens) []TagState {
+	var out []TagState
+	var views []*gens.TagView
+	for name, gen, pos := g.Tags.Next(0); pos > 0; name, gen, pos = g.Tags.Next(pos) {
+		out = append(out, TagState{Name: name, Gen: gen})
+		views = append(views, e.tagView(name))
+	}
+	if len(views) == 0 || e.readTags(ctx, views) != nil {
+		return out
+	}
+	for i, v := range views {
+		out[i].Current = v.Known() && !v.Missing() && out[i].Gen >= v.Load()
+	}
+	return out
 }
 
 // Inspect reads the entry under key without decoding its value, creating
@@ -74,6 +102,7 @@ func (e *Engine) Inspect(ctx context.Context, key string) (Inspection, error) {
 		in.Present = true
 		in.Meta = serializer.Meta{Created: en.Created, Expiration: en.Expiration, Gens: en.Gens}
 		in.NotFound = IsNegative(en.Value)
+		in.Tags = e.inspectTags(ctx, en.Gens)
 		in.State = stateName(e.Judge(ctx, en.Created, en.Expiration, en.Gens, nil, e.Now()))
 		return in, nil
 	}
@@ -96,6 +125,7 @@ func (e *Engine) Inspect(ctx context.Context, key string) (Inspection, error) {
 	}
 	in.Compressed, in.Sealed, in.NotFound = env.Compressed, env.Sealed, env.Meta.Negative
 	in.Meta = env.Meta
+	in.Tags = e.inspectTags(ctx, env.Meta.Gens)
 	in.State = stateName(e.Judge(ctx, env.Meta.Created, env.Meta.Expiration, env.Meta.Gens, nil, e.Now()))
 	return in, nil
 }
