@@ -43,6 +43,7 @@ var historyBounds = history.Options{RemoteLag: map[history.Kind]time.Duration{
 	// the time a read or creation that began before the refresh takes.
 	history.InvalidateAll: historyRefresh + historyPushLag,
 	history.Hard:          historyRefresh + historyPushLag,
+	history.Tag:           historyRefresh + historyPushLag,
 }}
 
 // TestHistoryMultiProcess runs the coherence workload in 3 worker processes
@@ -66,7 +67,7 @@ func TestHistoryMultiProcessNear(t *testing.T) {
 			args = append(args, "-nearstale", historyNearStale.String())
 			lag = historyNearStale
 		}
-		for _, k := range []history.Kind{history.Invalidate, history.Set, history.InvalidateAll, history.Hard} {
+		for _, k := range []history.Kind{history.Invalidate, history.Set, history.InvalidateAll, history.Hard, history.Tag} {
 			bounds.RemoteLag[k] += lag
 		}
 		testHistoryWith(t, tg, bounds, args...)

@@ -114,6 +114,13 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			name: "a tag covers the keys it tags only",
+			ops: []history.Op{
+				dbWrite("g/2", 0, 1, 1), inval(history.Tag, history.TagOf("g/1"), 1, 2),
+				read("g/2", 3, 4, 0),
+			},
+		},
+		{
 			name: "a newer version than promised is fine",
 			ops: []history.Op{
 				dbWrite("k", 0, 1, 1), set("k", 1, 2, 1),
@@ -187,6 +194,14 @@ func TestCheck(t *testing.T) {
 				read("f/1", 3, 4, 0),
 			},
 			want: []string{"invalidate-all v1"},
+		},
+		{
+			name: "a tag of the key, from a write of another key sharing it",
+			ops: []history.Op{
+				dbWrite("f/5", 0, 1, 1), inval(history.Tag, history.TagOf("g/1"), 1, 2),
+				read("f/5", 3, 4, 0),
+			},
+			want: []string{"invalidate-tag v1"},
 		},
 		{
 			name: "a hard invalidation promises what the database held when it began",

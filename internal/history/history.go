@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -37,6 +38,9 @@ const (
 	InvalidateAll Kind = "invalidate-all"
 	// Hard is a region-wide hard invalidation: every key is retired.
 	Hard Kind = "invalidate-hard"
+	// Tag is an InvalidateTags of the tag Key: every key TagOf tags with
+	// it is retired.
+	Tag Kind = "invalidate-tag"
 	// Soft is a region-wide soft invalidation. Entries turn stale and may be
 	// served while one caller regenerates them, so it promises no fresh
 	// read: the checker ignores it (it is logged so a failure report shows
@@ -48,10 +52,21 @@ const (
 // the database as it was when they began, and so are checked against.
 func (k Kind) invalidates() bool {
 	switch k {
-	case Invalidate, Set, InvalidateAll, Hard:
+	case Invalidate, Set, InvalidateAll, Hard, Tag:
 		return true
 	}
 	return false
+}
+
+// TagOf is the tag the workload gives key: keys "f/<i>" and "g/<i>" share
+// the tag "t/<i mod 4>", so a tag spans keys of both families.
+func TagOf(key string) string {
+	_, n, _ := strings.Cut(key, "/")
+	i, err := strconv.Atoi(n)
+	if err != nil {
+		return "t/?"
+	}
+	return "t/" + strconv.Itoa(i%4)
 }
 
 // covers reports whether op, an invalidating operation, retires key.
@@ -61,6 +76,8 @@ func (op *Op) covers(key string) bool {
 		return op.Key == key
 	case InvalidateAll, Hard:
 		return strings.HasPrefix(key, op.Key)
+	case Tag:
+		return TagOf(key) == op.Key
 	}
 	return false
 }

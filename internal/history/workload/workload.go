@@ -121,13 +121,17 @@ const (
 	opInvalidateAll                    // InvalidateAll alone
 	opHard                             // Invalidate(Hard) alone
 	opSoft                             // Invalidate(Soft)
+	opWriteTag                         // a db write, then InvalidateTags of the key's tag
+	opTag                              // InvalidateTags alone
 )
 
 var weights = [...]struct {
 	op     opKind
 	weight int
 }{
-	{opRead, 60},
+	{opRead, 54},
+	{opWriteTag, 4},
+	{opTag, 2},
 	{opWriteInvalidate, 12},
 	{opWriteSet, 12},
 	{opWriteInvalidateAll, 5},
@@ -146,7 +150,8 @@ func Run(ctx context.Context, c Config) error {
 	}
 	w := &runner{Config: c, locks: map[string]*sync.Mutex{}}
 	var err error
-	w.load, err = region.Cache1(c.Region, w.create, region.Named(FuncName))
+	w.load, err = region.Cache1(c.Region, w.create, region.Named(FuncName),
+		region.TagsBy1(func(i int) []string { return []string{history.TagOf(funcPrefix + strconv.Itoa(i))} }))
 	if err != nil {
 		return err
 	}
@@ -237,7 +242,7 @@ func (w *runner) step(ctx context.Context, g int, rng *rand.Rand) {
 	switch op {
 	case opRead:
 		w.read(ctx, g, key, creation{g: g, before: w.delay(rng), after: w.delay(rng)})
-	case opWriteInvalidate, opWriteSet, opWriteHard, opWriteInvalidateAll:
+	case opWriteInvalidate, opWriteSet, opWriteHard, opWriteInvalidateAll, opWriteTag:
 		if len(w.owned) == 0 {
 			return
 		}
@@ -250,6 +255,8 @@ func (w *runner) step(ctx context.Context, g int, rng *rand.Rand) {
 		w.invalidateAll(ctx, g)
 	case opHard, opSoft:
 		w.invalidateRegion(ctx, g, op == opSoft)
+	case opTag:
+		w.invalidateTag(ctx, g, history.TagOf(key))
 	}
 }
 
@@ -269,7 +276,7 @@ func (w *runner) read(ctx context.Context, g int, key string, c creation) {
 		op.Via = "get-or-create"
 		v, err = region.GetOrCreate(ctx, w.Region, key, func(ctx context.Context) (int64, error) {
 			return w.createKey(ctx, key)
-		}, region.ReportOutcome(&outcome))
+		}, region.ReportOutcome(&outcome), region.WithTags(history.TagOf(key)))
 	}
 	op.End, op.Version = history.Now(), v
 	w.finish(op, err, outcome)
@@ -305,13 +312,16 @@ func (w *runner) write(ctx context.Context, g int, key string, op opKind) {
 		if isFunc {
 			inv.Via, err = "func.set", w.load.Set(ctx, id, v)
 		} else {
-			inv.Via, err = "region.set", w.Region.Set(ctx, key, v)
+			inv.Via, err = "region.set", w.Region.Set(ctx, key, v, region.WithTags(history.TagOf(key)))
 		}
 	case opWriteInvalidateAll:
 		w.invalidateAll(ctx, g)
 		return
 	case opWriteHard:
 		w.invalidateRegion(ctx, g, false)
+		return
+	case opWriteTag:
+		w.invalidateTag(ctx, g, history.TagOf(key))
 		return
 	}
 	inv.End = history.Now()
@@ -322,6 +332,14 @@ func (w *runner) write(ctx context.Context, g int, key string, op opKind) {
 func (w *runner) invalidateAll(ctx context.Context, g int) {
 	op := history.Op{Proc: w.Proc, G: g, Kind: history.InvalidateAll, Key: funcPrefix, Via: "func.invalidate-all", Start: history.Now()}
 	err := w.load.InvalidateAll(ctx)
+	op.End = history.Now()
+	w.finish(op, err, 0)
+}
+
+// invalidateTag retires every key carrying tag.
+func (w *runner) invalidateTag(ctx context.Context, g int, tag string) {
+	op := history.Op{Proc: w.Proc, G: g, Kind: history.Tag, Key: tag, Via: "region.invalidate-tags", Start: history.Now()}
+	err := w.Region.InvalidateTags(ctx, tag)
 	op.End = history.Now()
 	w.finish(op, err, 0)
 }

@@ -42,7 +42,7 @@ func TestSequentialHistoryPasses(t *testing.T) {
 				kinds[op.Kind]++
 			}
 			for _, k := range []history.Kind{history.Read, history.Create, history.DBWrite, history.Invalidate,
-				history.Set, history.InvalidateAll, history.Hard, history.Soft} {
+				history.Set, history.InvalidateAll, history.Hard, history.Soft, history.Tag} {
 				if kinds[k] == 0 {
 					t.Errorf("no %s in %d operations: %v", k, len(ops), kinds)
 				}
