@@ -28,7 +28,7 @@ trap 'rm -rf "$out"' EXIT
 go vet ./...
 # Timed scenarios: hits in memory and in Redis, multi-get, disk beside both,
 # the near cache, and memcached's cold miss and hit.
-go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMulti|Disk|NearHit|NearMixed|MemcachedMiss|MemcachedHit)$' -benchmem \
+go test -run '^$' -bench '^Benchmark(MemoryHit|RedisHit|RedisMiss|RedisMulti|InvalidateTags|Disk|NearHit|NearMixed|MemcachedMiss|MemcachedHit)$' -benchmem \
 	-count "$count" -benchtime "$benchtime" -timeout 30m . | tee "$out/timed.txt"
 # Event scenarios: one stampede or one expiry per run.
 go test -run '^$' -bench '^Benchmark(Stampede|Expiry|ExpiryOutcomes)$' \

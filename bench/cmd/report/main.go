@@ -252,10 +252,15 @@ var abouts = map[string]string{
 		"otter: v2 Get with a loader; otter-bare: GetIfPresent, the floor. sturdyc: GetOrFetch. eko-gocache: loadable cache over its go-cache store. " +
 		"go-redis-cache: Once with only its TinyLFU local cache (it keeps encoded bytes and decodes every hit).",
 	"RedisHit": "Scenario 2: GetOrCreate of a fresh value in Redis by 64 goroutines, one go-redis client each (default pool). " +
-		"corral: region on backend/redisstore + lock/redislocker, msgpack envelope. raw-go-redis: GET + msgpack.Unmarshal, the floor. " +
+		"corral: region on backend/redisstore (which leases: no Locker), msgpack envelope. raw-go-redis: GET + msgpack.Unmarshal, the floor. " +
 		"go-redis-cache: Once with Redis, no local cache. eko-gocache: msgpack marshaler over a loadable cache over its Redis store. " +
 		"corral-encrypted: corral with Config.Keyring (values sealed with XChaCha20-Poly1305, bound to their key); target ≤ 1.2× corral. " +
+		"corral-tagged: corral with two tags per value (WithTags: one of its own, one shared by all), whose counts every hit checks; target ≤ 1.2× corral and one round trip. " +
 		"round-trips/op counts commands and pipelines with a go-redis hook (a little above 1 from connection setup and corral's invalidation-mark refresh, once a second; below 1 when singleflight coalesces concurrent reads).",
+	"RedisMiss": "Cold miss on Redis, by one goroutine: a get-or-create of a key nobody has read, the creator instant — what every call of a low-hit-ratio workload pays. " +
+		"corral: the first read, the lease (lock, fence and generations in one script), the store under the lease (which ends the lock): 3 round trips. " +
+		"raw-go-redis: GET then SET, the floor (no lock, no fence). go-redis-cache: Once. eko-gocache: its loadable cache. Target: corral within 2x of go-redis-cache in time and allocations.",
+	"InvalidateTags": "Region.InvalidateTags of a tag carried by 1, 1,000 and 10,000 values on Redis: one counter raised by a compare-and-swap, whatever their number. Target: flat (10,000 within 1.5x of 1).",
 	"RedisMulti": "Scenario 3: get-or-create of 100 keys, all hits, on Redis: corral's GetOrCreateMulti against one MGET and a msgpack.Unmarshal per value. Target: one round trip.",
 	"Disk": "Disk scenario: a region on backend/diskstore (a SQLite file on local disk, with its own locker and registry) beside one on the memory backend and one on Redis (redisstore), by one goroutine. " +
 		"hit: GetOrCreate of a fresh value, 1024 keys, a ~1 KiB struct; miss: Get of a key that holds nothing (one backend read).",
@@ -321,9 +326,28 @@ func (res *results) targets() []target {
 		r := c / get(grp, "otter-bare", "ns/op")
 		ts = append(ts, target{grp + ": corral within 2x of otter's bare Get", fmt.Sprintf("time ratio %.2f", r), r <= 2})
 	}
+	for _, v := range []string{"g1", "g64"} {
+		grp := "MemoryHit/" + v
+		r := get(grp, "corral-static", "ns/op") / get(grp, "otter-bare", "ns/op")
+		ts = append(ts, target{grp + ": corral-static within 1.5x of otter's bare Get", fmt.Sprintf("time ratio %.2f", r), r <= 1.5})
+	}
 	c := get("RedisHit/g64", "corral", "ns/op")
 	r := get("RedisHit/g64", "raw-go-redis", "ns/op") / c
-	ts = append(ts, target{"RedisHit/g64: corral >= 0.95x raw GET+decode throughput", fmt.Sprintf("throughput ratio %.2f", r), r >= 0.95})
+	ts = append(ts, target{"RedisHit/g64: corral >= 1.0x raw GET+decode throughput", fmt.Sprintf("throughput ratio %.2f", r), r >= 1})
+	ra, ca := get("RedisHit/g64", "raw-go-redis", "allocs/op"), get("RedisHit/g64", "corral", "allocs/op")
+	ts = append(ts, target{"RedisHit/g64: corral allocs <= raw + 3", fmt.Sprintf("%s vs %s allocs/op", num(ca), num(ra)), ca <= ra+3})
+	tr := get("RedisHit/g64", "corral-tagged", "ns/op") / c
+	ts = append(ts, target{"RedisHit/g64: corral-tagged within 1.2x of corral", fmt.Sprintf("time ratio %.2f", tr), tr <= 1.2})
+	trt := get("RedisHit/g64", "corral-tagged", "round-trips/op")
+	ts = append(ts, target{"RedisHit/g64: corral-tagged at most one round trip", fmt.Sprintf("%.3f round-trips/op", trt), trt <= 1.05})
+	mt := get("RedisMiss", "corral", "ns/op") / get("RedisMiss", "go-redis-cache", "ns/op")
+	ts = append(ts, target{"RedisMiss: corral within 2x of go-redis-cache's time", fmt.Sprintf("time ratio %.2f", mt), mt <= 2})
+	ma := get("RedisMiss", "corral", "allocs/op") / get("RedisMiss", "go-redis-cache", "allocs/op")
+	ts = append(ts, target{"RedisMiss: corral within 2x of go-redis-cache's allocations", fmt.Sprintf("allocs ratio %.2f", ma), ma <= 2})
+	mrt := get("RedisMiss", "corral", "round-trips/op")
+	ts = append(ts, target{"RedisMiss: corral a creation in at most 3 round trips", fmt.Sprintf("%.3f round-trips/op", mrt), mrt <= 3.05})
+	it := get("InvalidateTags", "values=10000", "ns/op") / get("InvalidateTags", "values=1", "ns/op")
+	ts = append(ts, target{"InvalidateTags: flat in the values tagged (10,000 vs 1)", fmt.Sprintf("time ratio %.2f", it), it <= 1.5})
 	for _, p := range []string{"go-redis-cache", "eko-gocache"} {
 		r := get("RedisHit/g64", p, "ns/op") / c
 		ts = append(ts, target{"RedisHit/g64: corral ahead of " + p, fmt.Sprintf("throughput ratio %.2f", r), r > 1})
