@@ -22,7 +22,6 @@ import (
 	"github.com/corralcache/corral/backend/memcachestore"
 	"github.com/corralcache/corral/bench/internal/fixture"
 	"github.com/corralcache/corral/keyreg/memcachereg"
-	"github.com/corralcache/corral/lock/memcachelocker"
 	"github.com/corralcache/corral/region"
 )
 
@@ -122,15 +121,12 @@ func memcachedRegion(b *testing.B, client memcachestore.Client, ttl time.Duratio
 	if err != nil {
 		b.Fatal(err)
 	}
-	lk, err := memcachelocker.New(client.(memcachelocker.Client), memcachelocker.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	reg, err := memcachereg.New(client.(memcachereg.Client), memcachereg.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return closing(b)(region.New("bench", region.Config{Backend: st, Locker: lk, Registry: reg, Expiration: ttl}))
+	// No Locker: the store leases, and the lease is the lock.
+	return closing(b)(region.New("bench", region.Config{Backend: st, Registry: reg, Expiration: ttl}))
 }
 
 // memcachedCmds counts the commands memcached served (its stats), to report
@@ -176,8 +172,8 @@ func memcachedCmds(b *testing.B) int64 {
 //     it will send;
 //   - corral-get-lease: the same after a read that misses, the whole of a
 //     creation at the backend;
-//   - corral-region: corral's region as it is (GetOrCreate: lock,
-//     GetForUpdate, SetIf, release, on the meta protocol);
+//   - corral-region: corral's region (GetOrCreate: the read that misses,
+//     the lease, the store under it, on the meta protocol);
 //   - corral-region-text: the same on the text protocol;
 //   - gomemcache: the floor, a bare Get that misses and a Set (no lock, no
 //     fence).

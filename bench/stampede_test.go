@@ -22,7 +22,8 @@ const creatorDelay = 50 * time.Millisecond
 // the same instant, and the creator takes 50 ms. The creator-calls metric is
 // the number of creator calls per stampede: 1 means no stampede. Variants:
 // 1x400 (one process, in-process caches), 1x400-redis (one process, Redis)
-// and 4x100-redis (four worker processes of 100 goroutines each, Redis). Run
+// 4x100-redis (four worker processes of 100 goroutines each, Redis) and
+// 4x100-memcached (the same on memcached, corral only). Run
 // it with -benchtime 1x: every iteration is one stampede.
 func BenchmarkStampede(b *testing.B) {
 	b.Run("1x400", func(b *testing.B) {
@@ -79,6 +80,39 @@ func BenchmarkStampede(b *testing.B) {
 				})
 			})
 		}
+	})
+	b.Run("4x100-memcached", func(b *testing.B) {
+		bin := workerBinary(b)
+		newMemcachedPool(b) // flushes
+		client := newRedis(b)
+		b.Run("corral", func(b *testing.B) {
+			c := &counter{}
+			stampede(b, c, func(key string) error {
+				calls := "calls:" + key
+				at := time.Now().Add(time.Second)
+				var wg sync.WaitGroup
+				errs := make([]error, 4)
+				for p := range errs {
+					wg.Go(func() {
+						out, err := exec.Command(bin, "-redis", redisAddr, "-memcached", memcachedAddr, "-key", key,
+							"-calls", calls, "-n", "100", "-at", strconv.FormatInt(at.UnixNano(), 10),
+							"-delay", creatorDelay.String()).CombinedOutput()
+						if err != nil {
+							errs[p] = fmt.Errorf("worker %d: %v\n%s", p, err, out)
+						}
+					})
+				}
+				wg.Wait()
+				for _, err := range errs {
+					if err != nil {
+						return err
+					}
+				}
+				n, err := client.Get(context.Background(), calls).Int64()
+				c.n.Add(n)
+				return err
+			})
+		})
 	})
 }
 

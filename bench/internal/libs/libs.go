@@ -16,8 +16,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/corralcache/corral/backend/memcachestore"
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/bench/internal/fixture"
+	"github.com/corralcache/corral/keyreg/memcachereg"
 	"github.com/corralcache/corral/keyreg/redisreg"
 	"github.com/corralcache/corral/region"
 	"github.com/corralcache/corral/serializer"
@@ -117,6 +119,38 @@ func corralRegion(client *redis.Client, ttl time.Duration, ring *serializer.Keyr
 		return nil, err
 	}
 	return region.New("bench", region.Config{Backend: st, Registry: reg, Expiration: ttl, Keyring: ring})
+}
+
+// Memcached is corral's get-or-create on the memcached at addr (a region
+// on memcachestore over a Pool, which leases: no Locker).
+func Memcached(addr string, ttl time.Duration, create Creator) (Get, func(), error) {
+	pool, err := memcachestore.NewPool(memcachestore.PoolOptions{}, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := memcachestore.New(pool, memcachestore.Options{})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	reg, err := memcachereg.New(pool, memcachereg.Options{})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	r, err := region.New("bench", region.Config{Backend: st, Registry: reg, Expiration: ttl})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return func(ctx context.Context, key string) (fixture.User, error) {
+			return region.GetOrCreate(ctx, r, key, func(ctx context.Context) (fixture.User, error) {
+				return create(ctx, key)
+			})
+		}, func() {
+			r.Close()
+			pool.Close()
+		}, nil
 }
 
 // CorralRedisRegion is a corral region named name on client, as the

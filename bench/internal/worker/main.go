@@ -1,7 +1,8 @@
 // Command worker is one process of the cross-process stampede: it starts
 // -n goroutines that, at the instant -at, all get-or-create the cold key -key
-// through the library -lib on the Redis at -redis. The creator takes -delay
-// and counts its calls with INCR on the key -calls, so the parent reads the
+// through the library -lib on the Redis at -redis (or, with -memcached,
+// corral's region on that memcached). The creator takes -delay and counts
+// its calls with INCR on the key -calls in Redis, so the parent reads the
 // total over every process.
 package main
 
@@ -27,24 +28,33 @@ func main() {
 	n := flag.Int("n", 100, "goroutines")
 	at := flag.Int64("at", 0, "start instant, Unix nanoseconds")
 	delay := flag.Duration("delay", 50*time.Millisecond, "creator duration")
+	mc := flag.String("memcached", "", "memcached address: corral's region there (the calls still counted in Redis)")
 	flag.Parse()
-	if err := run(*addr, *lib, *key, *calls, *n, time.Unix(0, *at), *delay); err != nil {
+	if err := run(*addr, *mc, *lib, *key, *calls, *n, time.Unix(0, *at), *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, lib, key, calls string, n int, at time.Time, delay time.Duration) error {
+func run(addr, mc, lib, key, calls string, n int, at time.Time, delay time.Duration) error {
 	client := redis.NewClient(&redis.Options{Addr: addr, PoolSize: n})
 	defer client.Close()
 	ctx := context.Background()
-	get, release, err := libs.Redis(lib, client, time.Hour, func(ctx context.Context, key string) (fixture.User, error) {
+	create := func(ctx context.Context, key string) (fixture.User, error) {
 		if err := client.Incr(ctx, calls).Err(); err != nil {
 			return fixture.User{}, err
 		}
 		time.Sleep(delay)
 		return fixture.NewUser(fixture.IDOf(key)), nil
-	})
+	}
+	var get libs.Get
+	var release func()
+	var err error
+	if mc != "" {
+		get, release, err = libs.Memcached(mc, time.Hour, create)
+	} else {
+		get, release, err = libs.Redis(lib, client, time.Hour, create)
+	}
 	if err != nil {
 		return err
 	}
