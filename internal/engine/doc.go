@@ -23,6 +23,13 @@
 //	                                    InvalidationRefresh in others             refreshGens; the generations are read
 //	                                                                              with the lease, so a creation carries
 //	                                                                              every one completed before it
+//	InvalidateTags of a tag             retires every value carrying it created   gens.TagView (Stamp when a creation
+//	                                    before it: at once in this region,        begins, read with the lease; learned
+//	                                    within InvalidationRefresh elsewhere; a   before any Judge; refreshed with the
+//	                                    lost counter retires them all             generations), tags.go
+//	a joined creation's answer          a caller that joined after the creation's flight.Creation's phases: Early takes
+//	                                    lease read takes only a value stored      any answer but an overtaken one, Late
+//	                                    under that lease; after the store, none   only a stored one, Settled none
 //	a write, with a near cache          this process's copy is dropped before     near.Cache: Token taken before a read,
 //	                                    the write returns; others' within the     Put refused after any Drop or Flush of
 //	                                    push (Redis) or MaxStaleness (memcached)  the stripe since; Flush on a lost stream
