@@ -73,6 +73,9 @@ func (f *BatchFunc[K, V]) Call(ctx context.Context, keys []K, opts ...CallOption
 		opts = f.opts
 	}
 	c := makeCall(opts)
+	if f.keyTags != nil {
+		c.TagsOf = func(key string) ([]string, error) { return f.keyTags(args[key]) }
+	}
 	negCache := f.r.e.NegativeCaching(&c)
 	uniq := sortedUnique(skeys)
 	got, err := f.r.e.GetOrCreateMulti(ctx, uniq, typeOf[V]{}, func(ctx context.Context, todo []string) ([]any, error) {

@@ -46,6 +46,8 @@ type funcConfig struct {
 	// for a function of tagsArity arguments.
 	tagsOf    func(args []any) ([]string, error)
 	tagsArity int
+	// keyTags tags each result of a batch function by its key (TagsByKey).
+	keyTags func(key any) ([]string, error)
 }
 
 // Named sets the identity of a cached function: the name its keys are
@@ -82,6 +84,8 @@ type cachedFunc[V any] struct {
 	opts []CallOption // recordFor(scope, gen), and the expiration when set
 	// tagsOf tags the results of a call by its arguments; nil: untagged.
 	tagsOf func(args []any) ([]string, error)
+	// keyTags tags a batch function's results by their keys.
+	keyTags func(key any) ([]string, error)
 }
 
 // newCachedFunc is the core of a cached function of arity arguments (0: a
@@ -96,8 +100,13 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption, arity int) (cach
 	if r == nil {
 		return cachedFunc[V]{}, fmt.Errorf("%w: cached function on a nil region", ErrInvalidConfig)
 	}
-	if c.tagsOf != nil && c.tagsArity != arity {
+	switch {
+	case c.tagsOf != nil && arity == 0:
+		c.err = fmt.Errorf("TagsBy%d given to a batch function: use TagsByKey", c.tagsArity)
+	case c.tagsOf != nil && c.tagsArity != arity:
 		c.err = fmt.Errorf("a tag function of %d arguments given to a function of %d", c.tagsArity, arity)
+	case c.keyTags != nil && arity != 0:
+		c.err = fmt.Errorf("TagsByKey given to a function of %d arguments: use TagsBy%d", arity, arity)
 	}
 	if c.err != nil {
 		return cachedFunc[V]{}, fmt.Errorf("%w: region %q: %w", ErrInvalidConfig, r.name, c.err)
@@ -114,7 +123,7 @@ func newCachedFunc[V any](r *Region, fn any, opts []FuncOption, arity int) (cach
 	}
 	scope := keyspace.RegistryScope(r.cfg.Namespace, c.name)
 	gen := r.e.Func(c.name)
-	f := cachedFunc[V]{r: r, name: c.name, scope: scope, gen: gen, opts: append([]CallOption{recordFor(scope, gen)}, c.calls...), tagsOf: c.tagsOf}
+	f := cachedFunc[V]{r: r, name: c.name, scope: scope, gen: gen, opts: append([]CallOption{recordFor(scope, gen)}, c.calls...), tagsOf: c.tagsOf, keyTags: c.keyTags}
 	return f, nil
 }
 
@@ -176,15 +185,22 @@ func (f *cachedFunc[V]) call(ctx context.Context, invoke func(context.Context) (
 // callOpts are the options of a call with args: the function's, then its
 // tags for args, then opts.
 func (f *cachedFunc[V]) callOpts(opts []CallOption, args []any) ([]CallOption, error) {
-	if f.tagsOf == nil && len(opts) == 0 {
+	if f.tagsOf == nil && f.keyTags == nil && len(opts) == 0 {
 		return f.opts, nil
 	}
 	out := slices.Clip(f.opts)
-	if f.tagsOf != nil {
-		tags, err := f.tagsOf(args)
-		if err != nil {
-			return nil, err
-		}
+	var tags []string
+	var err error
+	switch {
+	case f.tagsOf != nil:
+		tags, err = f.tagsOf(args)
+	case f.keyTags != nil && len(args) == 1: // a batch function's one key
+		tags, err = f.keyTags(args[0])
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(tags) > 0 {
 		out = append(out, WithTags(tags...))
 	}
 	return append(out, opts...), nil

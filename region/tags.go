@@ -70,6 +70,27 @@ func TagsBy3[A, B, C any](f func(A, B, C) []string) FuncOption {
 	return tagsBy(3, func(args []any) []string { return f(args[0].(A), args[1].(B), args[2].(C)) })
 }
 
+// TagsByKey tags each result of a batch function (CacheBatch) by its key:
+// TagsByKey(func(id int) []string { return []string{"user:" +
+// strconv.Itoa(id)} }). The tags of the keys one call creates are read in
+// one round trip. See WithTags, which tags every key of a call alike.
+func TagsByKey[K any](f func(K) []string) FuncOption {
+	return funcOption(func(c *funcConfig) {
+		c.keyTags = func(key any) (tags []string, err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("%w: the tag function panicked: %v", ErrInvalidTag, p)
+				}
+			}()
+			k, ok := key.(K)
+			if !ok {
+				return nil, fmt.Errorf("%w: TagsByKey of %T given a key of type %T", ErrInvalidTag, k, key)
+			}
+			return f(k), nil
+		}
+	})
+}
+
 // tagsBy is the FuncOption of a tag function of arity arguments. A tag
 // function whose argument types are not the cached function's, or that
 // panics, fails the call with an error.

@@ -252,3 +252,66 @@ func TestTagsSetAndFunctions(t *testing.T) {
 		}
 	})
 }
+
+// TestTagsByKey: a batch function tags each result by its key; one
+// InvalidateTags retires the results carrying it and no other, and Set
+// carries the key's tags too.
+func TestTagsByKey(t *testing.T) {
+	tagTiers(t, func(t *testing.T, a, _ *region.Region, _ backend.Backend, _ *fakeclock.Clock) {
+		ctx := t.Context()
+		var calls atomic.Int32
+		load := func(_ context.Context, ids []int) (map[int]string, error) {
+			n := calls.Add(1)
+			out := map[int]string{}
+			for _, id := range ids {
+				out[id] = fmt.Sprintf("u%d#%d", id, n)
+			}
+			return out, nil
+		}
+		f, err := region.CacheBatch(a, load, region.Named("users"),
+			region.TagsByKey(func(id int) []string { return []string{"user:" + strconv.Itoa(id), "team:" + strconv.Itoa(id%2)} }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		call := func(want map[int]string) {
+			t.Helper()
+			ids := make([]int, 0, len(want))
+			for id := range want {
+				ids = append(ids, id)
+			}
+			got, err := f.Call(ctx, ids)
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("Call(%v) = %v, %v; want %v", ids, got, err, want)
+			}
+		}
+		call(map[int]string{1: "u1#1", 2: "u2#1", 3: "u3#1"})
+		if err := a.InvalidateTags(ctx, "user:2"); err != nil {
+			t.Fatal(err)
+		}
+		call(map[int]string{1: "u1#1", 2: "u2#2", 3: "u3#1"})
+		if err := a.InvalidateTags(ctx, "team:1"); err != nil { // 1 and 3
+			t.Fatal(err)
+		}
+		call(map[int]string{1: "u1#3", 2: "u2#2", 3: "u3#3"})
+		if err := f.Set(ctx, 4, "written"); err != nil {
+			t.Fatal(err)
+		}
+		call(map[int]string{4: "written"})
+		if err := a.InvalidateTags(ctx, "team:0"); err != nil { // 2 and 4
+			t.Fatal(err)
+		}
+		call(map[int]string{2: "u2#4", 4: "u4#4"})
+
+		if _, err := region.Cache1(a, func(context.Context, int) (string, error) { return "", nil }, region.Named("one"),
+			region.TagsByKey(func(int) []string { return nil })); !errors.Is(err, region.ErrInvalidConfig) {
+			t.Fatalf("TagsByKey on Cache1: %v, want ErrInvalidConfig", err)
+		}
+		bad, err := region.CacheBatch(a, load, region.Named("bad"), region.TagsByKey(func(int) []string { return []string{""} }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bad.Call(ctx, []int{9}); !errors.Is(err, region.ErrInvalidTag) {
+			t.Fatalf("a batch function whose tag function gives an empty tag: %v, want ErrInvalidTag", err)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/corralcache/corral/internal/gens"
 	"github.com/corralcache/corral/observe"
+	"github.com/corralcache/corral/serializer"
 )
 
 // Call is what one call asks of the engine: its options, resolved by
@@ -32,6 +33,9 @@ type Call struct {
 	// Tags are the tags of the values the call creates (checked by the
 	// façade: see CheckTags).
 	Tags []string
+	// TagsOf, when set, adds the tags of each key's value (a batch
+	// function's per-key tags).
+	TagsOf func(key string) ([]string, error)
 
 	// due is set when the call's first read found a fresh entry and drew
 	// an early refresh of it.
@@ -43,6 +47,9 @@ type Call struct {
 	earlyOf int64
 	// delta is how long the creation of the values to store took.
 	delta time.Duration
+	// keyTags are the tags each created value is stamped with, when they
+	// differ by key (TagsOf).
+	keyTags map[string]serializer.Tags
 	// faulted is set once the call saw the backend fail (or skipped it):
 	// every later step that would reach the backend or the distributed
 	// lock is skipped, and nothing is stored.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,6 +65,15 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 	if len(todo) == 0 {
 		e.releaseHold(ctx, h)
 		return values, created, out, nil
+	}
+	if c.TagsOf != nil && !h.faulted {
+		if err := e.stampKeyTags(ctx, todo, c); err != nil {
+			if errors.Is(err, ErrInvalidTag) || !engineFault(ctx, err) {
+				e.releaseHold(ctx, h)
+				return nil, nil, nil, err
+			}
+			h.faulted = true // unstamped: nothing is stored
+		}
 	}
 	keep := e.keepalive(ctx, h)
 	if c.early {

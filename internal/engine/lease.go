@@ -664,7 +664,8 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 		for i, key := range keys {
 			hk := byKey[key]
 			ns, k := t.localKey(key)
-			en := &backend.Entry{Value: values[i], Created: m.Created, Expiration: m.Expiration, Gens: m.Gens, Delta: m.Delta}
+			km := c.metaFor(key, m)
+			en := &backend.Entry{Value: values[i], Created: km.Created, Expiration: km.Expiration, Gens: km.Gens, Delta: km.Delta}
 			if hk.unfenced {
 				t.store.StoreEntry(ns, k, en, ttl)
 				written[i] = true
@@ -677,13 +678,22 @@ func (e *Engine) storeGroup(ctx context.Context, h *hold, byKey map[string]*held
 		return out, false, nil
 	case *byteTier:
 		if len(keys) > 0 && byKey[keys[0]].unfenced {
-			err := t.save(ctx, keys, values, m, ttl, c.Fn)
+			var err error
+			if c.keyTags == nil {
+				err = t.save(ctx, keys, values, m, ttl, c.Fn)
+			} else {
+				for i, key := range keys { // tags differ by key: one save each
+					if err = t.save(ctx, keys[i:i+1], values[i:i+1], c.metaFor(key, m), ttl, c.Fn); err != nil {
+						break
+					}
+				}
+			}
 			if err == nil {
 				mark(slices.Repeat([]bool{true}, len(keys)), nil)
 			}
 			return out, false, err
 		}
-		items, err := e.encodeItems(keys, values, m, ttl)
+		items, err := e.encodeItems(keys, values, m, ttl, c)
 		if err != nil {
 			return out, false, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/corralcache/corral/backend"
@@ -196,6 +197,50 @@ func (e *Engine) stampTags(ctx context.Context, views []*gens.TagView) error {
 		return err
 	}
 	return e.ensureTags(ctx, views)
+}
+
+// stampKeyTags reads (and makes) the counters of the per-key tags of keys
+// (c.TagsOf, beside c.Tags) in one read, and keeps what each key's value
+// is stamped with in c.keyTags. A tag function's invalid tag is an error
+// wrapping ErrInvalidTag.
+func (e *Engine) stampKeyTags(ctx context.Context, keys []string, c *Call) error {
+	perKey := make(map[string][]*gens.TagView, len(keys))
+	var all []*gens.TagView
+	seen := map[*gens.TagView]bool{}
+	for _, key := range keys {
+		more, err := c.TagsOf(key)
+		if err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+		names := append(slices.Clip(c.Tags), more...)
+		if err := CheckTags(names); err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+		views := e.tagViews(names)
+		perKey[key] = views
+		for _, v := range views {
+			if !seen[v] {
+				seen[v] = true
+				all = append(all, v)
+			}
+		}
+	}
+	if err := e.stampTags(ctx, all); err != nil {
+		return err
+	}
+	c.keyTags = make(map[string]serializer.Tags, len(keys))
+	for key, views := range perKey {
+		c.keyTags[key] = e.gens.Stamp(nil, views...).Tags
+	}
+	return nil
+}
+
+// metaFor is m for key's value: with its own tags when they differ by key.
+func (c *Call) metaFor(key string, m serializer.Meta) serializer.Meta {
+	if t, ok := c.keyTags[key]; ok {
+		m.Gens.Tags = t
+	}
+	return m
 }
 
 // InvalidateTags retires every value carrying any of tags, in every region

@@ -194,7 +194,7 @@ func (t *byteTier) loadMulti(ctx context.Context, keys []string, vt ValueType, f
 }
 
 func (t *byteTier) save(ctx context.Context, keys []string, values []any, m serializer.Meta, ttl time.Duration, fn string) error {
-	items, err := t.e.encodeItems(keys, values, m, ttl)
+	items, err := t.e.encodeItems(keys, values, m, ttl, &Call{})
 	if err != nil {
 		return err
 	}
@@ -347,10 +347,10 @@ func (e *Engine) MismatchDecoding(key string, err error) error {
 
 // encodeItems encodes values[i] with m into the backend item of keys[i],
 // which the backend drops after ttl.
-func (e *Engine) encodeItems(keys []string, values []any, m serializer.Meta, ttl time.Duration) ([]backend.Item, error) {
+func (e *Engine) encodeItems(keys []string, values []any, m serializer.Meta, ttl time.Duration, c *Call) ([]backend.Item, error) {
 	items := make([]backend.Item, len(keys))
 	for i, key := range keys {
-		data, err := e.encode(e.BoundKey(key), values[i], m)
+		data, err := e.encode(e.BoundKey(key), values[i], c.metaFor(key, m))
 		if err != nil {
 			return nil, fmt.Errorf("region %q: key %q: %w", e.name, key, err)
 		}
