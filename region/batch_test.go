@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/corralcache/corral/lock"
 	"github.com/corralcache/corral/region"
 )
 
@@ -216,4 +218,70 @@ func TestCacheBatchAcrossRegions(t *testing.T) {
 	got, err = ub.Call(ctx, []int{1, 2})
 	wantUsers(t, got, err, 1, 2)
 	wantAsked(t, dbB, []int{2})
+}
+
+// TestCacheBatchOverlap: two calls of a batch function for {1,2,3} and
+// {2,3,4} in flight together create 2 and 3 once: the second call finds
+// them leased by the first, waits, and takes what it stored. On a store
+// that keeps values and on one that keeps bytes.
+func TestCacheBatchOverlap(t *testing.T) {
+	for _, serialize := range []bool{false, true} {
+		t.Run(map[bool]string{false: "values", true: "bytes"}[serialize], func(t *testing.T) {
+			r := newRegion(t, region.Config{Backend: newMemory(t, serialize), Locker: lock.NewLocal(), LockWait: 10 * time.Second})
+			first, release := make(chan struct{}), make(chan struct{})
+			var mu sync.Mutex
+			created := map[int]int{}
+			load := func(_ context.Context, ids []int) (map[int]string, error) {
+				mu.Lock()
+				n := len(created)
+				for _, id := range ids {
+					created[id]++
+				}
+				mu.Unlock()
+				if n == 0 { // the first call: hold it while the second begins
+					close(first)
+					<-release
+				}
+				out := map[int]string{}
+				for _, id := range ids {
+					out[id] = "v" + strconv.Itoa(id)
+				}
+				return out, nil
+			}
+			f, err := region.CacheBatch(r, load, region.Named("overlap"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			done := make(chan error, 2)
+			go func() { _, err := f.Call(ctx, []int{1, 2, 3}); done <- err }()
+			<-first
+			go func() {
+				got, err := f.Call(ctx, []int{2, 3, 4})
+				if err == nil && (got[2] != "v2" || got[3] != "v3" || got[4] != "v4") {
+					err = fmt.Errorf("second call got %v", got)
+				}
+				done <- err
+			}()
+			// The second call has leased 4 and waits on 2 and 3: let the
+			// first store.
+			waitFor(t, "the second call to wait", func() bool { return r.Stats().LockWaits > 0 })
+			close(release)
+			for range 2 {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for id, n := range created {
+				if n != 1 {
+					t.Errorf("key %d created %d times, want once (created: %v)", id, n, created)
+				}
+			}
+			if len(created) != 4 {
+				t.Errorf("created %v, want 1 to 4", created)
+			}
+		})
+	}
 }
