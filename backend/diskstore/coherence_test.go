@@ -243,3 +243,45 @@ func TestSetIfGrouped(t *testing.T) {
 		t.Fatalf("SetIfGrouped with 1 member for 2 items = %v, want ErrInvalidArgument", err)
 	}
 }
+
+// TestTagsAcrossOpens: two opens of one file (as two processes of the
+// host have) share tags: B's InvalidateTags retires A's tagged value, in A
+// once its view is refreshed, and leaves values of other tags.
+func TestTagsAcrossOpens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	ctx := t.Context()
+	clockA := &stepClock{}
+	clockA.now.Store(time.Now().UnixNano())
+	open := func(name string, clock region.Clock) *region.Region {
+		s := openAt(t, path, diskstore.Options{})
+		r, err := region.New(name, region.Config{Backend: s, Locker: s.Locker(), Registry: s.Registry(), InvalidationRefresh: time.Second, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	a, b := open("profiles", clockA), open("feeds", nil)
+	var n atomic.Int64
+	create := func(context.Context) (string, error) { return fmt.Sprint("v", n.Add(1)), nil }
+	get := func(r *region.Region, key, tag, want string) {
+		t.Helper()
+		if v, err := region.GetOrCreate(ctx, r, key, create, region.WithTags(tag)); err != nil || v != want {
+			t.Fatalf("%s: GetOrCreate(%s) = %q, %v; want %q", r.Name(), key, v, err, want)
+		}
+	}
+	get(a, "p42", "user:42", "v1")
+	get(a, "p7", "user:7", "v2")
+	get(a, "p42", "user:42", "v1")
+	if err := b.InvalidateTags(ctx, "user:42"); err != nil {
+		t.Fatal(err)
+	}
+	clockA.now.Add(int64(2 * time.Second)) // past A's InvalidationRefresh
+	get(a, "p42", "user:42", "v3")
+	get(a, "p7", "user:7", "v2")
+}
+
+// stepClock is a region.Clock the test moves.
+type stepClock struct{ now atomic.Int64 }
+
+func (c *stepClock) Now() time.Time { return time.Unix(0, c.now.Load()) }
