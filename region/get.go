@@ -67,7 +67,7 @@ func (r *Region) judge(ctx context.Context, en *backend.Entry, c engine.Call) en
 	if en == nil {
 		return engine.Missing
 	}
-	return r.e.Judge(ctx, en.Created, en.Expiration, en.Gens, c.Gen, r.e.Now())
+	return r.e.Judge(ctx, en.Created, en.Expiration, &en.Gens, c.Gen, r.e.Now())
 }
 
 // GetMulti returns the fresh values stored under keys, by key; keys without
@@ -165,7 +165,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 	if r.values != nil {
 		if en, ok := r.values.LoadEntry(r.ns, key); ok {
 			if v, ok := en.Value.(T); ok && !engine.IsNegative(en.Value) {
-				state := r.e.JudgeDrawn(ctx, en.Created, en.Expiration, en.Delta, en.Gens, funcGenOf(opts), r.e.Now())
+				state := r.e.JudgeDrawn(ctx, en.Created, en.Expiration, en.Delta, &en.Gens, funcGenOf(opts), r.e.Now())
 				if r.served(key, state, opts) {
 					return v, nil
 				}
@@ -179,7 +179,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 		}
 	} else if en, ok := r.e.NearGet(ctx, key); ok && holds[T](en.Value) {
 		if v, ok := en.Value.(T); ok {
-			state := r.e.JudgeDrawn(ctx, en.Created, en.Expiration, en.Delta, en.Gens, funcGenOf(opts), r.e.Now())
+			state := r.e.JudgeDrawn(ctx, en.Created, en.Expiration, en.Delta, &en.Gens, funcGenOf(opts), r.e.Now())
 			if r.served(key, state, opts) {
 				return v, nil
 			}
@@ -195,7 +195,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 		}
 		state := engine.Missing
 		if found && !m.Negative { // a cached "not found" is never refreshed early
-			state = r.e.JudgeDrawn(ctx, m.Created, m.Expiration, m.Delta, m.Gens, funcGenOf(opts), r.e.Now())
+			state = r.e.JudgeDrawn(ctx, m.Created, m.Expiration, m.Delta, &m.Gens, funcGenOf(opts), r.e.Now())
 			if r.served(key, state, opts) {
 				return v, nil
 			}
@@ -377,7 +377,7 @@ func decodeFresh[T any](ctx context.Context, r *Region, keys, uniq []string, dat
 			return nil, false
 		}
 		m, err := decodeAs(r.e.Codec(), r.e.BoundKey(uniq[i]), d, &vals[i])
-		if err != nil || m.Negative || r.e.Judge(ctx, m.Created, m.Expiration, m.Gens, c.Gen, now) != engine.Fresh {
+		if err != nil || m.Negative || r.e.Judge(ctx, m.Created, m.Expiration, &m.Gens, c.Gen, now) != engine.Fresh {
 			return nil, false
 		}
 		byKey[uniq[i]] = i

@@ -33,7 +33,7 @@ const (
 // whose creation began under g, is fresh, stale or as good as missing at
 // now; fn is the generation of the cached function it belongs to, if any.
 // An entry that carries tags has them learned first (see learnTags).
-func (e *Engine) Judge(ctx context.Context, created int64, exp time.Duration, g serializer.Gens, fn *gens.Func, now int64) Freshness {
+func (e *Engine) Judge(ctx context.Context, created int64, exp time.Duration, g *serializer.Gens, fn *gens.Func, now int64) Freshness {
 	e.learnTags(ctx, g)
 	switch e.gens.Judge(g, fn) {
 	case gens.Retired:
@@ -52,12 +52,12 @@ func (e *Engine) freshnessOf(ctx context.Context, en *backend.Entry, fn *gens.Fu
 	if en == nil {
 		return Missing
 	}
-	return e.Judge(ctx, en.Created, en.Expiration, en.Gens, fn, now)
+	return e.Judge(ctx, en.Created, en.Expiration, &en.Gens, fn, now)
 }
 
 // JudgeDrawn is Judge, with an early refresh drawn for a fresh entry whose
 // creation took delta (see Drawn).
-func (e *Engine) JudgeDrawn(ctx context.Context, created int64, exp, delta time.Duration, g serializer.Gens, fn *gens.Func, now int64) Freshness {
+func (e *Engine) JudgeDrawn(ctx context.Context, created int64, exp, delta time.Duration, g *serializer.Gens, fn *gens.Func, now int64) Freshness {
 	return e.drawn(e.Judge(ctx, created, exp, g, fn, now), created, exp, delta, now)
 }
 

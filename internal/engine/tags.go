@@ -69,8 +69,8 @@ func (e *Engine) tagView(tag string) *gens.TagView {
 // judged: on a byte backend the unknown ones are read, in one multi-get;
 // in-process every one is read from the store. A failure leaves them
 // unknown, which retires the entry: the caller goes on as on a miss.
-func (e *Engine) learnTags(ctx context.Context, g serializer.Gens) {
-	if g.Tags.Len() == 0 {
+func (e *Engine) learnTags(ctx context.Context, g *serializer.Gens) {
+	if g.Tags == (serializer.Tags{}) {
 		return
 	}
 	var views []*gens.TagView
@@ -88,7 +88,7 @@ func (e *Engine) learnTags(ctx context.Context, g serializer.Gens) {
 // learnEntry is learnTags for an entry that may be nil.
 func (e *Engine) learnEntry(ctx context.Context, en *backend.Entry) {
 	if en != nil {
-		e.learnTags(ctx, en.Gens)
+		e.learnTags(ctx, &en.Gens)
 	}
 }
 

@@ -72,7 +72,7 @@ type TagState struct {
 
 // inspectTags reads the counters of every tag g carries, whatever the age
 // of this process's view, and tells which ones g is current with.
-func (e *Engine) inspectTags(ctx context.Context, g serializer.Gens) []TagState {
+func (e *Engine) inspectTags(ctx context.Context, g *serializer.Gens) []TagState {
 	var out []TagState
 	var views []*gens.TagView
 	for name, gen, pos := g.Tags.Next(0); pos > 0; name, gen, pos = g.Tags.Next(pos) {
@@ -102,8 +102,8 @@ func (e *Engine) Inspect(ctx context.Context, key string) (Inspection, error) {
 		in.Present = true
 		in.Meta = serializer.Meta{Created: en.Created, Expiration: en.Expiration, Gens: en.Gens}
 		in.NotFound = IsNegative(en.Value)
-		in.Tags = e.inspectTags(ctx, en.Gens)
-		in.State = stateName(e.Judge(ctx, en.Created, en.Expiration, en.Gens, nil, e.Now()))
+		in.Tags = e.inspectTags(ctx, &en.Gens)
+		in.State = stateName(e.Judge(ctx, en.Created, en.Expiration, &en.Gens, nil, e.Now()))
 		return in, nil
 	}
 	if err := e.readGensFor(ctx, nil); err != nil {
@@ -125,8 +125,8 @@ func (e *Engine) Inspect(ctx context.Context, key string) (Inspection, error) {
 	}
 	in.Compressed, in.Sealed, in.NotFound = env.Compressed, env.Sealed, env.Meta.Negative
 	in.Meta = env.Meta
-	in.Tags = e.inspectTags(ctx, env.Meta.Gens)
-	in.State = stateName(e.Judge(ctx, env.Meta.Created, env.Meta.Expiration, env.Meta.Gens, nil, e.Now()))
+	in.Tags = e.inspectTags(ctx, &env.Meta.Gens)
+	in.State = stateName(e.Judge(ctx, env.Meta.Created, env.Meta.Expiration, &env.Meta.Gens, nil, e.Now()))
 	return in, nil
 }
 

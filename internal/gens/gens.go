@@ -181,7 +181,7 @@ func (s *Set) Stamp(fn *Func, tags ...*TagView) serializer.Gens {
 // retired; fn is the cached function it belongs to, if any. A hard
 // generation newer than the view is learned: it proves the counter on the
 // server got there.
-func (s *Set) Judge(g serializer.Gens, fn *Func) Freshness {
+func (s *Set) Judge(g *serializer.Gens, fn *Func) Freshness {
 	if hard := s.Hard.Load(); g.Hard != hard {
 		if g.Hard < hard {
 			return Retired
@@ -190,6 +190,9 @@ func (s *Set) Judge(g serializer.Gens, fn *Func) Freshness {
 	}
 	if fn != nil && g.Func < fn.Load() {
 		return Retired
+	}
+	if g.Tags == (serializer.Tags{}) {
+		return s.judgeSoft(g)
 	}
 	for tag, gen, pos := g.Tags.Next(0); pos > 0; tag, gen, pos = g.Tags.Next(pos) {
 		v, ok := s.tags.Load(tag)
@@ -200,6 +203,12 @@ func (s *Set) Judge(g serializer.Gens, fn *Func) Freshness {
 			return Retired
 		}
 	}
+	return s.judgeSoft(g)
+}
+
+// judgeSoft is Judge's last step: a value created before a soft
+// invalidation is stale.
+func (s *Set) judgeSoft(g *serializer.Gens) Freshness {
 	if g.Soft < s.Soft.Load() {
 		return Stale
 	}
