@@ -138,3 +138,56 @@ func TestTagsAcrossProcesses(t *testing.T) {
 		}
 	})
 }
+
+// TestAddReplaceAcrossProcesses: Add and Replace on real servers, from two
+// clients of one region (as two processes have): what one stores the
+// other's conditional write sees at once.
+func TestAddReplaceAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	type pair struct{ a, b *region.Region }
+	stacks := map[string]func(t *testing.T) pair{
+		"redis": func(t *testing.T) pair {
+			addr := servers.Redis(t).Addr
+			return pair{newRedisStack(t, redisClient(t, addr)).region(t, "put", region.Config{}),
+				newRedisStack(t, redisClient(t, addr)).region(t, "put", region.Config{})}
+		},
+		"cluster": func(t *testing.T) pair {
+			addrs := servers.RedisCluster(t, 3).Addrs()
+			return pair{newRedisStack(t, clusterClient(t, addrs)).region(t, "put", region.Config{}),
+				newRedisStack(t, clusterClient(t, addrs)).region(t, "put", region.Config{})}
+		},
+		"memcached": func(t *testing.T) pair {
+			addr := mcServer(t).Addr
+			return pair{newMCStack(t, memcachereg.Options{}, addr).region(t, "put", region.Config{}),
+				newMCStack(t, memcachereg.Options{}, addr).region(t, "put", region.Config{})}
+		},
+	}
+	for _, name := range []string{"redis", "cluster", "memcached"} {
+		t.Run(name, func(t *testing.T) {
+			p := stacks[name](t)
+			a, b := region.NewTyped[string](p.a), region.NewTyped[string](p.b)
+			step := func(what string, ok bool, err error, want bool) {
+				t.Helper()
+				if err != nil || ok != want {
+					t.Fatalf("%s = %t, %v; want %t", what, ok, err, want)
+				}
+			}
+			ok, err := a.Add(ctx, "k", "from A")
+			step("A: Add", ok, err, true)
+			ok, err = b.Add(ctx, "k", "from B")
+			step("B: Add of what A added", ok, err, false)
+			ok, err = b.Replace(ctx, "k", "replaced by B")
+			step("B: Replace", ok, err, true)
+			if v, found, err := a.Get(ctx, "k"); err != nil || !found || v != "replaced by B" {
+				t.Fatalf("A: Get = %q, %t, %v; want B's value", v, found, err)
+			}
+			if err := a.Delete(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+			ok, err = b.Replace(ctx, "k", "again")
+			step("B: Replace after A's Delete", ok, err, false)
+			ok, err = b.Add(ctx, "k", "added by B")
+			step("B: Add after A's Delete", ok, err, true)
+		})
+	}
+}

@@ -3,6 +3,8 @@ package region
 import (
 	"context"
 	"fmt"
+
+	"github.com/corralcache/corral/internal/engine"
 )
 
 // Typed is a region seen through one value type, named once: its methods
@@ -84,6 +86,25 @@ func (t Typed[T]) Set(ctx context.Context, key string, value T, opts ...CallOpti
 		return errNoRegion
 	}
 	return t.r.Set(ctx, key, value, opts...)
+}
+
+// Add stores value under key only if the key holds no value, as
+// Region.Add does; a value of another type under key is ErrTypeMismatch.
+func (t Typed[T]) Add(ctx context.Context, key string, value T, opts ...CallOption) (bool, error) {
+	if t.r == nil {
+		return false, errNoRegion
+	}
+	return t.r.put(ctx, key, value, strictOf[T]{}, engine.IfAbsent, opts)
+}
+
+// Replace stores value under key only if the key holds a value, as
+// Region.Replace does; a value of another type under key is
+// ErrTypeMismatch.
+func (t Typed[T]) Replace(ctx context.Context, key string, value T, opts ...CallOption) (bool, error) {
+	if t.r == nil {
+		return false, errNoRegion
+	}
+	return t.r.put(ctx, key, value, strictOf[T]{}, engine.IfPresent, opts)
 }
 
 // Delete removes key, as Region.Delete does.

@@ -53,3 +53,28 @@ func (r *Region) DeleteMulti(ctx context.Context, keys []string) error {
 	}
 	return r.e.Delete(ctx, keys)
 }
+
+// Add stores value under key only if the key holds no value — nothing, or
+// an entry retired by an invalidation — and reports whether it did. It is
+// fenced like a creation (see Set for what a stored value carries): it takes
+// the key's lease, waiting within Config.LockWait for a creation in
+// progress (whose value then counts as present), and stores under it; a
+// write of the key that lands meanwhile, in any process, makes it judge
+// again. Errors are those of Set, and ErrLockTimeout.
+func (r *Region) Add(ctx context.Context, key string, value any, opts ...CallOption) (bool, error) {
+	return r.put(ctx, key, value, typeOf[any]{}, engine.IfAbsent, opts)
+}
+
+// Replace stores value under key only if the key holds a value, fresh or
+// stale, and reports whether it did; fenced as Add is.
+func (r *Region) Replace(ctx context.Context, key string, value any, opts ...CallOption) (bool, error) {
+	return r.put(ctx, key, value, typeOf[any]{}, engine.IfPresent, opts)
+}
+
+func (r *Region) put(ctx context.Context, key string, value any, vt engine.ValueType, cond engine.Condition, opts []CallOption) (bool, error) {
+	if err := r.usable(ctx); err != nil {
+		return false, err
+	}
+	c := makeCall(opts)
+	return r.e.Put(ctx, key, vt, value, cond, &c)
+}

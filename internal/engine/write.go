@@ -141,3 +141,68 @@ func stateName(f Freshness) string {
 }
 
 var _ = time.Second
+
+// Condition is what a conditional write asks of the key's value.
+type Condition uint8
+
+const (
+	IfAbsent  Condition = iota + 1 // Add: no usable value (missing, or retired)
+	IfPresent                      // Replace: a value, fresh or stale
+)
+
+// maxPutTries bounds how often a conditional write starts again after a
+// write of its key overtook it.
+const maxPutTries = 8
+
+// Put stores value under key if the key's value meets cond, and reports
+// whether it did. It is fenced as a creation is: it takes the key's lease
+// (waiting, within Config.LockWait, for a creation in progress, so that the
+// creation's value counts), judges what the key holds under the lease, and
+// stores under it — a write of the key that lands meanwhile, in any
+// process, voids the store and Put judges again. A stored value is
+// stamped like Set's and is a completed write. A backend that fails, or a
+// value it refuses, is an error wrapping ErrBackend: nothing was stored.
+func (e *Engine) Put(ctx context.Context, key string, vt ValueType, value any, cond Condition, c *Call) (bool, error) {
+	if err := CheckTags(c.Tags); err != nil {
+		return false, err
+	}
+	if _, ok := e.tier.(*byteTier); ok && e.breakerOpen() {
+		e.stats.backendSkipped.Add(1)
+		return false, e.skipErr
+	}
+	w := e.lockWait(ctx)
+	defer w.stop()
+	for range maxPutTries {
+		h := e.newHold(c)
+		a, err := e.waitLease(ctx, h, key, vt, c, w)
+		if err != nil {
+			return false, err
+		}
+		if h.faulted {
+			e.releaseHold(ctx, h)
+			return false, fmt.Errorf("%w: region %q: conditional write of %q: the backend failed", ErrBackend, e.name, key)
+		}
+		present := a.entry != nil && e.freshnessOf(ctx, a.entry, c.Gen, e.Now()) != Missing
+		if present != (cond == IfPresent) {
+			e.releaseHold(ctx, h)
+			return false, nil
+		}
+		if a.status != backend.LeaseTaken {
+			continue // another creator stored it as we waited: take the lease now
+		}
+		if err := e.stampTags(ctx, h.tags); err != nil {
+			e.releaseHold(ctx, h)
+			return false, err
+		}
+		out := e.storeHeld(ctx, h, []string{key}, []any{value}, e.gens.Stamp(c.Gen, h.tags...), c)
+		switch out[0] {
+		case stored:
+			e.epochs.Wrote(key)
+			return true, nil
+		case notStored:
+			return false, fmt.Errorf("%w: region %q: conditional write of %q: not stored (see the log)", ErrBackend, e.name, key)
+		}
+		// Overtaken by a write of the key: judge again.
+	}
+	return false, fmt.Errorf("%w: region %q: conditional write of %q overtaken %d times", ErrBackend, e.name, key, maxPutTries)
+}
