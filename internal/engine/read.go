@@ -32,10 +32,13 @@ const (
 // Judge tells whether an entry stored at created with soft expiration exp,
 // whose creation began under g, is fresh, stale or as good as missing at
 // now; fn is the generation of the cached function it belongs to, if any.
-// An entry that carries tags has them learned first (see learnTags).
+// An entry that carries tags is judged against them too (tagsCurrent).
 func (e *Engine) Judge(ctx context.Context, created int64, exp time.Duration, g *serializer.Gens, fn *gens.Func, now int64) Freshness {
-	e.learnTags(ctx, g)
-	switch e.gens.Judge(g, fn) {
+	f := e.gens.JudgeUntagged(g, fn)
+	if f != gens.Retired && g.Tags != (serializer.Tags{}) && !e.tagsCurrent(ctx, g) {
+		f = gens.Retired
+	}
+	switch f {
 	case gens.Retired:
 		return Missing
 	case gens.Stale:

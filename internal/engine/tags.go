@@ -18,9 +18,9 @@ import (
 // backend, raised by InvalidateTags; a value carries the counts of its
 // tags its creation began under, read with the creation's lease (or, for a
 // Set, before it), and is retired once a count it carries is behind.
-// Before an entry that carries tags is judged its tags' views must be
-// known (learnTags): read once per process, then refreshed with the
-// region's generations, every InvalidationRefresh. In-process stores keep
+// Judging an entry that carries tags reads first the tags' counters this
+// process has not read (tagsCurrent): once per process, then they are
+// refreshed with the region's generations, every InvalidationRefresh. In-process stores keep
 // the counters in the store itself, read at every judgment.
 
 // ErrInvalidTag is wrapped by the error for an empty tag, one longer than
@@ -65,31 +65,34 @@ func (e *Engine) tagView(tag string) *gens.TagView {
 	return e.gens.Tag(tag, e.tagKey(tag))
 }
 
-// learnTags makes the views of the tags g carries known, so that g can be
-// judged: on a byte backend the unknown ones are read, in one multi-get;
-// in-process every one is read from the store. A failure leaves them
-// unknown, which retires the entry: the caller goes on as on a miss.
-func (e *Engine) learnTags(ctx context.Context, g *serializer.Gens) {
-	if g.Tags == (serializer.Tags{}) {
-		return
-	}
-	var views []*gens.TagView
+// tagsCurrent reports whether g is current with every tag it carries,
+// reading first the counters this process has not read (in-process: every
+// one): the judgment of a tagged value, in one pass over its tags. A read
+// that fails leaves them unknown: not current.
+func (e *Engine) tagsCurrent(ctx context.Context, g *serializer.Gens) bool {
 	_, inProcess := e.tier.(*valueTier)
-	for tag, _, pos := g.Tags.Next(0); pos > 0; tag, _, pos = g.Tags.Next(pos) {
-		if v := e.tagView(tag); inProcess || !v.Known() {
-			views = append(views, v)
+	var need []*gens.TagView
+	for tag, gen, pos := g.Tags.Next(0); pos > 0; tag, gen, pos = g.Tags.Next(pos) {
+		v := e.tagView(tag)
+		switch {
+		case inProcess || !v.Known():
+			need = append(need, v)
+		case !v.Current(gen):
+			return false
 		}
 	}
-	if len(views) > 0 {
-		_ = e.readTags(ctx, views)
+	if len(need) == 0 {
+		return true
 	}
-}
-
-// learnEntry is learnTags for an entry that may be nil.
-func (e *Engine) learnEntry(ctx context.Context, en *backend.Entry) {
-	if en != nil {
-		e.learnTags(ctx, &en.Gens)
+	if e.readTags(ctx, need) != nil {
+		return false
 	}
+	for tag, gen, pos := g.Tags.Next(0); pos > 0; tag, gen, pos = g.Tags.Next(pos) {
+		if v, ok := e.gens.LookupTag(tag); !ok || !v.Current(gen) {
+			return false
+		}
+	}
+	return true
 }
 
 // readTags reads the counters of views and sets the views.

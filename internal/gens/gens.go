@@ -191,19 +191,33 @@ func (s *Set) Judge(g *serializer.Gens, fn *Func) Freshness {
 	if fn != nil && g.Func < fn.Load() {
 		return Retired
 	}
-	if g.Tags == (serializer.Tags{}) {
-		return s.judgeSoft(g)
-	}
 	for tag, gen, pos := g.Tags.Next(0); pos > 0; tag, gen, pos = g.Tags.Next(pos) {
 		v, ok := s.tags.Load(tag)
-		if !ok {
-			return Retired // unknown: the caller learns tags first
-		}
-		if t := v.(*TagView); !t.Known() || t.Missing() || gen < t.Load() {
-			return Retired
+		if !ok || !v.(*TagView).Current(gen) {
+			return Retired // unknown (the caller learns tags first), or behind
 		}
 	}
 	return s.judgeSoft(g)
+}
+
+// JudgeUntagged is Judge for a caller that judged g's tags itself.
+func (s *Set) JudgeUntagged(g *serializer.Gens, fn *Func) Freshness {
+	if hard := s.Hard.Load(); g.Hard != hard {
+		if g.Hard < hard {
+			return Retired
+		}
+		s.Hard.Raise(g.Hard)
+	}
+	if fn != nil && g.Func < fn.Load() {
+		return Retired
+	}
+	return s.judgeSoft(g)
+}
+
+// Current reports whether a value that carries t at gen is current with
+// it: t was read, the counter exists, and gen is not behind it.
+func (t *TagView) Current(gen uint64) bool {
+	return t.Known() && !t.Missing() && gen >= t.Load()
 }
 
 // judgeSoft is Judge's last step: a value created before a soft
