@@ -100,6 +100,13 @@ func TestMemcachedRoundTrips(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
+		{name: "invalidate (Delete)", meta: 1, text: 1,
+			setup: func(t *testing.T, s *rtStores) { set(t, s.other, s.key.Key) },
+			run: func(t *testing.T, s *rtStores) {
+				if err := s.s.Delete(t.Context(), s.key.Key); err != nil {
+					t.Fatal(err)
+				}
+			}},
 		{name: "lease (missing key)", meta: 1, text: 4,
 			run: takeA},
 		{name: "lease (stale value)", meta: 2, text: 4,
