@@ -199,7 +199,7 @@ func BenchmarkInvalidateTags(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			r, err := libs.CorralRedisRegion(client, hitTTL, "tags")
+			r, err := libs.CorralRegion(client, hitTTL)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/corralcache/corral/bench/internal/fixture"
 	"github.com/corralcache/corral/bench/internal/libs"
 )
@@ -51,33 +53,7 @@ func BenchmarkStampede(b *testing.B) {
 		bin := workerBinary(b)
 		for _, name := range libs.Names {
 			b.Run(name, func(b *testing.B) {
-				client := newRedis(b)
-				c := &counter{}
-				stampede(b, c, func(key string) error {
-					calls := "calls:" + key
-					at := time.Now().Add(time.Second)
-					var wg sync.WaitGroup
-					errs := make([]error, 4)
-					for p := range errs {
-						wg.Go(func() {
-							out, err := exec.Command(bin, "-redis", redisAddr, "-lib", name, "-key", key,
-								"-calls", calls, "-n", "100", "-at", strconv.FormatInt(at.UnixNano(), 10),
-								"-delay", creatorDelay.String()).CombinedOutput()
-							if err != nil {
-								errs[p] = fmt.Errorf("worker %d: %v\n%s", p, err, out)
-							}
-						})
-					}
-					wg.Wait()
-					for _, err := range errs {
-						if err != nil {
-							return err
-						}
-					}
-					n, err := client.Get(context.Background(), calls).Int64()
-					c.n.Add(n)
-					return err
-				})
+				workerStampede(b, bin, newRedis(b), "-lib", name)
 			})
 		}
 	})
@@ -86,32 +62,7 @@ func BenchmarkStampede(b *testing.B) {
 		newMemcachedPool(b) // flushes
 		client := newRedis(b)
 		b.Run("corral", func(b *testing.B) {
-			c := &counter{}
-			stampede(b, c, func(key string) error {
-				calls := "calls:" + key
-				at := time.Now().Add(time.Second)
-				var wg sync.WaitGroup
-				errs := make([]error, 4)
-				for p := range errs {
-					wg.Go(func() {
-						out, err := exec.Command(bin, "-redis", redisAddr, "-memcached", memcachedAddr, "-key", key,
-							"-calls", calls, "-n", "100", "-at", strconv.FormatInt(at.UnixNano(), 10),
-							"-delay", creatorDelay.String()).CombinedOutput()
-						if err != nil {
-							errs[p] = fmt.Errorf("worker %d: %v\n%s", p, err, out)
-						}
-					})
-				}
-				wg.Wait()
-				for _, err := range errs {
-					if err != nil {
-						return err
-					}
-				}
-				n, err := client.Get(context.Background(), calls).Int64()
-				c.n.Add(n)
-				return err
-			})
+			workerStampede(b, bin, client, "-memcached", memcachedAddr)
 		})
 	})
 }
@@ -164,4 +115,36 @@ func workerBinary(b *testing.B) string {
 		b.Fatalf("build the worker: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// workerStampede runs one stampede per iteration in four worker processes
+// of 100 goroutines each (bench/internal/worker, given args), their
+// creator counting its calls in client's Redis.
+func workerStampede(b *testing.B, bin string, client *redis.Client, args ...string) {
+	c := &counter{}
+	stampede(b, c, func(key string) error {
+		calls := "calls:" + key
+		at := time.Now().Add(time.Second)
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for p := range errs {
+			wg.Go(func() {
+				cmd := append([]string{"-redis", redisAddr, "-key", key, "-calls", calls, "-n", "100",
+					"-at", strconv.FormatInt(at.UnixNano(), 10), "-delay", creatorDelay.String()}, args...)
+				out, err := exec.Command(bin, cmd...).CombinedOutput()
+				if err != nil {
+					errs[p] = fmt.Errorf("worker %d: %v\n%s", p, err, out)
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		n, err := client.Get(context.Background(), calls).Int64()
+		c.n.Add(n)
+		return err
+	})
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/internal/gens"
 	"github.com/corralcache/corral/internal/keyspace"
-	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/serializer"
 )
 
@@ -109,25 +108,7 @@ func (e *Engine) readTags(ctx context.Context, views []*gens.TagView) error {
 		}
 		return nil
 	}
-	keys := make([]string, len(views))
-	for i, v := range views {
-		keys[i] = v.Key
-	}
-	var data [][]byte
-	err := e.guardAs(ctx, observe.OpGetMulti, "read tag generations", keys[0], func(ctx context.Context) (err error) {
-		data, err = e.cfg.Backend.GetMulti(ctx, keys)
-		if err == nil && len(data) != len(keys) {
-			err = fmt.Errorf("backend returned %d values for %d keys", len(data), len(keys))
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	for i, v := range views {
-		v.Learn(data[i])
-	}
-	return nil
+	return e.readGens(ctx, nil, nil, views...)
 }
 
 // ensureTags makes the counters of the views found missing: it raises
@@ -150,15 +131,12 @@ func (e *Engine) ensureTags(ctx context.Context, views []*gens.TagView) error {
 func (e *Engine) bumpTag(ctx context.Context, v *gens.TagView) error {
 	t, ok := e.tier.(*valueTier)
 	if !ok {
-		var next uint64
-		err := e.guardAs(ctx, observe.OpBumpGeneration, "invalidate tag", v.Key, func(ctx context.Context) (err error) {
-			next, err = e.bumpShared(ctx, v.Key, v.Load())
-			return err
-		})
-		if err != nil {
+		// The shared counter, as the region's marks (a failure raises the
+		// view here at least).
+		if err := e.bump(ctx, v.Key, &v.View); err != nil {
 			return err
 		}
-		v.Made(next)
+		v.Made(v.Load())
 		return nil
 	}
 	// In-process: the counter is an entry of the store, raised by a
@@ -255,9 +233,7 @@ func (e *Engine) InvalidateTags(ctx context.Context, tags []string) error {
 	var first error
 	for _, v := range e.tagViews(tags) {
 		e.stats.tagInvalidations.Add(1)
-		if err := e.bumpTag(ctx, v); err != nil {
-			// Hold it here at least, as bump does for the region's marks.
-			v.Bump()
+		if err := e.bumpTag(ctx, v); err != nil { // held here at least: see bump
 			if first == nil {
 				first = err
 			}

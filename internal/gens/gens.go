@@ -182,22 +182,17 @@ func (s *Set) Stamp(fn *Func, tags ...*TagView) serializer.Gens {
 // generation newer than the view is learned: it proves the counter on the
 // server got there.
 func (s *Set) Judge(g *serializer.Gens, fn *Func) Freshness {
-	if hard := s.Hard.Load(); g.Hard != hard {
-		if g.Hard < hard {
-			return Retired
-		}
-		s.Hard.Raise(g.Hard)
-	}
-	if fn != nil && g.Func < fn.Load() {
-		return Retired
+	f := s.JudgeUntagged(g, fn)
+	if f == Retired {
+		return f
 	}
 	for tag, gen, pos := g.Tags.Next(0); pos > 0; tag, gen, pos = g.Tags.Next(pos) {
 		v, ok := s.tags.Load(tag)
 		if !ok || !v.(*TagView).Current(gen) {
-			return Retired // unknown (the caller learns tags first), or behind
+			return Retired // unknown (the caller reads tags first), or behind
 		}
 	}
-	return s.judgeSoft(g)
+	return f
 }
 
 // JudgeUntagged is Judge for a caller that judged g's tags itself.

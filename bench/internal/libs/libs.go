@@ -41,18 +41,7 @@ var ErrUnknown = errors.New("libs: unknown library")
 // expiring after ttl, and what releases it.
 func Redis(name string, client *redis.Client, ttl time.Duration, create Creator) (Get, func(), error) {
 	switch name {
-	case "corral-tagged":
-		// Two tags per value: one of its own and one shared by all.
-		r, err := corralRegion(client, ttl, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		return func(ctx context.Context, key string) (fixture.User, error) {
-			return region.GetOrCreate(ctx, r, key, func(ctx context.Context) (fixture.User, error) {
-				return create(ctx, key)
-			}, region.WithTags("user:"+key, "tenant:bench"))
-		}, func() { r.Close() }, nil
-	case "corral", "corral-encrypted":
+	case "corral", "corral-encrypted", "corral-tagged":
 		var ring *serializer.Keyring
 		if name == "corral-encrypted" {
 			var err error
@@ -60,14 +49,17 @@ func Redis(name string, client *redis.Client, ttl time.Duration, create Creator)
 				return nil, nil, err
 			}
 		}
-		r, err := corralRegion(client, ttl, ring)
+		r, err := corralRegion(client, ttl, ring, "bench")
 		if err != nil {
 			return nil, nil, err
 		}
+		tagged := name == "corral-tagged" // two tags per value: its own, and one shared by all
 		return func(ctx context.Context, key string) (fixture.User, error) {
-			return region.GetOrCreate(ctx, r, key, func(ctx context.Context) (fixture.User, error) {
-				return create(ctx, key)
-			})
+			load := func(ctx context.Context) (fixture.User, error) { return create(ctx, key) }
+			if tagged {
+				return region.GetOrCreate(ctx, r, key, load, region.WithTags("user:"+key, "tenant:bench"))
+			}
+			return region.GetOrCreate(ctx, r, key, load)
 		}, func() { r.Close() }, nil
 	case "raw-go-redis":
 		return rawRedis(client, ttl, create), func() {}, nil
@@ -105,11 +97,11 @@ func Redis(name string, client *redis.Client, ttl time.Duration, create Creator)
 // CorralRegion is a region on corral's Redis backend, whose lease is the
 // dogpile lock, with soft expiration ttl.
 func CorralRegion(client *redis.Client, ttl time.Duration) (*region.Region, error) {
-	return corralRegion(client, ttl, nil)
+	return corralRegion(client, ttl, nil, "bench")
 }
 
 // corralRegion is CorralRegion, sealing its values with ring when not nil.
-func corralRegion(client *redis.Client, ttl time.Duration, ring *serializer.Keyring) (*region.Region, error) {
+func corralRegion(client *redis.Client, ttl time.Duration, ring *serializer.Keyring, name string) (*region.Region, error) {
 	st, err := redisstore.New(client, redisstore.Options{})
 	if err != nil {
 		return nil, err
@@ -118,7 +110,7 @@ func corralRegion(client *redis.Client, ttl time.Duration, ring *serializer.Keyr
 	if err != nil {
 		return nil, err
 	}
-	return region.New("bench", region.Config{Backend: st, Registry: reg, Expiration: ttl, Keyring: ring})
+	return region.New(name, region.Config{Backend: st, Registry: reg, Expiration: ttl, Keyring: ring})
 }
 
 // Memcached is corral's get-or-create on the memcached at addr (a region
@@ -151,20 +143,6 @@ func Memcached(addr string, ttl time.Duration, create Creator) (Get, func(), err
 			r.Close()
 			pool.Close()
 		}, nil
-}
-
-// CorralRedisRegion is a corral region named name on client, as the
-// benchmarks make them.
-func CorralRedisRegion(client *redis.Client, ttl time.Duration, name string) (*region.Region, error) {
-	st, err := redisstore.New(client, redisstore.Options{})
-	if err != nil {
-		return nil, err
-	}
-	reg, err := redisreg.New(client, redisreg.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return region.New(name, region.Config{Backend: st, Registry: reg, Expiration: ttl})
 }
 
 // rawRedis is the floor: GET and msgpack.Unmarshal, with a plain SET on a
