@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	gocachelib "github.com/eko/gocache/lib/v4/cache"
@@ -53,11 +54,20 @@ func Redis(name string, client *redis.Client, ttl time.Duration, create Creator)
 		if err != nil {
 			return nil, nil, err
 		}
-		tagged := name == "corral-tagged" // two tags per value: its own, and one shared by all
+		// corral-tagged: two tags per value, its own and one shared by all.
+		// Each key's option is built once, as a caller keeps its tags: the
+		// row measures what checking them costs the region, not building
+		// the strings.
+		var tags sync.Map // key → region.CallOption
+		tagged := name == "corral-tagged"
 		return func(ctx context.Context, key string) (fixture.User, error) {
 			load := func(ctx context.Context) (fixture.User, error) { return create(ctx, key) }
 			if tagged {
-				return region.GetOrCreate(ctx, r, key, load, region.WithTags("user:"+key, "tenant:bench"))
+				opt, ok := tags.Load(key)
+				if !ok {
+					opt, _ = tags.LoadOrStore(key, region.WithTags("user:"+key, "tenant:bench"))
+				}
+				return region.GetOrCreate(ctx, r, key, load, opt.(region.CallOption))
 			}
 			return region.GetOrCreate(ctx, r, key, load)
 		}, func() { r.Close() }, nil
