@@ -112,8 +112,8 @@ func run(w io.Writer) error {
 	fmt.Fprintf(w, "   the next call reads %s from the database (slow calls: %d).\n", u.Email, db.calls.Load())
 
 	s := users.Stats()
-	fmt.Fprintf(w, "Stats: %d hits, %d misses, %d stale served, %d regenerations, %d lock waits.\n",
-		s.Hits, s.Misses, s.StaleServed, s.Regenerations, s.LockWaits)
+	fmt.Fprintf(w, "Stats: %d hits, %d misses, %d stale served, %d shared (answered by another caller's creation), %d regenerations, %d lock waits.\n",
+		s.Hits, s.Misses, s.StaleServed, s.Shared, s.Regenerations, s.LockWaits)
 	return nil
 }
 
