@@ -14,53 +14,51 @@ import (
 	"github.com/corralcache/corral/region"
 )
 
-// tagStacks gives test, on real servers of each kind, two regions of
-// their own clients (as two processes have) on one backend — "profile" in
-// process A, "feed" in process B — with clocks of the test's, and a way to
-// delete a key on the server.
-func tagStacks(t *testing.T, test func(t *testing.T, a, b *region.Region, clockA *fakeclock.Clock, del func(key string))) {
+// sharedBackends runs test once per kind of server (Redis, a Cluster,
+// memcached), with two processes' worth of clients on one backend: procA
+// and procB make regions on clients of their own, as two processes would;
+// del deletes a key on the server.
+func sharedBackends(t *testing.T, test func(t *testing.T, procA, procB func(name string, cfg region.Config) *region.Region, del func(key string))) {
 	ctx := context.Background()
-	regions := func(t *testing.T, mk func(name string, cfg region.Config) *region.Region) (*region.Region, *region.Region, *fakeclock.Clock) {
-		clockA := fakeclock.New(time.Now())
-		a := mk("profile", region.Config{Clock: clockA, InvalidationRefresh: time.Second, Expiration: time.Hour})
-		b := mk("feed", region.Config{InvalidationRefresh: time.Second, Expiration: time.Hour})
-		return a, b, clockA
-	}
+	type maker = func(name string, cfg region.Config) *region.Region
 	t.Run("redis", func(t *testing.T) {
 		addr := servers.Redis(t).Addr
-		sa, sb := newRedisStack(t, redisClient(t, addr)), newRedisStack(t, redisClient(t, addr))
+		proc := func() maker {
+			st := newRedisStack(t, redisClient(t, addr))
+			return func(name string, cfg region.Config) *region.Region { return st.region(t, name, cfg) }
+		}
 		raw := redisClient(t, addr)
-		a, b, clock := regions(t, func(name string, cfg region.Config) *region.Region {
-			if name == "profile" {
-				return sa.region(t, name, cfg)
-			}
-			return sb.region(t, name, cfg)
-		})
-		test(t, a, b, clock, func(key string) { raw.Del(ctx, key) })
+		test(t, proc(), proc(), func(key string) { raw.Del(ctx, key) })
 	})
 	t.Run("cluster", func(t *testing.T) {
 		addrs := servers.RedisCluster(t, 3).Addrs()
-		sa, sb := newRedisStack(t, clusterClient(t, addrs)), newRedisStack(t, clusterClient(t, addrs))
+		proc := func() maker {
+			st := newRedisStack(t, clusterClient(t, addrs))
+			return func(name string, cfg region.Config) *region.Region { return st.region(t, name, cfg) }
+		}
 		raw := clusterClient(t, addrs)
-		a, b, clock := regions(t, func(name string, cfg region.Config) *region.Region {
-			if name == "profile" {
-				return sa.region(t, name, cfg)
-			}
-			return sb.region(t, name, cfg)
-		})
-		test(t, a, b, clock, func(key string) { raw.Del(ctx, key) })
+		test(t, proc(), proc(), func(key string) { raw.Del(ctx, key) })
 	})
 	t.Run("memcached", func(t *testing.T) {
 		addr := mcServer(t).Addr
-		sa, sb := newMCStack(t, memcachereg.Options{}, addr), newMCStack(t, memcachereg.Options{}, addr)
+		proc := func() maker {
+			st := newMCStack(t, memcachereg.Options{}, addr)
+			return func(name string, cfg region.Config) *region.Region { return st.region(t, name, cfg) }
+		}
 		raw := mcClient(t, addr)
-		a, b, clock := regions(t, func(name string, cfg region.Config) *region.Region {
-			if name == "profile" {
-				return sa.region(t, name, cfg)
-			}
-			return sb.region(t, name, cfg)
-		})
-		test(t, a, b, clock, func(key string) { _ = raw.Delete(key) })
+		test(t, proc(), proc(), func(key string) { _ = raw.Delete(key) })
+	})
+}
+
+// tagStacks gives test, on each kind of server, two regions of their own
+// clients on one backend — "profile" in process A, "feed" in process B —
+// A's with a clock of the test's, and a way to delete a key on the server.
+func tagStacks(t *testing.T, test func(t *testing.T, a, b *region.Region, clockA *fakeclock.Clock, del func(key string))) {
+	sharedBackends(t, func(t *testing.T, procA, procB func(string, region.Config) *region.Region, del func(string)) {
+		clockA := fakeclock.New(time.Now())
+		a := procA("profile", region.Config{Clock: clockA, InvalidationRefresh: time.Second, Expiration: time.Hour})
+		b := procB("feed", region.Config{InvalidationRefresh: time.Second, Expiration: time.Hour})
+		test(t, a, b, clockA, del)
 	})
 }
 
@@ -144,50 +142,29 @@ func TestTagsAcrossProcesses(t *testing.T) {
 // other's conditional write sees at once.
 func TestAddReplaceAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
-	type pair struct{ a, b *region.Region }
-	stacks := map[string]func(t *testing.T) pair{
-		"redis": func(t *testing.T) pair {
-			addr := servers.Redis(t).Addr
-			return pair{newRedisStack(t, redisClient(t, addr)).region(t, "put", region.Config{}),
-				newRedisStack(t, redisClient(t, addr)).region(t, "put", region.Config{})}
-		},
-		"cluster": func(t *testing.T) pair {
-			addrs := servers.RedisCluster(t, 3).Addrs()
-			return pair{newRedisStack(t, clusterClient(t, addrs)).region(t, "put", region.Config{}),
-				newRedisStack(t, clusterClient(t, addrs)).region(t, "put", region.Config{})}
-		},
-		"memcached": func(t *testing.T) pair {
-			addr := mcServer(t).Addr
-			return pair{newMCStack(t, memcachereg.Options{}, addr).region(t, "put", region.Config{}),
-				newMCStack(t, memcachereg.Options{}, addr).region(t, "put", region.Config{})}
-		},
-	}
-	for _, name := range []string{"redis", "cluster", "memcached"} {
-		t.Run(name, func(t *testing.T) {
-			p := stacks[name](t)
-			a, b := region.NewTyped[string](p.a), region.NewTyped[string](p.b)
-			step := func(what string, ok bool, err error, want bool) {
-				t.Helper()
-				if err != nil || ok != want {
-					t.Fatalf("%s = %t, %v; want %t", what, ok, err, want)
-				}
+	sharedBackends(t, func(t *testing.T, procA, procB func(string, region.Config) *region.Region, _ func(string)) {
+		a, b := region.NewTyped[string](procA("put", region.Config{})), region.NewTyped[string](procB("put", region.Config{}))
+		step := func(what string, ok bool, err error, want bool) {
+			t.Helper()
+			if err != nil || ok != want {
+				t.Fatalf("%s = %t, %v; want %t", what, ok, err, want)
 			}
-			ok, err := a.Add(ctx, "k", "from A")
-			step("A: Add", ok, err, true)
-			ok, err = b.Add(ctx, "k", "from B")
-			step("B: Add of what A added", ok, err, false)
-			ok, err = b.Replace(ctx, "k", "replaced by B")
-			step("B: Replace", ok, err, true)
-			if v, found, err := a.Get(ctx, "k"); err != nil || !found || v != "replaced by B" {
-				t.Fatalf("A: Get = %q, %t, %v; want B's value", v, found, err)
-			}
-			if err := a.Delete(ctx, "k"); err != nil {
-				t.Fatal(err)
-			}
-			ok, err = b.Replace(ctx, "k", "again")
-			step("B: Replace after A's Delete", ok, err, false)
-			ok, err = b.Add(ctx, "k", "added by B")
-			step("B: Add after A's Delete", ok, err, true)
-		})
-	}
+		}
+		ok, err := a.Add(ctx, "k", "from A")
+		step("A: Add", ok, err, true)
+		ok, err = b.Add(ctx, "k", "from B")
+		step("B: Add of what A added", ok, err, false)
+		ok, err = b.Replace(ctx, "k", "replaced by B")
+		step("B: Replace", ok, err, true)
+		if v, found, err := a.Get(ctx, "k"); err != nil || !found || v != "replaced by B" {
+			t.Fatalf("A: Get = %q, %t, %v; want B's value", v, found, err)
+		}
+		if err := a.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		ok, err = b.Replace(ctx, "k", "again")
+		step("B: Replace after A's Delete", ok, err, false)
+		ok, err = b.Add(ctx, "k", "added by B")
+		step("B: Add after A's Delete", ok, err, true)
+	})
 }

@@ -2,6 +2,7 @@ package region_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/corralcache/corral/lock"
@@ -113,5 +114,39 @@ func TestAddReplaceRacingCreation(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAddOvertaken: Add reads the key missing under its lease, then, before
+// it stores, another process's Set of the key completes. Add must not
+// store over it: its store is refused, it judges again, finds the value,
+// and reports not added.
+func TestAddOvertaken(t *testing.T) {
+	ctx := t.Context()
+	gb := &leaseGate{Backend: newMemory(t, true), entered: make(chan struct{}, 1), reached: make(chan struct{}, 1),
+		read: make(chan struct{}), answer: make(chan struct{})}
+	cfg := region.Config{Backend: gb, Locker: lock.NewLocal()}
+	a, b := newRegion(t, cfg), newRegion(t, cfg)
+	gb.key = a.BackendKey("k")
+	added := make(chan error, 1)
+	go func() {
+		ok, err := a.Add(ctx, "k", "added")
+		if err == nil && ok {
+			err = errors.New("Add stored over a Set that completed before its store")
+		}
+		added <- err
+	}()
+	<-gb.entered
+	close(gb.read)
+	<-gb.reached // Add read "missing" under its lease
+	if err := b.Set(ctx, "k", "set"); err != nil {
+		t.Fatal(err)
+	}
+	close(gb.answer)
+	if err := <-added; err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := region.Get[string](ctx, a, "k"); err != nil || !found || v != "set" {
+		t.Fatalf("Get = %q, %t, %v; want the Set's value", v, found, err)
 	}
 }

@@ -36,21 +36,10 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 	out = make([]storeOutcome, len(keys))
 	// The generations the values are stamped with: read under the lease
 	// (so they hold every invalidation completed before it), now.
-	// The tags' counters: read with the lease where the backend leases,
-	// else now; the missing ones are made.
-	views := e.tagViews(c.Tags)
-	if len(views) > 0 && !h.faulted {
-		var err error
-		if h.tagsRead {
-			err = e.ensureTags(ctx, views)
-		} else {
-			err = e.stampTags(ctx, views)
-		}
-		if err != nil {
-			h.faulted = true // unstamped: nothing is stored
-		}
+	if !h.faulted && e.stampHeld(ctx, h) != nil {
+		h.faulted = true // unstamped: nothing is stored
 	}
-	g := e.gens.Stamp(c.Gen, views...)
+	g := e.gens.Stamp(c.Gen, h.tags...)
 	now := e.Now()
 	var todo []string
 	var at []int

@@ -180,6 +180,16 @@ func (e *Engine) stampTags(ctx context.Context, views []*gens.TagView) error {
 	return e.ensureTags(ctx, views)
 }
 
+// stampHeld makes the tag views of h hold what its values are stamped
+// with: the counters read with the lease when they were (else read now),
+// the missing ones made.
+func (e *Engine) stampHeld(ctx context.Context, h *hold) error {
+	if h.tagsRead {
+		return e.ensureTags(ctx, h.tags)
+	}
+	return e.stampTags(ctx, h.tags)
+}
+
 // stampKeyTags reads (and makes) the counters of the per-key tags of keys
 // (c.TagsOf, beside c.Tags) in one read, and keeps what each key's value
 // is stamped with in c.keyTags. A tag function's invalid tag is an error

@@ -83,7 +83,7 @@ func (e *Engine) inspectTags(ctx context.Context, g *serializer.Gens) []TagState
 		return out
 	}
 	for i, v := range views {
-		out[i].Current = v.Known() && !v.Missing() && out[i].Gen >= v.Load()
+		out[i].Current = v.Current(out[i].Gen)
 	}
 	return out
 }
@@ -190,7 +190,7 @@ func (e *Engine) Put(ctx context.Context, key string, vt ValueType, value any, c
 		if a.status != backend.LeaseTaken {
 			continue // another creator stored it as we waited: take the lease now
 		}
-		if err := e.stampTags(ctx, h.tags); err != nil {
+		if err := e.stampHeld(ctx, h); err != nil {
 			e.releaseHold(ctx, h)
 			return false, err
 		}
