@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/keyreg/redisreg"
 	"github.com/corralcache/corral/lock/redislocker"
@@ -53,8 +54,10 @@ func clusterClient(t testing.TB, addrs []string) *redis.ClusterClient {
 type redisStack struct {
 	client redis.UniversalClient
 	store  *redisstore.Store
-	locker *redislocker.Locker
-	reg    *redisreg.Registry
+	// proxied, when set, is the store wrapped in a proxy: regions use it.
+	proxied backend.Backend
+	locker  *redislocker.Locker
+	reg     *redisreg.Registry
 }
 
 func newRedisStack(t testing.TB, c redis.UniversalClient) *redisStack {
@@ -78,6 +81,9 @@ func newRedisStack(t testing.TB, c redis.UniversalClient) *redisStack {
 func (s *redisStack) region(t testing.TB, name string, cfg region.Config) *region.Region {
 	t.Helper()
 	cfg.Backend = s.store
+	if s.proxied != nil {
+		cfg.Backend = s.proxied
+	}
 	if s.locker != nil {
 		cfg.Locker = s.locker
 	}

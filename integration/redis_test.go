@@ -302,8 +302,9 @@ func TestRedisRoundTrips(t *testing.T) {
 		for _, mode := range []struct {
 			name     string
 			locker   bool
+			proxied  bool
 			creation int64
-		}{{"lease", false, 3}, {"redislocker", true, 6}} {
+		}{{"lease", false, false, 3}, {"redislocker", true, false, 6}, {"proxied-lease", false, true, 3}} {
 			t.Run(dep.name+"/"+mode.name, func(t *testing.T) {
 				c := dep.client(t)
 				hook := &cmdCounter{}
@@ -315,6 +316,9 @@ func TestRedisRoundTrips(t *testing.T) {
 						t.Fatal(err)
 					}
 					stack.locker = l
+				}
+				if mode.proxied { // a proxy keeps the store's lease: still 3
+					stack.proxied = passProxy(t, stack.store)
 				}
 				r := stack.region(t, "trips-"+mode.name, region.Config{InvalidationRefresh: time.Hour})
 				ctx := t.Context()

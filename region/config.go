@@ -263,7 +263,10 @@ func (c Config) withDefaults(name string) (Config, error) {
 			return invalid("%s is a nil %T (was a constructor's error ignored?)", d.field, d.value)
 		}
 	}
-	if sh, ok := c.Backend.(backend.Shared); ok && sh.SharedBetweenProcesses() {
+	if err := backend.CheckWrapped(c.Backend); err != nil {
+		return c, fmt.Errorf("%w: region %q: Backend: %w", ErrInvalidConfig, name, err)
+	}
+	if sh, ok := backend.As[backend.Shared](c.Backend); ok && sh.SharedBetweenProcesses() {
 		switch {
 		case c.Locker == nil && !leases(c.Backend):
 			return invalid("the Backend is shared between processes but no Locker is set: set a shared one (diskstore.Store.Locker, redislocker, memcachelocker) to keep every process off a creation in progress, or lock.NewLocal() to lock within this process only")
@@ -319,7 +322,7 @@ func (c Config) withDefaults(name string) (Config, error) {
 // leases reports whether be takes the dogpile lock with the lease (see
 // backend.Leaser).
 func leases(be backend.Backend) bool {
-	_, ok := be.(backend.Leaser)
+	_, ok := backend.As[backend.Leaser](be)
 	return ok
 }
 
@@ -348,7 +351,7 @@ func (c *Config) engineConfig(name string, codec *serializer.Codec, owned io.Clo
 	}
 	if c.BreakerThreshold >= 0 {
 		ec.Breaker = c.Breaker.orNew(c.BreakerThreshold, c.BreakerCooldown)
-		if _, local := c.Locker.(*lock.Local); c.Locker != nil && !local {
+		if _, local := lock.LocalOf(c.Locker); c.Locker != nil && !local {
 			ec.LockerBreaker = c.LockerBreaker.orNew(c.BreakerThreshold, c.BreakerCooldown)
 		}
 	}

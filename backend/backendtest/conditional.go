@@ -27,7 +27,7 @@ type condSuite struct {
 // backend, or skips them when the backend does not implement it.
 func runConditional(t *testing.T, opts RunOptions, prefix string, newBackend func(t *testing.T) backend.Backend) {
 	t.Helper()
-	if _, ok := newBackend(t).(backend.Conditional); !ok {
+	if _, ok := backend.As[backend.Conditional](newBackend(t)); !ok {
 		t.Skip("the backend does not implement backend.Conditional")
 	}
 	tests := []struct {
@@ -58,7 +58,8 @@ func runConditional(t *testing.T, opts RunOptions, prefix string, newBackend fun
 			}
 			b := newBackend(t)
 			s := &suite{b: b, opts: opts, prefix: prefix + tc.name + ":"}
-			tc.fn(t, &condSuite{suite: s, c: b.(backend.Conditional)})
+			c, _ := backend.As[backend.Conditional](b)
+			tc.fn(t, &condSuite{suite: s, c: c})
 		})
 	}
 }
@@ -788,7 +789,7 @@ type entrySuite struct {
 // the backend does not implement it and backend.ValueStore.
 func runConditionalValueStore(t *testing.T, opts RunOptions, prefix string, newBackend func(t *testing.T) backend.Backend) {
 	t.Helper()
-	if _, ok := newBackend(t).(conditionalValueStore); !ok {
+	if _, ok := backend.As[conditionalValueStore](newBackend(t)); !ok {
 		t.Skip("the backend does not implement backend.ValueStore and backend.ConditionalValueStore")
 	}
 	tests := []struct {
@@ -810,7 +811,7 @@ func runConditionalValueStore(t *testing.T, opts RunOptions, prefix string, newB
 			if tc.name == "Expiry" && opts.SkipTTL {
 				t.Skip("SkipTTL is set")
 			}
-			vs := newBackend(t).(conditionalValueStore)
+			vs, _ := backend.As[conditionalValueStore](newBackend(t))
 			tc.fn(t, &entrySuite{vs: vs, opts: opts, ns: prefix + tc.name + ":"})
 		})
 	}

@@ -31,7 +31,7 @@ type leaseSuite struct {
 // skips them when the backend does not implement it.
 func runLeaser(t *testing.T, opts RunOptions, prefix string, newBackend func(t *testing.T) backend.Backend) {
 	t.Helper()
-	if _, ok := newBackend(t).(backend.Leaser); !ok {
+	if _, ok := backend.As[backend.Leaser](newBackend(t)); !ok {
 		t.Skip("the backend does not implement backend.Leaser")
 	}
 	tests := []struct {
@@ -62,7 +62,8 @@ func runLeaser(t *testing.T, opts RunOptions, prefix string, newBackend func(t *
 			}
 			b := newBackend(t)
 			s := &suite{b: b, opts: opts, prefix: prefix + tc.name + ":"}
-			tc.fn(t, &leaseSuite{suite: s, l: b.(backend.Leaser), run: fmt.Sprintf("%016x", rand.Uint64())})
+			l, _ := backend.As[backend.Leaser](b)
+			tc.fn(t, &leaseSuite{suite: s, l: l, run: fmt.Sprintf("%016x", rand.Uint64())})
 		})
 	}
 }
@@ -461,7 +462,7 @@ func testLeaseFenceAfterLease(t *testing.T, s *leaseSuite) {
 // testLeaseFenceAfterGetForUpdate: on a backend that is also a
 // Conditional, a GetForUpdate is another lease, and voids the fence.
 func testLeaseFenceAfterGetForUpdate(t *testing.T, s *leaseSuite) {
-	c, ok := s.b.(backend.Conditional)
+	c, ok := backend.As[backend.Conditional](s.b)
 	if !ok {
 		t.Skip("the backend does not implement backend.Conditional")
 	}

@@ -127,7 +127,7 @@ func New(c Config) (*Engine, error) {
 	e.marks = [2]string{e.mangle(keyspace.Mark(c.Namespace, false)), e.mangle(keyspace.Mark(c.Namespace, true))}
 	e.skipErr = fmt.Errorf("%w: region %q: %w", ErrBackend, c.Name, ErrBreakerOpen)
 	e.gensErr = fmt.Errorf("%w: region %q: invalidation generations unreadable lately: %w", ErrBackend, c.Name, ErrBreakerOpen)
-	if l, ok := c.Locker.(*lock.Local); ok {
+	if l, ok := lock.LocalOf(c.Locker); ok {
 		e.local = l
 	} else {
 		e.local = lock.NewLocal()

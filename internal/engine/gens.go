@@ -143,7 +143,7 @@ const maxBumpTries = 32
 var errBumpContended = errors.New("region: invalidation counter too contended")
 
 func (e *Engine) bumpShared(ctx context.Context, key string, seen uint64) (uint64, error) {
-	c, ok := e.cfg.Backend.(backend.Conditional)
+	c, ok := backend.As[backend.Conditional](e.cfg.Backend)
 	if !ok {
 		data, err := e.cfg.Backend.Get(ctx, key)
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {

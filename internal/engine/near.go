@@ -40,7 +40,7 @@ func (e *Engine) startNear() error {
 	case e.cfg.KeyMangler != nil:
 		return invalid("a KeyMangler hides the key layout that invalidations are matched against")
 	}
-	inv, push := e.cfg.Backend.(backend.Invalidator)
+	inv, push := backend.As[backend.Invalidator](e.cfg.Backend)
 	maxStale := int64(e.cfg.NearMaxStaleness)
 	if !push && maxStale == 0 {
 		maxStale = int64(DefaultNearMaxStaleness)

@@ -53,19 +53,20 @@ type tier interface {
 
 // newTier returns the tier of e's backend.
 func newTier(e *Engine) tier {
-	if vs, ok := e.cfg.Backend.(backend.ValueStore); ok && vs.KeepsValues() {
+	be := e.cfg.Backend
+	if vs, ok := backend.As[backend.ValueStore](be); ok && vs.KeepsValues() {
 		t := &valueTier{e: e, store: vs, direct: e.cfg.KeyMangler == nil}
-		t.cond, _ = vs.(backend.ConditionalValueStore)
+		t.cond, _ = backend.As[backend.ConditionalValueStore](be)
 		return t
 	}
-	t := &byteTier{e: e, be: e.cfg.Backend}
-	t.cond, _ = e.cfg.Backend.(backend.Conditional)
+	t := &byteTier{e: e, be: be}
+	t.cond, _ = backend.As[backend.Conditional](be)
 	if e.cfg.Locker == nil { // a Locker given explicitly locks: see Config.Locker
-		t.leaser, _ = e.cfg.Backend.(backend.Leaser)
+		t.leaser, _ = backend.As[backend.Leaser](be)
 	}
 	if g, ok := e.cfg.Registry.(keyreg.Grouped); ok {
-		t.grouper, _ = e.cfg.Backend.(backend.Grouper)
-		t.cgrouper, _ = e.cfg.Backend.(backend.ConditionalGrouper)
+		t.grouper, _ = backend.As[backend.Grouper](be)
+		t.cgrouper, _ = backend.As[backend.ConditionalGrouper](be)
 		if t.grouper != nil || t.cgrouper != nil || t.leaser != nil {
 			t.grouped = g
 		}
