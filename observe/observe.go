@@ -150,6 +150,32 @@ type RegionObserver interface {
 	BreakerChanged(from, to BreakerState)
 }
 
+// ContextObserver is a RegionObserver that is also given the context of
+// the call each event or timing belongs to, so that it can attach
+// exemplars (a slow creator run's trace beside its histogram bucket) or
+// otherwise tie what it records to the call.
+//
+// New checks once whether ObserveRegion's RegionObserver is a
+// ContextObserver; if so, the region calls EventContext and TimingContext
+// in place of Event and Timing, never both. ctx is the context of the call
+// the event belongs to: the caller's, or, inside a span the region started
+// (with a Tracer set), the context holding that span — a creator run is
+// timed under its create span, a lock wait under its lock_wait span, a
+// backend operation of a traced call under the call's span. Events that
+// belong to no call (a near cache flushed because its invalidation stream
+// was lost) come with context.Background(). ctx may be done by then: it is
+// there for its values, not to be waited on. BreakerChanged has no
+// context: a transition belongs to no one call.
+//
+// An observer that does not implement it costs the region nothing more.
+type ContextObserver interface {
+	RegionObserver
+	// EventContext is Event, with the context of the call.
+	EventContext(ctx context.Context, e Event, n uint64)
+	// TimingContext is Timing, with the context of the call.
+	TimingContext(ctx context.Context, t Timing, op string, d time.Duration)
+}
+
 // SpanKind says what a span traces.
 type SpanKind uint8
 

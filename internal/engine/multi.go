@@ -52,7 +52,7 @@ func (e *Engine) getOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 		en := entries[i]
 		switch e.freshnessOf(ctx, en, c.Gen, now) {
 		case Fresh:
-			e.stats.hits.Add(1)
+			e.stats.hits.Add(ctx, 1)
 			got[key] = en.Value
 			continue
 		case Stale:
@@ -74,7 +74,7 @@ func (e *Engine) getOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 		}
 		for i, a := range as {
 			if a.status != backend.LeaseTaken || h.faulted || e.cfg.BackgroundRegeneration {
-				e.stats.staleServed.Add(1)
+				e.stats.staleServed.Add(ctx, 1)
 				got[stale[i]] = staleEntries[i].Value
 			}
 			if a.status == backend.LeaseTaken {
@@ -99,7 +99,7 @@ func (e *Engine) getOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 	}
 	var pending []string
 	if len(missing) > 0 {
-		e.stats.misses.Add(uint64(len(missing)))
+		e.stats.misses.Add(ctx, uint64(len(missing)))
 		as, err := e.tryLease(ctx, h, missing, vt, c.Gen, nil)
 		if err != nil {
 			e.releaseHold(ctx, h)
