@@ -180,9 +180,12 @@ type ContextObserver interface {
 type SpanKind uint8
 
 const (
-	// SpanCall is one call of GetOrCreate (or of a cached function's
-	// Call) that did more than read a fresh value — or every call, when
-	// the Tracer traces hits. Its Span ends with the call's Outcome.
+	// SpanCall is one call of GetOrCreate, GetOrCreateMulti, a cached
+	// function's Call or Refresh, or a batch function's Call, that did more
+	// than read fresh values — or every call, when the Tracer traces hits.
+	// Its Span ends with the call's Outcome; a call of several keys ends
+	// with the costliest way one of them was answered (created, then
+	// shared, then stale, then hit).
 	SpanCall SpanKind = iota + 1
 	// SpanLockWait is a wait for another caller's creation (see
 	// TimingLockWait); a child of the call's span.
@@ -233,8 +236,9 @@ type Span interface {
 // read on a backend that stores bytes (a round trip), after it on one that
 // keeps values (a map lookup). A Tracer whose TracesHits is true
 // gets a span for every call of GetOrCreate, begun before the first read.
-// GetOrCreateMulti and a cached function's Refresh start no call span: their
-// lock waits and creator runs are spans under whatever span ctx holds.
+// GetOrCreateMulti and a batch function's Call get one span for all their
+// keys, named by the first key in sorted order (SpanStart.Key), on the same
+// terms; a cached function's Refresh always creates, so always gets one.
 type Tracer interface {
 	// StartSpan starts a span as a child of the span ctx holds, if any,
 	// and returns a context holding it, which the region passes on to

@@ -322,7 +322,9 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 	// engine, which reads no more.
 	uniq := sortedUnique(keys)
 	var data [][]byte
-	if !r.e.KeepsValues() && len(uniq) > 0 {
+	began := r.e.TraceStart()
+	// A Tracer that traces hits has the engine read, under the call's span.
+	if !r.e.KeepsValues() && len(uniq) > 0 && !r.e.TraceHits() {
 		got, err := r.e.GetMulti(ctx, uniq)
 		switch {
 		case err != nil && (r.cfg.FailClosed || ctx.Err() != nil):
@@ -350,7 +352,7 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 			out[i] = v
 		}
 		return out, nil
-	}, &c, data)
+	}, &c, data, began)
 	if err != nil {
 		return nil, err
 	}

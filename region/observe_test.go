@@ -640,3 +640,97 @@ func TestContextObserver(t *testing.T) {
 		}
 	})
 }
+
+// TestTracerSpansOfMultiCalls: GetOrCreateMulti, a batch function's Call
+// and a cached function's Refresh each get a call span of their own, named
+// by their first key in sorted order and ended with how the call was
+// answered, with the creator run (or the wait for another caller's) as its
+// child; a multi call whose every key is fresh gets none unless the Tracer
+// traces hits, on either kind of backend.
+func TestTracerSpansOfMultiCalls(t *testing.T) {
+	ctx := context.Background()
+	zeros := func(_ context.Context, keys []string) ([]int, error) { return make([]int, len(keys)), nil }
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Run("GetOrCreateMulti", func(t *testing.T) {
+				ft := &fakeTracer{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"b", "a"}, zeros)
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"b", "a"}, zeros) // fresh: no span
+				if got, want := ft.tree(), "call(created)\n  create\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+				if s := ft.spans[0].start; s.Kind != observe.SpanCall || s.Key != "a" || s.Region != "test" {
+					t.Errorf("call span %+v: want a call span of region test, key a", s)
+				}
+			})
+			t.Run("GetOrCreateMulti hits traced", func(t *testing.T) {
+				ft := &fakeTracer{hits: true}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"b", "a"}, zeros)
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"b", "a"}, zeros)
+				if got, want := ft.tree(), "call(created)\n  create\ncall(hit)\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+			})
+			t.Run("GetOrCreateMulti waiting for another caller", func(t *testing.T) {
+				ft := &fakeTracer{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				g := newGate()
+				done := make(chan struct{})
+				go func() { defer close(done); _, _ = region.GetOrCreate(ctx, r, "a", create(g, 1)) }()
+				<-g.entered
+				waited := make(chan struct{})
+				go func() { defer close(waited); _, _ = region.GetOrCreateMulti(ctx, r, []string{"a"}, zeros) }()
+				waitFor(t, "the multi call to wait", func() bool { return r.Stats().LockWaits == 1 })
+				close(g.open)
+				<-done
+				<-waited
+				if got, want := ft.tree(), "call(created)\n  create\ncall(shared)\n  lock_wait\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+			})
+			t.Run("CacheBatch", func(t *testing.T) {
+				ft := &fakeTracer{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				f, err := region.CacheBatch(r, func(_ context.Context, ids []int) (map[int]int, error) {
+					out := map[int]int{}
+					for _, id := range ids {
+						out[id] = 2 * id
+					}
+					return out, nil
+				}, region.Named("double"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = f.Call(ctx, []int{2, 1})
+				_, _ = f.Call(ctx, []int{2, 1}) // fresh: no span
+				if got, want := ft.tree(), "call(created)\n  create\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+				k1, _, _ := f.Key(ctx, 1)
+				k2, _, _ := f.Key(ctx, 2)
+				if s := ft.spans[0].start; s.Kind != observe.SpanCall || s.Key != min(k1, k2) {
+					t.Errorf("call span %+v: want a call span with key %q", s, min(k1, k2))
+				}
+			})
+			t.Run("Refresh", func(t *testing.T) {
+				ft := &fakeTracer{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				f, err := region.Cache1(r, func(_ context.Context, n int) (int, error) { return 2 * n, nil }, region.Named("double"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = f.Call(ctx, 1)
+				_, _ = f.Refresh(ctx, 1) // a fresh value, created again all the same
+				if got, want := ft.tree(), "call(created)\n  create\ncall(created)\n  create\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+				k, _, _ := f.Key(ctx, 1)
+				if s := ft.spans[2].start; s.Kind != observe.SpanCall || s.Key != k {
+					t.Errorf("Refresh's span %+v: want a call span with key %q", s, k)
+				}
+			})
+		})
+	}
+}
