@@ -150,13 +150,42 @@ type RegionObserver interface {
 	BreakerChanged(from, to BreakerState)
 }
 
+// ContextObserver is a RegionObserver that is also given the context of
+// the call each event or timing belongs to, so that it can attach
+// exemplars (a slow creator run's trace beside its histogram bucket) or
+// otherwise tie what it records to the call.
+//
+// New checks once whether ObserveRegion's RegionObserver is a
+// ContextObserver; if so, the region calls EventContext and TimingContext
+// in place of Event and Timing, never both. ctx is the context of the call
+// the event belongs to: the caller's, or, inside a span the region started
+// (with a Tracer set), the context holding that span — a creator run is
+// timed under its create span, a lock wait under its lock_wait span, a
+// backend operation of a traced call under the call's span. Events that
+// belong to no call (a near cache flushed because its invalidation stream
+// was lost) come with context.Background(). ctx may be done by then: it is
+// there for its values, not to be waited on. BreakerChanged has no
+// context: a transition belongs to no one call.
+//
+// An observer that does not implement it costs the region nothing more.
+type ContextObserver interface {
+	RegionObserver
+	// EventContext is Event, with the context of the call.
+	EventContext(ctx context.Context, e Event, n uint64)
+	// TimingContext is Timing, with the context of the call.
+	TimingContext(ctx context.Context, t Timing, op string, d time.Duration)
+}
+
 // SpanKind says what a span traces.
 type SpanKind uint8
 
 const (
-	// SpanCall is one call of GetOrCreate (or of a cached function's
-	// Call) that did more than read a fresh value — or every call, when
-	// the Tracer traces hits. Its Span ends with the call's Outcome.
+	// SpanCall is one call of GetOrCreate, GetOrCreateMulti, a cached
+	// function's Call or Refresh, or a batch function's Call, that did more
+	// than read fresh values — or every call, when the Tracer traces hits.
+	// Its Span ends with the call's Outcome; a call of several keys ends
+	// with the costliest way one of them was answered (created, then
+	// shared, then stale, then hit).
 	SpanCall SpanKind = iota + 1
 	// SpanLockWait is a wait for another caller's creation (see
 	// TimingLockWait); a child of the call's span.
@@ -207,8 +236,9 @@ type Span interface {
 // read on a backend that stores bytes (a round trip), after it on one that
 // keeps values (a map lookup). A Tracer whose TracesHits is true
 // gets a span for every call of GetOrCreate, begun before the first read.
-// GetOrCreateMulti and a cached function's Refresh start no call span: their
-// lock waits and creator runs are spans under whatever span ctx holds.
+// GetOrCreateMulti and a batch function's Call get one span for all their
+// keys, named by the first key in sorted order (SpanStart.Key), on the same
+// terms; a cached function's Refresh always creates, so always gets one.
 type Tracer interface {
 	// StartSpan starts a span as a child of the span ctx holds, if any,
 	// and returns a context holding it, which the region passes on to

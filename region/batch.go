@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/corralcache/corral/internal/engine"
 	"github.com/corralcache/corral/keyreg"
@@ -100,7 +101,7 @@ func (f *BatchFunc[K, V]) Call(ctx context.Context, keys []K, opts ...CallOption
 			}
 		}
 		return out, nil
-	}, &c, nil)
+	}, &c, nil, time.Time{})
 	if err != nil {
 		return nil, err
 	}

@@ -204,11 +204,14 @@ type Config struct {
 
 	// Observer, when set, is told of every count of Stats as it happens,
 	// of the durations of creator runs, lock waits and backend operations,
-	// and of the breaker's transitions, for metrics (see Observer). Unset,
-	// it costs nothing.
+	// and of the breaker's transitions, for metrics (see observe.Observer).
+	// One that is an observe.ContextObserver is given each call's context
+	// too, for exemplars. Unset, it costs nothing.
 	Observer observe.Observer
-	// Tracer, when set, starts a span for each GetOrCreate that missed,
-	// with the lock wait and the creator as child spans (see Tracer).
+	// Tracer, when set, starts a span for each call that missed
+	// (GetOrCreate, GetOrCreateMulti, a cached or batch function's Call)
+	// and each Refresh, with the lock wait and the creator as child spans
+	// (see observe.Tracer).
 	Tracer observe.Tracer
 }
 

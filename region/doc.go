@@ -113,10 +113,12 @@
 //
 // [Config.Observer] is told of every count of [Stats] as it happens
 // ([Event]), of the durations of creator runs, lock waits and backend
-// operations ([Timing]), and of the breaker's transitions;
-// [Config.Tracer] starts a span for each [GetOrCreate] that missed, with
-// the lock wait and the creator as children ([SpanKind]). Unset, they cost
-// a nil check. The modules github.com/corralcache/corral/extra/corralprom
+// operations ([Timing]), and of the breaker's transitions — with the
+// context of each call, for exemplars, when it is an
+// observe.ContextObserver; [Config.Tracer] starts a span for each call
+// that missed ([GetOrCreate], [GetOrCreateMulti], a cached or batch
+// function's Call) and each Refresh, with the lock wait and the creator as
+// children ([SpanKind]). Unset, they cost a nil check. The modules github.com/corralcache/corral/extra/corralprom
 // (Prometheus) and github.com/corralcache/corral/extra/corralotel
 // (OpenTelemetry) implement them.
 package region

@@ -44,15 +44,15 @@ func get[T any](ctx context.Context, r *Region, key string, vt engine.ValueType,
 	c := makeCall(opts)
 	switch r.judge(ctx, en, c) {
 	case engine.Fresh:
-		r.e.Count(observe.OutcomeHit)
+		r.e.Count(ctx, observe.OutcomeHit)
 	case engine.Stale:
 		if !c.IgnoreExpiration {
-			r.e.CountMiss(1)
+			r.e.CountMiss(ctx, 1)
 			return value, false, nil
 		}
-		r.e.Count(observe.OutcomeStale)
+		r.e.Count(ctx, observe.OutcomeStale)
 	default:
-		r.e.CountMiss(1)
+		r.e.CountMiss(ctx, 1)
 		return value, false, nil
 	}
 	if engine.IsNegative(en.Value) {
@@ -91,15 +91,15 @@ func getMulti[T any](ctx context.Context, r *Region, keys []string, vt engine.Va
 	for i, en := range entries {
 		switch r.judge(ctx, en, c) {
 		case engine.Fresh:
-			r.e.Count(observe.OutcomeHit)
+			r.e.Count(ctx, observe.OutcomeHit)
 		case engine.Stale:
 			if !c.IgnoreExpiration {
-				r.e.CountMiss(1)
+				r.e.CountMiss(ctx, 1)
 				continue
 			}
-			r.e.Count(observe.OutcomeStale)
+			r.e.Count(ctx, observe.OutcomeStale)
 		default:
-			r.e.CountMiss(1)
+			r.e.CountMiss(ctx, 1)
 			continue
 		}
 		if engine.IsNegative(en.Value) {
@@ -166,7 +166,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 		if en, ok := r.values.LoadEntry(r.ns, key); ok {
 			if v, ok := en.Value.(T); ok && !engine.IsNegative(en.Value) {
 				state := r.e.JudgeDrawn(ctx, en.Created, en.Expiration, en.Delta, &en.Gens, funcGenOf(opts), r.e.Now())
-				if r.served(key, state, opts) {
+				if r.served(ctx, key, state, opts) {
 					return v, nil
 				}
 				first = engine.First{Entry: en, Done: true, Due: state == engine.Due}
@@ -180,7 +180,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 	} else if en, ok := r.e.NearGet(ctx, key); ok && holds[T](en.Value) {
 		if v, ok := en.Value.(T); ok {
 			state := r.e.JudgeDrawn(ctx, en.Created, en.Expiration, en.Delta, &en.Gens, funcGenOf(opts), r.e.Now())
-			if r.served(key, state, opts) {
+			if r.served(ctx, key, state, opts) {
 				return v, nil
 			}
 			first = engine.First{Entry: en, Done: true, Due: state == engine.Due}
@@ -196,7 +196,7 @@ func getOrCreate[T any](ctx context.Context, r *Region, key string, vt engine.Va
 		state := engine.Missing
 		if found && !m.Negative { // a cached "not found" is never refreshed early
 			state = r.e.JudgeDrawn(ctx, m.Created, m.Expiration, m.Delta, &m.Gens, funcGenOf(opts), r.e.Now())
-			if r.served(key, state, opts) {
+			if r.served(ctx, key, state, opts) {
 				return v, nil
 			}
 		}
@@ -233,7 +233,7 @@ func holds[T any](v any) bool {
 // the answer: a fresh one, or a stale one while this process regenerates it
 // (what the engine would answer too, found without boxing the value or
 // building a creator). It counts and reports what it serves.
-func (r *Region) served(key string, state engine.Freshness, opts []CallOption) bool {
+func (r *Region) served(ctx context.Context, key string, state engine.Freshness, opts []CallOption) bool {
 	var o observe.Outcome
 	switch {
 	case state == engine.Fresh:
@@ -243,7 +243,7 @@ func (r *Region) served(key string, state engine.Freshness, opts []CallOption) b
 	default:
 		return false
 	}
-	r.e.Count(o)
+	r.e.Count(ctx, o)
 	if len(opts) > 0 {
 		c := makeCall(opts)
 		if c.Outcome != nil {
@@ -322,7 +322,9 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 	// engine, which reads no more.
 	uniq := sortedUnique(keys)
 	var data [][]byte
-	if !r.e.KeepsValues() && len(uniq) > 0 {
+	began := r.e.TraceStart()
+	// A Tracer that traces hits has the engine read, under the call's span.
+	if !r.e.KeepsValues() && len(uniq) > 0 && !r.e.TraceHits() {
 		got, err := r.e.GetMulti(ctx, uniq)
 		switch {
 		case err != nil && (r.cfg.FailClosed || ctx.Err() != nil):
@@ -333,7 +335,7 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 		default:
 			if out, ok := decodeFresh[T](ctx, r, keys, uniq, got, c); ok {
 				for range keys {
-					r.e.Count(observe.OutcomeHit)
+					r.e.Count(ctx, observe.OutcomeHit)
 				}
 				return out, nil
 			}
@@ -350,7 +352,7 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 			out[i] = v
 		}
 		return out, nil
-	}, &c, data)
+	}, &c, data, began)
 	if err != nil {
 		return nil, err
 	}

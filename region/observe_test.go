@@ -440,30 +440,45 @@ func (nopObserver) StartSpan(ctx context.Context, _ observe.SpanStart) (context.
 }
 func (nopObserver) TracesHits() bool { return false }
 
+// nopCtxObserver is nopObserver that also takes the calls' contexts.
+type nopCtxObserver struct{ nopObserver }
+
+func (nopCtxObserver) ObserveRegion(string) observe.RegionObserver                          { return nopCtxObserver{} }
+func (nopCtxObserver) EventContext(context.Context, observe.Event, uint64)                  {}
+func (nopCtxObserver) TimingContext(context.Context, observe.Timing, string, time.Duration) {}
+
 type nopSpan struct{}
 
 func (nopSpan) End(region.Outcome, error) {}
 
-// TestObservedHitAllocs: with an Observer and a Tracer that does not trace
-// hits, a hit on a fresh value still allocates nothing in the region.
+// TestObservedHitAllocs: with an Observer (one that takes the calls'
+// contexts or not) and a Tracer that does not trace hits, a hit on a fresh
+// value still allocates nothing in the region.
 func TestObservedHitAllocs(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("allocation counts differ under -cover and -race; scripts/test.sh runs this without them")
 	}
-	r := newRegion(t, region.Config{Observer: nopObserver{}, Tracer: nopObserver{}})
-	ctx := context.Background()
-	if _, err := region.GetOrCreate(ctx, r, "k", constant(1)); err != nil {
-		t.Fatal(err)
-	}
-	create := constant(2)
-	if a := testing.AllocsPerRun(1000, func() { _, _ = region.GetOrCreate(ctx, r, "k", create) }); a != 0 {
-		t.Errorf("an observed hit allocates %v times, want 0", a)
+	for _, c := range []struct {
+		name string
+		obs  observe.Observer
+	}{{"observer", nopObserver{}}, {"context observer", nopCtxObserver{}}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRegion(t, region.Config{Observer: c.obs, Tracer: nopObserver{}})
+			ctx := context.Background()
+			if _, err := region.GetOrCreate(ctx, r, "k", constant(1)); err != nil {
+				t.Fatal(err)
+			}
+			create := constant(2)
+			if a := testing.AllocsPerRun(1000, func() { _, _ = region.GetOrCreate(ctx, r, "k", create) }); a != 0 {
+				t.Errorf("an observed hit allocates %v times, want 0", a)
+			}
+		})
 	}
 }
 
 // BenchmarkGetOrCreateHitObserved measures what the hooks cost a hit on
-// the memory backend: none set, a no-op Observer, a no-op Observer and
-// Tracer (hits not traced).
+// the memory backend: none set, a no-op Observer, a no-op ContextObserver,
+// a no-op Observer and Tracer (hits not traced).
 func BenchmarkGetOrCreateHitObserved(b *testing.B) {
 	ctx := context.Background()
 	keys := benchKeyNames()
@@ -474,6 +489,7 @@ func BenchmarkGetOrCreateHitObserved(b *testing.B) {
 	}{
 		{"unset", region.Config{}},
 		{"observer", region.Config{Observer: nopObserver{}}},
+		{"context observer", region.Config{Observer: nopCtxObserver{}}},
 		{"observer+tracer", region.Config{Observer: nopObserver{}, Tracer: nopObserver{}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -492,6 +508,229 @@ func BenchmarkGetOrCreateHitObserved(b *testing.B) {
 				_, _ = region.GetOrCreate(ctx, r, keys[i%benchKeys], load)
 				i++
 			}
+		})
+	}
+}
+
+// ctxObserver is an observe.ContextObserver that records, for each event
+// and timing, the caller's mark its context held and the kind of the span
+// it held (none: "-").
+type ctxObserver struct {
+	mu    sync.Mutex // protects the fields below
+	got   []string   // "event:miss mark=a span=call", "timing:creator mark=a span=create", ...
+	plain int        // calls of Event or Timing, which a ContextObserver must not get
+}
+
+type markKey struct{}
+
+var _ observe.ContextObserver = (*ctxObserver)(nil)
+
+func (o *ctxObserver) ObserveRegion(string) observe.RegionObserver { return o }
+
+func (o *ctxObserver) record(ctx context.Context, what string) {
+	mark, _ := ctx.Value(markKey{}).(string)
+	span := "-"
+	if sp, ok := ctx.Value(spanKey{}).(*fakeSpan); ok {
+		span = sp.start.Kind.String()
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got = append(o.got, fmt.Sprintf("%s mark=%s span=%s", what, mark, span))
+}
+
+func (o *ctxObserver) EventContext(ctx context.Context, e observe.Event, _ uint64) {
+	o.record(ctx, "event:"+e.String())
+}
+
+func (o *ctxObserver) TimingContext(ctx context.Context, t observe.Timing, op string, _ time.Duration) {
+	what := "timing:" + t.String()
+	if op != "" {
+		what += ":" + op
+	}
+	o.record(ctx, what)
+}
+
+func (o *ctxObserver) Event(observe.Event, uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.plain++
+}
+
+func (o *ctxObserver) Timing(observe.Timing, string, time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.plain++
+}
+
+func (o *ctxObserver) BreakerChanged(from, to region.BreakerState) {}
+
+// records returns what the observer recorded, and the number of plain
+// Event and Timing calls.
+func (o *ctxObserver) records() ([]string, int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.got), o.plain
+}
+
+// TestContextObserver: an observer that implements observe.ContextObserver
+// is given every event and timing with the context of its call — the
+// caller's values in it — and never through Event or Timing; with a Tracer,
+// a creator run is timed under its create span, a lock wait under its
+// lock_wait span, and a traced call's backend operations under the call's
+// span.
+func TestContextObserver(t *testing.T) {
+	t.Run("the caller's context", func(t *testing.T) {
+		for _, m := range modes {
+			t.Run(m.name, func(t *testing.T) {
+				ctx := context.WithValue(context.Background(), markKey{}, "a")
+				o := &ctxObserver{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Observer: o})
+				_, _ = region.GetOrCreate(ctx, r, "k", constant(1)) // a miss, a creation
+				_, _ = region.GetOrCreate(ctx, r, "k", constant(1)) // a hit
+				_, _, _ = region.Get[int](ctx, r, "absent")
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"k", "m"}, func(_ context.Context, keys []string) ([]int, error) {
+					return make([]int, len(keys)), nil
+				})
+				f, err := region.Cache1(r, func(_ context.Context, n int) (int, error) { return n, nil }, region.Named("double"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = f.Refresh(ctx, 1)
+				got, plain := o.records()
+				if plain != 0 {
+					t.Errorf("Event or Timing called %d times on a ContextObserver", plain)
+				}
+				for _, want := range []string{"event:miss", "event:hit", "event:regeneration", "timing:creator"} {
+					if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, want+" ") }) {
+						t.Errorf("no %s recorded; got %q", want, got)
+					}
+				}
+				for _, s := range got {
+					if !strings.Contains(s, " mark=a ") {
+						t.Errorf("%s: recorded without the caller's context", s)
+					}
+				}
+			})
+		}
+	})
+	t.Run("under the spans", func(t *testing.T) {
+		ctx := context.WithValue(context.Background(), markKey{}, "a")
+		o := &ctxObserver{}
+		r := newRegion(t, region.Config{Backend: newMemory(t, true), Observer: o, Tracer: &fakeTracer{}})
+		g := newGate()
+		done := make(chan struct{})
+		go func() { defer close(done); _, _ = region.GetOrCreate(ctx, r, "k", create(g, 1)) }()
+		<-g.entered
+		waited := make(chan struct{})
+		go func() { defer close(waited); _, _ = region.GetOrCreate(ctx, r, "k", create(g, 2)) }()
+		waitFor(t, "the second caller to wait", func() bool { return r.Stats().LockWaits == 1 })
+		close(g.open)
+		<-done
+		<-waited
+		got, _ := o.records()
+		for _, want := range []string{
+			"timing:creator mark=a span=create",
+			"timing:lock_wait mark=a span=lock_wait",
+			"timing:backend:set_if mark=a span=call",
+			"event:regeneration mark=a span=call",
+		} {
+			if !slices.Contains(got, want) {
+				t.Errorf("no %q; got:\n%s", want, strings.Join(got, "\n"))
+			}
+		}
+	})
+}
+
+// TestTracerSpansOfMultiCalls: GetOrCreateMulti, a batch function's Call
+// and a cached function's Refresh each get a call span of their own, named
+// by their first key in sorted order and ended with how the call was
+// answered, with the creator run (or the wait for another caller's) as its
+// child; a multi call whose every key is fresh gets none unless the Tracer
+// traces hits, on either kind of backend.
+func TestTracerSpansOfMultiCalls(t *testing.T) {
+	ctx := context.Background()
+	zeros := func(_ context.Context, keys []string) ([]int, error) { return make([]int, len(keys)), nil }
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Run("GetOrCreateMulti", func(t *testing.T) {
+				ft := &fakeTracer{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"b", "a"}, zeros)
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"b", "a"}, zeros) // fresh: no span
+				if got, want := ft.tree(), "call(created)\n  create\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+				if s := ft.spans[0].start; s.Kind != observe.SpanCall || s.Key != "a" || s.Region != "test" {
+					t.Errorf("call span %+v: want a call span of region test, key a", s)
+				}
+			})
+			t.Run("GetOrCreateMulti hits traced", func(t *testing.T) {
+				ft := &fakeTracer{hits: true}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"b", "a"}, zeros)
+				_, _ = region.GetOrCreateMulti(ctx, r, []string{"b", "a"}, zeros)
+				if got, want := ft.tree(), "call(created)\n  create\ncall(hit)\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+			})
+			t.Run("GetOrCreateMulti waiting for another caller", func(t *testing.T) {
+				ft := &fakeTracer{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				g := newGate()
+				done := make(chan struct{})
+				go func() { defer close(done); _, _ = region.GetOrCreate(ctx, r, "a", create(g, 1)) }()
+				<-g.entered
+				waited := make(chan struct{})
+				go func() { defer close(waited); _, _ = region.GetOrCreateMulti(ctx, r, []string{"a"}, zeros) }()
+				waitFor(t, "the multi call to wait", func() bool { return r.Stats().LockWaits == 1 })
+				close(g.open)
+				<-done
+				<-waited
+				if got, want := ft.tree(), "call(created)\n  create\ncall(shared)\n  lock_wait\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+			})
+			t.Run("CacheBatch", func(t *testing.T) {
+				ft := &fakeTracer{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				f, err := region.CacheBatch(r, func(_ context.Context, ids []int) (map[int]int, error) {
+					out := map[int]int{}
+					for _, id := range ids {
+						out[id] = 2 * id
+					}
+					return out, nil
+				}, region.Named("double"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = f.Call(ctx, []int{2, 1})
+				_, _ = f.Call(ctx, []int{2, 1}) // fresh: no span
+				if got, want := ft.tree(), "call(created)\n  create\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+				k1, _, _ := f.Key(ctx, 1)
+				k2, _, _ := f.Key(ctx, 2)
+				if s := ft.spans[0].start; s.Kind != observe.SpanCall || s.Key != min(k1, k2) {
+					t.Errorf("call span %+v: want a call span with key %q", s, min(k1, k2))
+				}
+			})
+			t.Run("Refresh", func(t *testing.T) {
+				ft := &fakeTracer{}
+				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
+				f, err := region.Cache1(r, func(_ context.Context, n int) (int, error) { return 2 * n, nil }, region.Named("double"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = f.Call(ctx, 1)
+				_, _ = f.Refresh(ctx, 1) // a fresh value, created again all the same
+				if got, want := ft.tree(), "call(created)\n  create\ncall(created)\n  create\n"; got != want {
+					t.Errorf("spans:\n%swant:\n%s", got, want)
+				}
+				k, _, _ := f.Key(ctx, 1)
+				if s := ft.spans[2].start; s.Kind != observe.SpanCall || s.Key != k {
+					t.Errorf("Refresh's span %+v: want a call span with key %q", s, k)
+				}
+			})
 		})
 	}
 }

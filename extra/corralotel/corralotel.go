@@ -18,12 +18,18 @@
 //	corral.lock_wait.duration                    histogram, s
 //	corral.backend.duration                      histogram, s, with corral.operation (observe.OpGet, ...)
 //
-// Spans: a call of GetOrCreate (or of a cached function's Call) that
-// missed gets a span "corral.GetOrCreate" with the attributes corral.region
-// and corral.outcome (hit, stale, created, shared or error), and children
-// "corral.lock_wait" and "corral.create"; the creator runs with the create
-// span's context, so its own spans nest under it. Hits get no span unless
-// WithHits is given. Keys may be personal data: spans carry none, nor any
+// Every count and duration is recorded with the context of the call it
+// belongs to (see observe.ContextObserver): with a Tracer set, a creator
+// run's duration carries its create span, a lock wait's its lock_wait
+// span, so the SDK's exemplars (on by default for sampled spans; see
+// OTEL_METRICS_EXEMPLAR_FILTER) link a slow bucket to its trace.
+//
+// Spans: a call that missed (of GetOrCreate, GetOrCreateMulti, or a cached
+// or batch function's Call) and a Refresh get a span "corral.GetOrCreate"
+// with the attributes corral.region and corral.outcome (hit, stale,
+// created, shared or error), and children "corral.lock_wait" and
+// "corral.create"; the creator runs with the create span's context, so its
+// own spans nest under it. Hits get no span unless WithHits is given. Keys may be personal data: spans carry none, nor any
 // error message (which may quote a key), unless WithKeys is given; a
 // failed span's status says only which kind of error it was.
 //
@@ -34,7 +40,6 @@ package corralotel
 import (
 	"context"
 	"errors"
-	"github.com/corralcache/corral/observe"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -43,6 +48,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/region"
 )
 
@@ -222,14 +228,30 @@ func (o *regionMetrics) backendOption(op string) []metric.RecordOption {
 	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(RegionKey.String(o.name), OperationKey.String(op)))}
 }
 
+var _ observe.ContextObserver = (*regionMetrics)(nil)
+
+// Event records an event that belongs to no call; see EventContext.
 func (o *regionMetrics) Event(e observe.Event, n uint64) {
+	o.EventContext(context.Background(), e, n)
+}
+
+// EventContext records an event with the context of its call, so that the
+// SDK can attach the call's span to it as an exemplar.
+func (o *regionMetrics) EventContext(ctx context.Context, e observe.Event, n uint64) {
 	if int(e) < len(o.m.events) && o.m.events[e] != nil {
-		o.m.events[e].Add(context.Background(), int64(n), o.add...)
+		o.m.events[e].Add(ctx, int64(n), o.add...)
 	}
 }
 
+// Timing records a duration that belongs to no call; see TimingContext.
 func (o *regionMetrics) Timing(t observe.Timing, op string, d time.Duration) {
-	ctx := context.Background()
+	o.TimingContext(context.Background(), t, op, d)
+}
+
+// TimingContext records a duration with the context of its call, so that
+// the SDK can attach the call's span (a creator run's: its create span) to
+// it as an exemplar.
+func (o *regionMetrics) TimingContext(ctx context.Context, t observe.Timing, op string, d time.Duration) {
 	switch t {
 	case observe.TimingCreator:
 		o.m.creator.Record(ctx, d.Seconds(), o.record...)

@@ -3,7 +3,6 @@ package corralotel_test
 import (
 	"context"
 	"errors"
-	"github.com/corralcache/corral/observe"
 	"io"
 	"log/slog"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/extra/corralotel"
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/region"
 )
 
@@ -144,6 +145,73 @@ func TestMetrics(t *testing.T) {
 		if dp.Value != int64(region.BreakerClosed) {
 			t.Errorf("breaker state %v = %d, want closed", dp.Attributes, dp.Value)
 		}
+	}
+}
+
+// TestExemplars: counts and durations are recorded with their call's
+// context, so the SDK attaches the call's span to them as exemplars: the
+// creator's duration carries its create span, and the miss and the leased
+// store carry spans of the caller's trace.
+func TestExemplars(t *testing.T) {
+	rd := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd), sdkmetric.WithExemplarFilter(exemplar.TraceBasedFilter))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()); _ = tp.Shutdown(context.Background()) })
+	m, err := corralotel.NewMetrics(corralotel.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := memory.New(memory.Options{Serialize: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mem.Close() })
+	r := newRegion(t, "users", region.Config{Observer: m, Tracer: corralotel.NewTracer(corralotel.WithTracerProvider(tp)), Backend: mem})
+
+	ctx, request := tp.Tracer("test").Start(context.Background(), "request")
+	var create trace.SpanContext
+	_, err = region.GetOrCreate(ctx, r, "u1", func(ctx context.Context) (int, error) {
+		create = trace.SpanContextFromContext(ctx)
+		return 1, nil
+	})
+	request.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	traceID := request.SpanContext().TraceID()
+
+	data := collect(t, rd)
+	u := corralotel.RegionKey.String("users")
+	h, ok := data["corral.creator.duration"].(metricdata.Histogram[float64])
+	if !ok || len(h.DataPoints) != 1 {
+		t.Fatalf("corral.creator.duration %+v, want one data point", data["corral.creator.duration"])
+	}
+	if ex := h.DataPoints[0].Exemplars; len(ex) != 1 || [16]byte(ex[0].TraceID) != traceID || [8]byte(ex[0].SpanID) != create.SpanID() {
+		t.Errorf("creator duration exemplars %+v, want one in trace %s, span %s (the create span)", ex, traceID, create.SpanID())
+	}
+	misses, ok := data["corral.misses"].(metricdata.Sum[int64])
+	if !ok || len(misses.DataPoints) != 1 {
+		t.Fatalf("corral.misses %+v, want one data point", data["corral.misses"])
+	}
+	if ex := misses.DataPoints[0].Exemplars; len(ex) != 1 || [16]byte(ex[0].TraceID) != traceID {
+		t.Errorf("miss exemplars %+v, want one in trace %s", ex, traceID)
+	}
+	backend, ok := data["corral.backend.duration"].(metricdata.Histogram[float64])
+	if !ok {
+		t.Fatalf("corral.backend.duration %T", data["corral.backend.duration"])
+	}
+	want := attribute.NewSet(u, corralotel.OperationKey.String(observe.OpSetIf))
+	found := false
+	for _, dp := range backend.DataPoints {
+		if dp.Attributes.Equals(&want) {
+			found = true
+			if len(dp.Exemplars) != 1 || [16]byte(dp.Exemplars[0].TraceID) != traceID {
+				t.Errorf("set_if exemplars %+v, want one in trace %s", dp.Exemplars, traceID)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no set_if timing")
 	}
 }
 

@@ -40,6 +40,9 @@
 //	sum by (region) (rate(corral_hits_total[5m]) + rate(corral_stale_served_total[5m]) + rate(corral_shared_total[5m]))
 //	  / sum by (region) (rate(corral_hits_total[5m]) + rate(corral_stale_served_total[5m]) + rate(corral_shared_total[5m]) + rate(corral_misses_total[5m]))
 //
+// With Options.Exemplar, counts and durations carry exemplars (a trace ID)
+// made from the context of the call they belong to.
+//
 // dashboard.json, beside this file, is a Grafana dashboard of these series
 // (hit ratio, creator latency, lock waits and timeouts, stale values,
 // breakers, the near cache, superseded stores); its test checks every
@@ -50,12 +53,13 @@
 package corralprom
 
 import (
-	"github.com/corralcache/corral/observe"
+	"context"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/region"
 )
 
@@ -71,6 +75,26 @@ type Options struct {
 	// BackendBuckets are the buckets, in seconds, of the backend operation
 	// histogram. Default: 100 µs to about 1.6 s, doubling.
 	BackendBuckets []float64
+	// Exemplar, when set, gives the exemplar labels of a count or duration
+	// from the context of the call it belongs to (see
+	// observe.ContextObserver): typically the trace ID of the span that
+	// context holds, read with your tracing library, which this package
+	// does not depend on. With OpenTelemetry:
+	//
+	//	Exemplar: func(ctx context.Context) prometheus.Labels {
+	//		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+	//			return prometheus.Labels{"trace_id": sc.TraceID().String()}
+	//		}
+	//		return nil
+	//	},
+	//
+	// No labels: no exemplar. It is called on hot paths (every hit): keep
+	// it cheap. The labels must total at most 128 runes. Prometheus keeps
+	// the last exemplar of each counter and histogram bucket, and serves
+	// them only in the OpenMetrics format (promhttp.HandlerOpts
+	// EnableOpenMetrics). Default: none, and the regions pass the
+	// collector no context.
+	Exemplar func(context.Context) prometheus.Labels
 }
 
 // Collector collects the metrics of the regions it observes. It is safe
@@ -82,6 +106,7 @@ type Collector struct {
 	creator  *prometheus.HistogramVec
 	lockWait *prometheus.HistogramVec
 	backend  *prometheus.HistogramVec
+	exemplar func(context.Context) prometheus.Labels // Options.Exemplar
 }
 
 var (
@@ -130,7 +155,7 @@ func New(o Options) *Collector {
 	if len(backend) == 0 {
 		backend = prometheus.ExponentialBuckets(0.0001, 2, 15)
 	}
-	c := &Collector{}
+	c := &Collector{exemplar: o.Exemplar}
 	for e, m := range metricNames {
 		c.events[e] = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: m.name, Help: m.help, ConstLabels: o.ConstLabels,
@@ -201,6 +226,9 @@ func (c *Collector) ObserveRegion(name string) observe.RegionObserver {
 			o.events[e] = v.WithLabelValues(name)
 		}
 	}
+	if c.exemplar != nil {
+		return &exemplarObserver{regionObserver: o, exemplar: c.exemplar}
+	}
 	return o
 }
 
@@ -221,18 +249,26 @@ func (o *regionObserver) Event(e observe.Event, n uint64) {
 }
 
 func (o *regionObserver) Timing(t observe.Timing, op string, d time.Duration) {
+	if h := o.histogram(t, op); h != nil {
+		h.Observe(d.Seconds())
+	}
+}
+
+// histogram returns the histogram of timings of kind t (and op), or nil.
+func (o *regionObserver) histogram(t observe.Timing, op string) prometheus.Observer {
 	switch t {
 	case observe.TimingCreator:
-		o.creator.Observe(d.Seconds())
+		return o.creator
 	case observe.TimingLockWait:
-		o.lockWait.Observe(d.Seconds())
+		return o.lockWait
 	case observe.TimingBackend:
 		h, ok := o.backend.Load(op)
 		if !ok {
 			h, _ = o.backend.LoadOrStore(op, o.c.backend.WithLabelValues(o.name, op))
 		}
-		h.(prometheus.Observer).Observe(d.Seconds())
+		return h.(prometheus.Observer)
 	}
+	return nil
 }
 
 func (o *regionObserver) BreakerChanged(from, to region.BreakerState) {
@@ -240,4 +276,42 @@ func (o *regionObserver) BreakerChanged(from, to region.BreakerState) {
 	if to == region.BreakerOpen && from == region.BreakerClosed {
 		o.trips.Inc()
 	}
+}
+
+// exemplarObserver is a regionObserver that is given each call's context,
+// to record exemplars with the labels Options.Exemplar makes of it.
+type exemplarObserver struct {
+	*regionObserver
+	exemplar func(context.Context) prometheus.Labels
+}
+
+var _ observe.ContextObserver = (*exemplarObserver)(nil)
+
+// EventContext counts n events of kind e, with an exemplar of ctx.
+func (o *exemplarObserver) EventContext(ctx context.Context, e observe.Event, n uint64) {
+	if int(e) >= len(o.events) || o.events[e] == nil {
+		return
+	}
+	if l := o.exemplar(ctx); len(l) > 0 {
+		if a, ok := o.events[e].(prometheus.ExemplarAdder); ok {
+			a.AddWithExemplar(float64(n), l)
+			return
+		}
+	}
+	o.events[e].Add(float64(n))
+}
+
+// TimingContext observes a duration, with an exemplar of ctx.
+func (o *exemplarObserver) TimingContext(ctx context.Context, t observe.Timing, op string, d time.Duration) {
+	h := o.histogram(t, op)
+	if h == nil {
+		return
+	}
+	if l := o.exemplar(ctx); len(l) > 0 {
+		if x, ok := h.(prometheus.ExemplarObserver); ok {
+			x.ObserveWithExemplar(d.Seconds(), l)
+			return
+		}
+	}
+	h.Observe(d.Seconds())
 }

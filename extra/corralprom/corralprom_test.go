@@ -216,3 +216,54 @@ func series(t *testing.T, reg *prometheus.Registry, name, regionName string, mor
 	t.Fatalf("no series %s %v", name, want)
 	return nil
 }
+
+type traceKey struct{}
+
+// TestExemplars: with Options.Exemplar, counts and durations carry the
+// labels it makes of their call's context — the caller's, which holds a
+// trace ID here — as exemplars; a call whose context makes none records
+// none.
+func TestExemplars(t *testing.T) {
+	c := corralprom.New(corralprom.Options{Exemplar: func(ctx context.Context) prometheus.Labels {
+		if id, ok := ctx.Value(traceKey{}).(string); ok {
+			return prometheus.Labels{"trace_id": id}
+		}
+		return nil
+	}})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	users := newRegion(t, "users", region.Config{Observer: c})
+	ctx := context.WithValue(context.Background(), traceKey{}, "4bf92f3577b34da6a3ce929d0e0e4736")
+	_, _ = region.GetOrCreate(ctx, users, "u1", constant(1))
+	_, _ = region.GetOrCreate(context.Background(), users, "u1", constant(1)) // a hit, no exemplar
+
+	exemplarOf := func(e *dto.Exemplar) string {
+		for _, l := range e.GetLabel() {
+			if l.GetName() == "trace_id" {
+				return l.GetValue()
+			}
+		}
+		return ""
+	}
+	if got := exemplarOf(series(t, reg, "corral_misses_total", "users").GetCounter().GetExemplar()); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("the miss's exemplar trace_id %q, want the caller's", got)
+	}
+	if e := series(t, reg, "corral_hits_total", "users").GetCounter().GetExemplar(); e != nil {
+		t.Errorf("the hit without a trace has an exemplar %v", e)
+	}
+	var found bool
+	for _, b := range series(t, reg, "corral_creator_duration_seconds", "users").GetHistogram().GetBucket() {
+		if e := b.GetExemplar(); e != nil {
+			found = true
+			if got := exemplarOf(e); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+				t.Errorf("the creator run's exemplar trace_id %q, want the caller's", got)
+			}
+		}
+	}
+	if !found {
+		t.Error("the creator run has no exemplar")
+	}
+	if n := histogramCount(t, reg, "corral_creator_duration_seconds", "users"); n != 1 {
+		t.Errorf("creator runs %d, want 1", n)
+	}
+}

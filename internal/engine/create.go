@@ -66,7 +66,7 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 	}
 	keep := e.keepalive(ctx, h)
 	if c.early {
-		e.stats.earlyRefreshes.Add(1)
+		e.stats.earlyRefreshes.Add(ctx, 1)
 	}
 	cctx, st := e.startStep(ctx, observe.SpanCreate, observe.TimingCreator, todo[0])
 	watch := e.startWatch()
@@ -81,7 +81,7 @@ func (e *Engine) createHeld(ctx context.Context, h *hold, keys []string, entries
 		e.releaseHold(ctx, h)
 		return nil, nil, nil, err
 	}
-	e.stats.regenerations.Add(uint64(len(todo)))
+	e.stats.regenerations.Add(ctx, uint64(len(todo)))
 	for j, i := range at {
 		values[i], created[i] = made[j], true
 	}

@@ -35,7 +35,7 @@ func (e *Engine) refreshGens(ctx context.Context) error {
 	case gens.Fresh:
 		return nil
 	case gens.Distrust:
-		e.stats.backendSkipped.Add(1)
+		e.stats.backendSkipped.Add(ctx, 1)
 		return e.gensErr
 	}
 	now := e.Now()

@@ -50,7 +50,7 @@ func (e *Engine) guarded(ctx context.Context, op, what, key string, answered boo
 	}
 	t0 := e.tick()
 	err := fn(ctx)
-	e.took(observe.TimingBackend, op, t0)
+	e.took(ctx, observe.TimingBackend, op, t0)
 	if err != nil || answered {
 		e.settle(ctx, err)
 	}
@@ -92,7 +92,7 @@ func (e *Engine) admit(ctx context.Context) error {
 	if probe {
 		e.probe(ctx)
 	}
-	e.stats.backendSkipped.Add(1)
+	e.stats.backendSkipped.Add(ctx, 1)
 	return e.skipErr
 }
 
@@ -126,7 +126,7 @@ func (e *Engine) probe(ctx context.Context) {
 		data, err := e.cfg.Backend.GetMulti(ctx, keys)
 		e.settle(ctx, err)
 		if err != nil {
-			e.stats.backendErrors.Add(1)
+			e.stats.backendErrors.Add(ctx, 1)
 			return
 		}
 		gens.Apply(views, data)
@@ -143,7 +143,7 @@ func (e *Engine) backendError(ctx context.Context, op, key string, err error) er
 		// go on to the creator.
 		return cerr
 	}
-	e.stats.backendErrors.Add(1)
+	e.stats.backendErrors.Add(ctx, 1)
 	e.warn(ctx, "corral: backend error", "region", e.name, "op", op, "key", key, "err", err)
 	return fmt.Errorf("%w: region %q: %s %q: %w", ErrBackend, e.name, op, key, err)
 }
@@ -187,11 +187,11 @@ func (e *Engine) locker(ctx context.Context, key string) lock.Locker {
 			if err == nil {
 				_ = l.Release(ctx)
 			} else if !errors.Is(err, lock.ErrNotObtained) {
-				e.stats.backendErrors.Add(1)
+				e.stats.backendErrors.Add(ctx, 1)
 			}
 		})
 	}
-	e.stats.lockerSkipped.Add(1)
+	e.stats.lockerSkipped.Add(ctx, 1)
 	return e.local
 }
 
@@ -245,7 +245,7 @@ func isTypedNil(v any) bool { return IsTypedNil(v) }
 // lockTimeout counts, logs and returns a wait for key's creation that ran
 // out of Config.LockWait.
 func (e *Engine) lockTimeout(ctx context.Context, key string) error {
-	e.stats.lockWaitTimeouts.Add(1)
+	e.stats.lockWaitTimeouts.Add(ctx, 1)
 	e.warn(ctx, "corral: timed out waiting for the lock", "region", e.name, "key", key, "wait", e.cfg.LockWait)
 	return fmt.Errorf("%w: region %q: key %q after %v", ErrLockTimeout, e.name, key, e.cfg.LockWait)
 }

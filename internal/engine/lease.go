@@ -251,14 +251,14 @@ func (e *Engine) loadForUpdate(ctx context.Context, h *hold, from int, keys []st
 			hk := &h.keys[from+j]
 			if t.cond == nil {
 				if en, ok := t.store.LoadEntry(ns, k); ok {
-					entries[j] = e.checkType(key, en, vt, false)
+					entries[j] = e.checkType(ctx, key, en, vt, false)
 				}
 				hk.unfenced = true
 				continue
 			}
 			var en *backend.Entry
 			if en, hk.version = t.cond.LoadEntryForUpdate(ns, k, e.leaseTTL()); en != nil {
-				entries[j] = e.checkType(key, en, vt, false)
+				entries[j] = e.checkType(ctx, key, en, vt, false)
 			}
 		}
 		return entries, nil
@@ -494,7 +494,7 @@ func (e *Engine) pollLease(ctx context.Context, h *hold, key string, vt ValueTyp
 		seen = []backend.Version{a.version}
 		if !waiting {
 			waiting = true
-			e.stats.lockWaits.Add(1)
+			e.stats.lockWaits.Add(ctx, 1)
 			_, st.s = e.startStep(w.context(), observe.SpanLockWait, observe.TimingLockWait, key)
 		}
 		wait := step/2 + mrand.N(step/2+1)
@@ -540,7 +540,7 @@ func (e *Engine) obtain(ctx context.Context, h *hold, w *lockWait, key string) (
 		l, err := lk.TryObtain(ctx, e.LockKey(key), e.cfg.LockTTL)
 		if errors.Is(err, lock.ErrNotObtained) {
 			e.settleLock(ctx, lk, err, false)
-			e.stats.lockWaits.Add(1)
+			e.stats.lockWaits.Add(ctx, 1)
 			sctx, st := e.startStep(w.context(), observe.SpanLockWait, observe.TimingLockWait, key)
 			l, err = lk.Obtain(sctx, e.LockKey(key), e.cfg.LockTTL)
 			st.end(err)
@@ -610,7 +610,7 @@ func (e *Engine) storeHeld(ctx context.Context, h *hold, keys []string, values [
 			superseded++
 		}
 	}
-	e.stats.superseded.Add(uint64(superseded))
+	e.stats.superseded.Add(ctx, uint64(superseded))
 	return out
 }
 
@@ -887,7 +887,7 @@ func (e *Engine) release(ctx context.Context, key string, l lock.Lock) {
 
 // lockLost counts and logs a lock found lost.
 func (e *Engine) lockLost(ctx context.Context, key string) {
-	e.stats.locksLost.Add(1)
+	e.stats.locksLost.Add(ctx, 1)
 	e.warn(ctx, "corral: lock lost while creating; another caller may have created too",
 		"region", e.name, "key", key, "lock_ttl", e.cfg.LockTTL)
 }

@@ -80,7 +80,7 @@ type nearSink struct{ e *Engine }
 func (s nearSink) Invalidate(keys []string) {
 	e := s.e
 	if keys == nil {
-		e.stats.nearFlushes.Add(1)
+		e.stats.nearFlushes.Add(context.Background(), 1) // pushed: no call
 		e.near.Flush(e.near.Live())
 		e.gens.MakeDue()
 		return
@@ -99,7 +99,7 @@ func (s nearSink) Invalidate(keys []string) {
 // Live implements backend.InvalidationSink.
 func (s nearSink) Live(live bool, err error) {
 	e := s.e
-	e.stats.nearFlushes.Add(1)
+	e.stats.nearFlushes.Add(context.Background(), 1) // pushed: no call
 	was := e.near.Live()
 	e.near.Flush(live)
 	switch {
@@ -136,7 +136,7 @@ func (e *Engine) NearGet(ctx context.Context, key string) (*backend.Entry, bool)
 	if !ok || e.refreshGens(ctx) != nil {
 		return nil, false
 	}
-	e.stats.nearHits.Add(1)
+	e.stats.nearHits.Add(ctx, 1)
 	return en, true
 }
 

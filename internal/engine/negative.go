@@ -165,12 +165,12 @@ func (e *Engine) groupForStore(ctx context.Context, keys []string, values []any,
 		default:
 			if (e.cfg.ShouldCache != nil && !e.shouldCache(ctx, key, v)) ||
 				(c.ShouldCache != nil && !e.callShouldCache(ctx, key, v, c)) {
-				e.stats.notCached.Add(1)
+				e.stats.notCached.Add(ctx, 1)
 				continue
 			}
 			var ok bool
 			if exp, ok = e.expirationOf(ctx, key, v, c); !ok {
-				e.stats.notCached.Add(1)
+				e.stats.notCached.Add(ctx, 1)
 				continue
 			}
 		}

@@ -70,10 +70,12 @@ type counter struct {
 	ev  observe.Event
 }
 
-func (c *counter) Add(n uint64) {
+// Add adds n, and reports it with ctx, the context of the call it counts
+// (see observe.ContextObserver).
+func (c *counter) Add(ctx context.Context, n uint64) {
 	c.n.Add(n)
 	if c.obs != nil {
-		c.obs.event(c.ev, n)
+		c.obs.event(ctx, c.ev, n)
 	}
 }
 
@@ -97,7 +99,8 @@ type striped struct {
 	ev     observe.Event
 }
 
-func (s *striped) Add(n uint64) {
+// Add adds n, and reports it with ctx, as counter.Add does.
+func (s *striped) Add(ctx context.Context, n uint64) {
 	t, _ := s.tokens.Get().(*uint32)
 	if t == nil {
 		t = new(uint32)
@@ -106,7 +109,7 @@ func (s *striped) Add(n uint64) {
 	s.cells[*t].n.Add(n)
 	s.tokens.Put(t)
 	if s.obs != nil {
-		s.obs.event(s.ev, n)
+		s.obs.event(ctx, s.ev, n)
 	}
 }
 
@@ -122,7 +125,10 @@ func (s *striped) Load() uint64 {
 // breakers hold it rather than the engine, so that they do not keep it
 // alive.
 type observer struct {
-	o      observe.RegionObserver
+	o observe.RegionObserver
+	// co is o when it is an observe.ContextObserver (decided once, at
+	// New): events and timings then go to it, with their call's context.
+	co     observe.ContextObserver
 	region string
 	logger *slog.Logger
 	// panicked is set once a panic of the observer or tracer was logged.
@@ -139,13 +145,23 @@ func (ob *observer) recovered() {
 	}
 }
 
-func (ob *observer) event(e observe.Event, n uint64) {
+// event reports n occurrences of e, belonging to the call of ctx.
+func (ob *observer) event(ctx context.Context, e observe.Event, n uint64) {
 	defer ob.recovered()
+	if ob.co != nil {
+		ob.co.EventContext(ctx, e, n)
+		return
+	}
 	ob.o.Event(e, n)
 }
 
-func (ob *observer) timing(t observe.Timing, op string, d time.Duration) {
+// timing reports a duration of kind t, belonging to the call of ctx.
+func (ob *observer) timing(ctx context.Context, t observe.Timing, op string, d time.Duration) {
 	defer ob.recovered()
+	if ob.co != nil {
+		ob.co.TimingContext(ctx, t, op, d)
+		return
+	}
 	ob.o.Timing(t, op, d)
 }
 
@@ -174,6 +190,7 @@ func (e *Engine) observe() (err error) {
 		return nil
 	}
 	e.ob.o = o
+	e.ob.co, _ = o.(observe.ContextObserver)
 	c := &e.stats
 	c.hits.obs, c.hits.ev = e.ob, observe.EventHit
 	c.staleServed.obs, c.staleServed.ev = e.ob, observe.EventStaleServed
@@ -213,16 +230,20 @@ func (e *Engine) tick() int64 {
 	return breaker.Monotonic()
 }
 
-// took reports the time since start (from tick) as a timing of kind t.
-func (e *Engine) took(t observe.Timing, op string, start int64) {
+// took reports the time since start (from tick) as a timing of kind t,
+// belonging to the call of ctx.
+func (e *Engine) took(ctx context.Context, t observe.Timing, op string, start int64) {
 	if e.ob.o != nil {
-		e.ob.timing(t, op, time.Duration(breaker.Monotonic()-start))
+		e.ob.timing(ctx, t, op, time.Duration(breaker.Monotonic()-start))
 	}
 }
 
 // step is a timed, traced piece of a call: a lock wait or a creator run.
 type step struct {
-	e     *Engine
+	e *Engine
+	// ctx is the step's context: the one holding its span, when the
+	// region has a Tracer; its timing is reported with it.
+	ctx   context.Context
 	t     observe.Timing
 	start int64
 	span  observe.Span
@@ -236,12 +257,13 @@ func (e *Engine) startStep(ctx context.Context, k observe.SpanKind, t observe.Ti
 	if e.cfg.Tracer != nil {
 		ctx, s.span = e.startSpan(ctx, observe.SpanStart{Kind: k, Region: e.name, Key: key})
 	}
+	s.ctx = ctx
 	return ctx, s
 }
 
 // end ends the step, with err its outcome.
 func (s step) end(err error) {
-	s.e.took(s.t, "", s.start)
+	s.e.took(s.ctx, s.t, "", s.start)
 	if s.span != nil {
 		s.e.endSpan(s.span, 0, err)
 	}
@@ -278,8 +300,9 @@ func (e *Engine) TraceStart() time.Time {
 }
 
 // Span runs fn under a span of kind SpanCall for key (a call of
-// GetOrCreateMulti, a batch, a Refresh), begun at began (zero: now), and
-// ends it with fn's outcome. Without a Tracer it calls fn.
+// GetOrCreateMulti or a batch, named by its first key; a Refresh; a
+// GetOrCreate whose hits are traced), begun at began (zero: now), and ends
+// it with fn's outcome. Without a Tracer it calls fn.
 func (e *Engine) Span(ctx context.Context, key string, began time.Time, fn func(context.Context) (observe.Outcome, error)) error {
 	if e.cfg.Tracer == nil {
 		_, err := fn(ctx)

@@ -156,21 +156,23 @@ type Creator func(context.Context) (any, error)
 
 // Count counts a call the façade answered from its first read: a fresh
 // value (hit) or a stale one served while this process regenerates it.
-func (e *Engine) Count(o observe.Outcome) {
+// ctx is the call's.
+func (e *Engine) Count(ctx context.Context, o observe.Outcome) {
 	switch o {
 	case observe.OutcomeHit:
-		e.stats.hits.Add(1)
+		e.stats.hits.Add(ctx, 1)
 	case observe.OutcomeStale:
-		e.stats.staleServed.Add(1)
+		e.stats.staleServed.Add(ctx, 1)
 	case observe.OutcomeShared:
-		e.stats.shared.Add(1)
+		e.stats.shared.Add(ctx, 1)
 	case observe.OutcomeCreated:
-		e.stats.misses.Add(1)
+		e.stats.misses.Add(ctx, 1)
 	}
 }
 
 // CountMiss counts reads of Get and GetMulti that found nothing usable.
-func (e *Engine) CountMiss(n int) { e.stats.misses.Add(uint64(n)) }
+// ctx is the call's.
+func (e *Engine) CountMiss(ctx context.Context, n int) { e.stats.misses.Add(ctx, uint64(n)) }
 
 // Regenerating reports whether this process is creating key's value.
 func (e *Engine) Regenerating(key string) bool { return e.creations.Running(key) }
@@ -223,11 +225,11 @@ func (e *Engine) GetOrCreate(ctx context.Context, key string, vt ValueType, crea
 	}
 	if err != nil {
 		if outcome == 0 && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
-			e.stats.misses.Add(1) // a miss that no value answered
+			e.stats.misses.Add(ctx, 1) // a miss that no value answered
 		}
 		return nil, err
 	}
-	e.Count(outcome)
+	e.Count(ctx, outcome)
 	c.report(outcome)
 	return v, nil
 }
@@ -309,7 +311,7 @@ func (e *Engine) createMissing(ctx context.Context, key string, vt ValueType, cr
 		defer cancel()
 		for !leader {
 			joined := f.Phase()
-			e.stats.lockWaits.Add(1)
+			e.stats.lockWaits.Add(ctx, 1)
 			_, st := e.startStep(ctx, observe.SpanLockWait, observe.TimingLockWait, key)
 			v, outcome, err := wait(bound, f, false, joined)
 			if err != nil && bound.Err() != nil && ctx.Err() == nil && !errors.Is(err, flight.ErrStale) {

@@ -242,7 +242,7 @@ func (e *Engine) InvalidateTags(ctx context.Context, tags []string) error {
 	defer e.epochs.WroteAll()
 	var first error
 	for _, v := range e.tagViews(tags) {
-		e.stats.tagInvalidations.Add(1)
+		e.stats.tagInvalidations.Add(ctx, 1)
 		if err := e.bumpTag(ctx, v); err != nil { // held here at least: see bump
 			if first == nil {
 				first = err

@@ -117,7 +117,7 @@ func (t *valueTier) load(ctx context.Context, key string, vt ValueType, first bo
 	if vt.Strict() && !vt.Holds(en.Value) && !IsNegative(en.Value) {
 		return nil, t.e.Mismatch(key, en.Value, vt)
 	}
-	return t.e.checkType(key, en, vt, first), nil
+	return t.e.checkType(ctx, key, en, vt, first), nil
 }
 
 func (t *valueTier) loadMulti(ctx context.Context, keys []string, vt ValueType, first bool, _ [][]byte) ([]*backend.Entry, error) {
@@ -288,13 +288,13 @@ func (e *Engine) GetMulti(ctx context.Context, keys []string) ([][]byte, error) 
 
 // checkType returns en when it holds a value of the wanted type, and
 // otherwise counts a decode error (on a first read) and returns nil.
-func (e *Engine) checkType(key string, en *backend.Entry, vt ValueType, first bool) *backend.Entry {
+func (e *Engine) checkType(ctx context.Context, key string, en *backend.Entry, vt ValueType, first bool) *backend.Entry {
 	if vt.Holds(en.Value) || IsNegative(en.Value) {
 		return en
 	}
 	if first {
-		e.stats.decodeErrors.Add(1)
-		e.warn(context.Background(), "corral: cached value has another type (do two regions, or cached functions, share a name?); treated as a miss",
+		e.stats.decodeErrors.Add(ctx, 1)
+		e.warn(ctx, "corral: cached value has another type (do two regions, or cached functions, share a name?); treated as a miss",
 			"region", e.name, "key", key, "type", fmt.Sprintf("%T", en.Value))
 	}
 	return nil
@@ -330,7 +330,7 @@ func (e *Engine) BoundKey(key string) string {
 
 // DecodeError counts and logs an entry that cannot be decoded.
 func (e *Engine) DecodeError(ctx context.Context, key string, err error) {
-	e.stats.decodeErrors.Add(1)
+	e.stats.decodeErrors.Add(ctx, 1)
 	e.warn(ctx, "corral: undecodable entry; treated as a miss", "region", e.name, "key", key, "err", err)
 }
 

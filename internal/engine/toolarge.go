@@ -39,7 +39,7 @@ func (t *tooLargeLog) first(key string) bool {
 // large (err), as not cached, logs each once, and returns an error for a
 // caller that asked to write them.
 func (e *Engine) notStoredTooLarge(ctx context.Context, keys []string, err error) error {
-	e.stats.notCached.Add(uint64(len(keys)))
+	e.stats.notCached.Add(ctx, uint64(len(keys)))
 	for _, key := range keys {
 		if e.tooLarge.first(key) {
 			e.warn(ctx, "corral: value too large for the backend: returned but not cached; Config.CompressAbove compresses large values and may bring it under the limit",

@@ -167,7 +167,7 @@ func (e *Engine) Put(ctx context.Context, key string, vt ValueType, value any, c
 		return false, err
 	}
 	if _, ok := e.tier.(*byteTier); ok && e.breakerOpen() {
-		e.stats.backendSkipped.Add(1)
+		e.stats.backendSkipped.Add(ctx, 1)
 		return false, e.skipErr
 	}
 	w := e.lockWait(ctx)
