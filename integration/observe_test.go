@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"context"
-	"github.com/corralcache/corral/observe"
 	"slices"
 	"sync"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/corralcache/corral/integration/internal/servers"
 	"github.com/corralcache/corral/keyreg/memcachereg"
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/region"
 )
 

@@ -2,7 +2,6 @@ package region
 
 import (
 	"fmt"
-	"github.com/corralcache/corral/observe"
 	"io"
 	"log/slog"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/corralcache/corral/internal/engine"
 	"github.com/corralcache/corral/keyreg"
 	"github.com/corralcache/corral/lock"
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/serializer"
 )
 

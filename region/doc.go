@@ -112,13 +112,13 @@
 // # Observation
 //
 // [Config.Observer] is told of every count of [Stats] as it happens
-// ([Event]), of the durations of creator runs, lock waits and backend
-// operations ([Timing]), and of the breaker's transitions — with the
+// ([observe.Event]), of the durations of creator runs, lock waits and backend
+// operations ([observe.Timing]), and of the breaker's transitions — with the
 // context of each call, for exemplars, when it is an
-// observe.ContextObserver; [Config.Tracer] starts a span for each call
+// [observe.ContextObserver]; [Config.Tracer] starts a span for each call
 // that missed ([GetOrCreate], [GetOrCreateMulti], a cached or batch
 // function's Call) and each Refresh, with the lock wait and the creator as
-// children ([SpanKind]). Unset, they cost a nil check. The modules github.com/corralcache/corral/extra/corralprom
-// (Prometheus) and github.com/corralcache/corral/extra/corralotel
+// children ([observe.SpanKind]). Unset, they cost a nil check. The modules
+// github.com/corralcache/corral/extra/corralprom (Prometheus) and github.com/corralcache/corral/extra/corralotel
 // (OpenTelemetry) implement them.
 package region

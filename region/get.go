@@ -334,7 +334,7 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 			c.Fault()
 		default:
 			if out, ok := decodeFresh[T](ctx, r, keys, uniq, got, c); ok {
-				for range keys {
+				for range uniq { // a key named twice is one hit, as in the engine
 					r.e.Count(ctx, observe.OutcomeHit)
 				}
 				return out, nil

@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/corralcache/corral/observe"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/region"
 	"github.com/corralcache/corral/serializer"
 )

@@ -139,3 +139,30 @@ func TestMultiWithNoKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestGetOrCreateMultiDuplicateHits checks that a key named twice in one
+// call counts one hit, on both tiers (the byte tier's typed first read
+// once counted one per name).
+func TestGetOrCreateMultiDuplicateHits(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize)})
+			ctx := context.Background()
+			var rc recorder
+			if _, err := region.GetOrCreateMulti(ctx, r, []string{"a", "b"}, rc.create); err != nil {
+				t.Fatal(err)
+			}
+			before := r.Stats().Hits
+			got, err := region.GetOrCreateMulti(ctx, r, []string{"a", "b", "a"}, rc.create)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"v-a", "v-b", "v-a"}; !slices.Equal(got, want) {
+				t.Fatalf("GetOrCreateMulti = %q, want %q", got, want)
+			}
+			if hits := r.Stats().Hits - before; hits != 2 {
+				t.Errorf("a call of a, b, a counted %d hits, want 2", hits)
+			}
+		})
+	}
+}

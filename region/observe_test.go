@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/corralcache/corral/observe"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/corralcache/corral/lock"
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/region"
 )
 

@@ -4,11 +4,11 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"github.com/corralcache/corral/observe"
 	"os"
 	"time"
 
 	"github.com/corralcache/corral/config"
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/region"
 )
 

@@ -3,7 +3,6 @@ package corralprom_test
 import (
 	"context"
 	"errors"
-	"github.com/corralcache/corral/observe"
 	"io"
 	"log/slog"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/memory"
 	"github.com/corralcache/corral/extra/corralprom"
+	"github.com/corralcache/corral/observe"
 	"github.com/corralcache/corral/region"
 )
 

@@ -2,7 +2,6 @@ package corralprom_test
 
 import (
 	"encoding/json"
-	"github.com/corralcache/corral/observe"
 	"os"
 	"regexp"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/corralcache/corral/extra/corralprom"
+	"github.com/corralcache/corral/observe"
 )
 
 // dashboard is the part of a Grafana dashboard the test reads.

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -248,5 +247,3 @@ func keysSpanName(keys []string) string {
 	}
 	return keys[0]
 }
-
-var _ = errors.New
