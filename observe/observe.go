@@ -208,9 +208,19 @@ func (k SpanKind) String() string {
 	return "unknown"
 }
 
+// The calls a SpanCall is of (SpanStart.Call).
+const (
+	CallGetOrCreate      = "get_or_create"       // GetOrCreate, Get, Typed's, a cached function's Call
+	CallGetOrCreateMulti = "get_or_create_multi" // GetOrCreateMulti, Typed's, a batch function's Call
+	CallRefresh          = "refresh"             // Refresh, of a key or of a cached function
+)
+
 // SpanStart describes a span a region starts.
 type SpanStart struct {
-	Kind   SpanKind
+	Kind SpanKind
+	// Call is the call a SpanCall is of (one of the Call constants); empty
+	// for the other kinds.
+	Call   string
 	Region string
 	// Key is the caller's key (not the backend's). Keys may hold
 	// personal data: a tracer should leave them out unless told.

@@ -451,7 +451,7 @@ func decodeInto(c *serializer.Codec, bound string, data []byte, v any) (m serial
 // traceHit answers GetOrCreate for a Tracer that traces hits: the whole
 // call, first read included, runs under one SpanCall.
 func traceHit[T any](ctx context.Context, r *Region, key string, vt engine.ValueType, create func(context.Context) (T, error), opts []CallOption) (v T, err error) {
-	_ = r.e.Span(ctx, key, time.Time{}, func(ctx context.Context) (observe.Outcome, error) {
+	_ = r.e.Span(ctx, observe.CallGetOrCreate, key, time.Time{}, func(ctx context.Context) (observe.Outcome, error) {
 		var o observe.Outcome
 		v, err = getOrCreate(ctx, r, key, vt, create, append(slices.Clip(opts), ReportOutcome(&o), CallOption{kind: optTraced}))
 		if o != 0 {

@@ -660,8 +660,8 @@ func TestTracerSpansOfMultiCalls(t *testing.T) {
 				if got, want := ft.tree(), "call(created)\n  create\n"; got != want {
 					t.Errorf("spans:\n%swant:\n%s", got, want)
 				}
-				if s := ft.spans[0].start; s.Kind != observe.SpanCall || s.Key != "a" || s.Region != "test" {
-					t.Errorf("call span %+v: want a call span of region test, key a", s)
+				if s := ft.spans[0].start; s.Kind != observe.SpanCall || s.Call != observe.CallGetOrCreateMulti || s.Key != "a" || s.Region != "test" {
+					t.Errorf("call span %+v: want a get_or_create_multi call span of region test, key a", s)
 				}
 			})
 			t.Run("GetOrCreateMulti hits traced", func(t *testing.T) {
@@ -710,8 +710,8 @@ func TestTracerSpansOfMultiCalls(t *testing.T) {
 				}
 				k1, _, _ := f.Key(ctx, 1)
 				k2, _, _ := f.Key(ctx, 2)
-				if s := ft.spans[0].start; s.Kind != observe.SpanCall || s.Key != min(k1, k2) {
-					t.Errorf("call span %+v: want a call span with key %q", s, min(k1, k2))
+				if s := ft.spans[0].start; s.Kind != observe.SpanCall || s.Call != observe.CallGetOrCreateMulti || s.Key != min(k1, k2) {
+					t.Errorf("call span %+v: want a get_or_create_multi call span with key %q", s, min(k1, k2))
 				}
 			})
 			t.Run("Refresh", func(t *testing.T) {
@@ -727,8 +727,11 @@ func TestTracerSpansOfMultiCalls(t *testing.T) {
 					t.Errorf("spans:\n%swant:\n%s", got, want)
 				}
 				k, _, _ := f.Key(ctx, 1)
-				if s := ft.spans[2].start; s.Kind != observe.SpanCall || s.Key != k {
-					t.Errorf("Refresh's span %+v: want a call span with key %q", s, k)
+				if s := ft.spans[2].start; s.Kind != observe.SpanCall || s.Call != observe.CallRefresh || s.Key != k {
+					t.Errorf("Refresh's span %+v: want a refresh call span with key %q", s, k)
+				}
+				if s := ft.spans[0].start; s.Call != observe.CallGetOrCreate {
+					t.Errorf("the cached function's Call span %+v: want a get_or_create call span", s)
 				}
 			})
 		})

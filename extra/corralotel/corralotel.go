@@ -24,9 +24,10 @@
 // span, so the SDK's exemplars (on by default for sampled spans; see
 // OTEL_METRICS_EXEMPLAR_FILTER) link a slow bucket to its trace.
 //
-// Spans: a call that missed (of GetOrCreate, GetOrCreateMulti, or a cached
-// or batch function's Call) and a Refresh get a span "corral.GetOrCreate"
-// with the attributes corral.region and corral.outcome (hit, stale,
+// Spans: a call that missed gets a span — "corral.GetOrCreate" for
+// GetOrCreate and a cached function's Call, "corral.GetOrCreateMulti" for
+// GetOrCreateMulti and a batch function's Call, "corral.Refresh" for a
+// Refresh — with the attributes corral.region and corral.outcome (hit, stale,
 // created, shared or error), and children "corral.lock_wait" and
 // "corral.create"; the creator runs with the create span's context, so its
 // own spans nest under it. Hits get no span unless WithHits is given. Keys may be personal data: spans carry none, nor any
@@ -289,21 +290,27 @@ func NewTracer(opts ...Option) *Tracer {
 	return &Tracer{tracer: c.tp.Tracer(ScopeName), keys: c.keys, hits: c.hits}
 }
 
-// Span names, by kind.
+// Span names, by kind, and for a call by the call it is of.
 const (
-	CallSpanName     = "corral.GetOrCreate"
-	LockWaitSpanName = "corral.lock_wait"
-	CreateSpanName   = "corral.create"
+	CallSpanName      = "corral.GetOrCreate"
+	MultiCallSpanName = "corral.GetOrCreateMulti"
+	RefreshSpanName   = "corral.Refresh"
+	LockWaitSpanName  = "corral.lock_wait"
+	CreateSpanName    = "corral.create"
 )
 
 // StartSpan starts a span for s; see observe.Tracer.
 func (t *Tracer) StartSpan(ctx context.Context, s observe.SpanStart) (context.Context, observe.Span) {
 	name := CallSpanName
-	switch s.Kind {
-	case observe.SpanLockWait:
+	switch {
+	case s.Kind == observe.SpanLockWait:
 		name = LockWaitSpanName
-	case observe.SpanCreate:
+	case s.Kind == observe.SpanCreate:
 		name = CreateSpanName
+	case s.Call == observe.CallGetOrCreateMulti:
+		name = MultiCallSpanName
+	case s.Call == observe.CallRefresh:
+		name = RefreshSpanName
 	}
 	attrs := []attribute.KeyValue{RegionKey.String(s.Region)}
 	if t.keys {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -234,6 +235,31 @@ func attr(s sdktrace.ReadOnlySpan, k attribute.Key) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// TestTracingCallNames: GetOrCreateMulti and Refresh name their spans
+// apart from GetOrCreate's.
+func TestTracingCallNames(t *testing.T) {
+	ctx := context.Background()
+	got := spans(t, nil, func(r *region.Region) {
+		_, _ = region.GetOrCreateMulti(ctx, r, []string{"a", "b"}, func(_ context.Context, keys []string) ([]int, error) {
+			return make([]int, len(keys)), nil
+		})
+		f, err := region.Cache1(r, func(_ context.Context, n int) (int, error) { return n, nil }, region.Named("f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = f.Refresh(ctx, 1)
+	})
+	var calls []string
+	for _, s := range got {
+		if s.Name() != corralotel.CreateSpanName {
+			calls = append(calls, s.Name())
+		}
+	}
+	if want := []string{corralotel.MultiCallSpanName, corralotel.RefreshSpanName}; !slices.Equal(calls, want) {
+		t.Errorf("call spans %v, want %v", calls, want)
+	}
 }
 
 // TestTracing: a call that missed has a span with the region and outcome,

@@ -135,7 +135,7 @@ func (e *Engine) Refresh(ctx context.Context, key string, vt ValueType, create C
 		return nil, err
 	}
 	var v any
-	err := e.Span(ctx, key, time.Time{}, func(ctx context.Context) (observe.Outcome, error) {
+	err := e.Span(ctx, observe.CallRefresh, key, time.Time{}, func(ctx context.Context) (observe.Outcome, error) {
 		h := e.newHold(c)
 		_, err := e.tryLease(ctx, h, []string{key}, vt, c.Gen, nil)
 		if err != nil && (e.cfg.FailClosed || ctx.Err() != nil || IsMismatch(err)) {

@@ -36,7 +36,7 @@ func (e *Engine) GetOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 	}
 	if e.traceHits {
 		// Every call gets a span, its first read included.
-		err := e.Span(ctx, keysSpanName(keys), began, func(ctx context.Context) (observe.Outcome, error) {
+		err := e.Span(ctx, observe.CallGetOrCreateMulti, keysSpanName(keys), began, func(ctx context.Context) (observe.Outcome, error) {
 			rd, err := e.readMulti(ctx, keys, vt, c, data, got)
 			if err != nil {
 				return 0, err
@@ -49,7 +49,7 @@ func (e *Engine) GetOrCreateMulti(ctx context.Context, keys []string, vt ValueTy
 	if err == nil && len(rd.stale) == 0 && len(rd.missing) == 0 {
 		return got, nil // every key fresh: answered by the read, no span
 	}
-	err = e.Span(ctx, keysSpanName(keys), began, func(ctx context.Context) (observe.Outcome, error) {
+	err = e.Span(ctx, observe.CallGetOrCreateMulti, keysSpanName(keys), began, func(ctx context.Context) (observe.Outcome, error) {
 		if err != nil {
 			return 0, err
 		}

@@ -299,11 +299,12 @@ func (e *Engine) TraceStart() time.Time {
 	return time.Now()
 }
 
-// Span runs fn under a span of kind SpanCall for key (a call of
-// GetOrCreateMulti or a batch, named by its first key; a Refresh; a
-// GetOrCreate whose hits are traced), begun at began (zero: now), and ends
-// it with fn's outcome. Without a Tracer it calls fn.
-func (e *Engine) Span(ctx context.Context, key string, began time.Time, fn func(context.Context) (observe.Outcome, error)) error {
+// Span runs fn under a span of kind SpanCall of call (one of observe's
+// Call constants) for key (a call of GetOrCreateMulti or a batch, named by
+// its first key; a Refresh; a GetOrCreate whose hits are traced), begun at
+// began (zero: now), and ends it with fn's outcome. Without a Tracer it
+// calls fn.
+func (e *Engine) Span(ctx context.Context, call, key string, began time.Time, fn func(context.Context) (observe.Outcome, error)) error {
 	if e.cfg.Tracer == nil {
 		_, err := fn(ctx)
 		return err
@@ -311,7 +312,7 @@ func (e *Engine) Span(ctx context.Context, key string, began time.Time, fn func(
 	if began.IsZero() {
 		began = time.Now()
 	}
-	ctx, sp := e.startSpan(ctx, observe.SpanStart{Kind: observe.SpanCall, Region: e.name, Key: key, Time: began})
+	ctx, sp := e.startSpan(ctx, observe.SpanStart{Kind: observe.SpanCall, Call: call, Region: e.name, Key: key, Time: began})
 	o, err := fn(ctx)
 	if sp != nil {
 		e.endSpan(sp, o, err)

@@ -481,7 +481,7 @@ type EarlyRefresh struct {
 // ends with its outcome, and begins when the first read did (on a byte
 // backend, where it is a round trip) or now.
 func (e *Engine) traceCall(ctx context.Context, key string, vt ValueType, create Creator, c *Call, first First) (any, error) {
-	ctx, sp := e.startSpan(ctx, observe.SpanStart{Kind: observe.SpanCall, Region: e.name, Key: key, Time: first.Began})
+	ctx, sp := e.startSpan(ctx, observe.SpanStart{Kind: observe.SpanCall, Call: observe.CallGetOrCreate, Region: e.name, Key: key, Time: first.Began})
 	c.Traced = true
 	var o observe.Outcome
 	asked := c.Outcome
