@@ -9,6 +9,7 @@ import (
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/backend/backendtest"
+	"github.com/corralcache/corral/backend/memcachestore"
 	"github.com/corralcache/corral/backend/proxy"
 	"github.com/corralcache/corral/backend/redisstore"
 	"github.com/corralcache/corral/integration/internal/servers"
@@ -71,6 +72,19 @@ func TestRedisProxyConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return p
+	})
+}
+
+// TestMemcachedProxyConformance runs the suite on a proxied memcached
+// store speaking the meta protocol (its leases and conditional writes).
+func TestMemcachedProxyConformance(t *testing.T) {
+	srv := mcServer(t)
+	backendtest.RunWith(t, backendtest.RunOptions{TTL: 2 * time.Second}, func(t *testing.T) backend.Backend {
+		s, err := memcachestore.New(mcPool(t, srv.Addr), memcachestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return passProxy(t, s)
 	})
 }
 
