@@ -368,25 +368,34 @@ func getOrCreateMulti[T any](ctx context.Context, r *Region, keys []string, vt e
 	return out, nil
 }
 
-// decodeFresh decodes data, one value per key of uniq, into the []T of
-// keys, and reports whether every value was there, decodable and fresh.
+// decodeFresh decodes data, one value per key of uniq (sorted), into the
+// []T of keys, and reports whether every value was there, decodable and
+// fresh. Each value is decoded once, into the place of its key's first
+// name in keys, and copied to the others.
 func decodeFresh[T any](ctx context.Context, r *Region, keys, uniq []string, data [][]byte, c engine.Call) ([]T, bool) {
-	byKey := make(map[string]int, len(uniq))
-	vals := make([]T, len(uniq))
+	out := make([]T, len(keys))
+	var first []int // by index in uniq, the first index of its key in keys, plus one
+	if len(uniq) < len(keys) {
+		first = make([]int, len(uniq))
+	}
 	now := r.e.Now()
-	for i, d := range data {
+	for i, k := range keys {
+		j, _ := slices.BinarySearch(uniq, k)
+		if first != nil {
+			if f := first[j]; f > 0 {
+				out[i] = out[f-1]
+				continue
+			}
+			first[j] = i + 1
+		}
+		d := data[j]
 		if d == nil {
 			return nil, false
 		}
-		m, err := decodeAs(r.e.Codec(), r.e.BoundKey(uniq[i]), d, &vals[i])
+		m, err := decodeAs(r.e.Codec(), r.e.BoundKey(k), d, &out[i])
 		if err != nil || m.Negative || r.e.Judge(ctx, m.Created, m.Expiration, &m.Gens, c.Gen, now) != engine.Fresh {
 			return nil, false
 		}
-		byKey[uniq[i]] = i
-	}
-	out := make([]T, len(keys))
-	for i, k := range keys {
-		out[i] = vals[byKey[k]]
 	}
 	return out, true
 }
