@@ -157,20 +157,10 @@ func (f *cachedFunc[V]) key(ctx context.Context, args ...any) (string, error) {
 	return keyreg.Key(f.name, args...)
 }
 
-// writeKey is the key of a write (Set, Invalidate, Refresh): key's.
-func (f *cachedFunc[V]) writeKey(ctx context.Context, args ...any) (string, error) {
-	return f.key(ctx, args...)
-}
-
 // call returns the cached result of invoke for args, creating it on a miss.
-// When the key cannot be derived because the registry failed, a fail-open
-// region calls invoke uncached.
 func (f *cachedFunc[V]) call(ctx context.Context, invoke func(context.Context) (V, error), opts []CallOption, args ...any) (V, error) {
 	key, err := f.key(ctx, args...)
 	if err != nil {
-		if errors.Is(err, ErrBackend) && !f.r.cfg.FailClosed {
-			return invoke(ctx)
-		}
 		var zero V
 		return zero, err
 	}
@@ -236,7 +226,7 @@ func (f *cachedFunc[V]) getMulti(ctx context.Context, args [][]any) (values []V,
 }
 
 func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
-	key, err := f.writeKey(ctx, args...)
+	key, err := f.key(ctx, args...)
 	if err != nil {
 		return err
 	}
@@ -249,7 +239,7 @@ func (f *cachedFunc[V]) set(ctx context.Context, v V, args ...any) error {
 
 func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context) (V, error), args ...any) (V, error) {
 	var zero V
-	key, err := f.writeKey(ctx, args...)
+	key, err := f.key(ctx, args...)
 	if err != nil {
 		return zero, err
 	}
@@ -269,7 +259,7 @@ func (f *cachedFunc[V]) refresh(ctx context.Context, invoke func(context.Context
 }
 
 func (f *cachedFunc[V]) invalidate(ctx context.Context, args ...any) error {
-	key, err := f.writeKey(ctx, args...)
+	key, err := f.key(ctx, args...)
 	if err != nil {
 		return err
 	}
