@@ -34,7 +34,7 @@ const (
 // now; fn is the generation of the cached function it belongs to, if any.
 // An entry that carries tags is judged against them too (tagsCurrent).
 func (e *Engine) Judge(ctx context.Context, created int64, exp time.Duration, g *serializer.Gens, fn *gens.Func, now int64) Freshness {
-	f := e.gens.JudgeUntagged(g, fn)
+	f := e.gens.Judge(g, fn)
 	if f != gens.Retired && g.Tags != (serializer.Tags{}) && !e.tagsCurrent(ctx, g) {
 		f = gens.Retired
 	}

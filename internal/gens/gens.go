@@ -87,6 +87,12 @@ func (t *TagView) Made(g uint64) {
 func (t *TagView) Known() bool   { return t.known.Load() }
 func (t *TagView) Missing() bool { return t.missing.Load() }
 
+// Current reports whether a value that carries t at gen is current with
+// it: t was read, the counter exists, and gen is not behind it.
+func (t *TagView) Current(gen uint64) bool {
+	return t.Known() && !t.Missing() && gen >= t.Load()
+}
+
 // MaxTagViews bounds the tags a Set keeps views of; past it, it forgets
 // them all (each is read again when next needed).
 const MaxTagViews = 10_000
@@ -178,25 +184,12 @@ func (s *Set) Stamp(fn *Func, tags ...*TagView) serializer.Gens {
 }
 
 // Judge tells whether an entry created under g is current, stale or
-// retired; fn is the cached function it belongs to, if any. A hard
-// generation newer than the view is learned: it proves the counter on the
-// server got there.
+// retired by the region's and fn's generations; fn is the cached function
+// it belongs to, if any. A hard generation newer than the view is learned:
+// it proves the counter on the server got there. It does not judge g's
+// tags: their counters may need a read first, which the caller makes
+// (each with TagView.Current).
 func (s *Set) Judge(g *serializer.Gens, fn *Func) Freshness {
-	f := s.JudgeUntagged(g, fn)
-	if f == Retired {
-		return f
-	}
-	for tag, gen, pos := g.Tags.Next(0); pos > 0; tag, gen, pos = g.Tags.Next(pos) {
-		v, ok := s.tags.Load(tag)
-		if !ok || !v.(*TagView).Current(gen) {
-			return Retired // unknown (the caller reads tags first), or behind
-		}
-	}
-	return f
-}
-
-// JudgeUntagged is Judge for a caller that judged g's tags itself.
-func (s *Set) JudgeUntagged(g *serializer.Gens, fn *Func) Freshness {
 	if hard := s.Hard.Load(); g.Hard != hard {
 		if g.Hard < hard {
 			return Retired
@@ -206,18 +199,6 @@ func (s *Set) JudgeUntagged(g *serializer.Gens, fn *Func) Freshness {
 	if fn != nil && g.Func < fn.Load() {
 		return Retired
 	}
-	return s.judgeSoft(g)
-}
-
-// Current reports whether a value that carries t at gen is current with
-// it: t was read, the counter exists, and gen is not behind it.
-func (t *TagView) Current(gen uint64) bool {
-	return t.Known() && !t.Missing() && gen >= t.Load()
-}
-
-// judgeSoft is Judge's last step: a value created before a soft
-// invalidation is stale.
-func (s *Set) judgeSoft(g *serializer.Gens) Freshness {
 	if g.Soft < s.Soft.Load() {
 		return Stale
 	}

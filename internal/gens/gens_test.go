@@ -7,47 +7,42 @@ import (
 	"github.com/corralcache/corral/serializer"
 )
 
-// TestJudgeTags: a value's tags retire it when a tag is unknown (not read
-// yet), missing on the backend, or counted past what the value carries.
-func TestJudgeTags(t *testing.T) {
+// TestTagCurrent: a value's tag is current only when its view was read,
+// the counter exists, and the value's count is not behind it; Stamp
+// stamps the counts the views hold.
+func TestTagCurrent(t *testing.T) {
 	var s Set
 	a, b := s.Tag("a", "ka"), s.Tag("b", "kb")
+	if a.Current(0) {
+		t.Fatal("a tag not read yet is current")
+	}
 	a.Learn(Encode(5))
 	b.Learn(Encode(2))
 	g := s.Stamp(nil, a, b)
 	if got := g.Tags.Slice(); len(got) != 2 || got[0] != (serializer.Tag{Name: "a", Gen: 5}) || got[1] != (serializer.Tag{Name: "b", Gen: 2}) {
 		t.Fatalf("Stamp tags %v", got)
 	}
-	if f := s.Judge(&g, nil); f != Current {
-		t.Fatalf("current tags: %v", f)
+	if !a.Current(5) || !b.Current(2) {
+		t.Fatal("the stamped counts are not current")
 	}
 	b.Learn(Encode(3)) // b invalidated
-	if f := s.Judge(&g, nil); f != Retired {
-		t.Fatalf("b invalidated: %v, want Retired", f)
+	if b.Current(2) {
+		t.Fatal("b invalidated: the old count is current")
 	}
-	g = s.Stamp(nil, a, b)
 	a.Learn(nil) // a's counter lost
-	if f := s.Judge(&g, nil); f != Retired {
-		t.Fatalf("a missing: %v, want Retired", f)
+	if a.Current(5) || !a.Missing() {
+		t.Fatal("a missing: its count is current")
 	}
 	a.Made(7)
-	if f := s.Judge(&g, nil); f != Retired {
-		t.Fatalf("a made again past the stamp: %v, want Retired", f)
-	}
-	if g := s.Stamp(nil, a, b); s.Judge(&g, nil) != Current {
-		t.Fatal("a value stamped after: not Current")
-	}
-	// A tag this set never read.
-	unknown := serializer.Gens{Tags: serializer.MakeTags([]serializer.Tag{{Name: "c", Gen: 1}})}
-	if f := s.Judge(&unknown, nil); f != Retired {
-		t.Fatalf("an unknown tag: %v, want Retired", f)
-	}
-	s.Tag("c", "kc") // known of, not read
-	if f := s.Judge(&unknown, nil); f != Retired {
-		t.Fatalf("a tag not read yet: %v, want Retired", f)
+	if a.Current(5) || !a.Current(7) {
+		t.Fatal("a made again at 7: want 5 behind, 7 current")
 	}
 	if got := len(s.KnownTags()); got != 2 {
 		t.Fatalf("KnownTags: %d, want a and b", got)
+	}
+	s.Tag("c", "kc") // known of, not read
+	if got := len(s.KnownTags()); got != 2 {
+		t.Fatalf("KnownTags after an unread tag: %d, want 2", got)
 	}
 }
 
