@@ -186,36 +186,32 @@ func testInvalidation(t *testing.T, tg target) {
 	// which InvalidateAll deletes: A sees it at once. memcached's cannot
 	// list them; A sees the function's new generation within its
 	// InvalidationRefresh (-refresh).
-	b.do("invalidate-all")
-	if tg.listable() {
-		call(a, 42, 4, true)
-	} else {
+	// afterInvalidateAll checks that s's next GetUser(42) after another
+	// process's invalidate-all is the nth run, computed by s: at once where
+	// the registry lists the keys, else once s's run n-1 value is retired.
+	afterInvalidateAll := func(s *server, n int) {
+		t.Helper()
+		if tg.listable() {
+			call(s, 42, n, true)
+			return
+		}
 		var r serveReply
-		eventually(t, 5*time.Second, "A to see B's invalidate-all", func() bool {
-			r = a.do("call 42")
-			return r.Value != "user42#3"
+		eventually(t, 5*time.Second, s.name+" to see the invalidate-all", func() bool {
+			r = s.do("call 42")
+			return r.Computed
 		})
-		if r.Value != "user42#4" || !r.Computed {
-			t.Fatalf("A: call 42 after B's invalidate-all = %q (computed %t), want user42#4 computed", r.Value, r.Computed)
+		if want := fmt.Sprintf("user42#%d", n); r.Value != want {
+			t.Fatalf("%s: call 42 after the invalidate-all = %q, want %q computed", s.name, r.Value, want)
 		}
 	}
+	b.do("invalidate-all")
+	afterInvalidateAll(a, 4)
 	call(a, 43, 5, true)
 	call(a, 42, 4, false)
 
 	// And the other way round.
 	a.do("invalidate-all")
-	if !tg.listable() {
-		var r serveReply
-		eventually(t, 5*time.Second, "B to see A's invalidate-all", func() bool {
-			r = b.do("call 42")
-			return r.Value != "user42#4"
-		})
-		if r.Value != "user42#6" || !r.Computed {
-			t.Fatalf("B: call 42 after A's invalidate-all = %q (computed %t), want user42#6 computed", r.Value, r.Computed)
-		}
-	} else {
-		call(b, 42, 6, true)
-	}
+	afterInvalidateAll(b, 6)
 	call(a, 42, 6, false)
 
 	// Region-wide soft invalidation: A's entries turn stale. Invalidation
