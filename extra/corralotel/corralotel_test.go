@@ -36,6 +36,18 @@ func newRegion(t *testing.T, name string, cfg region.Config) *region.Region {
 	return r
 }
 
+// byteMemory is a memory backend that keeps serialized copies, as Redis
+// would: its reads and writes are timed backend operations.
+func byteMemory(t *testing.T) *memory.Backend {
+	t.Helper()
+	mem, err := memory.New(memory.Options{Serialize: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mem.Close() })
+	return mem
+}
+
 func constant(v int) func(context.Context) (int, error) {
 	return func(context.Context) (int, error) { return v, nil }
 }
@@ -103,11 +115,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem, err := memory.New(memory.Options{Serialize: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = mem.Close() })
+	mem := byteMemory(t)
 	users := newRegion(t, "users", region.Config{Observer: m, Backend: mem})
 	orders := newRegion(t, "orders", region.Config{Observer: m})
 	for range 3 {
@@ -162,11 +170,7 @@ func TestExemplars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem, err := memory.New(memory.Options{Serialize: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = mem.Close() })
+	mem := byteMemory(t)
 	r := newRegion(t, "users", region.Config{Observer: m, Tracer: corralotel.NewTracer(corralotel.WithTracerProvider(tp)), Backend: mem})
 
 	ctx, request := tp.Tracer("test").Start(context.Background(), "request")
