@@ -85,6 +85,23 @@ type gate struct {
 	open    chan struct{}
 }
 
+// withWaiter runs a creation of key in r whose creator stays at a gate
+// until waiter, run meanwhile, waits for it (one lock wait counted), then
+// lets both finish.
+func withWaiter(t testing.TB, ctx context.Context, r *region.Region, key string, waiter func()) {
+	t.Helper()
+	g := newGate()
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = region.GetOrCreate(ctx, r, key, create(g, 1)) }()
+	<-g.entered
+	waited := make(chan struct{})
+	go func() { defer close(waited); waiter() }()
+	waitFor(t, "the second caller to wait", func() bool { return r.Stats().LockWaits == 1 })
+	close(g.open)
+	<-done
+	<-waited
+}
+
 func newGate() *gate { return &gate{entered: make(chan struct{}, 1000), open: make(chan struct{})} }
 
 func (g *gate) Calls() int {

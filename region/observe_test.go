@@ -180,16 +180,7 @@ func TestObserverLockWaitTiming(t *testing.T) {
 	ctx := context.Background()
 	rec := newObsRecorder()
 	r := newRegion(t, region.Config{Observer: rec})
-	g := newGate()
-	done := make(chan struct{})
-	go func() { defer close(done); _, _ = region.GetOrCreate(ctx, r, "k", create(g, 1)) }()
-	<-g.entered
-	waited := make(chan struct{})
-	go func() { defer close(waited); _, _ = region.GetOrCreate(ctx, r, "k", create(g, 2)) }()
-	waitFor(t, "the second caller to wait", func() bool { return r.Stats().LockWaits == 1 })
-	close(g.open)
-	<-done
-	<-waited
+	withWaiter(t, ctx, r, "k", func() { _, _ = region.GetOrCreate(ctx, r, "k", func(context.Context) (int, error) { return 2, nil }) })
 	got := rec.timingsOf("test")
 	slices.Sort(got)
 	if want := []string{"creator", "lock_wait"}; !slices.Equal(got, want) {
@@ -412,16 +403,7 @@ func TestTracerSpans(t *testing.T) {
 	t.Run("waiter", func(t *testing.T) {
 		ft := &fakeTracer{}
 		r := newRegion(t, region.Config{Tracer: ft})
-		g := newGate()
-		done := make(chan struct{})
-		go func() { defer close(done); _, _ = region.GetOrCreate(ctx, r, "k", create(g, 1)) }()
-		<-g.entered
-		waited := make(chan struct{})
-		go func() { defer close(waited); _, _ = region.GetOrCreate(ctx, r, "k", create(g, 2)) }()
-		waitFor(t, "the second caller to wait", func() bool { return r.Stats().LockWaits == 1 })
-		close(g.open)
-		<-done
-		<-waited
+		withWaiter(t, ctx, r, "k", func() { _, _ = region.GetOrCreate(ctx, r, "k", func(context.Context) (int, error) { return 2, nil }) })
 		if got, want := ft.tree(), "call(created)\n  create\ncall(shared)\n  lock_wait\n"; got != want {
 			t.Errorf("spans:\n%swant:\n%s", got, want)
 		}
@@ -617,16 +599,7 @@ func TestContextObserver(t *testing.T) {
 		ctx := context.WithValue(context.Background(), markKey{}, "a")
 		o := &ctxObserver{}
 		r := newRegion(t, region.Config{Backend: newMemory(t, true), Observer: o, Tracer: &fakeTracer{}})
-		g := newGate()
-		done := make(chan struct{})
-		go func() { defer close(done); _, _ = region.GetOrCreate(ctx, r, "k", create(g, 1)) }()
-		<-g.entered
-		waited := make(chan struct{})
-		go func() { defer close(waited); _, _ = region.GetOrCreate(ctx, r, "k", create(g, 2)) }()
-		waitFor(t, "the second caller to wait", func() bool { return r.Stats().LockWaits == 1 })
-		close(g.open)
-		<-done
-		<-waited
+		withWaiter(t, ctx, r, "k", func() { _, _ = region.GetOrCreate(ctx, r, "k", func(context.Context) (int, error) { return 2, nil }) })
 		got, _ := o.records()
 		for _, want := range []string{
 			"timing:creator mark=a span=create",
@@ -676,16 +649,7 @@ func TestTracerSpansOfMultiCalls(t *testing.T) {
 			t.Run("GetOrCreateMulti waiting for another caller", func(t *testing.T) {
 				ft := &fakeTracer{}
 				r := newRegion(t, region.Config{Backend: newMemory(t, m.serialize), Tracer: ft})
-				g := newGate()
-				done := make(chan struct{})
-				go func() { defer close(done); _, _ = region.GetOrCreate(ctx, r, "a", create(g, 1)) }()
-				<-g.entered
-				waited := make(chan struct{})
-				go func() { defer close(waited); _, _ = region.GetOrCreateMulti(ctx, r, []string{"a"}, zeros) }()
-				waitFor(t, "the multi call to wait", func() bool { return r.Stats().LockWaits == 1 })
-				close(g.open)
-				<-done
-				<-waited
+				withWaiter(t, ctx, r, "a", func() { _, _ = region.GetOrCreateMulti(ctx, r, []string{"a"}, zeros) })
 				if got, want := ft.tree(), "call(created)\n  create\ncall(shared)\n  lock_wait\n"; got != want {
 					t.Errorf("spans:\n%swant:\n%s", got, want)
 				}
