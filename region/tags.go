@@ -77,11 +77,7 @@ func TagsBy3[A, B, C any](f func(A, B, C) []string) FuncOption {
 func TagsByKey[K any](f func(K) []string) FuncOption {
 	return funcOption(func(c *funcConfig) {
 		c.keyTags = func(key any) (tags []string, err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					err = fmt.Errorf("%w: the tag function panicked: %v", ErrInvalidTag, p)
-				}
-			}()
+			defer tagFuncPanicked(&err)
 			k, ok := key.(K)
 			if !ok {
 				return nil, fmt.Errorf("%w: TagsByKey of %T given a key of type %T", ErrInvalidTag, k, key)
@@ -98,12 +94,16 @@ func tagsBy(arity int, f func(args []any) []string) FuncOption {
 	return funcOption(func(c *funcConfig) {
 		c.tagsArity = arity
 		c.tagsOf = func(args []any) (tags []string, err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					err = fmt.Errorf("%w: the tag function panicked: %v", ErrInvalidTag, p)
-				}
-			}()
+			defer tagFuncPanicked(&err)
 			return f(args), nil
 		}
 	})
+}
+
+// tagFuncPanicked turns a panic of a tag function into *err, wrapping
+// ErrInvalidTag. It must be deferred directly.
+func tagFuncPanicked(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("%w: the tag function panicked: %v", ErrInvalidTag, p)
+	}
 }

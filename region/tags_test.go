@@ -234,6 +234,24 @@ func TestTagsSetAndFunctions(t *testing.T) {
 		call(1, "user 1 #3")
 		call(2, "user 2 #2")
 
+		panicky, err := region.Cache1(a, user, region.Named("panicky"),
+			region.TagsBy1(func(id int) []string { panic("tag function bug") }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := panicky.Call(ctx, 1); !errors.Is(err, region.ErrInvalidTag) || !strings.Contains(err.Error(), "tag function bug") {
+			t.Fatalf("a tag function that panics: %v, want ErrInvalidTag naming the panic", err)
+		}
+		batch, err := region.CacheBatch(a, func(_ context.Context, ids []int) (map[int]string, error) {
+			return map[int]string{}, nil
+		}, region.Named("panicky-batch"), region.TagsByKey(func(int) []string { panic("key tag bug") }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := batch.Call(ctx, []int{1}); !errors.Is(err, region.ErrInvalidTag) || !strings.Contains(err.Error(), "key tag bug") {
+			t.Fatalf("a key tag function that panics: %v, want ErrInvalidTag naming the panic", err)
+		}
+
 		if _, err := region.Cache2(a, func(context.Context, int, int) (string, error) { return "", nil }, region.Named("two"),
 			region.TagsBy1(func(int) []string { return nil })); !errors.Is(err, region.ErrInvalidConfig) {
 			t.Fatalf("a tag function of 1 argument on Cache2: %v, want ErrInvalidConfig", err)
