@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/corralcache/corral/backend"
 	"github.com/corralcache/corral/internal/gens"
@@ -146,7 +145,7 @@ func (e *Engine) bumpTag(ctx context.Context, v *gens.TagView) error {
 		var ver backend.Version
 		var en *backend.Entry
 		if t.cond != nil {
-			en, ver = t.cond.LoadEntryForUpdate("", v.Key, time.Minute)
+			en, ver = t.cond.LoadEntryForUpdate("", v.Key, e.leaseTTL())
 		} else {
 			en, _ = t.store.LoadEntry("", v.Key)
 		}
